@@ -1,0 +1,1 @@
+"""Projections: folding topics into Postgres read models exactly once."""

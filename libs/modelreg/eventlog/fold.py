@@ -1,0 +1,101 @@
+"""The single fold rule: which events on a topic count.
+
+Every consumer of a topic (projectors, reference caches, replay, audit verify)
+decides acceptance with `FoldState.apply`, so they all agree on the history.
+Correctness needs neither an idempotent producer nor transactions: a
+re-delivered record has a known event_id, and a racing writer's event names a
+revision that is no longer current.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from modelreg.eventlog.envelope import GENESIS_HASH, content_hash
+from modelreg.gen.events.v1.envelope_pb2 import Envelope
+
+ANY_REVISION = -1
+"""For append-only facts: accepted at whatever revision the stream is at."""
+
+NO_STREAM = 0
+"""The revision of a stream that has no accepted event yet."""
+
+
+class Verdict(StrEnum):
+    ACCEPTED = "accepted"
+    CONFLICT = "conflict"
+    DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamHead:
+    revision: int
+    hash: bytes
+
+
+EMPTY_HEAD = StreamHead(NO_STREAM, GENESIS_HASH)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    event_id: str
+    stream: str
+    verdict: Verdict
+    revision: int
+    """The stream revision after this event when accepted; otherwise the revision it met."""
+    reason: str = ""
+    duplicate_of: str = ""
+    """For a repeated request_id: the event that was accepted for it."""
+
+
+@dataclass(slots=True)
+class FoldState:
+    """What the rule needs to know about the streams seen so far.
+
+    The projector loads only the slice a batch touches; replay and audit keep
+    all of it in memory.
+    """
+
+    heads: dict[str, StreamHead] = field(default_factory=dict)
+    known_event_ids: set[str] = field(default_factory=set)
+    accepted_requests: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(stream, request_id) -> event_id of the accepted event."""
+
+    def head(self, stream: str) -> StreamHead:
+        return self.heads.get(stream, EMPTY_HEAD)
+
+    def apply(self, envelope: Envelope) -> Outcome | None:
+        """The verdict on one event, in log order; None for a re-delivery (no-op)."""
+        if envelope.event_id in self.known_event_ids:
+            return None
+        self.known_event_ids.add(envelope.event_id)
+        stream = envelope.stream
+        head = self.head(stream)
+
+        def reject(verdict: Verdict, reason: str, duplicate_of: str = "") -> Outcome:
+            return Outcome(envelope.event_id, stream, verdict, head.revision, reason, duplicate_of)
+
+        if envelope.request_id:
+            original = self.accepted_requests.get((stream, envelope.request_id))
+            if original is not None:
+                return reject(Verdict.DUPLICATE, "request_id already accepted", original)
+        if envelope.hash != content_hash(envelope):
+            return reject(Verdict.CONFLICT, "hash does not match content")
+        expected = envelope.expected_revision
+        if expected != ANY_REVISION and expected != head.revision:
+            return reject(
+                Verdict.CONFLICT, f"expected revision {expected}, stream is at {head.revision}"
+            )
+        # Also for ANY: the chain must link to the current head, so that the
+        # accepted events of a stream always form one unbroken hash chain.
+        if envelope.prev_hash != head.hash:
+            return reject(Verdict.CONFLICT, "prev_hash is not the stream head")
+        self.heads[stream] = StreamHead(head.revision + 1, envelope.hash)
+        if envelope.request_id:
+            self.accepted_requests[(stream, envelope.request_id)] = envelope.event_id
+        return Outcome(envelope.event_id, stream, Verdict.ACCEPTED, head.revision + 1)
+
+    def apply_all(self, envelopes: Iterable[Envelope]) -> list[Outcome]:
+        return [o for o in map(self.apply, envelopes) if o is not None]

@@ -1,0 +1,73 @@
+"""The Kafka event log: appends envelopes and reports where they landed.
+
+Protocol-generic aiokafka usage, so it runs on Apache Kafka in production and
+on Tansu locally. Deliberately no idempotent producer and no transactions: the
+fold rule makes duplicates harmless, and Tansu supports neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaProducer
+
+from modelreg.eventlog.envelope import to_kafka_message
+from modelreg.eventlog.positions import Position
+from modelreg.gen.events.v1.envelope_pb2 import Envelope
+
+MAX_RECORD_BYTES = 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class KafkaSettings:
+    bootstrap_servers: str
+    topic_prefix: str = ""
+    linger_ms: int = 0
+    client_id: str = "modelreg"
+
+    def topic(self, name: str) -> str:
+        """The physical topic of a logical one, e.g. `modelreg.catalog.v1`."""
+        return f"{self.topic_prefix}{name}"
+
+
+class RecordTooLarge(ValueError):
+    pass
+
+
+class KafkaEventLog:
+    def __init__(self, settings: KafkaSettings) -> None:
+        self._settings = settings
+        self._producer = AIOKafkaProducer(
+            bootstrap_servers=settings.bootstrap_servers,
+            client_id=settings.client_id,
+            acks="all",
+            enable_idempotence=False,
+            linger_ms=settings.linger_ms,
+            max_request_size=MAX_RECORD_BYTES + 64 * 1024,
+        )
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def append(self, topic: str, envelope: Envelope) -> Position:
+        """Appends one event, keyed by its stream, and returns its position once acked."""
+        message = to_kafka_message(envelope)
+        if len(message.value) > MAX_RECORD_BYTES:
+            raise RecordTooLarge(f"event of {len(message.value)} bytes exceeds {MAX_RECORD_BYTES}")
+        metadata = await self._producer.send_and_wait(
+            topic,
+            value=message.value,
+            key=envelope.stream.encode(),
+            headers=list(message.headers.items()),
+        )
+        return Position(metadata.topic, metadata.partition, metadata.offset)
+
+    async def append_raw(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None
+    ) -> Position:
+        """Appends bytes as they are; for tools and fault tests that re-produce records."""
+        metadata = await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        return Position(metadata.topic, metadata.partition, metadata.offset)

@@ -1,0 +1,184 @@
+"""The one server interceptor: context in, domain errors out.
+
+For every call it authenticates the caller, binds the correlation id to the
+logs, waits for the caller's consistency token, runs the handler, and maps the
+transport-free errors of modelreg.errors to precise status codes. A bug becomes
+INTERNAL with a generic message, and is logged with its traceback.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import grpc
+import structlog
+from google.rpc import code_pb2, error_details_pb2, status_pb2
+from grpc_status import rpc_status
+from prometheus_client import Counter, Histogram
+
+from modelreg.errors import (
+    Aborted,
+    AlreadyExists,
+    ConsistencyTimeout,
+    FailedPrecondition,
+    InvalidArgument,
+    ModelregError,
+    NotFound,
+    PermissionDenied,
+    Unauthenticated,
+)
+from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken, InvalidToken
+from modelreg.grpcutil.auth import BearerTokenAuthenticator
+from modelreg.grpcutil.context import RequestContext, current_request
+
+log = structlog.get_logger(__name__)
+
+CORRELATION_METADATA_KEY = "x-correlation-id"
+DEFAULT_TOKEN_WAIT_S = 5.0
+
+_STATUS: list[tuple[type[ModelregError], grpc.StatusCode]] = [
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (PermissionDenied, grpc.StatusCode.PERMISSION_DENIED),
+    (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
+    (Aborted, grpc.StatusCode.ABORTED),
+    (ConsistencyTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
+]
+
+RPC_LATENCY = Histogram(
+    "modelreg_rpc_duration_seconds", "Server-side RPC latency", ["method", "code"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+RPC_ERRORS = Counter("modelreg_rpc_errors_total", "RPCs that ended in an error", ["method", "code"])
+
+
+class ProgressWaiter(Protocol):
+    async def wait_for(self, required: Any, timeout: float) -> bool: ...
+
+
+class ServiceInterceptor(grpc.aio.ServerInterceptor):
+    def __init__(
+        self,
+        authenticator: BearerTokenAuthenticator,
+        progress: ProgressWaiter | None,
+        token_wait_s: float = DEFAULT_TOKEN_WAIT_S,
+    ) -> None:
+        self._authenticator = authenticator
+        self._progress = progress
+        self._token_wait_s = token_wait_s
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or details.method.startswith(("/grpc.health", "/grpc.reflection")):
+            return handler
+        method = details.method
+        if handler.unary_unary:
+            inner = handler.unary_unary
+
+            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                return await self._call(method, context, lambda: inner(request, context))
+
+            return grpc.unary_unary_rpc_method_handler(
+                unary_unary, handler.request_deserializer, handler.response_serializer
+            )
+        if handler.unary_stream:
+            inner_stream = handler.unary_stream
+
+            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                async def drain() -> None:
+                    async for item in inner_stream(request, context):
+                        await context.write(item)
+
+                await self._call(method, context, drain)
+
+            return grpc.unary_stream_rpc_method_handler(
+                unary_stream, handler.request_deserializer, handler.response_serializer
+            )
+        return handler
+
+    async def _call(
+        self,
+        method: str,
+        context: grpc.aio.ServicerContext,
+        run: Callable[[], Awaitable[Any]],
+    ) -> Any:
+        started = time.perf_counter()
+        code = grpc.StatusCode.OK
+        metadata = dict(context.invocation_metadata() or ())
+        correlation_id = str(metadata.get(CORRELATION_METADATA_KEY) or uuid.uuid4())
+        structlog.contextvars.bind_contextvars(correlation_id=correlation_id, method=method)
+        try:
+            principal = self._authenticator.authenticate(metadata.get("authorization"))
+            token = _token(metadata.get(TOKEN_METADATA_KEY))
+            current_request.set(RequestContext(principal, correlation_id, token))
+            if token is not None and self._progress is not None:
+                await self._await_token(token, context)
+            return await run()
+        except ModelregError as error:
+            code = _code_of(error)
+            await context.abort_with_status(rpc_status.to_status(_status(code, error)))
+        except grpc.aio.AbortError:
+            code = context.code() or grpc.StatusCode.UNKNOWN
+            raise
+        except Exception:
+            code = grpc.StatusCode.INTERNAL
+            log.exception("unhandled_error")
+            await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
+        finally:
+            name = code.name if isinstance(code, grpc.StatusCode) else str(code)
+            RPC_LATENCY.labels(method, name).observe(time.perf_counter() - started)
+            if code != grpc.StatusCode.OK:
+                RPC_ERRORS.labels(method, name).inc()
+
+    async def _await_token(self, token: ConsistencyToken, context: grpc.aio.ServicerContext) -> None:
+        assert self._progress is not None
+        remaining = context.time_remaining()
+        wait = self._token_wait_s if remaining is None else min(self._token_wait_s, remaining)
+        if not await self._progress.wait_for(token.required, wait):
+            raise ConsistencyTimeout(
+                f"this service has not yet projected the writes in the consistency token "
+                f"after waiting {wait:.2f}s; retry later or without the token"
+            )
+
+
+def _token(raw: str | None) -> ConsistencyToken | None:
+    if not raw:
+        return None
+    try:
+        return ConsistencyToken.decode(raw)
+    except InvalidToken:
+        raise InvalidArgument.of(TOKEN_METADATA_KEY, "is not a token issued by modelreg") from None
+
+
+def _code_of(error: ModelregError) -> grpc.StatusCode:
+    for kind, code in _STATUS:
+        if isinstance(error, kind):
+            return code
+    return grpc.StatusCode.FAILED_PRECONDITION
+
+
+def _status(code: grpc.StatusCode, error: ModelregError) -> status_pb2.Status:
+    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=str(error))
+    if isinstance(error, InvalidArgument):
+        detail = error_details_pb2.BadRequest(
+            field_violations=[
+                error_details_pb2.BadRequest.FieldViolation(field=v.field, description=v.description)
+                for v in error.violations
+            ]
+        )
+        status.details.add().Pack(detail)
+    return status
+
+
+def set_token(context: grpc.aio.ServicerContext, token: ConsistencyToken) -> None:
+    """Returns a write's consistency token to the client as trailing metadata."""
+    context.set_trailing_metadata(((TOKEN_METADATA_KEY, token.encode()),))

@@ -1,0 +1,190 @@
+"""The command path every service shares.
+
+read the aggregate at revision r -> decide -> append expecting r -> await the
+fold's verdict on that very event. The log decides races: on a conflict the
+command is decided again on fresh state, a bounded number of times, then
+ABORTED. Commands on one stream are queued inside the process, so optimistic
+retries only settle races between replicas (DESIGN.md, "Contention").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic
+
+import asyncpg
+from google.protobuf.message import Message
+
+from modelreg.errors import Aborted, ConsistencyTimeout
+from modelreg.eventlog import (
+    ANY_REVISION,
+    ConsistencyToken,
+    EventContext,
+    Position,
+    Verdict,
+    build_envelope,
+)
+from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.projections.contracts import CommandResult, Loaded, State
+from modelreg.projections.progress import ProgressListener
+from modelreg.projections.schema import quote_schema
+
+
+@dataclass(frozen=True, slots=True)
+class StoredOutcome:
+    event_id: str
+    verdict: Verdict
+    revision: int
+    position: Position
+    duplicate_of: str | None
+
+
+class OutcomeStore:
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        s = quote_schema(schema)
+        self._columns = (
+            f"SELECT event_id::text, verdict, revision, topic, partition, \"offset\", "
+            f"duplicate_of::text FROM {s}.event_outcomes"
+        )
+
+    async def by_event(self, event_id: str) -> StoredOutcome | None:
+        row = await self._pool.fetchrow(f"{self._columns} WHERE event_id = $1::uuid", event_id)
+        return _outcome(row)
+
+    async def accepted_request(self, stream: str, request_id: str) -> StoredOutcome | None:
+        row = await self._pool.fetchrow(
+            f"{self._columns} WHERE stream = $1 AND request_id = $2 AND verdict = 'accepted'",
+            stream,
+            request_id,
+        )
+        return _outcome(row)
+
+
+def _outcome(row: asyncpg.Record | None) -> StoredOutcome | None:
+    if row is None:
+        return None
+    return StoredOutcome(
+        row["event_id"],
+        Verdict(row["verdict"]),
+        row["revision"],
+        Position(row["topic"], row["partition"], row["offset"]),
+        row["duplicate_of"],
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Command(Generic[State]):
+    """One intent against one stream; `decide` raises a domain error or returns the event."""
+
+    stream: str
+    context: EventContext
+    load: Callable[[str], Awaitable[Loaded[State]]]
+    decide: Callable[[State], tuple[str, Message]]
+    """Returns (envelope payload field, payload message)."""
+    append_only: bool = False
+    """Append at ANY revision: for facts whose validity does not depend on the state."""
+
+
+class CommandExecutor:
+    def __init__(
+        self,
+        *,
+        log: KafkaEventLog,
+        outcomes: OutcomeStore,
+        progress: ProgressListener,
+        topic: str,
+        source: str,
+        max_attempts: int = 10,
+        verdict_timeout_s: float = 10.0,
+    ) -> None:
+        self._log = log
+        self._outcomes = outcomes
+        self._progress = progress
+        self._topic = topic
+        self._source = source
+        self._max_attempts = max_attempts
+        self._verdict_timeout_s = verdict_timeout_s
+        self._stream_locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+        self.conflicts = 0
+
+    async def execute(self, command: Command[State]) -> CommandResult:
+        request_id = command.context.request_id
+        if request_id:
+            original = await self._outcomes.accepted_request(command.stream, request_id)
+            if original is not None:
+                return self._result(original, replayed=True)
+        async with self._stream_lock(command.stream):
+            for attempt in range(self._max_attempts):
+                loaded = await command.load(command.stream)
+                payload_field, payload = command.decide(loaded.state)
+                envelope = build_envelope(
+                    stream=command.stream,
+                    payload_field=payload_field,
+                    payload=payload,
+                    expected_revision=ANY_REVISION if command.append_only else loaded.head.revision,
+                    prev_hash=loaded.head.hash,
+                    source=self._source,
+                    context=command.context,
+                )
+                position = await self._log.append(self._topic, envelope)
+                outcome = await self._verdict(envelope.event_id, position)
+                if outcome.verdict is Verdict.ACCEPTED:
+                    return self._result(outcome, replayed=False)
+                if outcome.verdict is Verdict.DUPLICATE and outcome.duplicate_of:
+                    original = await self._outcomes.by_event(outcome.duplicate_of)
+                    if original is not None:
+                        return self._result(original, replayed=True)
+                self.conflicts += 1
+                await asyncio.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.2)))
+        raise Aborted(
+            f"{command.stream} kept changing concurrently; gave up after "
+            f"{self._max_attempts} attempts, retry the request"
+        )
+
+    async def _verdict(self, event_id: str, position: Position) -> StoredOutcome:
+        token = ConsistencyToken.after([position])
+        if not await self._progress.wait_for(token.required, self._verdict_timeout_s):
+            raise ConsistencyTimeout(
+                f"the event was recorded at {position.topic}[{position.partition}]@"
+                f"{position.offset} but not projected within {self._verdict_timeout_s:g}s; "
+                "retry with the same request_id to learn its outcome"
+            )
+        outcome = await self._outcomes.by_event(event_id)
+        if outcome is None:
+            raise RuntimeError(f"projected past {position} without an outcome for {event_id}")
+        return outcome
+
+    def _result(self, outcome: StoredOutcome, *, replayed: bool) -> CommandResult:
+        return CommandResult(
+            outcome.event_id, outcome.revision, ConsistencyToken.after([outcome.position]), replayed
+        )
+
+    def _stream_lock(self, stream: str) -> _StreamLock:
+        return _StreamLock(self, stream)
+
+
+class _StreamLock:
+    """An asyncio.Lock per stream, dropped when nobody holds or waits for it."""
+
+    def __init__(self, executor: CommandExecutor, stream: str) -> None:
+        self._executor = executor
+        self._stream = stream
+
+    async def __aenter__(self) -> None:
+        e = self._executor
+        lock = e._stream_locks.setdefault(self._stream, asyncio.Lock())
+        e._lock_users[self._stream] = e._lock_users.get(self._stream, 0) + 1
+        await lock.acquire()
+
+    async def __aexit__(self, *_: object) -> None:
+        e = self._executor
+        e._stream_locks[self._stream].release()
+        e._lock_users[self._stream] -= 1
+        if e._lock_users[self._stream] == 0:
+            del e._lock_users[self._stream]
+            del e._stream_locks[self._stream]

@@ -1,0 +1,1 @@
+"""Hosting a service process: configuration, bootstrap, projectors and the gRPC server."""

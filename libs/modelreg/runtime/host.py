@@ -1,0 +1,178 @@
+"""Runs one service: bootstraps its topic and schema, projects, and serves gRPC.
+
+The same host runs the projector alone (`project`), the API alone
+(`serve --no-projector`) or both, so a projector can be scaled, or killed in a
+fault test, on its own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import grpc
+import structlog
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.grpcutil.auth import BearerTokenAuthenticator
+from modelreg.grpcutil.interceptor import ServiceInterceptor
+from modelreg.projections.batch import ProjectionHandler
+from modelreg.projections.commands import CommandExecutor, OutcomeStore
+from modelreg.projections.progress import ProgressListener
+from modelreg.projections.runner import Projector, ProjectorSettings
+from modelreg.projections.schema import bookkeeping_ddl
+from modelreg.runtime.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Runtime:
+    """What a service's wiring gets to build its use cases from."""
+
+    settings: Settings
+    pool: asyncpg.Pool
+    schema: str
+    executor: CommandExecutor
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    name: str
+    schema: str
+    own_topic: str
+    """Logical topic, e.g. `modelreg.catalog.v1`; prefixed per settings."""
+    projections: Sequence[tuple[str, ProjectionHandler]]
+    """(logical topic, handler): the service's own fold plus any reference caches."""
+    register: Callable[[Runtime, grpc.aio.Server], Sequence[str]]
+    """Adds the servicers and returns their full service names (for reflection)."""
+    extra_topics: Sequence[str] = field(default_factory=tuple)
+
+
+async def ensure_topics(settings: Settings, logical_topics: Sequence[str]) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
+    await admin.start()
+    try:
+        for topic in logical_topics:
+            try:
+                await admin.create_topics(
+                    [NewTopic(settings.kafka.topic(topic), settings.partitions, 1)]
+                )
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+
+
+async def ensure_schema(pool: asyncpg.Pool, schema: str, handlers: Sequence[ProjectionHandler]) -> None:
+    async with pool.acquire() as conn, conn.transaction():
+        # Several processes of one service may start together; DDL runs once.
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"modelreg-schema-{schema}")
+        await conn.execute(bookkeeping_ddl(schema))
+        for handler in handlers:
+            await conn.execute(handler.ddl(schema))
+
+
+class ServiceHost:
+    def __init__(self, spec: ServiceSpec, settings: Settings) -> None:
+        self.spec = spec
+        self.settings = settings
+        self.pool: asyncpg.Pool | None = None
+        self.log: KafkaEventLog | None = None
+        self.progress: ProgressListener | None = None
+        self.projectors: list[Projector] = []
+        self.server: grpc.aio.Server | None = None
+        self.port: int | None = None
+
+    def topic(self, logical: str) -> str:
+        return self.settings.kafka.topic(logical)
+
+    async def start(self, *, serve: bool = True, project: bool = True, port: int = 0,
+                    host: str = "127.0.0.1") -> None:
+        spec, settings = self.spec, self.settings
+        await ensure_topics(settings, [spec.own_topic, *[t for t, _ in spec.projections],
+                                       *spec.extra_topics])
+        self.pool = await asyncpg.create_pool(
+            settings.pg_dsn, min_size=2, max_size=settings.pool_size
+        )
+        await ensure_schema(self.pool, spec.schema, [h for _, h in spec.projections])
+        if project:
+            for logical, handler in spec.projections:
+                projector = Projector(
+                    pool=self.pool,
+                    schema=spec.schema,
+                    topic=self.topic(logical),
+                    handler=handler,
+                    kafka=settings.kafka,
+                    settings=ProjectorSettings(
+                        fetch_max_wait_ms=settings.fetch_max_wait_ms,
+                        group_id=f"modelreg-{spec.name}-{handler.name}" if settings.projector_group else None,
+                    ),
+                )
+                await projector.start()
+                self.projectors.append(projector)
+        if serve:
+            await self._serve(port, host)
+
+    async def _serve(self, port: int, host: str) -> None:
+        spec, settings = self.spec, self.settings
+        assert self.pool is not None
+        self.progress = ProgressListener(
+            settings.pg_dsn, spec.schema, {self.topic(t) for t, _ in spec.projections}
+        )
+        await self.progress.start()
+        self.log = KafkaEventLog(settings.kafka)
+        await self.log.start()
+        executor = CommandExecutor(
+            log=self.log,
+            outcomes=OutcomeStore(self.pool, spec.schema),
+            progress=self.progress,
+            topic=self.topic(spec.own_topic),
+            source=f"modelreg/{spec.name}",
+        )
+        runtime = Runtime(settings, self.pool, spec.schema, executor)
+        authenticator = BearerTokenAuthenticator.from_env()
+        if authenticator.open:
+            log.warning("auth_disabled", hint="set MODELREG_AUTH_TOKENS to require bearer tokens")
+        server = grpc.aio.server(
+            interceptors=[ServiceInterceptor(authenticator, self.progress, settings.token_wait_s)],
+            options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
+        )
+        names = list(spec.register(runtime, server))
+        health_servicer = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+        reflection.enable_server_reflection(
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+             reflection.SERVICE_NAME],
+            server,
+        )
+        self.port = server.add_insecure_port(f"{host}:{port}")
+        await server.start()
+        for name in ["", *names]:
+            await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self.server = server
+        log.info("service_started", service=spec.name, address=f"{host}:{self.port}")
+
+    async def stop(self, grace: float = 2.0) -> None:
+        if self.server is not None:
+            await self.server.stop(grace)
+        for projector in self.projectors:
+            await projector.stop()
+        if self.log is not None:
+            await self.log.stop()
+        if self.progress is not None:
+            await self.progress.stop()
+        if self.pool is not None:
+            await self.pool.close()
+
+    async def wait(self) -> None:
+        if self.server is not None:
+            await self.server.wait_for_termination()
+        else:
+            await asyncio.Event().wait()

@@ -1,0 +1,46 @@
+"""Settings from the environment; every knob is documented in the README."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from modelreg.eventlog.kafka import KafkaSettings
+
+
+class MissingSetting(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    kafka: KafkaSettings
+    pg_dsn: str
+    partitions: int = 3
+    projector_group: bool = False
+    fetch_max_wait_ms: int = 2
+    token_wait_s: float = 5.0
+    pool_size: int = 10
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        def required(name: str) -> str:
+            value = environ.get(name)
+            if not value:
+                raise MissingSetting(f"{name} must be set")
+            return value
+
+        return cls(
+            kafka=KafkaSettings(
+                bootstrap_servers=required("MODELREG_KAFKA_BOOTSTRAP"),
+                topic_prefix=environ.get("MODELREG_TOPIC_PREFIX", ""),
+                linger_ms=int(environ.get("MODELREG_PRODUCER_LINGER_MS", "0")),
+            ),
+            pg_dsn=required("MODELREG_PG_DSN"),
+            partitions=int(environ.get("MODELREG_PARTITIONS", "3")),
+            projector_group=environ.get("MODELREG_PROJECTOR_GROUP", "0") == "1",
+            fetch_max_wait_ms=int(environ.get("MODELREG_FETCH_MAX_WAIT_MS", "2")),
+            token_wait_s=float(environ.get("MODELREG_TOKEN_WAIT_S", "5")),
+            pool_size=int(environ.get("MODELREG_PG_POOL_SIZE", "10")),
+        )

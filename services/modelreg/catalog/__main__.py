@@ -1,0 +1,3 @@
+from modelreg.catalog.main import main
+
+main()
