@@ -99,7 +99,10 @@ class ServiceHost:
         await ensure_topics(settings, [spec.own_topic, *[t for t, _ in spec.projections],
                                        *spec.extra_topics])
         self.pool = await asyncpg.create_pool(
-            settings.pg_dsn, min_size=2, max_size=settings.pool_size
+            settings.pg_dsn,
+            min_size=2,
+            max_size=settings.pool_size,
+            server_settings={"application_name": f"modelreg-{spec.name}"},
         )
         await ensure_schema(self.pool, spec.schema, [h for _, h in spec.projections])
         if project:
