@@ -60,9 +60,7 @@ def generate(out: Path) -> None:
         if path.suffix in {".py", ".pyi"}:
             lines = path.read_text().splitlines(keepends=True)
             rewritten = [
-                pattern.sub(r"modelreg.gen.\1", line)
-                if line.startswith(("from ", "import "))
-                else line
+                pattern.sub(r"modelreg.gen.\1", line) if line.startswith(("from ", "import ")) else line
                 for line in lines
             ]
             path.write_text(HEADER + "".join(rewritten))

@@ -46,7 +46,9 @@ async def test_create_then_get_and_list(catalog_stub) -> None:  # type: ignore[n
     )
     assert got == created
 
-    listed = await catalog_stub.ListRegisteredModels(pb.ListRegisteredModelsRequest(parent=f"namespaces/{ns}"))
+    listed = await catalog_stub.ListRegisteredModels(
+        pb.ListRegisteredModelsRequest(parent=f"namespaces/{ns}")
+    )
     assert [m.name for m in listed.registered_models] == [created.name]
     assert listed.next_page_token == ""
 
@@ -90,10 +92,17 @@ async def test_bad_page_token_is_invalid_argument(catalog_stub) -> None:  # type
 
 
 BAD_REQUESTS = [
-    ("parent", pb.CreateRegisteredModelRequest(registered_model_id="m", registered_model=pb.RegisteredModel())),
+    (
+        "parent",
+        pb.CreateRegisteredModelRequest(registered_model_id="m", registered_model=pb.RegisteredModel()),
+    ),
     ("parent", create_request("Upper", "m")),
-    ("parent", pb.CreateRegisteredModelRequest(parent="projects/x", registered_model_id="m",
-                                               registered_model=pb.RegisteredModel())),
+    (
+        "parent",
+        pb.CreateRegisteredModelRequest(
+            parent="projects/x", registered_model_id="m", registered_model=pb.RegisteredModel()
+        ),
+    ),
     ("registered_model_id", create_request("ns", "")),
     ("registered_model_id", create_request("ns", "-leading-dash")),
     ("registered_model_id", create_request("ns", "x" * 129)),
@@ -102,15 +111,24 @@ BAD_REQUESTS = [
     ("registered_model.description", create_request("ns", "big", description="x" * (64 * 1024 + 1))),
     ("registered_model.tags", create_request("ns", "tags", tags={"Bad Key": "v"})),
     ("registered_model.tags", create_request("ns", "tags2", tags={f"k{i}": "v" for i in range(65)})),
-    ("request_id", pb.CreateRegisteredModelRequest(parent="namespaces/ns", registered_model_id="r",
-                                                   registered_model=pb.RegisteredModel(),
-                                                   request_id="r" * 129)),
+    (
+        "request_id",
+        pb.CreateRegisteredModelRequest(
+            parent="namespaces/ns",
+            registered_model_id="r",
+            registered_model=pb.RegisteredModel(),
+            request_id="r" * 129,
+        ),
+    ),
 ]
 
 
 @pytest.mark.parametrize(("field", "request_"), BAD_REQUESTS, ids=[f for f, _ in BAD_REQUESTS])
 async def test_bad_input_names_the_field_and_appends_nothing(
-    catalog_stub, catalog_host: ServiceHost, field: str, request_: pb.CreateRegisteredModelRequest  # type: ignore[no-untyped-def]
+    catalog_stub,
+    catalog_host: ServiceHost,
+    field: str,
+    request_: pb.CreateRegisteredModelRequest,  # type: ignore[no-untyped-def]
 ) -> None:
     before = await count_rows(catalog_host.settings.pg_dsn, "SELECT count(*) FROM catalog.event_outcomes")
     with pytest.raises(grpc.aio.AioRpcError) as error:
@@ -143,10 +161,13 @@ async def test_read_your_writes_200_times(catalog_stub) -> None:  # type: ignore
 
 
 async def test_token_ahead_of_the_projector_waits_then_fails_clearly(
-    catalog_stub, catalog_host: ServiceHost  # type: ignore[no-untyped-def]
+    catalog_stub,
+    catalog_host: ServiceHost,  # type: ignore[no-untyped-def]
 ) -> None:
     _, token = await create(catalog_stub, unique("ns"), "m")
-    ahead = ConsistencyToken({tp: offset + 1000 for tp, offset in ConsistencyToken.decode(token).required.items()})
+    ahead = ConsistencyToken(
+        {tp: offset + 1000 for tp, offset in ConsistencyToken.decode(token).required.items()}
+    )
     started = time.monotonic()
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await catalog_stub.GetRegisteredModel(
@@ -177,11 +198,14 @@ async def test_retried_request_id_returns_the_original_result(catalog_stub, cata
     request.registered_model.description = "second attempt, same key"
     again = await catalog_stub.CreateRegisteredModel(request)
     assert again == first
-    assert await count_rows(
-        catalog_host.settings.pg_dsn,
-        "SELECT count(*) FROM catalog.event_outcomes WHERE stream = $1",
-        first.name,
-    ) == 1
+    assert (
+        await count_rows(
+            catalog_host.settings.pg_dsn,
+            "SELECT count(*) FROM catalog.event_outcomes WHERE stream = $1",
+            first.name,
+        )
+        == 1
+    )
 
 
 async def test_concurrent_creates_of_one_model_across_replicas(catalog_host: ServiceHost) -> None:

@@ -56,8 +56,12 @@ class FactsProjection:
         await conn.executemany(
             f"INSERT INTO {quote_schema(schema)}.facts VALUES ($1, $2, $3::uuid, $4)",
             [
-                (e.envelope.stream, e.revision, e.envelope.event_id,
-                 e.envelope.registered_model_created.registered_model.description)
+                (
+                    e.envelope.stream,
+                    e.revision,
+                    e.envelope.event_id,
+                    e.envelope.registered_model_created.registered_model.description,
+                )
                 for e in events
             ],
         )
@@ -184,7 +188,8 @@ async def run_schedule(base: Settings, steps: list[tuple[int, int, str]]) -> Non
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(steps=st.lists(step, min_size=1, max_size=40))
 def test_random_interleavings_have_one_winner_per_revision_and_replay_identically(
-    settings: Settings, steps: list[tuple[int, int, str]]  # noqa: F811 - the fixture shadows the decorator
+    settings: Settings,
+    steps: list[tuple[int, int, str]],  # noqa: F811 - the fixture shadows the decorator
 ) -> None:
     asyncio.run(run_schedule(settings, steps))
 
@@ -192,7 +197,12 @@ def test_random_interleavings_have_one_winner_per_revision_and_replay_identicall
 def test_decoding_what_was_built_round_trips() -> None:
     payload = events_pb2.RegisteredModelCreated(registered_model=catalog_pb2.RegisteredModel(name="n"))
     envelope = build_envelope(
-        stream="s", payload_field="registered_model_created", payload=payload, expected_revision=0,
-        prev_hash=GENESIS_HASH, source="t", context=EventContext(actor="a"),
+        stream="s",
+        payload_field="registered_model_created",
+        payload=payload,
+        expected_revision=0,
+        prev_hash=GENESIS_HASH,
+        source="t",
+        context=EventContext(actor="a"),
     )
     assert decode(to_kafka_message(envelope).value) == envelope

@@ -85,9 +85,7 @@ class FoldState:
             return reject(Verdict.CONFLICT, "hash does not match content")
         expected = envelope.expected_revision
         if expected != ANY_REVISION and expected != head.revision:
-            return reject(
-                Verdict.CONFLICT, f"expected revision {expected}, stream is at {head.revision}"
-            )
+            return reject(Verdict.CONFLICT, f"expected revision {expected}, stream is at {head.revision}")
         # Also for ANY: the chain must link to the current head, so that the
         # accepted events of a stream always form one unbroken hash chain.
         if envelope.prev_hash != head.hash:

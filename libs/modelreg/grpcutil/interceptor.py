@@ -51,7 +51,9 @@ _STATUS: list[tuple[type[ModelregError], grpc.StatusCode]] = [
 ]
 
 RPC_LATENCY = Histogram(
-    "modelreg_rpc_duration_seconds", "Server-side RPC latency", ["method", "code"],
+    "modelreg_rpc_duration_seconds",
+    "Server-side RPC latency",
+    ["method", "code"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 RPC_ERRORS = Counter("modelreg_rpc_errors_total", "RPCs that ended in an error", ["method", "code"])

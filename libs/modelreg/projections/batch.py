@@ -142,8 +142,13 @@ async def apply_batch(
                 envelopes.append((decode(record.value), Position(topic, partition, record.offset)))
             except UndecodableRecord as exc:
                 # Not an event, so it can never count; skipping it keeps the fold total.
-                log.warning("undecodable_record", topic=topic, partition=partition,
-                            offset=record.offset, error=str(exc))
+                log.warning(
+                    "undecodable_record",
+                    topic=topic,
+                    partition=partition,
+                    offset=record.offset,
+                    error=str(exc),
+                )
         state = await load_fold_state(conn, schema, [e for e, _ in envelopes])
         outcomes: list[tuple[Outcome, Envelope, Position]] = []
         for envelope, position in envelopes:
@@ -162,12 +167,35 @@ async def apply_batch(
             await conn.copy_records_to_table(
                 "event_outcomes",
                 schema_name=schema,
-                columns=["event_id", "stream", "request_id", "verdict", "revision", "reason",
-                         "duplicate_of", "topic", "partition", "offset", "occurred_at", "actor"],
+                columns=[
+                    "event_id",
+                    "stream",
+                    "request_id",
+                    "verdict",
+                    "revision",
+                    "reason",
+                    "duplicate_of",
+                    "topic",
+                    "partition",
+                    "offset",
+                    "occurred_at",
+                    "actor",
+                ],
                 records=[
-                    (o.event_id, o.stream, e.request_id, o.verdict.value, o.revision, o.reason,
-                     o.duplicate_of or None, p.topic, p.partition, p.offset,
-                     e.occurred_at.ToDatetime(tzinfo=UTC), e.actor)
+                    (
+                        o.event_id,
+                        o.stream,
+                        e.request_id,
+                        o.verdict.value,
+                        o.revision,
+                        o.reason,
+                        o.duplicate_of or None,
+                        p.topic,
+                        p.partition,
+                        p.offset,
+                        e.occurred_at.ToDatetime(tzinfo=UTC),
+                        e.actor,
+                    )
                     for o, e, p in outcomes
                 ],
             )
@@ -194,4 +222,3 @@ async def apply_batch(
             "SELECT pg_notify($1, $2)", progress_channel(schema), f"{partition}:{next_offset}:{topic}"
         )
     return next_offset
-

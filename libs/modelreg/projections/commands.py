@@ -47,7 +47,7 @@ class OutcomeStore:
         self._pool = pool
         s = quote_schema(schema)
         self._columns = (
-            f"SELECT event_id::text, verdict, revision, topic, partition, \"offset\", "
+            f'SELECT event_id::text, verdict, revision, topic, partition, "offset", '
             f"duplicate_of::text FROM {s}.event_outcomes"
         )
 

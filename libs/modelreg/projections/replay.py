@@ -135,8 +135,7 @@ async def digest(conn: asyncpg.Connection, schema: str, tables: Sequence[str]) -
     for table in tables:
         quote_schema(table)
         value = await conn.fetchval(
-            f"SELECT coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '')"
-            f" FROM {s}.{table} AS t"
+            f"SELECT coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {s}.{table} AS t"
         )
         parts.append(f"{table}:{value}")
     return ";".join(parts)

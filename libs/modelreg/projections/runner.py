@@ -114,8 +114,11 @@ class Projector:
                 )
                 self._positions[tp] = offset
                 self._consumer.seek(tp, offset)
-        log.info("projector_assigned", projection=self._handler.name,
-                 positions={tp.partition: o for tp, o in self._positions.items()})
+        log.info(
+            "projector_assigned",
+            projection=self._handler.name,
+            positions={tp.partition: o for tp, o in self._positions.items()},
+        )
 
     def forget(self, partitions: list[TopicPartition]) -> None:
         for tp in partitions:
@@ -126,9 +129,7 @@ class Projector:
         consumer = self._consumer
         while True:
             try:
-                batches = await consumer.getmany(
-                    timeout_ms=200, max_records=self._settings.max_records
-                )
+                batches = await consumer.getmany(timeout_ms=200, max_records=self._settings.max_records)
             except KafkaError as exc:
                 log.warning("projector_fetch_failed", projection=self._handler.name, error=str(exc))
                 await asyncio.sleep(self._settings.retry_delay_s)
@@ -159,8 +160,7 @@ class Projector:
         except Exception:
             # Database trouble or a handler bug: retry the same batch from the
             # checkpoint rather than skip it, since skipping would lose events.
-            log.exception("projector_batch_failed", projection=self._handler.name,
-                          partition=tp.partition)
+            log.exception("projector_batch_failed", projection=self._handler.name, partition=tp.partition)
             await asyncio.sleep(self._settings.retry_delay_s)
             self._consumer.seek(tp, self._positions[tp])
 

@@ -61,9 +61,7 @@ async def ensure_topics(settings: Settings, logical_topics: Sequence[str]) -> No
     try:
         for topic in logical_topics:
             try:
-                await admin.create_topics(
-                    [NewTopic(settings.kafka.topic(topic), settings.partitions, 1)]
-                )
+                await admin.create_topics([NewTopic(settings.kafka.topic(topic), settings.partitions, 1)])
             except TopicAlreadyExistsError:
                 pass
     finally:
@@ -93,11 +91,11 @@ class ServiceHost:
     def topic(self, logical: str) -> str:
         return self.settings.kafka.topic(logical)
 
-    async def start(self, *, serve: bool = True, project: bool = True, port: int = 0,
-                    host: str = "127.0.0.1") -> None:
+    async def start(
+        self, *, serve: bool = True, project: bool = True, port: int = 0, host: str = "127.0.0.1"
+    ) -> None:
         spec, settings = self.spec, self.settings
-        await ensure_topics(settings, [spec.own_topic, *[t for t, _ in spec.projections],
-                                       *spec.extra_topics])
+        await ensure_topics(settings, [spec.own_topic, *[t for t, _ in spec.projections], *spec.extra_topics])
         self.pool = await asyncpg.create_pool(
             settings.pg_dsn,
             min_size=2,
@@ -151,8 +149,7 @@ class ServiceHost:
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
-            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-             reflection.SERVICE_NAME],
+            [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             server,
         )
         self.port = server.add_insecure_port(f"{host}:{port}")

@@ -1,7 +1,7 @@
 """The catalog service process.
 
-    python -m modelreg.catalog serve [--port 50051] [--no-projector]
-    python -m modelreg.catalog project
+python -m modelreg.catalog serve [--port 50051] [--no-projector]
+python -m modelreg.catalog project
 """
 
 from __future__ import annotations

@@ -26,7 +26,5 @@ def decode(envelope: Envelope) -> CatalogEvent | None:
     match envelope.WhichOneof("payload"):
         case "registered_model_created":
             model = envelope.registered_model_created.registered_model
-            return RegisteredModelCreated(
-                parse_model_name(model.name), model.description, dict(model.tags)
-            )
+            return RegisteredModelCreated(parse_model_name(model.name), model.description, dict(model.tags))
     return None

@@ -48,9 +48,7 @@ CREATE UNIQUE INDEX IF NOT EXISTS registered_models_by_namespace
     ON {s}.registered_models (namespace, model);
 """
 
-    async def apply(
-        self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]
-    ) -> None:
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
         streams = list({e.envelope.stream for e in events})
         rows = await conn.fetch(
@@ -110,9 +108,7 @@ class PostgresCatalogReader:
         row = await self._pool.fetchrow(self._get_sql, str(name))
         return _model(row) if row else None
 
-    async def list(
-        self, namespace: str, *, after: str | None, limit: int
-    ) -> Sequence[RegisteredModel]:
+    async def list(self, namespace: str, *, after: str | None, limit: int) -> Sequence[RegisteredModel]:
         rows = await self._pool.fetch(self._list_sql, namespace, after or "", limit)
         return [_model(r) for r in rows]
 
@@ -133,7 +129,15 @@ def _model(row: asyncpg.Record) -> RegisteredModel:
 
 def _row(m: RegisteredModel) -> tuple[object, ...]:
     return (
-        str(m.name), m.name.namespace, m.name.model, m.description,
-        json.dumps(m.tags, sort_keys=True), m.state.value, m.create_time, m.update_time,
-        m.created_by, m.updated_by, m.revision,
+        str(m.name),
+        m.name.namespace,
+        m.name.model,
+        m.description,
+        json.dumps(m.tags, sort_keys=True),
+        m.state.value,
+        m.create_time,
+        m.update_time,
+        m.created_by,
+        m.updated_by,
+        m.revision,
     )

@@ -17,9 +17,7 @@ class RegisteredModelReader(Protocol):
 
     async def get(self, name: ModelName) -> RegisteredModel | None: ...
 
-    async def list(
-        self, namespace: str, *, after: str | None, limit: int
-    ) -> Sequence[RegisteredModel]:
+    async def list(self, namespace: str, *, after: str | None, limit: int) -> Sequence[RegisteredModel]:
         """Models of a namespace in name order, starting after the model id `after`."""
 
 

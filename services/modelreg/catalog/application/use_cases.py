@@ -35,9 +35,7 @@ class Catalog:
         self._commands = commands
 
     async def create(self, command: CreateRegisteredModel, context: EventContext) -> Written:
-        result = await self._commands.run(
-            str(command.name), context, lambda state: decide(state, command)
-        )
+        result = await self._commands.run(str(command.name), context, lambda state: decide(state, command))
         model = await self._reader.get(command.name)
         if model is None:
             raise NotFound(f"{command.name} was deleted before it could be read back")
@@ -70,9 +68,7 @@ def encode_page_token(namespace: str, last_model: str) -> str:
 
 def decode_page_token(token: str, namespace: str) -> str:
     try:
-        version, token_namespace, last_model = (
-            base64.urlsafe_b64decode(token.encode()).decode().split("/")
-        )
+        version, token_namespace, last_model = base64.urlsafe_b64decode(token.encode()).decode().split("/")
         check_id(last_model, "page_token")
     except (binascii.Error, UnicodeDecodeError, ValueError, InvalidArgument):
         raise InvalidArgument.of("page_token", "is not a token returned by this list") from None

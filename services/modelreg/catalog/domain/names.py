@@ -70,7 +70,5 @@ def check_tags(tags: dict[str, str], field: str) -> dict[str, str]:
         if not key or len(key) > MAX_TAG_KEY_CHARS or not ID_PATTERN.match(key):
             raise InvalidArgument.of(f"{field}[{key[:140]!r}]", f"key must match {ID_PATTERN.pattern}")
         if len(value.encode()) > MAX_TAG_VALUE_BYTES:
-            raise InvalidArgument.of(
-                f"{field}[{key!r}]", f"value is longer than {MAX_TAG_VALUE_BYTES} bytes"
-            )
+            raise InvalidArgument.of(f"{field}[{key!r}]", f"value is longer than {MAX_TAG_VALUE_BYTES} bytes")
     return dict(tags)
