@@ -29,16 +29,22 @@ def test_create_decides_a_created_event_and_evolves_into_an_active_model() -> No
 
 
 def test_creating_an_existing_model_is_already_exists() -> None:
-    model = evolve(
-        None, RegisteredModelCreated(NAME, "", {}), EventMeta(datetime.now(UTC), "a", 1)
-    )
+    model = evolve(None, RegisteredModelCreated(NAME, "", {}), EventMeta(datetime.now(UTC), "a", 1))
     with pytest.raises(AlreadyExists):
         decide(model, CreateRegisteredModel(NAME))
 
 
 @pytest.mark.parametrize(
-    "name", ["", "namespaces/ns", "namespaces/ns/models/", "namespaces/NS/models/m", "ns/models/m",
-             "namespaces/ns/models/m/versions/1", "namespaces/ns/models/" + "m" * 129]
+    "name",
+    [
+        "",
+        "namespaces/ns",
+        "namespaces/ns/models/",
+        "namespaces/NS/models/m",
+        "ns/models/m",
+        "namespaces/ns/models/m/versions/1",
+        "namespaces/ns/models/" + "m" * 129,
+    ],
 )
 def test_malformed_names_are_rejected(name: str) -> None:
     with pytest.raises(InvalidArgument) as error:

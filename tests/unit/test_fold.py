@@ -104,9 +104,7 @@ def test_hash_covers_every_field_and_the_chain_link() -> None:
 
 # A writer's view may be stale; the property: per stream, accepted revisions
 # are exactly 1..n, one winner each, and the accepted events form a hash chain.
-steps = st.lists(
-    st.tuples(st.integers(0, 3), st.integers(0, 2), st.booleans(), st.booleans()), max_size=80
-)
+steps = st.lists(st.tuples(st.integers(0, 3), st.integers(0, 2), st.booleans(), st.booleans()), max_size=80)
 
 
 @given(steps)
