@@ -1,34 +1,32 @@
-# The one entry point for humans and CI. `make setup` is all a fresh machine needs.
+# Thin aliases over scripts/run.py, which is all a fresh machine needs (Python 3.11+).
 PYTHON ?= python3
-VENV ?= .venv
-BIN := $(VENV)/bin
 
-.PHONY: setup gen lint test dev bench clean
+.PHONY: setup gen lint test dev bench bench-scale clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-
-setup: $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+setup:
+	$(PYTHON) -c "import runpy, sys; sys.argv = ['run']; m = runpy.run_path('scripts/run.py'); m['ensure_installed']()"
 
 gen:
-	$(BIN)/python scripts/genproto.py
+	$(PYTHON) scripts/run.py gen
 
 lint:
-	$(BIN)/buf lint
-	$(BIN)/python scripts/genproto.py --check
-	$(BIN)/ruff check .
-	$(BIN)/lint-imports
+	$(PYTHON) scripts/run.py lint
 
 test:
-	$(BIN)/python -m pytest
+	$(PYTHON) scripts/run.py test
 
 dev:
-	$(BIN)/modelreg dev
+	$(PYTHON) scripts/run.py dev
 
 bench:
-	$(BIN)/python -m bench.run
+	$(PYTHON) scripts/run.py bench
+
+bench-scale:
+	$(PYTHON) scripts/run.py bench --scale
 
 clean:
-	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache
+	rm -rf .venv .pytest_cache .hypothesis .ruff_cache
+
+# Accept the current protos as the compatibility baseline (on a release).
+api-baseline:
+	.venv/bin/buf build -o protos/api-baseline.binpb
