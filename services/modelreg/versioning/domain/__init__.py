@@ -1,0 +1,1 @@
+"""The versioning service: domain."""
