@@ -227,57 +227,7 @@ class TansuBroker:
 
 
 async def create_topics(bootstrap_servers: str, topics: dict[str, int]) -> None:
-    """Create topics (name -> partitions, replication factor 1); existing ones are left alone.
+    """Create topics (name -> partitions, replication factor 1); existing ones are left alone."""
+    from modelreg.eventlog.topics import ensure_topics
 
-    Raises if a topic ends up with a different partition count than asked for, since keyed
-    ordering and consumer assignment silently change with the partition count.
-    """
-    from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-    from aiokafka.errors import TopicAlreadyExistsError, for_code
-
-    if not topics:
-        return
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        response = await admin.create_topics(
-            [NewTopic(name, partitions, 1) for name, partitions in topics.items()]
-        )
-        # aiokafka returns per-topic error codes instead of raising.
-        existing: set[str] = set()
-        for entry in response.to_object()["topic_errors"]:
-            code = entry["error_code"]
-            if code == 0:
-                continue
-            error = for_code(code)
-            if error is TopicAlreadyExistsError:
-                existing.add(entry["topic"])
-                continue
-            raise error(f"creating topic {entry['topic']!r} failed: {entry.get('error_message')}")
-        await _await_partitions(admin, topics, existing)
-    finally:
-        await admin.close()
-    log.info("kafka.topics_created", bootstrap_servers=bootstrap_servers, topics=topics)
-
-
-async def _await_partitions(
-    admin: Any, topics: dict[str, int], existing: set[str], timeout: float = 5.0
-) -> None:
-    """Wait until metadata shows every topic with the requested partition count.
-
-    New topics may take a moment to appear in metadata; a topic that already existed
-    with another partition count will never converge, so that fails immediately.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        described = await admin.describe_topics(list(topics))
-        actual = {t["topic"]: len(t["partitions"]) for t in described if t["error_code"] == 0}
-        wrong = {name: actual.get(name) for name, want in topics.items() if actual.get(name) != want}
-        if not wrong:
-            return
-        settled = any(name in existing and name in actual for name in wrong)
-        if settled or time.monotonic() >= deadline:
-            raise RuntimeError(
-                f"topics do not have the requested partitions: wanted {topics}, metadata shows {wrong}"
-            )
-        await asyncio.sleep(0.1)
+    await ensure_topics(bootstrap_servers, topics)

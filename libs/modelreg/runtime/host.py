@@ -14,12 +14,11 @@ from dataclasses import dataclass, field
 import asyncpg
 import grpc
 import structlog
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.eventlog.topics import ensure_topics as create_topics
 from modelreg.grpcutil.auth import BearerTokenAuthenticator
 from modelreg.grpcutil.interceptor import ServiceInterceptor
 from modelreg.projections.batch import ProjectionHandler
@@ -56,16 +55,11 @@ class ServiceSpec:
 
 
 async def ensure_topics(settings: Settings, logical_topics: Sequence[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers)
-    await admin.start()
-    try:
-        for topic in logical_topics:
-            try:
-                await admin.create_topics([NewTopic(settings.kafka.topic(topic), settings.partitions, 1)])
-            except TopicAlreadyExistsError:
-                pass
-    finally:
-        await admin.close()
+    await create_topics(
+        settings.kafka.bootstrap_servers,
+        {settings.kafka.topic(t): settings.partitions for t in logical_topics},
+        settings.replication_factor,
+    )
 
 
 async def ensure_schema(pool: asyncpg.Pool, schema: str, handlers: Sequence[ProjectionHandler]) -> None:

@@ -18,6 +18,7 @@ class Settings:
     kafka: KafkaSettings
     pg_dsn: str
     partitions: int = 3
+    replication_factor: int = 1
     projector_group: bool = False
     fetch_max_wait_ms: int = 2
     token_wait_s: float = 5.0
@@ -39,6 +40,7 @@ class Settings:
             ),
             pg_dsn=required("MODELREG_PG_DSN"),
             partitions=int(environ.get("MODELREG_PARTITIONS", "3")),
+            replication_factor=int(environ.get("MODELREG_REPLICATION_FACTOR", "1")),
             projector_group=environ.get("MODELREG_PROJECTOR_GROUP", "0") == "1",
             fetch_max_wait_ms=int(environ.get("MODELREG_FETCH_MAX_WAIT_MS", "2")),
             token_wait_s=float(environ.get("MODELREG_TOKEN_WAIT_S", "5")),
