@@ -30,3 +30,7 @@ clean:
 # Accept the current protos as the compatibility baseline (on a release).
 api-baseline:
 	.venv/bin/buf build -o protos/api-baseline.binpb
+
+# Re-pin constraints.txt to what is installed in .venv now.
+lock:
+	.venv/bin/pip freeze --exclude-editable | grep -v '^-e' > constraints.txt

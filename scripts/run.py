@@ -33,13 +33,16 @@ def ensure_installed() -> None:
             venv.create(VENV, with_pip=True)
         except Exception as exc:  # e.g. Debian without python3-venv
             sys.exit(f"could not create a virtualenv ({exc}); on Debian/Ubuntu: apt-get install python3-venv")
-    wanted = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    wanted = hashlib.sha256(
+        (ROOT / "pyproject.toml").read_bytes() + (ROOT / "constraints.txt").read_bytes()
+    ).hexdigest()
     if STAMP.exists() and STAMP.read_text() == wanted:
         return
     print("installing modelreg and its tools into .venv (first run only)", flush=True)
     pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
-    subprocess.run([*pip, "-e", f"{ROOT}[dev]"], check=True, cwd=ROOT)
+    # constraints.txt pins the versions the suite last passed with (make lock refreshes it).
+    subprocess.run([*pip, "-c", str(ROOT / "constraints.txt"), "-e", f"{ROOT}[dev]"], check=True, cwd=ROOT)
     STAMP.write_text(wanted)
 
 
