@@ -16,6 +16,19 @@ from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
 
+COLUMN_LIST = [
+    "name",
+    "namespace",
+    "model",
+    "description",
+    "tags",
+    "state",
+    "create_time",
+    "update_time",
+    "created_by",
+    "updated_by",
+    "revision",
+]
 COLUMNS = (
     "name, namespace, model, description, tags, state, create_time, update_time,"
     " created_by, updated_by, revision"
@@ -66,15 +79,23 @@ CREATE UNIQUE INDEX IF NOT EXISTS registered_models_by_namespace
             )
             stream = accepted.envelope.stream
             models[stream] = evolve(models.get(stream), event, meta)
+        existing = {r["name"] for r in rows}
         changed = [m for m in models.values() if m is not None]
-        await conn.executemany(
-            f"INSERT INTO {s}.registered_models ({COLUMNS})"
-            " VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)"
-            " ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,"
-            " tags = EXCLUDED.tags, state = EXCLUDED.state, update_time = EXCLUDED.update_time,"
-            " updated_by = EXCLUDED.updated_by, revision = EXCLUDED.revision",
-            [_row(m) for m in changed],
-        )
+        # New rows go in with COPY (replays are almost all inserts); changed rows are upserted.
+        fresh = [_row(m) for m in changed if str(m.name) not in existing]
+        updated = [_row(m) for m in changed if str(m.name) in existing]
+        if fresh:
+            await conn.copy_records_to_table(
+                "registered_models", schema_name=schema, columns=COLUMN_LIST, records=fresh
+            )
+        if updated:
+            await conn.executemany(
+                f"UPDATE {s}.registered_models SET description = $4, tags = $5::jsonb, state = $6,"
+                " update_time = $8, updated_by = $10, revision = $11"
+                " WHERE name = $1 AND namespace = $2 AND model = $3"
+                " AND create_time = $7 AND created_by = $9",
+                updated,
+            )
 
 
 class PostgresCatalogReader:
