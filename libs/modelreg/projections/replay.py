@@ -23,6 +23,7 @@ from modelreg.projections.batch import ProjectionHandler, Record, apply_batch, e
 from modelreg.projections.schema import bookkeeping_ddl, quote_schema
 
 BOOKKEEPING_TABLES = ("stream_heads", "event_outcomes")
+REPLAY_BATCH = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +113,9 @@ async def rebuild(
     async with pool.acquire() as conn:
         await create_schema(conn, schema, [handler], fresh=fresh)
         positions: dict[int, int] = {}
-        async for partition, records in read_log(kafka, topic, until=until):
+        pending: dict[int, list[Record]] = {}
+
+        async def flush(partition: int) -> None:
             if partition not in positions:
                 positions[partition] = await ensure_checkpoint(conn, schema, handler.name, topic, partition)
             positions[partition] = await apply_batch(
@@ -122,9 +125,17 @@ async def rebuild(
                 topic=topic,
                 partition=partition,
                 expected_next_offset=positions[partition],
-                records=records,
+                records=pending.pop(partition),
             )
+
+        # Fetches are small; folding in large batches amortises the per-batch round trips.
+        async for partition, records in read_log(kafka, topic, until=until):
+            pending.setdefault(partition, []).extend(records)
             count += len(records)
+            if len(pending[partition]) >= REPLAY_BATCH:
+                await flush(partition)
+        for partition in list(pending):
+            await flush(partition)
     return ReplayStats(count, time.perf_counter() - started)
 
 
