@@ -6,6 +6,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -20,6 +21,224 @@ else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+@_typing.final
+class Namespace(_message.Message):
+    """A namespace groups models; registering a model in a namespace that does not
+    exist yet creates the namespace first (a NamespaceCreated event marked
+    implicit).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DESCRIPTION_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    CREATED_BY_FIELD_NUMBER: _builtins.int
+    IMPLICIT_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name: `namespaces/{namespace}`."""
+    description: _builtins.str
+    """What the namespace is for, at most 64 KiB."""
+    created_by: _builtins.str
+    """The authenticated principal that created it."""
+    implicit: _builtins.bool
+    """True when it was created by registering its first model."""
+    etag: _builtins.str
+    """Opaque version of this resource."""
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When the namespace was created, as recorded in the log."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        description: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        created_by: _builtins.str = ...,
+        implicit: _builtins.bool = ...,
+        etag: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "created_by", b"created_by", "description", b"description", "etag", b"etag", "implicit", b"implicit", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Namespace: _TypeAlias = Namespace  # noqa: Y015
+
+@_typing.final
+class PropertyValue(_message.Message):
+    """A typed property value; exactly one kind is set."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    STRING_VALUE_FIELD_NUMBER: _builtins.int
+    INT_VALUE_FIELD_NUMBER: _builtins.int
+    DOUBLE_VALUE_FIELD_NUMBER: _builtins.int
+    BOOL_VALUE_FIELD_NUMBER: _builtins.int
+    TIMESTAMP_VALUE_FIELD_NUMBER: _builtins.int
+    string_value: _builtins.str
+    """A string of at most 1 KiB."""
+    int_value: _builtins.int
+    """A 64-bit integer."""
+    double_value: _builtins.float
+    """A finite double (NaN and infinities are refused)."""
+    bool_value: _builtins.bool
+    """A boolean."""
+    @_builtins.property
+    def timestamp_value(self) -> _timestamp_pb2.Timestamp:
+        """A point in time."""
+
+    def __init__(
+        self,
+        *,
+        string_value: _builtins.str = ...,
+        int_value: _builtins.int = ...,
+        double_value: _builtins.float = ...,
+        bool_value: _builtins.bool = ...,
+        timestamp_value: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "double_value", b"double_value", "int_value", b"int_value", "kind", b"kind", "string_value", b"string_value", "timestamp_value", b"timestamp_value"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bool_value", b"bool_value", "double_value", b"double_value", "int_value", b"int_value", "kind", b"kind", "string_value", b"string_value", "timestamp_value", b"timestamp_value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_kind: _TypeAlias = _typing.Literal["string_value", "int_value", "double_value", "bool_value", "timestamp_value"]  # noqa: Y015
+    _WhichOneofArgType_kind: _TypeAlias = _typing.Literal["kind", b"kind"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
+
+Global___PropertyValue: _TypeAlias = PropertyValue  # noqa: Y015
+
+@_typing.final
+class TensorSpec(_message.Message):
+    """One named, typed input or output of a model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _DataType:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _DataTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[TensorSpec._DataType.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        DATA_TYPE_UNSPECIFIED: TensorSpec._DataType.ValueType  # 0
+        """Never used."""
+        DATA_TYPE_BOOL: TensorSpec._DataType.ValueType  # 1
+        """Boolean."""
+        DATA_TYPE_INT8: TensorSpec._DataType.ValueType  # 2
+        """Signed integers."""
+        DATA_TYPE_INT16: TensorSpec._DataType.ValueType  # 3
+        """16-bit signed integer."""
+        DATA_TYPE_INT32: TensorSpec._DataType.ValueType  # 4
+        """32-bit signed integer."""
+        DATA_TYPE_INT64: TensorSpec._DataType.ValueType  # 5
+        """64-bit signed integer."""
+        DATA_TYPE_UINT8: TensorSpec._DataType.ValueType  # 6
+        """8-bit unsigned integer."""
+        DATA_TYPE_FLOAT16: TensorSpec._DataType.ValueType  # 7
+        """IEEE half precision."""
+        DATA_TYPE_BFLOAT16: TensorSpec._DataType.ValueType  # 8
+        """bfloat16."""
+        DATA_TYPE_FLOAT32: TensorSpec._DataType.ValueType  # 9
+        """IEEE single precision."""
+        DATA_TYPE_FLOAT64: TensorSpec._DataType.ValueType  # 10
+        """IEEE double precision."""
+        DATA_TYPE_STRING: TensorSpec._DataType.ValueType  # 11
+        """UTF-8 text."""
+        DATA_TYPE_BYTES: TensorSpec._DataType.ValueType  # 12
+        """Raw bytes."""
+
+    class DataType(_DataType, metaclass=_DataTypeEnumTypeWrapper):
+        """Element type of a tensor or column."""
+
+    DATA_TYPE_UNSPECIFIED: TensorSpec.DataType.ValueType  # 0
+    """Never used."""
+    DATA_TYPE_BOOL: TensorSpec.DataType.ValueType  # 1
+    """Boolean."""
+    DATA_TYPE_INT8: TensorSpec.DataType.ValueType  # 2
+    """Signed integers."""
+    DATA_TYPE_INT16: TensorSpec.DataType.ValueType  # 3
+    """16-bit signed integer."""
+    DATA_TYPE_INT32: TensorSpec.DataType.ValueType  # 4
+    """32-bit signed integer."""
+    DATA_TYPE_INT64: TensorSpec.DataType.ValueType  # 5
+    """64-bit signed integer."""
+    DATA_TYPE_UINT8: TensorSpec.DataType.ValueType  # 6
+    """8-bit unsigned integer."""
+    DATA_TYPE_FLOAT16: TensorSpec.DataType.ValueType  # 7
+    """IEEE half precision."""
+    DATA_TYPE_BFLOAT16: TensorSpec.DataType.ValueType  # 8
+    """bfloat16."""
+    DATA_TYPE_FLOAT32: TensorSpec.DataType.ValueType  # 9
+    """IEEE single precision."""
+    DATA_TYPE_FLOAT64: TensorSpec.DataType.ValueType  # 10
+    """IEEE double precision."""
+    DATA_TYPE_STRING: TensorSpec.DataType.ValueType  # 11
+    """UTF-8 text."""
+    DATA_TYPE_BYTES: TensorSpec.DataType.ValueType  # 12
+    """Raw bytes."""
+
+    NAME_FIELD_NUMBER: _builtins.int
+    DTYPE_FIELD_NUMBER: _builtins.int
+    SHAPE_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Field name, unique within inputs (or outputs); 1-128 characters matching
+    `^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$`.
+    """
+    dtype: Global___TensorSpec.DataType.ValueType
+    """Element type."""
+    @_builtins.property
+    def shape(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Dimensions, at most 32; -1 marks a dynamic dimension (e.g. the batch).
+        Empty means a scalar.
+        """
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        dtype: Global___TensorSpec.DataType.ValueType = ...,
+        shape: _abc.Iterable[_builtins.int] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dtype", b"dtype", "name", b"name", "shape", b"shape"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TensorSpec: _TypeAlias = TensorSpec  # noqa: Y015
+
+@_typing.final
+class ModelSignature(_message.Message):
+    """The model's input/output schema."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    INPUTS_FIELD_NUMBER: _builtins.int
+    OUTPUTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
+        """Inputs, at most 256."""
+
+    @_builtins.property
+    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
+        """Outputs, at most 256."""
+
+    def __init__(
+        self,
+        *,
+        inputs: _abc.Iterable[Global___TensorSpec] | None = ...,
+        outputs: _abc.Iterable[Global___TensorSpec] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "outputs", b"outputs"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelSignature: _TypeAlias = ModelSignature  # noqa: Y015
 
 @_typing.final
 class RegisteredModel(_message.Message):
@@ -76,6 +295,27 @@ class RegisteredModel(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
+    @_typing.final
+    class PropertiesEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        @_builtins.property
+        def value(self) -> Global___PropertyValue: ...
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: Global___PropertyValue | None = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _typing.Literal["value", b"value"]  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     DESCRIPTION_FIELD_NUMBER: _builtins.int
     TAGS_FIELD_NUMBER: _builtins.int
@@ -85,6 +325,10 @@ class RegisteredModel(_message.Message):
     CREATED_BY_FIELD_NUMBER: _builtins.int
     UPDATED_BY_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    ANNOTATIONS_FIELD_NUMBER: _builtins.int
+    PROPERTIES_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    OWNERS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `namespaces/{namespace}/models/{model}`."""
     description: _builtins.str
@@ -99,6 +343,10 @@ class RegisteredModel(_message.Message):
     """Opaque version of this resource, derived from its stream revision; send it
     back on updates to fail with ABORTED instead of overwriting a newer change.
     """
+    annotations: _builtins.str
+    """Free-text notes (e.g. caveats, review remarks), at most 64 KiB; searched
+    by full text together with the description.
+    """
     @_builtins.property
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
         """Free-form labels; keys follow the resource-name rules."""
@@ -110,6 +358,22 @@ class RegisteredModel(_message.Message):
     @_builtins.property
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """When the model last changed, as recorded in the log."""
+
+    @_builtins.property
+    def properties(self) -> _containers.MessageMap[_builtins.str, Global___PropertyValue]:
+        """Typed properties, at most 64; keys follow the resource-id rules. Searchable
+        with `properties.<key>` in filters, compared by type.
+        """
+
+    @_builtins.property
+    def signature(self) -> Global___ModelSignature:
+        """The input/output schema."""
+
+    @_builtins.property
+    def owners(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Principals who own the model, at most 32 distinct ones of at most 256
+        characters. Defaults to the creator when left empty on create.
+        """
 
     def __init__(
         self,
@@ -123,10 +387,14 @@ class RegisteredModel(_message.Message):
         created_by: _builtins.str = ...,
         updated_by: _builtins.str = ...,
         etag: _builtins.str = ...,
+        annotations: _builtins.str = ...,
+        properties: _abc.Mapping[_builtins.str, Global___PropertyValue] | None = ...,
+        signature: Global___ModelSignature | None = ...,
+        owners: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "signature", b"signature", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "created_by", b"created_by", "description", b"description", "etag", b"etag", "name", b"name", "state", b"state", "tags", b"tags", "update_time", b"update_time", "updated_by", b"updated_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "create_time", b"create_time", "created_by", b"created_by", "description", b"description", "etag", b"etag", "name", b"name", "owners", b"owners", "properties", b"properties", "signature", b"signature", "state", b"state", "tags", b"tags", "update_time", b"update_time", "updated_by", b"updated_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -177,16 +445,20 @@ class GetRegisteredModelRequest(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     NAME_FIELD_NUMBER: _builtins.int
+    SHOW_DELETED_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `namespaces/{namespace}/models/{model}`."""
+    show_deleted: _builtins.bool
+    """Also return a soft-deleted model (state STATE_DELETED) instead of NOT_FOUND."""
     def __init__(
         self,
         *,
         name: _builtins.str = ...,
+        show_deleted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "show_deleted", b"show_deleted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -201,22 +473,72 @@ class ListRegisteredModelsRequest(_message.Message):
     PARENT_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    SHOW_DELETED_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The namespace: `namespaces/{namespace}`."""
     page_size: _builtins.int
     """At most this many models per page; 0 means 50, and at most 1000."""
     page_token: _builtins.str
-    """The next_page_token of the previous page, to continue from there."""
+    """The next_page_token of the previous page, to continue from there. A token
+    is bound to the parent, filter, order_by and show_deleted it was issued
+    for: reusing it with others is INVALID_ARGUMENT.
+    """
+    filter: _builtins.str
+    """A filter (at most 4096 characters); empty matches every model. Grammar:
+
+      filter     := expr
+      expr       := term { OR term }           AND binds tighter than OR
+      term       := factor { AND factor }
+      factor     := NOT factor | "(" expr ")" | restriction
+      restriction:= field op value | field [NOT] IN "(" value {"," value} ")"
+                  | field [NOT] LIKE "pattern" | field [NOT] ILIKE "pattern"
+                  | field ":" "*"               (the key is present)
+                  | owners ":" "principal"      (the principal is an owner)
+                  | text ":" "words"            (full-text search)
+      op         := = | != | < | <= | > | >=
+
+    Fields: `name` (the model id, the last segment of the resource name),
+    `state` (ACTIVE, ARCHIVED, DELETED), `create_time`, `update_time`,
+    `tags.<key>`, `properties.<key>`, `owners`, `text`. Values: "quoted" or
+    'quoted' strings (backslash escapes), numbers, true/false, and unquoted
+    RFC 3339 timestamps such as 2026-01-31T12:00:00Z (for create_time and
+    update_time a quoted RFC 3339 string works too). Keywords are case-insensitive.
+
+    A property is compared by the literal's type: a number against int and
+    double properties (numerically), a string against string properties, a
+    timestamp against timestamp properties, true/false against bool ones.
+    A comparison with a missing key or a property of another type is false,
+    so `NOT tags.team = "a"` also matches models without a `team` tag while
+    `tags.team != "a"` does not. LIKE/ILIKE patterns use `%` and `_`, escaped
+    with a backslash. `text:` matches descriptions and annotations with
+    PostgreSQL web-search syntax (words, "phrases", -excluded, or), English
+    stemming. Strings compare by code point.
+
+    A malformed filter is INVALID_ARGUMENT on `filter`, naming the character
+    position (0-based) and what was expected there.
+    """
+    order_by: _builtins.str
+    """Comma-separated sort keys (AIP-132), each `name`, `create_time` or
+    `update_time`, optionally followed by `asc` or `desc`; default `name`.
+    Ties are broken by name, in the direction of the last key.
+    """
+    show_deleted: _builtins.bool
+    """Also list soft-deleted models."""
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
+        order_by: _builtins.str = ...,
+        show_deleted: _builtins.bool = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "show_deleted", b"show_deleted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -234,7 +556,7 @@ class ListRegisteredModelsResponse(_message.Message):
     """Pass as page_token to get the next page; empty on the last page."""
     @_builtins.property
     def registered_models(self) -> _containers.RepeatedCompositeFieldContainer[Global___RegisteredModel]:
-        """One page of models, in name order."""
+        """One page of models, in the requested order."""
 
     def __init__(
         self,
@@ -249,3 +571,249 @@ class ListRegisteredModelsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListRegisteredModelsResponse: _TypeAlias = ListRegisteredModelsResponse  # noqa: Y015
+
+@_typing.final
+class UpdateRegisteredModelRequest(_message.Message):
+    """Request for CatalogService.UpdateRegisteredModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGISTERED_MODEL_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key: a retry with the same id returns the current model
+    without a second change.
+    """
+    @_builtins.property
+    def registered_model(self) -> Global___RegisteredModel:
+        """The model, identified by its name, with the new values; its etag, when
+        set, must be the current one, or the update is ABORTED.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The fields to change: `description`, `annotations`, `tags`, `tags.<key>`,
+        `properties`, `properties.<key>`, `signature`, `owners`. A map-key path
+        sets that key, or removes it when the request's map lacks it. `*`
+        replaces every updatable field (clearing those left empty). An empty mask
+        means every field that is set in registered_model. Output-only fields are
+        ignored; any other path is INVALID_ARGUMENT.
+        """
+
+    def __init__(
+        self,
+        *,
+        registered_model: Global___RegisteredModel | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registered_model", b"registered_model", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["registered_model", b"registered_model", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateRegisteredModelRequest: _TypeAlias = UpdateRegisteredModelRequest  # noqa: Y015
+
+@_typing.final
+class ArchiveRegisteredModelRequest(_message.Message):
+    """Request for CatalogService.ArchiveRegisteredModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name: `namespaces/{namespace}/models/{model}`."""
+    etag: _builtins.str
+    """When set, the model's current etag; otherwise ABORTED."""
+    request_id: _builtins.str
+    """Idempotency key."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ArchiveRegisteredModelRequest: _TypeAlias = ArchiveRegisteredModelRequest  # noqa: Y015
+
+@_typing.final
+class RestoreRegisteredModelRequest(_message.Message):
+    """Request for CatalogService.RestoreRegisteredModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name: `namespaces/{namespace}/models/{model}`."""
+    etag: _builtins.str
+    """When set, the model's current etag; otherwise ABORTED."""
+    request_id: _builtins.str
+    """Idempotency key."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RestoreRegisteredModelRequest: _TypeAlias = RestoreRegisteredModelRequest  # noqa: Y015
+
+@_typing.final
+class DeleteRegisteredModelRequest(_message.Message):
+    """Request for CatalogService.DeleteRegisteredModel."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name: `namespaces/{namespace}/models/{model}`."""
+    etag: _builtins.str
+    """When set, the model's current etag; otherwise ABORTED."""
+    reason: _builtins.str
+    """Why it is deleted, kept in the log for audit; at most 1 KiB."""
+    request_id: _builtins.str
+    """Idempotency key."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["etag", b"etag", "name", b"name", "reason", b"reason", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeleteRegisteredModelRequest: _TypeAlias = DeleteRegisteredModelRequest  # noqa: Y015
+
+@_typing.final
+class CreateNamespaceRequest(_message.Message):
+    """Request for CatalogService.CreateNamespace."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_ID_FIELD_NUMBER: _builtins.int
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    namespace_id: _builtins.str
+    """The namespace id; it must match `^[a-z0-9][a-z0-9._-]{0,127}$`."""
+    request_id: _builtins.str
+    """Idempotency key."""
+    @_builtins.property
+    def namespace(self) -> Global___Namespace:
+        """The namespace to create; its name is ignored."""
+
+    def __init__(
+        self,
+        *,
+        namespace_id: _builtins.str = ...,
+        namespace: Global___Namespace | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "namespace_id", b"namespace_id", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CreateNamespaceRequest: _TypeAlias = CreateNamespaceRequest  # noqa: Y015
+
+@_typing.final
+class GetNamespaceRequest(_message.Message):
+    """Request for CatalogService.GetNamespace."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name: `namespaces/{namespace}`."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetNamespaceRequest: _TypeAlias = GetNamespaceRequest  # noqa: Y015
+
+@_typing.final
+class ListNamespacesRequest(_message.Message):
+    """Request for CatalogService.ListNamespaces."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    page_size: _builtins.int
+    """At most this many per page; 0 means 50, and at most 1000."""
+    page_token: _builtins.str
+    """The next_page_token of the previous page."""
+    def __init__(
+        self,
+        *,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNamespacesRequest: _TypeAlias = ListNamespacesRequest  # noqa: Y015
+
+@_typing.final
+class ListNamespacesResponse(_message.Message):
+    """Response for CatalogService.ListNamespaces."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACES_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Pass as page_token to get the next page; empty on the last page."""
+    @_builtins.property
+    def namespaces(self) -> _containers.RepeatedCompositeFieldContainer[Global___Namespace]:
+        """One page of namespaces, in name order."""
+
+    def __init__(
+        self,
+        *,
+        namespaces: _abc.Iterable[Global___Namespace] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespaces", b"namespaces", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListNamespacesResponse: _TypeAlias = ListNamespacesResponse  # noqa: Y015

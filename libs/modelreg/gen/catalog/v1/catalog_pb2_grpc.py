@@ -56,6 +56,41 @@ class CatalogServiceStub:
                 request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListRegisteredModelsRequest.SerializeToString,
                 response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListRegisteredModelsResponse.FromString,
                 _registered_method=True)
+        self.UpdateRegisteredModel = channel.unary_unary(
+                '/modelreg.catalog.v1.CatalogService/UpdateRegisteredModel',
+                request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.UpdateRegisteredModelRequest.SerializeToString,
+                response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+                _registered_method=True)
+        self.ArchiveRegisteredModel = channel.unary_unary(
+                '/modelreg.catalog.v1.CatalogService/ArchiveRegisteredModel',
+                request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveRegisteredModelRequest.SerializeToString,
+                response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+                _registered_method=True)
+        self.RestoreRegisteredModel = channel.unary_unary(
+                '/modelreg.catalog.v1.CatalogService/RestoreRegisteredModel',
+                request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RestoreRegisteredModelRequest.SerializeToString,
+                response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+                _registered_method=True)
+        self.DeleteRegisteredModel = channel.unary_unary(
+                '/modelreg.catalog.v1.CatalogService/DeleteRegisteredModel',
+                request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.DeleteRegisteredModelRequest.SerializeToString,
+                response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+                _registered_method=True)
+        self.CreateNamespace = channel.unary_unary(
+                '/modelreg.catalog.v1.CatalogService/CreateNamespace',
+                request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.CreateNamespaceRequest.SerializeToString,
+                response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.Namespace.FromString,
+                _registered_method=True)
+        self.GetNamespace = channel.unary_unary(
+                '/modelreg.catalog.v1.CatalogService/GetNamespace',
+                request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.GetNamespaceRequest.SerializeToString,
+                response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.Namespace.FromString,
+                _registered_method=True)
+        self.ListNamespaces = channel.unary_unary(
+                '/modelreg.catalog.v1.CatalogService/ListNamespaces',
+                request_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListNamespacesRequest.SerializeToString,
+                response_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListNamespacesResponse.FromString,
+                _registered_method=True)
 
 
 class CatalogServiceServicer:
@@ -82,7 +117,62 @@ class CatalogServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def ListRegisteredModels(self, request, context):
-        """Lists the models of a namespace, in name order, a page at a time.
+        """Lists and searches the models of a namespace, a page at a time: see
+        ListRegisteredModelsRequest.filter for the filter language and
+        ListRegisteredModelsRequest.order_by for the orderings.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateRegisteredModel(self, request, context):
+        """Changes the fields named by update_mask (AIP-134). FAILED_PRECONDITION on
+        an archived model, NOT_FOUND on a deleted one, ABORTED on a stale etag.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ArchiveRegisteredModel(self, request, context):
+        """Makes an active model read-only. FAILED_PRECONDITION unless it is active.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RestoreRegisteredModel(self, request, context):
+        """Makes an archived model active again. FAILED_PRECONDITION unless it is archived.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteRegisteredModel(self, request, context):
+        """Soft-deletes an active or archived model (AIP-164). The model disappears
+        from Get and List (unless show_deleted) and its name stays reserved for
+        good: creating it again is ALREADY_EXISTS. Deletion is final.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CreateNamespace(self, request, context):
+        """Creates a namespace. ALREADY_EXISTS if it exists (also when it was
+        created implicitly by registering its first model).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetNamespace(self, request, context):
+        """Gets one namespace by resource name.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListNamespaces(self, request, context):
+        """Lists the namespaces in name order, a page at a time.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -105,6 +195,41 @@ def add_CatalogServiceServicer_to_server(servicer, server):
                     servicer.ListRegisteredModels,
                     request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListRegisteredModelsRequest.FromString,
                     response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListRegisteredModelsResponse.SerializeToString,
+            ),
+            'UpdateRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateRegisteredModel,
+                    request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.UpdateRegisteredModelRequest.FromString,
+                    response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.SerializeToString,
+            ),
+            'ArchiveRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.ArchiveRegisteredModel,
+                    request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveRegisteredModelRequest.FromString,
+                    response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.SerializeToString,
+            ),
+            'RestoreRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.RestoreRegisteredModel,
+                    request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RestoreRegisteredModelRequest.FromString,
+                    response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.SerializeToString,
+            ),
+            'DeleteRegisteredModel': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteRegisteredModel,
+                    request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.DeleteRegisteredModelRequest.FromString,
+                    response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.SerializeToString,
+            ),
+            'CreateNamespace': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateNamespace,
+                    request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.CreateNamespaceRequest.FromString,
+                    response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.Namespace.SerializeToString,
+            ),
+            'GetNamespace': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetNamespace,
+                    request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.GetNamespaceRequest.FromString,
+                    response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.Namespace.SerializeToString,
+            ),
+            'ListNamespaces': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListNamespaces,
+                    request_deserializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListNamespacesRequest.FromString,
+                    response_serializer=modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListNamespacesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -194,6 +319,195 @@ class CatalogService:
             '/modelreg.catalog.v1.CatalogService/ListRegisteredModels',
             modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListRegisteredModelsRequest.SerializeToString,
             modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListRegisteredModelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.catalog.v1.CatalogService/UpdateRegisteredModel',
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.UpdateRegisteredModelRequest.SerializeToString,
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ArchiveRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.catalog.v1.CatalogService/ArchiveRegisteredModel',
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ArchiveRegisteredModelRequest.SerializeToString,
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RestoreRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.catalog.v1.CatalogService/RestoreRegisteredModel',
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RestoreRegisteredModelRequest.SerializeToString,
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteRegisteredModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.catalog.v1.CatalogService/DeleteRegisteredModel',
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.DeleteRegisteredModelRequest.SerializeToString,
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.RegisteredModel.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateNamespace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.catalog.v1.CatalogService/CreateNamespace',
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.CreateNamespaceRequest.SerializeToString,
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.Namespace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetNamespace(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.catalog.v1.CatalogService/GetNamespace',
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.GetNamespaceRequest.SerializeToString,
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.Namespace.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListNamespaces(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.catalog.v1.CatalogService/ListNamespaces',
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListNamespacesRequest.SerializeToString,
+            modelreg_dot_catalog_dot_v1_dot_catalog__pb2.ListNamespacesResponse.FromString,
             options,
             channel_credentials,
             insecure,

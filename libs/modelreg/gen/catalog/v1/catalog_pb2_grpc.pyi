@@ -45,7 +45,31 @@ class CatalogServiceStub:
     GetRegisteredModel: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetRegisteredModelRequest, _catalog_pb2.RegisteredModel]
     """Gets one model by resource name."""
     ListRegisteredModels: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListRegisteredModelsRequest, _catalog_pb2.ListRegisteredModelsResponse]
-    """Lists the models of a namespace, in name order, a page at a time."""
+    """Lists and searches the models of a namespace, a page at a time: see
+    ListRegisteredModelsRequest.filter for the filter language and
+    ListRegisteredModelsRequest.order_by for the orderings.
+    """
+    UpdateRegisteredModel: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.UpdateRegisteredModelRequest, _catalog_pb2.RegisteredModel]
+    """Changes the fields named by update_mask (AIP-134). FAILED_PRECONDITION on
+    an archived model, NOT_FOUND on a deleted one, ABORTED on a stale etag.
+    """
+    ArchiveRegisteredModel: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ArchiveRegisteredModelRequest, _catalog_pb2.RegisteredModel]
+    """Makes an active model read-only. FAILED_PRECONDITION unless it is active."""
+    RestoreRegisteredModel: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.RestoreRegisteredModelRequest, _catalog_pb2.RegisteredModel]
+    """Makes an archived model active again. FAILED_PRECONDITION unless it is archived."""
+    DeleteRegisteredModel: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.DeleteRegisteredModelRequest, _catalog_pb2.RegisteredModel]
+    """Soft-deletes an active or archived model (AIP-164). The model disappears
+    from Get and List (unless show_deleted) and its name stays reserved for
+    good: creating it again is ALREADY_EXISTS. Deletion is final.
+    """
+    CreateNamespace: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.CreateNamespaceRequest, _catalog_pb2.Namespace]
+    """Creates a namespace. ALREADY_EXISTS if it exists (also when it was
+    created implicitly by registering its first model).
+    """
+    GetNamespace: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.GetNamespaceRequest, _catalog_pb2.Namespace]
+    """Gets one namespace by resource name."""
+    ListNamespaces: _grpc.UnaryUnaryMultiCallable[_catalog_pb2.ListNamespacesRequest, _catalog_pb2.ListNamespacesResponse]
+    """Lists the namespaces in name order, a page at a time."""
 
 @_typing.type_check_only
 class CatalogServiceAsyncStub(CatalogServiceStub):
@@ -63,7 +87,31 @@ class CatalogServiceAsyncStub(CatalogServiceStub):
     GetRegisteredModel: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetRegisteredModelRequest, _catalog_pb2.RegisteredModel]  # type: ignore[assignment]
     """Gets one model by resource name."""
     ListRegisteredModels: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListRegisteredModelsRequest, _catalog_pb2.ListRegisteredModelsResponse]  # type: ignore[assignment]
-    """Lists the models of a namespace, in name order, a page at a time."""
+    """Lists and searches the models of a namespace, a page at a time: see
+    ListRegisteredModelsRequest.filter for the filter language and
+    ListRegisteredModelsRequest.order_by for the orderings.
+    """
+    UpdateRegisteredModel: _aio.UnaryUnaryMultiCallable[_catalog_pb2.UpdateRegisteredModelRequest, _catalog_pb2.RegisteredModel]  # type: ignore[assignment]
+    """Changes the fields named by update_mask (AIP-134). FAILED_PRECONDITION on
+    an archived model, NOT_FOUND on a deleted one, ABORTED on a stale etag.
+    """
+    ArchiveRegisteredModel: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ArchiveRegisteredModelRequest, _catalog_pb2.RegisteredModel]  # type: ignore[assignment]
+    """Makes an active model read-only. FAILED_PRECONDITION unless it is active."""
+    RestoreRegisteredModel: _aio.UnaryUnaryMultiCallable[_catalog_pb2.RestoreRegisteredModelRequest, _catalog_pb2.RegisteredModel]  # type: ignore[assignment]
+    """Makes an archived model active again. FAILED_PRECONDITION unless it is archived."""
+    DeleteRegisteredModel: _aio.UnaryUnaryMultiCallable[_catalog_pb2.DeleteRegisteredModelRequest, _catalog_pb2.RegisteredModel]  # type: ignore[assignment]
+    """Soft-deletes an active or archived model (AIP-164). The model disappears
+    from Get and List (unless show_deleted) and its name stays reserved for
+    good: creating it again is ALREADY_EXISTS. Deletion is final.
+    """
+    CreateNamespace: _aio.UnaryUnaryMultiCallable[_catalog_pb2.CreateNamespaceRequest, _catalog_pb2.Namespace]  # type: ignore[assignment]
+    """Creates a namespace. ALREADY_EXISTS if it exists (also when it was
+    created implicitly by registering its first model).
+    """
+    GetNamespace: _aio.UnaryUnaryMultiCallable[_catalog_pb2.GetNamespaceRequest, _catalog_pb2.Namespace]  # type: ignore[assignment]
+    """Gets one namespace by resource name."""
+    ListNamespaces: _aio.UnaryUnaryMultiCallable[_catalog_pb2.ListNamespacesRequest, _catalog_pb2.ListNamespacesResponse]  # type: ignore[assignment]
+    """Lists the namespaces in name order, a page at a time."""
 
 class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
     """The catalog of registered models: what exists, who owns it, and what it is
@@ -96,6 +144,72 @@ class CatalogServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _catalog_pb2.ListRegisteredModelsRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_catalog_pb2.ListRegisteredModelsResponse, _abc.Awaitable[_catalog_pb2.ListRegisteredModelsResponse]]:
-        """Lists the models of a namespace, in name order, a page at a time."""
+        """Lists and searches the models of a namespace, a page at a time: see
+        ListRegisteredModelsRequest.filter for the filter language and
+        ListRegisteredModelsRequest.order_by for the orderings.
+        """
+
+    @_abc_1.abstractmethod
+    def UpdateRegisteredModel(
+        self,
+        request: _catalog_pb2.UpdateRegisteredModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.RegisteredModel, _abc.Awaitable[_catalog_pb2.RegisteredModel]]:
+        """Changes the fields named by update_mask (AIP-134). FAILED_PRECONDITION on
+        an archived model, NOT_FOUND on a deleted one, ABORTED on a stale etag.
+        """
+
+    @_abc_1.abstractmethod
+    def ArchiveRegisteredModel(
+        self,
+        request: _catalog_pb2.ArchiveRegisteredModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.RegisteredModel, _abc.Awaitable[_catalog_pb2.RegisteredModel]]:
+        """Makes an active model read-only. FAILED_PRECONDITION unless it is active."""
+
+    @_abc_1.abstractmethod
+    def RestoreRegisteredModel(
+        self,
+        request: _catalog_pb2.RestoreRegisteredModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.RegisteredModel, _abc.Awaitable[_catalog_pb2.RegisteredModel]]:
+        """Makes an archived model active again. FAILED_PRECONDITION unless it is archived."""
+
+    @_abc_1.abstractmethod
+    def DeleteRegisteredModel(
+        self,
+        request: _catalog_pb2.DeleteRegisteredModelRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.RegisteredModel, _abc.Awaitable[_catalog_pb2.RegisteredModel]]:
+        """Soft-deletes an active or archived model (AIP-164). The model disappears
+        from Get and List (unless show_deleted) and its name stays reserved for
+        good: creating it again is ALREADY_EXISTS. Deletion is final.
+        """
+
+    @_abc_1.abstractmethod
+    def CreateNamespace(
+        self,
+        request: _catalog_pb2.CreateNamespaceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Namespace, _abc.Awaitable[_catalog_pb2.Namespace]]:
+        """Creates a namespace. ALREADY_EXISTS if it exists (also when it was
+        created implicitly by registering its first model).
+        """
+
+    @_abc_1.abstractmethod
+    def GetNamespace(
+        self,
+        request: _catalog_pb2.GetNamespaceRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.Namespace, _abc.Awaitable[_catalog_pb2.Namespace]]:
+        """Gets one namespace by resource name."""
+
+    @_abc_1.abstractmethod
+    def ListNamespaces(
+        self,
+        request: _catalog_pb2.ListNamespacesRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_catalog_pb2.ListNamespacesResponse, _abc.Awaitable[_catalog_pb2.ListNamespacesResponse]]:
+        """Lists the namespaces in name order, a page at a time."""
 
 def add_CatalogServiceServicer_to_server(servicer: CatalogServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

@@ -5,6 +5,7 @@ isort:skip_file
 """
 
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from modelreg.gen.catalog.v1 import catalog_pb2 as _catalog_pb2
 import builtins as _builtins
@@ -46,3 +47,131 @@ class RegisteredModelCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___RegisteredModelCreated: _TypeAlias = RegisteredModelCreated  # noqa: Y015
+
+@_typing.final
+class RegisteredModelUpdated(_message.Message):
+    """Fields of a registered model were changed."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REGISTERED_MODEL_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def registered_model(self) -> _catalog_pb2.RegisteredModel:
+        """The model's name and the new (complete) value of every field in
+        update_mask; other fields are unset and unchanged.
+        """
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """The top-level fields that changed, e.g. `tags` (a request that named
+        `tags.team` is recorded with the whole resulting `tags`).
+        """
+
+    def __init__(
+        self,
+        *,
+        registered_model: _catalog_pb2.RegisteredModel | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["registered_model", b"registered_model", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["registered_model", b"registered_model", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisteredModelUpdated: _TypeAlias = RegisteredModelUpdated  # noqa: Y015
+
+@_typing.final
+class RegisteredModelArchived(_message.Message):
+    """A registered model became read-only."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name of the model."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisteredModelArchived: _TypeAlias = RegisteredModelArchived  # noqa: Y015
+
+@_typing.final
+class RegisteredModelRestored(_message.Message):
+    """An archived registered model became active again."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name of the model."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisteredModelRestored: _TypeAlias = RegisteredModelRestored  # noqa: Y015
+
+@_typing.final
+class RegisteredModelDeleted(_message.Message):
+    """A registered model was soft-deleted; its name stays reserved."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """Resource name of the model."""
+    reason: _builtins.str
+    """Why, as given by the caller."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["name", b"name", "reason", b"reason"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RegisteredModelDeleted: _TypeAlias = RegisteredModelDeleted  # noqa: Y015
+
+@_typing.final
+class NamespaceCreated(_message.Message):
+    """A namespace came into existence (keyed by `namespaces/{namespace}`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def namespace(self) -> _catalog_pb2.Namespace:
+        """The namespace as created; output-only fields except `implicit` are unset."""
+
+    def __init__(
+        self,
+        *,
+        namespace: _catalog_pb2.Namespace | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___NamespaceCreated: _TypeAlias = NamespaceCreated  # noqa: Y015

@@ -27,7 +27,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from modelreg.gen.catalog.v1 import events_pb2 as modelreg_dot_catalog_dot_v1_dot_events__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!modelreg/events/v1/envelope.proto\x12\x12modelreg.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a modelreg/catalog/v1/events.proto\"\xe4\x02\n\x08\x45nvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x19\n\x11\x65xpected_revision\x18\x04 \x01(\x03\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x08 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\t \x01(\t\x12\x0e\n\x06source\x18\n \x01(\t\x12\x11\n\tprev_hash\x18\x0b \x01(\x0c\x12\x0c\n\x04hash\x18\x0c \x01(\x0c\x12O\n\x18registered_model_created\x18\x64 \x01(\x0b\x32+.modelreg.catalog.v1.RegisteredModelCreatedH\x00\x42\t\n\x07payloadb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!modelreg/events/v1/envelope.proto\x12\x12modelreg.events.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a modelreg/catalog/v1/events.proto\"\xf0\x05\n\x08\x45nvelope\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0e\n\x06stream\x18\x03 \x01(\t\x12\x19\n\x11\x65xpected_revision\x18\x04 \x01(\x03\x12/\n\x0boccurred_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x06 \x01(\t\x12\x12\n\nrequest_id\x18\x07 \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\x08 \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\t \x01(\t\x12\x0e\n\x06source\x18\n \x01(\t\x12\x11\n\tprev_hash\x18\x0b \x01(\x0c\x12\x0c\n\x04hash\x18\x0c \x01(\x0c\x12O\n\x18registered_model_created\x18\x64 \x01(\x0b\x32+.modelreg.catalog.v1.RegisteredModelCreatedH\x00\x12O\n\x18registered_model_updated\x18\x65 \x01(\x0b\x32+.modelreg.catalog.v1.RegisteredModelUpdatedH\x00\x12Q\n\x19registered_model_archived\x18\x66 \x01(\x0b\x32,.modelreg.catalog.v1.RegisteredModelArchivedH\x00\x12Q\n\x19registered_model_restored\x18g \x01(\x0b\x32,.modelreg.catalog.v1.RegisteredModelRestoredH\x00\x12O\n\x18registered_model_deleted\x18h \x01(\x0b\x32+.modelreg.catalog.v1.RegisteredModelDeletedH\x00\x12\x42\n\x11namespace_created\x18i \x01(\x0b\x32%.modelreg.catalog.v1.NamespaceCreatedH\x00\x42\t\n\x07payloadb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,5 +35,5 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelreg.events.v1.envelope
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ENVELOPE']._serialized_start=125
-  _globals['_ENVELOPE']._serialized_end=481
+  _globals['_ENVELOPE']._serialized_end=877
 # @@protoc_insertion_point(module_scope)

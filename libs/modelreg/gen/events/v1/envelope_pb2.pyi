@@ -41,6 +41,11 @@ class Envelope(_message.Message):
     PREV_HASH_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
     REGISTERED_MODEL_CREATED_FIELD_NUMBER: _builtins.int
+    REGISTERED_MODEL_UPDATED_FIELD_NUMBER: _builtins.int
+    REGISTERED_MODEL_ARCHIVED_FIELD_NUMBER: _builtins.int
+    REGISTERED_MODEL_RESTORED_FIELD_NUMBER: _builtins.int
+    REGISTERED_MODEL_DELETED_FIELD_NUMBER: _builtins.int
+    NAMESPACE_CREATED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """A UUIDv7, unique across all topics; a second delivery of the same id is a
     no-op.
@@ -81,6 +86,26 @@ class Envelope(_message.Message):
     def registered_model_created(self) -> _events_pb2.RegisteredModelCreated:
         """Catalog: a model was registered."""
 
+    @_builtins.property
+    def registered_model_updated(self) -> _events_pb2.RegisteredModelUpdated:
+        """Catalog: fields of a model changed."""
+
+    @_builtins.property
+    def registered_model_archived(self) -> _events_pb2.RegisteredModelArchived:
+        """Catalog: a model was archived."""
+
+    @_builtins.property
+    def registered_model_restored(self) -> _events_pb2.RegisteredModelRestored:
+        """Catalog: a model was restored."""
+
+    @_builtins.property
+    def registered_model_deleted(self) -> _events_pb2.RegisteredModelDeleted:
+        """Catalog: a model was soft-deleted."""
+
+    @_builtins.property
+    def namespace_created(self) -> _events_pb2.NamespaceCreated:
+        """Catalog: a namespace was created."""
+
     def __init__(
         self,
         *,
@@ -97,12 +122,17 @@ class Envelope(_message.Message):
         prev_hash: _builtins.bytes = ...,
         hash: _builtins.bytes = ...,
         registered_model_created: _events_pb2.RegisteredModelCreated | None = ...,
+        registered_model_updated: _events_pb2.RegisteredModelUpdated | None = ...,
+        registered_model_archived: _events_pb2.RegisteredModelArchived | None = ...,
+        registered_model_restored: _events_pb2.RegisteredModelRestored | None = ...,
+        registered_model_deleted: _events_pb2.RegisteredModelDeleted | None = ...,
+        namespace_created: _events_pb2.NamespaceCreated | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["occurred_at", b"occurred_at", "payload", b"payload", "registered_model_created", b"registered_model_created"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "causation_id", b"causation_id", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "occurred_at", b"occurred_at", "payload", b"payload", "prev_hash", b"prev_hash", "registered_model_created", b"registered_model_created", "request_id", b"request_id", "source", b"source", "stream", b"stream", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "causation_id", b"causation_id", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "prev_hash", b"prev_hash", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "request_id", b"request_id", "source", b"source", "stream", b"stream", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["registered_model_created"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["registered_model_created", "registered_model_updated", "registered_model_archived", "registered_model_restored", "registered_model_deleted", "namespace_created"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
