@@ -8,8 +8,10 @@ import typer
 from rich.console import Console
 
 from modelreg.cli import dev as dev_module
+from modelreg.cli import models
 
 app = typer.Typer(help="modelreg: an event-sourced ML model registry.", no_args_is_help=True)
+app.add_typer(models.app, name="models")
 console = Console()
 
 

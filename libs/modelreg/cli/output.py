@@ -1,0 +1,67 @@
+"""Rendering results as a rich table or JSON, and errors as exit codes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from enum import StrEnum
+
+import typer
+from google.protobuf.json_format import MessageToDict
+from google.protobuf.message import Message
+from rich.console import Console
+from rich.table import Table
+
+from modelreg.client import errors
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_CODES: dict[type[errors.RegistryError], int] = {
+    errors.NotFound: 3,
+    errors.AlreadyExists: 4,
+    errors.InvalidArgument: 5,
+    errors.FailedPrecondition: 6,
+    errors.PermissionDenied: 7,
+    errors.Unauthenticated: 7,
+    errors.Aborted: 8,
+    errors.Unavailable: 9,
+    errors.DeadlineExceeded: 9,
+}
+
+
+class Output(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def as_dict(message: Message) -> dict[str, object]:
+    return MessageToDict(message, preserving_proto_field_name=True)
+
+
+def emit(items: Sequence[Message], output: Output, columns: Sequence[str], title: str | None = None) -> None:
+    rows = [as_dict(m) for m in items]
+    if output is Output.json:
+        typer.echo(json.dumps(rows[0] if len(rows) == 1 and title is None else rows, indent=2))
+        return
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*(_cell(row.get(c, "")) for c in columns))
+    console.print(table)
+
+
+def _cell(value: object) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={v}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def fail(error: errors.RegistryError) -> typer.Exit:
+    err_console.print(f"[red]error[/red] {error.code.name}: {error.message}")
+    for field, description in error.field_violations:
+        err_console.print(f"  {field}: {description}")
+    return typer.Exit(EXIT_CODES.get(type(error), 1))

@@ -1,0 +1,39 @@
+"""The modelreg Python SDK.
+
+from modelreg.client import Registry
+with Registry() as registry:
+    registry.register_model("ns/churn", description="...")
+"""
+
+from modelreg.client.errors import (
+    Aborted,
+    AlreadyExists,
+    DeadlineExceeded,
+    FailedPrecondition,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    RegistryError,
+    Unauthenticated,
+    Unavailable,
+)
+from modelreg.client.registry import AsyncRegistry, Endpoints, Registry
+from modelreg.client.uris import ModelUri, parse_uri
+
+__all__ = [
+    "Aborted",
+    "AlreadyExists",
+    "AsyncRegistry",
+    "DeadlineExceeded",
+    "Endpoints",
+    "FailedPrecondition",
+    "InvalidArgument",
+    "ModelUri",
+    "NotFound",
+    "PermissionDenied",
+    "Registry",
+    "RegistryError",
+    "Unauthenticated",
+    "Unavailable",
+    "parse_uri",
+]
