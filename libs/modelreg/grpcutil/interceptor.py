@@ -17,7 +17,6 @@ import grpc
 import structlog
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
-from prometheus_client import Counter, Histogram
 
 from modelreg.errors import (
     Aborted,
@@ -33,6 +32,7 @@ from modelreg.errors import (
 from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken, InvalidToken
 from modelreg.grpcutil.auth import BearerTokenAuthenticator
 from modelreg.grpcutil.context import RequestContext, current_request
+from modelreg.observability.metrics import RPC_ERRORS, RPC_LATENCY
 
 log = structlog.get_logger(__name__)
 
@@ -49,15 +49,6 @@ _STATUS: list[tuple[type[ModelregError], grpc.StatusCode]] = [
     (Aborted, grpc.StatusCode.ABORTED),
     (ConsistencyTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
 ]
-
-RPC_LATENCY = Histogram(
-    "modelreg_rpc_duration_seconds",
-    "Server-side RPC latency",
-    ["method", "code"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-RPC_ERRORS = Counter("modelreg_rpc_errors_total", "RPCs that ended in an error", ["method", "code"])
-
 
 class ProgressWaiter(Protocol):
     async def wait_for(self, required: Any, timeout: float) -> bool: ...
@@ -137,9 +128,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             await context.abort(grpc.StatusCode.INTERNAL, "internal error; see the server log")
         finally:
             name = code.name if isinstance(code, grpc.StatusCode) else str(code)
-            RPC_LATENCY.labels(method, name).observe(time.perf_counter() - started)
-            if code != grpc.StatusCode.OK:
+            elapsed = time.perf_counter() - started
+            RPC_LATENCY.labels(method, name).observe(elapsed)
+            if code == grpc.StatusCode.OK:
+                log.debug("rpc", code=name, duration_ms=round(elapsed * 1000, 3))
+            else:
                 RPC_ERRORS.labels(method, name).inc()
+                log.info("rpc_failed", code=name, duration_ms=round(elapsed * 1000, 3))
 
     async def _await_token(self, token: ConsistencyToken, context: grpc.aio.ServicerContext) -> None:
         assert self._progress is not None

@@ -28,6 +28,7 @@ from modelreg.eventlog import (
     build_envelope,
 )
 from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.observability.metrics import COMMAND_ABORTS, COMMAND_CONFLICTS
 from modelreg.projections.contracts import CommandResult, Loaded, State
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.schema import quote_schema
@@ -140,7 +141,9 @@ class CommandExecutor:
                     if original is not None:
                         return self._result(original, replayed=True)
                 self.conflicts += 1
+                COMMAND_CONFLICTS.labels(self._topic).inc()
                 await asyncio.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.2)))
+        COMMAND_ABORTS.labels(self._topic).inc()
         raise Aborted(
             f"{command.stream} kept changing concurrently; gave up after "
             f"{self._max_attempts} attempts, retry the request"

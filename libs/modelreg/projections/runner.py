@@ -18,6 +18,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
 from modelreg.eventlog.kafka import KafkaSettings
+from modelreg.observability.metrics import PROJECTED_RECORDS, PROJECTOR_LAG
 from modelreg.projections.batch import Fenced, ProjectionHandler, Record, apply_batch, ensure_checkpoint
 
 log = structlog.get_logger(__name__)
@@ -138,6 +139,14 @@ class Projector:
                 if tp not in self._positions:
                     continue  # revoked while fetching
                 await self._apply(tp, [Record(r.offset, r.value) for r in records])
+                PROJECTED_RECORDS.labels(self._handler.name, tp.topic).inc(len(records))
+            for tp, position in self._positions.items():
+                # The high watermark of the last fetch, never end_offsets(): Tansu's is wrong.
+                highwater = consumer.highwater(tp)
+                if highwater is not None:
+                    PROJECTOR_LAG.labels(self._handler.name, tp.topic, tp.partition).set(
+                        max(0, highwater - position)
+                    )
 
     async def _apply(self, tp: TopicPartition, records: list[Record]) -> None:
         assert self._consumer is not None

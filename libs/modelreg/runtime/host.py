@@ -16,6 +16,7 @@ import grpc
 import structlog
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
 
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.eventlog.topics import ensure_topics as create_topics
@@ -89,6 +90,8 @@ class ServiceHost:
         self, *, serve: bool = True, project: bool = True, port: int = 0, host: str = "127.0.0.1"
     ) -> None:
         spec, settings = self.spec, self.settings
+        if settings.metrics_port is not None:
+            start_http_server(settings.metrics_port, addr=host)
         await ensure_topics(settings, [spec.own_topic, *[t for t, _ in spec.projections], *spec.extra_topics])
         self.pool = await asyncpg.create_pool(
             settings.pg_dsn,

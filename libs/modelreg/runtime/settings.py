@@ -23,6 +23,7 @@ class Settings:
     fetch_max_wait_ms: int = 2
     token_wait_s: float = 5.0
     pool_size: int = 10
+    metrics_port: int | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -45,4 +46,5 @@ class Settings:
             fetch_max_wait_ms=int(environ.get("MODELREG_FETCH_MAX_WAIT_MS", "2")),
             token_wait_s=float(environ.get("MODELREG_TOKEN_WAIT_S", "5")),
             pool_size=int(environ.get("MODELREG_PG_POOL_SIZE", "10")),
+            metrics_port=int(port) if (port := environ.get("MODELREG_METRICS_PORT")) else None,
         )
