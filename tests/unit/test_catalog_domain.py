@@ -6,32 +6,168 @@ import pytest
 
 from modelreg.catalog.application.use_cases import decode_page_token, encode_page_token
 from modelreg.catalog.domain.model import (
+    ArchiveRegisteredModel,
+    CreateNamespace,
     CreateRegisteredModel,
+    DeleteRegisteredModel,
     EventMeta,
+    ModelFields,
     ModelState,
+    Property,
+    PropertyKind,
+    RegisteredModel,
+    RegisteredModelArchived,
     RegisteredModelCreated,
+    RegisteredModelDeleted,
+    RegisteredModelRestored,
+    RegisteredModelUpdated,
+    RestoreRegisteredModel,
+    Signature,
+    TensorSpec,
+    UpdateRegisteredModel,
     decide,
+    decide_namespace,
     evolve,
+    evolve_namespace,
 )
 from modelreg.catalog.domain.names import ModelName, parse_model_name, parse_parent
-from modelreg.errors import AlreadyExists, InvalidArgument
+from modelreg.catalog.domain.query import SortKey, parse_order_by
+from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 NAME = ModelName("ns", "churn")
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+T1 = datetime(2026, 1, 2, tzinfo=UTC)
+
+
+def active(**values: object) -> RegisteredModel:
+    return evolve(None, RegisteredModelCreated(NAME, ModelFields(**values)), EventMeta(T0, "alice", 1))  # type: ignore[arg-type]
+
+
+def apply(state: RegisteredModel, command: object, actor: str = "bob") -> RegisteredModel:
+    return evolve(state, decide(state, command), EventMeta(T1, actor, state.revision + 1))  # type: ignore[arg-type]
 
 
 def test_create_decides_a_created_event_and_evolves_into_an_active_model() -> None:
-    event = decide(None, CreateRegisteredModel(NAME, "d", {"team": "a"}))
-    assert event == RegisteredModelCreated(NAME, "d", {"team": "a"})
-    at = datetime(2026, 1, 1, tzinfo=UTC)
-    model = evolve(None, event, EventMeta(at, "alice", 1))
+    values = ModelFields(description="d", tags={"team": "a"}, owners=("alice",))
+    event = decide(None, CreateRegisteredModel(NAME, values))
+    assert event == RegisteredModelCreated(NAME, values)
+    model = evolve(None, event, EventMeta(T0, "alice", 1))
     assert model.state is ModelState.ACTIVE
-    assert (model.created_by, model.create_time, model.revision) == ("alice", at, 1)
+    assert (model.created_by, model.create_time, model.revision, model.fields) == ("alice", T0, 1, values)
 
 
-def test_creating_an_existing_model_is_already_exists() -> None:
-    model = evolve(None, RegisteredModelCreated(NAME, "", {}), EventMeta(datetime.now(UTC), "a", 1))
+def test_creating_an_existing_or_deleted_model_is_already_exists() -> None:
+    model = active()
     with pytest.raises(AlreadyExists):
         decide(model, CreateRegisteredModel(NAME))
+    deleted = apply(model, DeleteRegisteredModel(NAME, "gone"))
+    with pytest.raises(AlreadyExists, match="reserved"):
+        decide(deleted, CreateRegisteredModel(NAME))
+
+
+def test_update_changes_only_masked_fields_and_records_whole_values() -> None:
+    model = active(description="old", annotations="keep", tags={"a": "1", "b": "2"})
+    request = ModelFields(description="new", annotations="ignored", tags={"a": "9"})
+    event = decide(model, UpdateRegisteredModel(NAME, request, ("description", "tags.a", "tags.b")))
+    assert isinstance(event, RegisteredModelUpdated)
+    assert event.fields == ("description", "tags")
+    assert event.values.tags == {"a": "9"}  # tags.b removed: absent from the request's map
+    updated = evolve(model, event, EventMeta(T1, "bob", 2))
+    assert (updated.description, updated.fields.annotations, updated.tags) == ("new", "keep", {"a": "9"})
+    assert (updated.update_time, updated.updated_by, updated.revision) == (T1, "bob", 2)
+    assert (updated.create_time, updated.created_by) == (T0, "alice")
+
+
+def test_update_validates_only_masked_fields_and_rejects_unknown_paths() -> None:
+    too_long = ModelFields(description="x" * (64 * 1024 + 1))
+    UpdateRegisteredModel(NAME, too_long, ("tags",))  # not masked: ignored
+    with pytest.raises(InvalidArgument) as error:
+        UpdateRegisteredModel(NAME, too_long, ("description",))
+    assert error.value.violations[0].field == "registered_model.description"
+    for path in ("bogus", "description.x", "owners.a", "tags.Bad Key"):
+        with pytest.raises(InvalidArgument) as error:
+            UpdateRegisteredModel(NAME, ModelFields(), (path,))
+        assert error.value.violations[0].field.startswith("update_mask")
+
+
+def test_merging_map_keys_still_enforces_the_count_limit() -> None:
+    model = active(tags={f"k{i}": "v" for i in range(64)})
+    with pytest.raises(InvalidArgument, match="at most 64"):
+        decide(model, UpdateRegisteredModel(NAME, ModelFields(tags={"one-more": "v"}), ("tags.one-more",)))
+
+
+def test_stale_etag_is_aborted_and_current_etag_passes() -> None:
+    model = active()
+    with pytest.raises(Aborted):
+        decide(model, UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",), 7))
+    assert decide(model, ArchiveRegisteredModel(NAME, expected_revision=1)) == RegisteredModelArchived(NAME)
+
+
+def test_lifecycle_rules() -> None:
+    model = active()
+    with pytest.raises(FailedPrecondition):
+        decide(model, RestoreRegisteredModel(NAME))
+    archived = apply(model, ArchiveRegisteredModel(NAME))
+    assert archived.state is ModelState.ARCHIVED
+    with pytest.raises(FailedPrecondition):
+        decide(archived, ArchiveRegisteredModel(NAME))
+    with pytest.raises(FailedPrecondition):
+        decide(archived, UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",)))
+    assert decide(archived, RestoreRegisteredModel(NAME)) == RegisteredModelRestored(NAME)
+    assert decide(archived, DeleteRegisteredModel(NAME, "why")) == RegisteredModelDeleted(NAME, "why")
+    deleted = apply(archived, DeleteRegisteredModel(NAME, "why"))
+    assert deleted.state is ModelState.DELETED
+    for command in (
+        ArchiveRegisteredModel(NAME),
+        RestoreRegisteredModel(NAME),
+        DeleteRegisteredModel(NAME),
+        UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",)),
+    ):
+        with pytest.raises(NotFound):
+            decide(deleted, command)  # type: ignore[arg-type]
+        with pytest.raises(NotFound):
+            decide(None, command)  # type: ignore[arg-type]
+
+
+def test_typed_fields_are_validated() -> None:
+    bad = [
+        (
+            "registered_model.properties",
+            ModelFields(properties={"x": Property(PropertyKind.DOUBLE, float("nan"))}),
+        ),
+        (
+            "registered_model.properties",
+            ModelFields(properties={"x": Property(PropertyKind.STRING, "s" * 1025)}),
+        ),
+        ("registered_model.properties", ModelFields(properties={"Bad": Property(PropertyKind.INT, 1)})),
+        ("registered_model.owners", ModelFields(owners=("a", "a"))),
+        ("registered_model.owners", ModelFields(owners=("has space",))),
+        ("registered_model.annotations", ModelFields(annotations="a" * (64 * 1024 + 1))),
+        (
+            "registered_model.signature.inputs[1].name",
+            ModelFields(signature=Signature((TensorSpec("x", "float32"), TensorSpec("x", "int64")))),
+        ),
+        (
+            "registered_model.signature.outputs[0].dtype",
+            ModelFields(signature=Signature((), (TensorSpec("y", ""),))),
+        ),
+        (
+            "registered_model.signature.inputs[0].shape",
+            ModelFields(signature=Signature((TensorSpec("x", "float32", (-2,)),))),
+        ),
+    ]
+    for field, values in bad:
+        with pytest.raises(InvalidArgument) as error:
+            CreateRegisteredModel(NAME, values)
+        assert error.value.violations[0].field.startswith(field), (field, error.value)
+
+
+def test_namespaces_are_created_once() -> None:
+    event = decide_namespace(None, CreateNamespace("ns", "d", implicit=True))
+    namespace = evolve_namespace(None, event, EventMeta(T0, "alice", 1))
+    assert (namespace.name, namespace.implicit, namespace.created_by) == ("ns", True, "alice")
+    with pytest.raises(AlreadyExists):
+        decide_namespace(namespace, CreateNamespace("ns"))
 
 
 @pytest.mark.parametrize(
@@ -59,17 +195,21 @@ def test_well_formed_names_parse() -> None:
 
 def test_limits_name_the_offending_field() -> None:
     with pytest.raises(InvalidArgument) as error:
-        CreateRegisteredModel(NAME, description="é" * 40_000)
+        CreateRegisteredModel(NAME, ModelFields(description="é" * 40_000))
     assert error.value.violations[0].field == "registered_model.description"
     with pytest.raises(InvalidArgument) as error:
-        CreateRegisteredModel(NAME, tags={"ok": "x" * 1025})
+        CreateRegisteredModel(NAME, ModelFields(tags={"ok": "x" * 1025}))
     assert error.value.violations[0].field.startswith("registered_model.tags")
 
 
-def test_page_tokens_round_trip_and_are_bound_to_their_namespace() -> None:
-    token = encode_page_token("ns", "m-7")
-    assert decode_page_token(token, "ns") == "m-7"
+def test_page_tokens_round_trip_and_are_bound_to_their_query() -> None:
+    ordering = parse_order_by("create_time desc")
+    assert ordering.keys == ((SortKey.CREATE_TIME, True), (SortKey.NAME, True))
+    token = encode_page_token("q1", (T0, "m-7"))
+    assert decode_page_token(token, "q1", ordering) == (T0, "m-7")
+    with pytest.raises(InvalidArgument, match="different listing"):
+        decode_page_token(token, "q2", ordering)
     with pytest.raises(InvalidArgument):
-        decode_page_token(token, "other")
+        decode_page_token("not a token", "q1", ordering)
     with pytest.raises(InvalidArgument):
-        decode_page_token("not a token", "ns")
+        decode_page_token(token, "q1", parse_order_by("name"))

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.adapters.postgres import PostgresCatalogReader
-from modelreg.catalog.application.ports import DecideFn
+from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
 from modelreg.eventlog import EventContext
 from modelreg.projections.commands import Command, CommandExecutor, CommandResult
 
@@ -14,12 +16,26 @@ class LoggedCatalogCommands:
         self._executor = executor
         self._reader = reader
 
-    async def run(self, stream: str, context: EventContext, decide: DecideFn) -> CommandResult:
+    async def run(
+        self, stream: str, context: EventContext, decide: Callable[[RegisteredModel | None], CatalogEvent]
+    ) -> CommandResult:
         return await self._executor.execute(
             Command(
                 stream=stream,
                 context=context,
                 load=self._reader.load,
+                decide=lambda state: codec.encode(decide(state)),
+            )
+        )
+
+    async def run_namespace(
+        self, stream: str, context: EventContext, decide: Callable[[Namespace | None], CatalogEvent]
+    ) -> CommandResult:
+        return await self._executor.execute(
+            Command(
+                stream=stream,
+                context=context,
+                load=self._reader.load_namespace,
                 decide=lambda state: codec.encode(decide(state)),
             )
         )

@@ -1,75 +1,133 @@
-"""The catalog's read model in PostgreSQL: the projection that writes it and the reader."""
+"""The catalog's read model in PostgreSQL: the projection that writes it, the reader,
+and the compiler from the filter AST to parameterised SQL.
+
+Layout: one row per model (maps and the signature as jsonb) and one per
+namespace. Properties are stored as `{"key": {"type": ..., "s"|"n"|"b"|"t": value}}`
+so that a filter compares a literal only with properties of a matching type:
+`n` holds ints and doubles alike (compared as numeric), `t` an RFC 3339 string.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import UTC
+from datetime import UTC, datetime
 
 import asyncpg
 
 from modelreg.catalog.adapters import codec
-from modelreg.catalog.domain.model import EventMeta, ModelState, RegisteredModel, evolve
+from modelreg.catalog.application.ports import SearchQuery
+from modelreg.catalog.domain.model import (
+    EventMeta,
+    ModelFields,
+    ModelState,
+    Namespace,
+    NamespaceCreated,
+    Property,
+    PropertyKind,
+    RegisteredModel,
+    Signature,
+    TensorSpec,
+    evolve,
+    evolve_namespace,
+)
 from modelreg.catalog.domain.names import ModelName, parse_model_name
+from modelreg.catalog.domain.query import (
+    And,
+    Compare,
+    FieldKind,
+    Has,
+    In,
+    Like,
+    Literal,
+    LiteralKind,
+    Node,
+    Not,
+    Or,
+    SortKey,
+)
 from modelreg.eventlog import EMPTY_HEAD, StreamHead
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
 
-COLUMN_LIST = [
-    "name",
-    "namespace",
-    "model",
-    "description",
-    "tags",
-    "state",
-    "create_time",
-    "update_time",
-    "created_by",
-    "updated_by",
-    "revision",
-]
 COLUMNS = (
-    "name, namespace, model, description, tags, state, create_time, update_time,"
-    " created_by, updated_by, revision"
+    "name, namespace, model, description, annotations, tags, properties, signature, owners, state,"
+    " create_time, update_time, created_by, updated_by, revision"
 )
+NAMESPACE_COLUMNS = "name, description, implicit, create_time, created_by, revision"
 
 
 class CatalogProjection:
-    """Folds `modelreg.catalog.v1` into catalog.registered_models."""
+    """Folds `modelreg.catalog.v1` into catalog.registered_models and catalog.namespaces."""
 
     name = "catalog"
-    read_model_tables = ("registered_models",)
+    read_model_tables = ("registered_models", "namespaces")
 
     def ddl(self, schema: str) -> str:
         s = quote_schema(schema)
+        # COLLATE "C": names and string comparisons order by code point, the same
+        # in every database and in the page tokens. Indexes: keyset pagination per
+        # order_by (btree), jsonb containment/key tests for tags, properties and
+        # owners (GIN), and full text over description and annotations (GIN).
         return f"""
 CREATE TABLE IF NOT EXISTS {s}.registered_models (
     name        text PRIMARY KEY,
-    namespace   text NOT NULL,
-    model       text NOT NULL,
+    namespace   text NOT NULL COLLATE "C",
+    model       text NOT NULL COLLATE "C",
     description text NOT NULL,
+    annotations text NOT NULL,
     tags        jsonb NOT NULL,
+    properties  jsonb NOT NULL,
+    signature   jsonb,
+    owners      jsonb NOT NULL,
     state       text NOT NULL,
     create_time timestamptz NOT NULL,
     update_time timestamptz NOT NULL,
     created_by  text NOT NULL,
     updated_by  text NOT NULL,
-    revision    bigint NOT NULL
+    revision    bigint NOT NULL,
+    search      tsvector GENERATED ALWAYS AS (
+        setweight(to_tsvector('english'::regconfig, description), 'A')
+        || setweight(to_tsvector('english'::regconfig, annotations), 'B')
+    ) STORED
 );
 CREATE UNIQUE INDEX IF NOT EXISTS registered_models_by_namespace
     ON {s}.registered_models (namespace, model);
+CREATE INDEX IF NOT EXISTS registered_models_by_create_time
+    ON {s}.registered_models (namespace, create_time, model);
+CREATE INDEX IF NOT EXISTS registered_models_by_update_time
+    ON {s}.registered_models (namespace, update_time, model);
+CREATE INDEX IF NOT EXISTS registered_models_tags ON {s}.registered_models USING gin (tags);
+CREATE INDEX IF NOT EXISTS registered_models_properties ON {s}.registered_models USING gin (properties);
+CREATE INDEX IF NOT EXISTS registered_models_owners
+    ON {s}.registered_models USING gin (owners jsonb_path_ops);
+CREATE INDEX IF NOT EXISTS registered_models_search ON {s}.registered_models USING gin (search);
+CREATE TABLE IF NOT EXISTS {s}.namespaces (
+    name        text PRIMARY KEY COLLATE "C",
+    description text NOT NULL,
+    implicit    boolean NOT NULL,
+    create_time timestamptz NOT NULL,
+    created_by  text NOT NULL,
+    revision    bigint NOT NULL
+);
 """
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
-        streams = list({e.envelope.stream for e in events})
-        rows = await conn.fetch(
-            f"SELECT {COLUMNS} FROM {s}.registered_models WHERE name = ANY($1::text[])", streams
+        decoded = [(accepted, codec.decode(accepted.envelope)) for accepted in events]
+        model_streams = list(
+            {a.envelope.stream for a, e in decoded if e and not isinstance(e, NamespaceCreated)}
         )
-        models: dict[str, RegisteredModel | None] = {r["name"]: _model(r) for r in rows}
-        for accepted in events:
-            event = codec.decode(accepted.envelope)
+        models: dict[str, RegisteredModel | None] = {}
+        if model_streams:
+            rows = await conn.fetch(
+                f"SELECT {COLUMNS} FROM {s}.registered_models WHERE name = ANY($1::text[])", model_streams
+            )
+            models = {r["name"]: _model(r) for r in rows}
+        changed: dict[str, RegisteredModel] = {}
+        namespaces: list[Namespace] = []
+        for accepted, event in decoded:
             if event is None:
                 continue
             meta = EventMeta(
@@ -77,68 +135,315 @@ CREATE UNIQUE INDEX IF NOT EXISTS registered_models_by_namespace
                 accepted.envelope.actor,
                 accepted.revision,
             )
+            if isinstance(event, NamespaceCreated):
+                namespaces.append(evolve_namespace(None, event, meta))
+                continue
             stream = accepted.envelope.stream
-            models[stream] = evolve(models.get(stream), event, meta)
-        existing = {r["name"] for r in rows}
-        changed = [m for m in models.values() if m is not None]
-        # New rows go in with COPY (replays are almost all inserts); changed rows are upserted.
-        fresh = [_row(m) for m in changed if str(m.name) not in existing]
-        updated = [_row(m) for m in changed if str(m.name) in existing]
-        if fresh:
-            await conn.copy_records_to_table(
-                "registered_models", schema_name=schema, columns=COLUMN_LIST, records=fresh
-            )
-        if updated:
+            model = evolve(models.get(stream), event, meta)
+            models[stream] = changed[stream] = model
+        if changed:
+            await _upsert_models(conn, s, list(changed.values()))
+        if namespaces:
             await conn.executemany(
-                f"UPDATE {s}.registered_models SET description = $4, tags = $5::jsonb, state = $6,"
-                " update_time = $8, updated_by = $10, revision = $11"
-                " WHERE name = $1 AND namespace = $2 AND model = $3"
-                " AND create_time = $7 AND created_by = $9",
-                updated,
+                f"INSERT INTO {s}.namespaces ({NAMESPACE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6)",
+                [
+                    (n.name, n.description, n.implicit, n.create_time, n.created_by, n.revision)
+                    for n in namespaces
+                ],
             )
+
+
+async def _upsert_models(conn: asyncpg.Connection, s: str, models: list[RegisteredModel]) -> None:
+    # One statement per batch: arrays in, unnest, upsert. jsonb travels as text.
+    rows = [_row(m) for m in models]
+    columns = list(zip(*rows, strict=True))
+    await conn.execute(
+        f"INSERT INTO {s}.registered_models ({COLUMNS})"
+        " SELECT n, ns, mo, d, a, t::jsonb, p::jsonb, sg::jsonb, o::jsonb, st, ct, ut, cb, ub, r"
+        " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
+        " $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[],"
+        " $14::text[], $15::bigint[]) AS u(n, ns, mo, d, a, t, p, sg, o, st, ct, ut, cb, ub, r)"
+        " ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,"
+        " annotations = EXCLUDED.annotations, tags = EXCLUDED.tags, properties = EXCLUDED.properties,"
+        " signature = EXCLUDED.signature, owners = EXCLUDED.owners, state = EXCLUDED.state,"
+        " update_time = EXCLUDED.update_time, updated_by = EXCLUDED.updated_by, revision = EXCLUDED.revision",
+        *[list(c) for c in columns],
+    )
 
 
 class PostgresCatalogReader:
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self._pool = pool
-        s = quote_schema(schema)
+        self._s = s = quote_schema(schema)
         self._load_sql = (
             f"SELECT h.revision AS head_revision, h.hash AS head_hash, m.*"
             f" FROM (SELECT $1::text AS stream) AS wanted"
             f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
             f" LEFT JOIN {s}.registered_models m ON m.name = wanted.stream"
         )
+        self._load_namespace_sql = (
+            f"SELECT h.revision AS head_revision, h.hash AS head_hash, n.*"
+            f" FROM (SELECT $1::text AS stream) AS wanted"
+            f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
+            f" LEFT JOIN {s}.namespaces n ON 'namespaces/' || n.name = wanted.stream"
+        )
         self._get_sql = f"SELECT {COLUMNS} FROM {s}.registered_models WHERE name = $1"
-        self._list_sql = (
-            f"SELECT {COLUMNS} FROM {s}.registered_models"
-            " WHERE namespace = $1 AND model > $2 ORDER BY model LIMIT $3"
+        self._get_namespace_sql = f"SELECT {NAMESPACE_COLUMNS} FROM {s}.namespaces WHERE name = $1"
+        self._list_namespaces_sql = (
+            f"SELECT {NAMESPACE_COLUMNS} FROM {s}.namespaces WHERE name > $1 ORDER BY name LIMIT $2"
         )
 
     async def load(self, stream: str) -> Loaded[RegisteredModel | None]:
         # One statement, so the model and its stream head come from one snapshot.
         row = await self._pool.fetchrow(self._load_sql, stream)
         assert row is not None
-        head = (
-            StreamHead(row["head_revision"], bytes(row["head_hash"]))
-            if row["head_revision"] is not None
-            else EMPTY_HEAD
-        )
-        return Loaded(_model(row) if row["name"] is not None else None, head)
+        return Loaded(_model(row) if row["name"] is not None else None, _head(row))
+
+    async def load_namespace(self, stream: str) -> Loaded[Namespace | None]:
+        row = await self._pool.fetchrow(self._load_namespace_sql, stream)
+        assert row is not None
+        return Loaded(_namespace(row) if row["name"] is not None else None, _head(row))
 
     async def get(self, name: ModelName) -> RegisteredModel | None:
         row = await self._pool.fetchrow(self._get_sql, str(name))
         return _model(row) if row else None
 
-    async def list(self, namespace: str, *, after: str | None, limit: int) -> Sequence[RegisteredModel]:
-        rows = await self._pool.fetch(self._list_sql, namespace, after or "", limit)
+    async def get_namespace(self, namespace: str) -> Namespace | None:
+        row = await self._pool.fetchrow(self._get_namespace_sql, namespace)
+        return _namespace(row) if row else None
+
+    async def list_namespaces(self, *, after: str | None, limit: int) -> Sequence[Namespace]:
+        rows = await self._pool.fetch(self._list_namespaces_sql, after or "", limit)
+        return [_namespace(r) for r in rows]
+
+    async def search(self, query: SearchQuery) -> Sequence[RegisteredModel]:
+        sql, params = compile_search(self._s, query)
+        rows = await self._pool.fetch(sql, *params)
         return [_model(r) for r in rows]
+
+
+# Search ---------------------------------------------------------------------
+
+_SORT_COLUMN = {
+    SortKey.NAME: "m.model",
+    SortKey.CREATE_TIME: "m.create_time",
+    SortKey.UPDATE_TIME: "m.update_time",
+}
+_SQL_OP = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def compile_search(s: str, query: SearchQuery) -> tuple[str, list[object]]:
+    """The SELECT for a search; every value travels as a bind parameter."""
+    compiler = _Compiler()
+    where = [f"m.namespace = {compiler.param(query.namespace, 'text')}"]
+    if not query.show_deleted:
+        where.append("m.state <> 'deleted'")
+    if query.filter is not None:
+        where.append(f"({compiler.node(query.filter)})")
+    keys = query.ordering.keys
+    if query.after is not None:
+        columns = [_SORT_COLUMN[k] for k, _ in keys]
+        values = [
+            compiler.param(v, "text" if k is SortKey.NAME else "timestamptz")
+            for (k, _), v in zip(keys, query.after, strict=True)
+        ]
+        directions = {d for _, d in keys}
+        if len(directions) == 1:
+            # A row comparison, which the (namespace, key, model) btree serves directly.
+            op = "<" if directions.pop() else ">"
+            where.append(f"({', '.join(columns)}) {op} ({', '.join(values)})")
+        else:
+            alternatives = []
+            for i, (_, desc) in enumerate(keys):
+                equal = [f"{columns[j]} = {values[j]}" for j in range(i)]
+                alternatives.append(
+                    " AND ".join([*equal, f"{columns[i]} {'<' if desc else '>'} {values[i]}"])
+                )
+            where.append("(" + " OR ".join(f"({a})" for a in alternatives) + ")")
+    order = ", ".join(f"{_SORT_COLUMN[k]} {'DESC' if d else 'ASC'}" for k, d in keys)
+    limit = compiler.param(query.limit, "int")
+    sql = (
+        f"SELECT {COLUMNS} FROM {s}.registered_models m"
+        f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {limit}"
+    )
+    return sql, compiler.params
+
+
+class _Compiler:
+    """AST -> SQL boolean expression. Every atom is NULL-free (COALESCE), so NOT is plain
+    two-valued negation and matches the documented semantics exactly."""
+
+    def __init__(self) -> None:
+        self.params: list[object] = []
+
+    def param(self, value: object, cast: str) -> str:
+        self.params.append(value)
+        return f"${len(self.params)}::{cast}"
+
+    def node(self, node: Node) -> str:
+        match node:
+            case And(operands):
+                return " AND ".join(f"({self.node(o)})" for o in operands)
+            case Or(operands):
+                return " OR ".join(f"({self.node(o)})" for o in operands)
+            case Not(operand):
+                return f"NOT ({self.node(operand)})"
+            case In(field, values):
+                return " OR ".join(f"({self.compare(Compare(field, '=', v))})" for v in values)
+            case Compare():
+                return self.compare(node)
+            case Like(field, pattern, insensitive):
+                op = "ILIKE" if insensitive else "LIKE"
+                return f"COALESCE({self.string_of(field)} {op} {self.param(pattern, 'text')}, false)"
+            case Has(field, value):
+                if field.kind is FieldKind.TAG:
+                    return f"m.tags ? {self.param(field.key, 'text')}"
+                if field.kind is FieldKind.PROPERTY:
+                    return f"m.properties ? {self.param(field.key, 'text')}"
+                if field.kind is FieldKind.OWNERS:
+                    return f"m.owners @> jsonb_build_array({self.param(value, 'text')})"
+                return f"m.search @@ websearch_to_tsquery('english'::regconfig, {self.param(value, 'text')})"
+        raise TypeError(f"cannot compile {node!r}")
+
+    def string_of(self, field: object) -> str:
+        """The text a string comparison or LIKE looks at (NULL when absent or not a string)."""
+        assert hasattr(field, "kind")
+        kind, key = field.kind, getattr(field, "key", "")
+        if kind is FieldKind.NAME:
+            return "m.model"
+        if kind is FieldKind.TAG:
+            return f'(m.tags ->> {self.param(key, "text")}) COLLATE "C"'
+        return f"(m.properties -> {self.param(key, 'text')} ->> 's') COLLATE \"C\""
+
+    def compare(self, node: Compare) -> str:
+        field, op, value = node.field, _SQL_OP[node.op], node.value
+        match field.kind:
+            case FieldKind.NAME:
+                return f"m.model {op} {self.param(value.value, 'text')}"
+            case FieldKind.STATE:
+                return f"m.state {op} {self.param(value.value, 'text')}"
+            case FieldKind.CREATE_TIME:
+                return f"m.create_time {op} {self.param(value.value, 'timestamptz')}"
+            case FieldKind.UPDATE_TIME:
+                return f"m.update_time {op} {self.param(value.value, 'timestamptz')}"
+            case FieldKind.TAG:
+                if op == "=":  # containment, so the GIN index answers it
+                    key, wanted = self.param(field.key, "text"), self.param(value.value, "text")
+                    return f"m.tags @> jsonb_build_object({key}, {wanted})"
+                return f"COALESCE({self.string_of(field)} {op} {self.param(value.value, 'text')}, false)"
+            case FieldKind.PROPERTY:
+                return self.compare_property(field.key, op, value)
+        raise TypeError(f"cannot compare {field!r}")
+
+    def compare_property(self, key: str, op: str, value: Literal) -> str:
+        k = self.param(key, "text")
+        member, cast = {
+            LiteralKind.STRING: ("s", "text"),
+            LiteralKind.NUMBER: ("n", "numeric"),
+            LiteralKind.BOOL: ("b", "boolean"),
+            LiteralKind.TIMESTAMP: ("t", "timestamptz"),
+        }[value.kind]
+        v = self.param(value.value, cast)
+        if op == "=" and value.kind is not LiteralKind.TIMESTAMP:
+            # {"key": {"n": 5}} is contained in {"key": {"type": "int", "n": 5.0}}: jsonb compares numbers
+            # numerically, and ints and doubles share the member `n`.
+            return f"m.properties @> jsonb_build_object({k}, jsonb_build_object('{member}', {v}))"
+        extracted = f"(m.properties -> {k} ->> '{member}')"
+        typed = f'{extracted} COLLATE "C"' if cast == "text" else f"{extracted}::{cast}"
+        return f"COALESCE({typed} {op} {v}, false)"
+
+
+# Rows <-> domain ------------------------------------------------------------
+
+
+def _head(row: asyncpg.Record) -> StreamHead:
+    if row["head_revision"] is None:
+        return EMPTY_HEAD
+    return StreamHead(row["head_revision"], bytes(row["head_hash"]))
+
+
+def _namespace(row: asyncpg.Record) -> Namespace:
+    return Namespace(
+        row["name"],
+        row["description"],
+        row["implicit"],
+        row["create_time"],
+        row["created_by"],
+        row["revision"],
+    )
+
+
+def properties_to_json(properties: dict[str, Property]) -> str:
+    out: dict[str, dict[str, object]] = {}
+    for key, prop in properties.items():
+        match prop.kind:
+            case PropertyKind.STRING:
+                out[key] = {"type": "string", "s": prop.value}
+            case PropertyKind.INT | PropertyKind.DOUBLE:
+                out[key] = {"type": prop.kind.value, "n": prop.value}
+            case PropertyKind.BOOL:
+                out[key] = {"type": "bool", "b": prop.value}
+            case PropertyKind.TIMESTAMP:
+                assert isinstance(prop.value, datetime)
+                out[key] = {
+                    "type": "timestamp",
+                    "t": prop.value.astimezone(UTC).isoformat(timespec="microseconds"),
+                }
+    return json.dumps(out, sort_keys=True)
+
+
+def _properties(raw: str) -> dict[str, Property]:
+    out: dict[str, Property] = {}
+    for key, value in json.loads(raw).items():
+        kind = PropertyKind(value["type"])
+        match kind:
+            case PropertyKind.STRING:
+                out[key] = Property(kind, value["s"])
+            case PropertyKind.INT:
+                out[key] = Property(kind, int(value["n"]))
+            case PropertyKind.DOUBLE:
+                out[key] = Property(kind, float(value["n"]))
+            case PropertyKind.BOOL:
+                out[key] = Property(kind, bool(value["b"]))
+            case PropertyKind.TIMESTAMP:
+                out[key] = Property(kind, datetime.fromisoformat(value["t"]))
+    return out
+
+
+def signature_to_json(signature: Signature | None) -> str | None:
+    if signature is None:
+        return None
+
+    def spec(s: TensorSpec) -> dict[str, object]:
+        return {"name": s.name, "dtype": s.dtype, "shape": list(s.shape)}
+
+    return json.dumps(
+        {"inputs": [spec(s) for s in signature.inputs], "outputs": [spec(s) for s in signature.outputs]}
+    )
+
+
+def _signature(raw: str | None) -> Signature | None:
+    if raw is None:
+        return None
+    data = json.loads(raw)
+
+    def spec(s: dict[str, object]) -> TensorSpec:
+        return TensorSpec(str(s["name"]), str(s["dtype"]), tuple(s["shape"]))  # type: ignore[arg-type]
+
+    return Signature(tuple(spec(s) for s in data["inputs"]), tuple(spec(s) for s in data["outputs"]))
 
 
 def _model(row: asyncpg.Record) -> RegisteredModel:
     return RegisteredModel(
         name=parse_model_name(row["name"]),
-        description=row["description"],
-        tags=json.loads(row["tags"]),
+        fields=ModelFields(
+            description=row["description"],
+            annotations=row["annotations"],
+            tags=json.loads(row["tags"]),
+            properties=_properties(row["properties"]),
+            signature=_signature(row["signature"]),
+            owners=tuple(json.loads(row["owners"])),
+        ),
         state=ModelState(row["state"]),
         create_time=row["create_time"],
         update_time=row["update_time"],
@@ -149,12 +454,17 @@ def _model(row: asyncpg.Record) -> RegisteredModel:
 
 
 def _row(m: RegisteredModel) -> tuple[object, ...]:
+    f = m.fields
     return (
         str(m.name),
         m.name.namespace,
         m.name.model,
-        m.description,
-        json.dumps(m.tags, sort_keys=True),
+        f.description,
+        f.annotations,
+        json.dumps(f.tags, sort_keys=True),
+        properties_to_json(f.properties),
+        signature_to_json(f.signature),
+        json.dumps(list(f.owners)),
         m.state.value,
         m.create_time,
         m.update_time,

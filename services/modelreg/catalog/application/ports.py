@@ -2,29 +2,57 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
-from modelreg.catalog.domain.model import CatalogEvent, RegisteredModel
+from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
 from modelreg.catalog.domain.names import ModelName
+from modelreg.catalog.domain.query import Node, Ordering
 from modelreg.eventlog import EventContext
 from modelreg.projections.contracts import CommandResult, Loaded
+
+SortValue = str | datetime
+
+
+@dataclass(frozen=True, slots=True)
+class SearchQuery:
+    namespace: str
+    filter: Node | None
+    ordering: Ordering
+    after: tuple[SortValue, ...] | None
+    """The sort-key values of the last model already served (keyset pagination)."""
+    show_deleted: bool
+    limit: int
 
 
 class RegisteredModelReader(Protocol):
     async def load(self, stream: str) -> Loaded[RegisteredModel | None]:
         """The model with its stream head, read in one snapshot, for deciding a command."""
 
-    async def get(self, name: ModelName) -> RegisteredModel | None: ...
+    async def load_namespace(self, stream: str) -> Loaded[Namespace | None]:
+        """The namespace with its stream head, read in one snapshot."""
 
-    async def list(self, namespace: str, *, after: str | None, limit: int) -> Sequence[RegisteredModel]:
-        """Models of a namespace in name order, starting after the model id `after`."""
+    async def get(self, name: ModelName) -> RegisteredModel | None:
+        """The model in any state, deleted included."""
 
+    async def get_namespace(self, namespace: str) -> Namespace | None: ...
 
-class DecideFn(Protocol):
-    def __call__(self, state: RegisteredModel | None) -> CatalogEvent: ...
+    async def search(self, query: SearchQuery) -> Sequence[RegisteredModel]:
+        """Models matching the query, in its order, after `query.after`, at most `limit`."""
+
+    async def list_namespaces(self, *, after: str | None, limit: int) -> Sequence[Namespace]:
+        """Namespaces in name order, starting after the id `after`."""
 
 
 class CatalogCommands(Protocol):
-    async def run(self, stream: str, context: EventContext, decide: DecideFn) -> CommandResult:
-        """Decides against the current state, appends, awaits the verdict; retries conflicts."""
+    async def run(
+        self, stream: str, context: EventContext, decide: Callable[[RegisteredModel | None], CatalogEvent]
+    ) -> CommandResult:
+        """Decides against the model's current state, appends, awaits the verdict; retries conflicts."""
+
+    async def run_namespace(
+        self, stream: str, context: EventContext, decide: Callable[[Namespace | None], CatalogEvent]
+    ) -> CommandResult:
+        """The same for a namespace stream."""

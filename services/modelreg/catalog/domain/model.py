@@ -1,4 +1,4 @@
-"""The registered-model aggregate, in the functional style: decide and evolve.
+"""The registered-model and namespace aggregates, in the functional style: decide and evolve.
 
 Pure: no I/O, no gRPC, no protos. `decide` turns a command and the current
 state into the event that records it, or raises; `evolve` folds an event into
@@ -8,12 +8,26 @@ what the read model holds are one definition.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
-from modelreg.catalog.domain.names import ModelName, check_description, check_tags
-from modelreg.errors import AlreadyExists
+from modelreg.catalog.domain.names import (
+    MAX_ANNOTATIONS_BYTES,
+    MAX_PROPERTIES,
+    MAX_PROPERTY_STRING_BYTES,
+    MAX_REASON_BYTES,
+    MAX_SHAPE_DIMS,
+    MAX_SIGNATURE_FIELDS,
+    TENSOR_NAME_PATTERN,
+    ModelName,
+    check_description,
+    check_key,
+    check_owners,
+    check_tags,
+)
+from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 
 class ModelState(StrEnum):
@@ -22,17 +36,156 @@ class ModelState(StrEnum):
     DELETED = "deleted"
 
 
+class PropertyKind(StrEnum):
+    STRING = "string"
+    INT = "int"
+    DOUBLE = "double"
+    BOOL = "bool"
+    TIMESTAMP = "timestamp"
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """A typed value; the kind is explicit because Python's bool is an int."""
+
+    kind: PropertyKind
+    value: str | int | float | bool | datetime
+
+
+DATA_TYPES = (
+    "bool",
+    "int8",
+    "int16",
+    "int32",
+    "int64",
+    "uint8",
+    "float16",
+    "bfloat16",
+    "float32",
+    "float64",
+    "string",
+    "bytes",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TensorSpec:
+    name: str
+    dtype: str
+    shape: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    inputs: tuple[TensorSpec, ...] = ()
+    outputs: tuple[TensorSpec, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ModelFields:
+    """The client-writable part of a model: what Create sets and Update changes."""
+
+    description: str = ""
+    annotations: str = ""
+    tags: dict[str, str] = field(default_factory=dict)
+    properties: dict[str, Property] = field(default_factory=dict)
+    signature: Signature | None = None
+    owners: tuple[str, ...] = ()
+
+
+UPDATABLE_FIELDS = ("description", "annotations", "tags", "properties", "signature", "owners")
+MAP_FIELDS = ("tags", "properties")
+OUTPUT_ONLY_FIELDS = ("name", "state", "create_time", "update_time", "created_by", "updated_by", "etag")
+
+
 @dataclass(frozen=True, slots=True)
 class RegisteredModel:
     name: ModelName
-    description: str
-    tags: dict[str, str]
+    fields: ModelFields
     state: ModelState
     create_time: datetime
     update_time: datetime
     created_by: str
     updated_by: str
     revision: int
+
+    # Shorthands, so callers need not know how fields are grouped.
+    @property
+    def description(self) -> str:
+        return self.fields.description
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return self.fields.tags
+
+
+@dataclass(frozen=True, slots=True)
+class Namespace:
+    name: str
+    description: str
+    implicit: bool
+    create_time: datetime
+    created_by: str
+    revision: int
+
+
+# Validation -----------------------------------------------------------------
+
+
+def check_fields(values: ModelFields, prefix: str, only: tuple[str, ...] = UPDATABLE_FIELDS) -> None:
+    """Every limit on the writable fields named in `only`; errors name `prefix.<field>`."""
+    if "description" in only:
+        check_description(values.description, f"{prefix}.description")
+    if "annotations" in only:
+        check_description(values.annotations, f"{prefix}.annotations", MAX_ANNOTATIONS_BYTES)
+    if "tags" in only:
+        check_tags(values.tags, f"{prefix}.tags")
+    if "properties" in only:
+        check_properties(values.properties, f"{prefix}.properties")
+    if "signature" in only and values.signature is not None:
+        check_signature(values.signature, f"{prefix}.signature")
+    if "owners" in only:
+        check_owners(values.owners, f"{prefix}.owners")
+
+
+def check_properties(properties: dict[str, Property], field: str) -> None:
+    if len(properties) > MAX_PROPERTIES:
+        raise InvalidArgument.of(
+            field, f"has {len(properties)} entries, at most {MAX_PROPERTIES} are allowed"
+        )
+    for key, prop in properties.items():
+        check_key(key, field)
+        where = f"{field}[{key!r}]"
+        match prop.kind:
+            case PropertyKind.STRING:
+                assert isinstance(prop.value, str)
+                if len(prop.value.encode()) > MAX_PROPERTY_STRING_BYTES:
+                    raise InvalidArgument.of(where, f"is longer than {MAX_PROPERTY_STRING_BYTES} bytes")
+            case PropertyKind.DOUBLE:
+                # NaN has no order and would make every comparison in a filter lie.
+                assert isinstance(prop.value, float)
+                if not math.isfinite(prop.value):
+                    raise InvalidArgument.of(where, "must be a finite number")
+
+
+def check_signature(signature: Signature, field: str) -> None:
+    for side, specs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
+        where = f"{field}.{side}"
+        if len(specs) > MAX_SIGNATURE_FIELDS:
+            raise InvalidArgument.of(where, f"has {len(specs)} entries, at most {MAX_SIGNATURE_FIELDS}")
+        seen: set[str] = set()
+        for i, spec in enumerate(specs):
+            if not TENSOR_NAME_PATTERN.match(spec.name):
+                raise InvalidArgument.of(f"{where}[{i}].name", f"must match {TENSOR_NAME_PATTERN.pattern}")
+            if spec.name in seen:
+                raise InvalidArgument.of(f"{where}[{i}].name", f"{spec.name!r} appears twice")
+            seen.add(spec.name)
+            if spec.dtype not in DATA_TYPES:
+                raise InvalidArgument.of(f"{where}[{i}].dtype", "is required")
+            if len(spec.shape) > MAX_SHAPE_DIMS or any(d < -1 for d in spec.shape):
+                raise InvalidArgument.of(
+                    f"{where}[{i}].shape", f"needs at most {MAX_SHAPE_DIMS} dimensions, each >= -1"
+                )
 
 
 # Commands -------------------------------------------------------------------
@@ -41,12 +194,77 @@ class RegisteredModel:
 @dataclass(frozen=True, slots=True)
 class CreateRegisteredModel:
     name: ModelName
-    description: str = ""
-    tags: dict[str, str] = field(default_factory=dict)
+    values: ModelFields = field(default_factory=ModelFields)
 
     def __post_init__(self) -> None:
-        check_description(self.description, "registered_model.description")
-        check_tags(self.tags, "registered_model.tags")
+        check_fields(self.values, "registered_model")
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateRegisteredModel:
+    """Change the fields named by `paths` (AIP-134 mask paths, already expanded from `*`/empty)."""
+
+    name: ModelName
+    values: ModelFields
+    paths: tuple[str, ...]
+    expected_revision: int | None = None
+
+    def __post_init__(self) -> None:
+        if not self.paths:
+            raise InvalidArgument.of("update_mask", "names no field to update")
+        for path in self.paths:
+            top, _, key = path.partition(".")
+            if top not in UPDATABLE_FIELDS or (key and top not in MAP_FIELDS):
+                raise InvalidArgument.of(
+                    "update_mask",
+                    f"unknown path {path[:200]!r}; updatable: {', '.join(UPDATABLE_FIELDS)}, "
+                    "tags.<key>, properties.<key>",
+                )
+            if key:
+                check_key(key, f"update_mask.{top}")
+        # Only what the mask names is validated: the rest of the body is ignored.
+        check_fields(self.values, "registered_model", tuple(p.partition(".")[0] for p in self.paths))
+
+
+@dataclass(frozen=True, slots=True)
+class ArchiveRegisteredModel:
+    name: ModelName
+    expected_revision: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RestoreRegisteredModel:
+    name: ModelName
+    expected_revision: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteRegisteredModel:
+    name: ModelName
+    reason: str = ""
+    expected_revision: int | None = None
+
+    def __post_init__(self) -> None:
+        check_description(self.reason, "reason", MAX_REASON_BYTES)
+
+
+@dataclass(frozen=True, slots=True)
+class CreateNamespace:
+    name: str
+    description: str = ""
+    implicit: bool = False
+
+    def __post_init__(self) -> None:
+        check_description(self.description, "namespace.description")
+
+
+ModelCommand = (
+    CreateRegisteredModel
+    | UpdateRegisteredModel
+    | ArchiveRegisteredModel
+    | RestoreRegisteredModel
+    | DeleteRegisteredModel
+)
 
 
 # Events ---------------------------------------------------------------------
@@ -55,11 +273,49 @@ class CreateRegisteredModel:
 @dataclass(frozen=True, slots=True)
 class RegisteredModelCreated:
     name: ModelName
+    values: ModelFields
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelUpdated:
+    """`values` holds the complete new value of each top-level field in `fields`."""
+
+    name: ModelName
+    values: ModelFields
+    fields: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelArchived:
+    name: ModelName
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelRestored:
+    name: ModelName
+
+
+@dataclass(frozen=True, slots=True)
+class RegisteredModelDeleted:
+    name: ModelName
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceCreated:
+    name: str
     description: str
-    tags: dict[str, str]
+    implicit: bool
 
 
-CatalogEvent = RegisteredModelCreated
+ModelEvent = (
+    RegisteredModelCreated
+    | RegisteredModelUpdated
+    | RegisteredModelArchived
+    | RegisteredModelRestored
+    | RegisteredModelDeleted
+)
+CatalogEvent = ModelEvent | NamespaceCreated
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,28 +327,116 @@ class EventMeta:
     revision: int
 
 
-def decide(state: RegisteredModel | None, command: CreateRegisteredModel) -> CatalogEvent:
+# Decide ---------------------------------------------------------------------
+
+
+def decide(state: RegisteredModel | None, command: ModelCommand) -> ModelEvent:
+    if isinstance(command, CreateRegisteredModel):
+        if state is not None:
+            # Also for a deleted model: its name stays reserved.
+            raise AlreadyExists(f"{command.name} already exists" + _deleted_note(state))
+        return RegisteredModelCreated(command.name, command.values)
+
+    # Every other command needs a live model, and the caller's view of it when an etag was sent.
+    if state is None or state.state is ModelState.DELETED:
+        raise NotFound(f"{command.name} does not exist")
+    if command.expected_revision is not None and command.expected_revision != state.revision:
+        raise Aborted(
+            f'{command.name} changed since etag W/"{command.expected_revision}" '
+            f'(it is now W/"{state.revision}"); read it again and retry'
+        )
     match command:
-        case CreateRegisteredModel():
-            if state is not None:
-                raise AlreadyExists(f"{command.name} already exists")
-            return RegisteredModelCreated(command.name, command.description, dict(command.tags))
+        case UpdateRegisteredModel():
+            _require(state, ModelState.ACTIVE, "updated; restore it first")
+            changed = resolve_update(state.fields, command.values, command.paths)
+            return RegisteredModelUpdated(command.name, changed[0], changed[1])
+        case ArchiveRegisteredModel():
+            _require(state, ModelState.ACTIVE, "archived")
+            return RegisteredModelArchived(command.name)
+        case RestoreRegisteredModel():
+            _require(state, ModelState.ARCHIVED, "restored")
+            return RegisteredModelRestored(command.name)
+        case DeleteRegisteredModel():
+            return RegisteredModelDeleted(command.name, command.reason)
     raise TypeError(f"unknown command {command!r}")
 
 
-def evolve(state: RegisteredModel | None, event: CatalogEvent, meta: EventMeta) -> RegisteredModel:
+def decide_namespace(state: Namespace | None, command: CreateNamespace) -> NamespaceCreated:
+    if state is not None:
+        raise AlreadyExists(f"namespaces/{command.name} already exists")
+    return NamespaceCreated(command.name, command.description, command.implicit)
+
+
+def resolve_update(
+    current: ModelFields, request: ModelFields, paths: tuple[str, ...]
+) -> tuple[ModelFields, tuple[str, ...]]:
+    """The new complete values of the top-level fields the mask touches, and those fields.
+
+    A map-key path (`tags.team`) sets that key from the request, or removes it
+    when the request's map lacks it; the result is checked against the limits
+    again because merging can exceed them (e.g. the 65th tag).
+    """
+    new = current
+    touched: list[str] = []
+    for path in paths:
+        top, _, key = path.partition(".")
+        if top not in touched:
+            touched.append(top)
+        if not key:
+            new = replace(new, **{top: getattr(request, top)})
+            continue
+        merged = dict(getattr(new, top))
+        source = getattr(request, top)
+        if key in source:
+            merged[key] = source[key]
+        else:
+            merged.pop(key, None)
+        new = replace(new, **{top: merged})
+    ordered = tuple(f for f in UPDATABLE_FIELDS if f in touched)
+    check_fields(new, "registered_model", ordered)
+    return new, ordered
+
+
+def _require(state: RegisteredModel, wanted: ModelState, verb: str) -> None:
+    if state.state is not wanted:
+        raise FailedPrecondition(f"{state.name} is {state.state.value}: it cannot be {verb}")
+
+
+def _deleted_note(state: RegisteredModel) -> str:
+    return " (deleted; the name stays reserved)" if state.state is ModelState.DELETED else ""
+
+
+# Evolve ---------------------------------------------------------------------
+
+
+def evolve(state: RegisteredModel | None, event: ModelEvent, meta: EventMeta) -> RegisteredModel:
+    if isinstance(event, RegisteredModelCreated):
+        return RegisteredModel(
+            name=event.name,
+            fields=event.values,
+            state=ModelState.ACTIVE,
+            create_time=meta.occurred_at,
+            update_time=meta.occurred_at,
+            created_by=meta.actor,
+            updated_by=meta.actor,
+            revision=meta.revision,
+        )
+    assert state is not None, f"{type(event).__name__} before RegisteredModelCreated"
+    touched = replace(state, update_time=meta.occurred_at, updated_by=meta.actor, revision=meta.revision)
     match event:
-        case RegisteredModelCreated():
-            return RegisteredModel(
-                name=event.name,
-                description=event.description,
-                tags=dict(event.tags),
-                state=ModelState.ACTIVE,
-                create_time=meta.occurred_at,
-                update_time=meta.occurred_at,
-                created_by=meta.actor,
-                updated_by=meta.actor,
-                revision=meta.revision,
-            )
-    assert state is not None
-    return replace(state, update_time=meta.occurred_at, updated_by=meta.actor, revision=meta.revision)
+        case RegisteredModelUpdated():
+            changes = {f: getattr(event.values, f) for f in event.fields}
+            return replace(touched, fields=replace(state.fields, **changes))
+        case RegisteredModelArchived():
+            return replace(touched, state=ModelState.ARCHIVED)
+        case RegisteredModelRestored():
+            return replace(touched, state=ModelState.ACTIVE)
+        case RegisteredModelDeleted():
+            return replace(touched, state=ModelState.DELETED)
+    raise TypeError(f"unknown event {event!r}")
+
+
+def evolve_namespace(state: Namespace | None, event: NamespaceCreated, meta: EventMeta) -> Namespace:
+    return Namespace(
+        event.name, event.description, event.implicit, meta.occurred_at, meta.actor, meta.revision
+    )
