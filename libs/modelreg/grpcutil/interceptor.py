@@ -50,6 +50,7 @@ _STATUS: list[tuple[type[ModelregError], grpc.StatusCode]] = [
     (ConsistencyTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
 ]
 
+
 class ProgressWaiter(Protocol):
     async def wait_for(self, required: Any, timeout: float) -> bool: ...
 
@@ -60,10 +61,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         authenticator: BearerTokenAuthenticator,
         progress: ProgressWaiter | None,
         token_wait_s: float = DEFAULT_TOKEN_WAIT_S,
+        transient_errors: tuple[type[BaseException], ...] = (),
     ) -> None:
         self._authenticator = authenticator
         self._progress = progress
         self._token_wait_s = token_wait_s
+        # Infrastructure trouble (broker or database unreachable) is UNAVAILABLE, so
+        # clients retry with the same request_id, rather than a bug-like INTERNAL.
+        self._transient = (ConnectionError, OSError, TimeoutError, *transient_errors)
 
     async def intercept_service(
         self,
@@ -122,6 +127,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         except grpc.aio.AbortError:
             code = context.code() or grpc.StatusCode.UNKNOWN
             raise
+        except self._transient as error:
+            code = grpc.StatusCode.UNAVAILABLE
+            log.warning("dependency_unavailable", error=repr(error))
+            await context.abort(code, "a backing service is unavailable; retry with the same request_id")
         except Exception:
             code = grpc.StatusCode.INTERNAL
             log.exception("unhandled_error")

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import asyncpg
 import grpc
 import structlog
+from aiokafka.errors import KafkaError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
@@ -139,7 +140,14 @@ class ServiceHost:
         if authenticator.open:
             log.warning("auth_disabled", hint="set MODELREG_AUTH_TOKENS to require bearer tokens")
         server = grpc.aio.server(
-            interceptors=[ServiceInterceptor(authenticator, self.progress, settings.token_wait_s)],
+            interceptors=[
+                ServiceInterceptor(
+                    authenticator,
+                    self.progress,
+                    settings.token_wait_s,
+                    transient_errors=(KafkaError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError),
+                )
+            ],
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
         )
         names = list(spec.register(runtime, server))
