@@ -64,6 +64,10 @@ class Projector:
     def topic(self) -> str:
         return self._topic
 
+    @property
+    def assigned_partitions(self) -> list[int]:
+        return sorted(tp.partition for tp in self._positions)
+
     async def start(self) -> None:
         settings = self._settings
         consumer = AIOKafkaConsumer(
