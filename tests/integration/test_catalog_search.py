@@ -166,7 +166,8 @@ def render(node: tuple[Any, ...]) -> str:
             return f"{render_field(field)} {keyword} ({', '.join(render_lit(x) for x in lits)})"
         case "like":
             _, field, pattern, insensitive = node
-            return f"{render_field(field)} {'ILIKE' if insensitive else 'LIKE'} {render_lit(('string', pattern))}"
+            keyword = "ILIKE" if insensitive else "LIKE"
+            return f"{render_field(field)} {keyword} {render_lit(('string', pattern))}"
         case "has":
             return f"{render_field(node[1])}:*"
         case "owners":
