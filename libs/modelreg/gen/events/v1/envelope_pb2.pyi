@@ -8,7 +8,8 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from modelreg.gen.catalog.v1 import events_pb2 as _events_pb2
-from modelreg.gen.promotion.v1 import events_pb2 as _events_pb2_2
+from modelreg.gen.lineage.v1 import events_pb2 as _events_pb2_2
+from modelreg.gen.promotion.v1 import events_pb2 as _events_pb2_3
 from modelreg.gen.versioning.v1 import events_pb2 as _events_pb2_1
 import builtins as _builtins
 import sys
@@ -55,6 +56,8 @@ class Envelope(_message.Message):
     MODEL_VERSION_DEPRECATED_FIELD_NUMBER: _builtins.int
     MODEL_VERSION_DELETED_FIELD_NUMBER: _builtins.int
     RETENTION_POLICY_SET_FIELD_NUMBER: _builtins.int
+    LINEAGE_RECORDED_FIELD_NUMBER: _builtins.int
+    LINEAGE_RECORD_SUPERSEDED_FIELD_NUMBER: _builtins.int
     POINTER_MOVED_FIELD_NUMBER: _builtins.int
     POINTER_REMOVED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
@@ -146,11 +149,19 @@ class Envelope(_message.Message):
         """Versioning: a model's retention policy was set."""
 
     @_builtins.property
-    def pointer_moved(self) -> _events_pb2_2.PointerMoved:
+    def lineage_recorded(self) -> _events_pb2_2.LineageRecorded:
+        """Lineage: the lineage of a version was recorded."""
+
+    @_builtins.property
+    def lineage_record_superseded(self) -> _events_pb2_2.LineageRecordSuperseded:
+        """Lineage: a lineage record was superseded by a corrected one."""
+
+    @_builtins.property
+    def pointer_moved(self) -> _events_pb2_3.PointerMoved:
         """Promotion: a stage or alias now names a version."""
 
     @_builtins.property
-    def pointer_removed(self) -> _events_pb2_2.PointerRemoved:
+    def pointer_removed(self) -> _events_pb2_3.PointerRemoved:
         """Promotion: a stage or alias was unset."""
 
     def __init__(
@@ -181,14 +192,16 @@ class Envelope(_message.Message):
         model_version_deprecated: _events_pb2_1.ModelVersionDeprecated | None = ...,
         model_version_deleted: _events_pb2_1.ModelVersionDeleted | None = ...,
         retention_policy_set: _events_pb2_1.RetentionPolicySet | None = ...,
-        pointer_moved: _events_pb2_2.PointerMoved | None = ...,
-        pointer_removed: _events_pb2_2.PointerRemoved | None = ...,
+        lineage_recorded: _events_pb2_2.LineageRecorded | None = ...,
+        lineage_record_superseded: _events_pb2_2.LineageRecordSuperseded | None = ...,
+        pointer_moved: _events_pb2_3.PointerMoved | None = ...,
+        pointer_removed: _events_pb2_3.PointerRemoved | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "retention_policy_set", b"retention_policy_set"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "retention_policy_set", b"retention_policy_set"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "causation_id", b"causation_id", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "prev_hash", b"prev_hash", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "request_id", b"request_id", "retention_policy_set", b"retention_policy_set", "source", b"source", "stream", b"stream", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "causation_id", b"causation_id", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "prev_hash", b"prev_hash", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "request_id", b"request_id", "retention_policy_set", b"retention_policy_set", "source", b"source", "stream", b"stream", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["registered_model_created", "registered_model_updated", "registered_model_archived", "registered_model_restored", "registered_model_deleted", "namespace_created", "model_version_created", "model_version_manifest_declared", "model_version_finalized", "model_version_updated", "model_version_deprecated", "model_version_deleted", "retention_policy_set", "pointer_moved", "pointer_removed"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["registered_model_created", "registered_model_updated", "registered_model_archived", "registered_model_restored", "registered_model_deleted", "namespace_created", "model_version_created", "model_version_manifest_declared", "model_version_finalized", "model_version_updated", "model_version_deprecated", "model_version_deleted", "retention_policy_set", "lineage_recorded", "lineage_record_superseded", "pointer_moved", "pointer_removed"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
