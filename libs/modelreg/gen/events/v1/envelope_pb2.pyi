@@ -60,6 +60,13 @@ class Envelope(_message.Message):
     LINEAGE_RECORD_SUPERSEDED_FIELD_NUMBER: _builtins.int
     POINTER_MOVED_FIELD_NUMBER: _builtins.int
     POINTER_REMOVED_FIELD_NUMBER: _builtins.int
+    TRANSITION_REQUESTED_FIELD_NUMBER: _builtins.int
+    TRANSITION_APPROVED_FIELD_NUMBER: _builtins.int
+    TRANSITION_REJECTED_FIELD_NUMBER: _builtins.int
+    TRANSITION_CANCELLED_FIELD_NUMBER: _builtins.int
+    TRANSITION_APPLIED_FIELD_NUMBER: _builtins.int
+    PROMOTION_POLICY_SET_FIELD_NUMBER: _builtins.int
+    ACCESS_DENIED_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """A UUIDv7, unique across all topics; a second delivery of the same id is a
     no-op.
@@ -164,6 +171,34 @@ class Envelope(_message.Message):
     def pointer_removed(self) -> _events_pb2_3.PointerRemoved:
         """Promotion: a stage or alias was unset."""
 
+    @_builtins.property
+    def transition_requested(self) -> _events_pb2_3.TransitionRequested:
+        """Promotion: a transition was requested and waits for approvals."""
+
+    @_builtins.property
+    def transition_approved(self) -> _events_pb2_3.TransitionApproved:
+        """Promotion: a pending transition was approved."""
+
+    @_builtins.property
+    def transition_rejected(self) -> _events_pb2_3.TransitionRejected:
+        """Promotion: a pending transition was rejected."""
+
+    @_builtins.property
+    def transition_cancelled(self) -> _events_pb2_3.TransitionCancelled:
+        """Promotion: a pending transition was withdrawn."""
+
+    @_builtins.property
+    def transition_applied(self) -> _events_pb2_3.TransitionApplied:
+        """Promotion: a transition moved its pointers and deployments, atomically."""
+
+    @_builtins.property
+    def promotion_policy_set(self) -> _events_pb2_3.PromotionPolicySet:
+        """Promotion: a promotion policy was set."""
+
+    @_builtins.property
+    def access_denied(self) -> _events_pb2_3.AccessDenied:
+        """Promotion: an access was denied."""
+
     def __init__(
         self,
         *,
@@ -196,12 +231,19 @@ class Envelope(_message.Message):
         lineage_record_superseded: _events_pb2_2.LineageRecordSuperseded | None = ...,
         pointer_moved: _events_pb2_3.PointerMoved | None = ...,
         pointer_removed: _events_pb2_3.PointerRemoved | None = ...,
+        transition_requested: _events_pb2_3.TransitionRequested | None = ...,
+        transition_approved: _events_pb2_3.TransitionApproved | None = ...,
+        transition_rejected: _events_pb2_3.TransitionRejected | None = ...,
+        transition_cancelled: _events_pb2_3.TransitionCancelled | None = ...,
+        transition_applied: _events_pb2_3.TransitionApplied | None = ...,
+        promotion_policy_set: _events_pb2_3.PromotionPolicySet | None = ...,
+        access_denied: _events_pb2_3.AccessDenied | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "retention_policy_set", b"retention_policy_set"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["access_denied", b"access_denied", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "promotion_policy_set", b"promotion_policy_set", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "retention_policy_set", b"retention_policy_set", "transition_applied", b"transition_applied", "transition_approved", b"transition_approved", "transition_cancelled", b"transition_cancelled", "transition_rejected", b"transition_rejected", "transition_requested", b"transition_requested"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actor", b"actor", "causation_id", b"causation_id", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "prev_hash", b"prev_hash", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "request_id", b"request_id", "retention_policy_set", b"retention_policy_set", "source", b"source", "stream", b"stream", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_denied", b"access_denied", "actor", b"actor", "causation_id", b"causation_id", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "prev_hash", b"prev_hash", "promotion_policy_set", b"promotion_policy_set", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "request_id", b"request_id", "retention_policy_set", b"retention_policy_set", "source", b"source", "stream", b"stream", "transition_applied", b"transition_applied", "transition_approved", b"transition_approved", "transition_cancelled", b"transition_cancelled", "transition_rejected", b"transition_rejected", "transition_requested", b"transition_requested", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["registered_model_created", "registered_model_updated", "registered_model_archived", "registered_model_restored", "registered_model_deleted", "namespace_created", "model_version_created", "model_version_manifest_declared", "model_version_finalized", "model_version_updated", "model_version_deprecated", "model_version_deleted", "retention_policy_set", "lineage_recorded", "lineage_record_superseded", "pointer_moved", "pointer_removed"]  # noqa: Y015
+    _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["registered_model_created", "registered_model_updated", "registered_model_archived", "registered_model_restored", "registered_model_deleted", "namespace_created", "model_version_created", "model_version_manifest_declared", "model_version_finalized", "model_version_updated", "model_version_deprecated", "model_version_deleted", "retention_policy_set", "lineage_recorded", "lineage_record_superseded", "pointer_moved", "pointer_removed", "transition_requested", "transition_approved", "transition_rejected", "transition_cancelled", "transition_applied", "promotion_policy_set", "access_denied"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 

@@ -23,17 +23,32 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from modelreg.gen.promotion.v1 import promotion_pb2 as modelreg_dot_promotion_dot_v1_dot_promotion__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"modelreg/promotion/v1/events.proto\x12\x15modelreg.promotion.v1\"Q\n\x0cPointerMoved\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07pointer\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x10\n\x08previous\x18\x04 \x01(\x03\"B\n\x0ePointerRemoved\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07pointer\x18\x02 \x01(\t\x12\x10\n\x08previous\x18\x03 \x01(\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"modelreg/promotion/v1/events.proto\x12\x15modelreg.promotion.v1\x1a%modelreg/promotion/v1/promotion.proto\"Q\n\x0cPointerMoved\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07pointer\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x03\x12\x10\n\x08previous\x18\x04 \x01(\x03\"B\n\x0ePointerRemoved\x12\r\n\x05model\x18\x01 \x01(\t\x12\x0f\n\x07pointer\x18\x02 \x01(\t\x12\x10\n\x08previous\x18\x03 \x01(\x03\"\x9a\x01\n\x13TransitionRequested\x12\x44\n\x12transition_request\x18\x01 \x01(\x0b\x32(.modelreg.promotion.v1.TransitionRequest\x12=\n\x0frequired_checks\x18\x02 \x03(\x0b\x32$.modelreg.promotion.v1.RequiredCheck\"U\n\x12TransitionApproved\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x31\n\x08\x61pproval\x18\x02 \x01(\x0b\x32\x1f.modelreg.promotion.v1.Approval\"3\n\x12TransitionRejected\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\"4\n\x13TransitionCancelled\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07\x63omment\x18\x02 \x01(\t\"\xf6\x02\n\x11TransitionApplied\x12\x44\n\x12transition_request\x18\x01 \x01(\x0b\x32(.modelreg.promotion.v1.TransitionRequest\x12\x32\n\x05moved\x18\x02 \x03(\x0b\x32#.modelreg.promotion.v1.PointerMoved\x12\x36\n\x07removed\x18\x03 \x03(\x0b\x32%.modelreg.promotion.v1.PointerRemoved\x12\x10\n\x08\x61rchived\x18\x04 \x03(\x03\x12\x12\n\nunarchived\x18\x05 \x03(\x03\x12\x36\n\x0b\x64\x65ployments\x18\x06 \x03(\x0b\x32!.modelreg.promotion.v1.Deployment\x12\x12\n\nsuperseded\x18\x07 \x03(\t\x12=\n\x0frequired_checks\x18\x08 \x03(\x0b\x32$.modelreg.promotion.v1.RequiredCheck\"L\n\x12PromotionPolicySet\x12\x36\n\x06policy\x18\x01 \x01(\x0b\x32&.modelreg.promotion.v1.PromotionPolicy\"C\n\x0c\x41\x63\x63\x65ssDenied\x12\x33\n\x06\x64\x65nial\x18\x01 \x01(\x0b\x32#.modelreg.promotion.v1.AccessDenialb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelreg.promotion.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POINTERMOVED']._serialized_start=61
-  _globals['_POINTERMOVED']._serialized_end=142
-  _globals['_POINTERREMOVED']._serialized_start=144
-  _globals['_POINTERREMOVED']._serialized_end=210
+  _globals['_POINTERMOVED']._serialized_start=100
+  _globals['_POINTERMOVED']._serialized_end=181
+  _globals['_POINTERREMOVED']._serialized_start=183
+  _globals['_POINTERREMOVED']._serialized_end=249
+  _globals['_TRANSITIONREQUESTED']._serialized_start=252
+  _globals['_TRANSITIONREQUESTED']._serialized_end=406
+  _globals['_TRANSITIONAPPROVED']._serialized_start=408
+  _globals['_TRANSITIONAPPROVED']._serialized_end=493
+  _globals['_TRANSITIONREJECTED']._serialized_start=495
+  _globals['_TRANSITIONREJECTED']._serialized_end=546
+  _globals['_TRANSITIONCANCELLED']._serialized_start=548
+  _globals['_TRANSITIONCANCELLED']._serialized_end=600
+  _globals['_TRANSITIONAPPLIED']._serialized_start=603
+  _globals['_TRANSITIONAPPLIED']._serialized_end=977
+  _globals['_PROMOTIONPOLICYSET']._serialized_start=979
+  _globals['_PROMOTIONPOLICYSET']._serialized_end=1055
+  _globals['_ACCESSDENIED']._serialized_start=1057
+  _globals['_ACCESSDENIED']._serialized_end=1124
 # @@protoc_insertion_point(module_scope)

@@ -4,8 +4,11 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
+from modelreg.gen.promotion.v1 import promotion_pb2 as _promotion_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -27,9 +30,10 @@ class PointerMoved(_message.Message):
     (e.g. the versioning retention cache): every pointer change the promotion
     service records is a `PointerMoved` or `PointerRemoved`, either as the
     envelope payload itself (`pointer_moved` 400, `pointer_removed` 401) or
-    nested in an atomic multi-pointer transition (`TransitionApplied.moved` and
-    `.removed`). Applying them in log order per model gives the current
-    pointers.
+    nested in the atomic transition that moved them (`TransitionApplied.moved`
+    and `.removed`, envelope 406; the promotion service records every move this
+    way). Applying them in log order per model gives the current pointers. The
+    versions of deployment traffic splits are in `TransitionApplied.deployments`.
 
     A stage pointer (`STAGING`, `PRODUCTION`) or an alias (e.g. `champion`) of a
     model came to name a version.
@@ -94,3 +98,243 @@ class PointerRemoved(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___PointerRemoved: _TypeAlias = PointerRemoved  # noqa: Y015
+
+@_typing.final
+class TransitionRequested(_message.Message):
+    """A transition was requested and waits for approvals."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSITION_REQUEST_FIELD_NUMBER: _builtins.int
+    REQUIRED_CHECKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transition_request(self) -> _promotion_pb2.TransitionRequest:
+        """The request as created: name, moves, deployments, comment, requester,
+        the approvals required and separation of duties, fixed by the policy in
+        force at creation.
+        """
+
+    @_builtins.property
+    def required_checks(self) -> _containers.RepeatedCompositeFieldContainer[_promotion_pb2.RequiredCheck]:
+        """The policy's required checks in force at creation; they are evaluated
+        again when the request is applied.
+        """
+
+    def __init__(
+        self,
+        *,
+        transition_request: _promotion_pb2.TransitionRequest | None = ...,
+        required_checks: _abc.Iterable[_promotion_pb2.RequiredCheck] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transition_request", b"transition_request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["required_checks", b"required_checks", "transition_request", b"transition_request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionRequested: _TypeAlias = TransitionRequested  # noqa: Y015
+
+@_typing.final
+class TransitionApproved(_message.Message):
+    """A pending transition request was approved, without yet reaching the
+    required count.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    APPROVAL_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The transition request."""
+    @_builtins.property
+    def approval(self) -> _promotion_pb2.Approval:
+        """The approval."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        approval: _promotion_pb2.Approval | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approval", b"approval", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionApproved: _TypeAlias = TransitionApproved  # noqa: Y015
+
+@_typing.final
+class TransitionRejected(_message.Message):
+    """A pending transition request was rejected."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The transition request."""
+    comment: _builtins.str
+    """Why."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionRejected: _TypeAlias = TransitionRejected  # noqa: Y015
+
+@_typing.final
+class TransitionCancelled(_message.Message):
+    """A pending transition request was withdrawn."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAME_FIELD_NUMBER: _builtins.int
+    COMMENT_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """The transition request."""
+    comment: _builtins.str
+    """Why."""
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        comment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comment", b"comment", "name", b"name"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionCancelled: _TypeAlias = TransitionCancelled  # noqa: Y015
+
+@_typing.final
+class TransitionApplied(_message.Message):
+    """A transition was applied: every pointer and deployment it changed, in one
+    fact. Recorded at creation when no approval is needed, or with the
+    approval that reached the required count.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TRANSITION_REQUEST_FIELD_NUMBER: _builtins.int
+    MOVED_FIELD_NUMBER: _builtins.int
+    REMOVED_FIELD_NUMBER: _builtins.int
+    ARCHIVED_FIELD_NUMBER: _builtins.int
+    UNARCHIVED_FIELD_NUMBER: _builtins.int
+    DEPLOYMENTS_FIELD_NUMBER: _builtins.int
+    SUPERSEDED_FIELD_NUMBER: _builtins.int
+    REQUIRED_CHECKS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def transition_request(self) -> _promotion_pb2.TransitionRequest:
+        """The request in its final state (APPLIED, with every approval and the
+        applying principal in decided_by).
+        """
+
+    @_builtins.property
+    def moved(self) -> _containers.RepeatedCompositeFieldContainer[Global___PointerMoved]:
+        """Pointers that now name a version."""
+
+    @_builtins.property
+    def removed(self) -> _containers.RepeatedCompositeFieldContainer[Global___PointerRemoved]:
+        """Pointers that were unset."""
+
+    @_builtins.property
+    def archived(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Versions that entered the ARCHIVED stage."""
+
+    @_builtins.property
+    def unarchived(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
+        """Versions that left the ARCHIVED stage."""
+
+    @_builtins.property
+    def deployments(self) -> _containers.RepeatedCompositeFieldContainer[_promotion_pb2.Deployment]:
+        """Deployment environments whose split was replaced (empty weights = removed)."""
+
+    @_builtins.property
+    def superseded(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Pending requests of the model that touched a pointer this transition
+        changed; they became SUPERSEDED.
+        """
+
+    @_builtins.property
+    def required_checks(self) -> _containers.RepeatedCompositeFieldContainer[_promotion_pb2.RequiredCheck]:
+        """The required checks in force, as evaluated."""
+
+    def __init__(
+        self,
+        *,
+        transition_request: _promotion_pb2.TransitionRequest | None = ...,
+        moved: _abc.Iterable[Global___PointerMoved] | None = ...,
+        removed: _abc.Iterable[Global___PointerRemoved] | None = ...,
+        archived: _abc.Iterable[_builtins.int] | None = ...,
+        unarchived: _abc.Iterable[_builtins.int] | None = ...,
+        deployments: _abc.Iterable[_promotion_pb2.Deployment] | None = ...,
+        superseded: _abc.Iterable[_builtins.str] | None = ...,
+        required_checks: _abc.Iterable[_promotion_pb2.RequiredCheck] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["transition_request", b"transition_request"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["archived", b"archived", "deployments", b"deployments", "moved", b"moved", "removed", b"removed", "required_checks", b"required_checks", "superseded", b"superseded", "transition_request", b"transition_request", "unarchived", b"unarchived"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TransitionApplied: _TypeAlias = TransitionApplied  # noqa: Y015
+
+@_typing.final
+class PromotionPolicySet(_message.Message):
+    """The promotion policy of a namespace (stream `namespaces/{ns}`) or of a
+    model was set.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def policy(self) -> _promotion_pb2.PromotionPolicy:
+        """The complete new policy."""
+
+    def __init__(
+        self,
+        *,
+        policy: _promotion_pb2.PromotionPolicy | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PromotionPolicySet: _TypeAlias = PromotionPolicySet  # noqa: Y015
+
+@_typing.final
+class AccessDenied(_message.Message):
+    """A principal was denied an action (stream `namespaces/{ns}/access-denials`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DENIAL_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def denial(self) -> _promotion_pb2.AccessDenial:
+        """The denial."""
+
+    def __init__(
+        self,
+        *,
+        denial: _promotion_pb2.AccessDenial | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["denial", b"denial"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["denial", b"denial"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AccessDenied: _TypeAlias = AccessDenied  # noqa: Y015
