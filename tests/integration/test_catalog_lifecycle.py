@@ -450,3 +450,28 @@ async def test_replay_from_offset_zero_reproduces_the_catalog_tables(
     finally:
         await pool.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')
         await pool.close()
+
+
+async def test_a_record_that_does_not_fit_is_skipped_not_wedging_the_projector(
+    catalog_stub, catalog_host: ServiceHost
+) -> None:  # type: ignore[no-untyped-def]
+    """An update for a model that never existed, appended by hand at ANY revision: the fold
+    accepts it (the rule knows nothing of payloads) but the read model must skip it."""
+    from modelreg.eventlog import ANY_REVISION, GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
+    from modelreg.gen.catalog.v1 import events_pb2
+
+    stream = f"namespaces/{unique('odd')}/models/ghost"
+    envelope = build_envelope(
+        stream=stream,
+        payload_field="registered_model_archived",
+        payload=events_pb2.RegisteredModelArchived(name=stream),
+        expected_revision=ANY_REVISION,
+        prev_hash=GENESIS_HASH,
+        source="test",
+        context=EventContext(actor="tool"),
+    )
+    assert catalog_host.log is not None and catalog_host.progress is not None
+    position = await catalog_host.log.append(catalog_host.topic("modelreg.catalog.v1"), envelope)
+    assert await catalog_host.progress.wait_for(ConsistencyToken.after([position]).required, 10.0)
+    await fails(Code.NOT_FOUND, catalog_stub.GetRegisteredModel(pb.GetRegisteredModelRequest(name=stream)))
+    await create(catalog_stub, unique("after"), "m")  # the projector is still folding

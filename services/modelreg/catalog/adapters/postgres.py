@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import asyncpg
+import structlog
 
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.application.ports import SearchQuery
@@ -26,6 +27,7 @@ from modelreg.catalog.domain.model import (
     Property,
     PropertyKind,
     RegisteredModel,
+    RegisteredModelCreated,
     Signature,
     TensorSpec,
     evolve,
@@ -56,6 +58,8 @@ COLUMNS = (
     " create_time, update_time, created_by, updated_by, revision"
 )
 NAMESPACE_COLUMNS = "name, description, implicit, create_time, created_by, revision"
+
+log = structlog.get_logger(__name__)
 
 
 class CatalogProjection:
@@ -139,8 +143,13 @@ CREATE TABLE IF NOT EXISTS {s}.namespaces (
                 namespaces.append(evolve_namespace(None, event, meta))
                 continue
             stream = accepted.envelope.stream
-            model = evolve(models.get(stream), event, meta)
-            models[stream] = changed[stream] = model
+            current = models.get(stream)
+            if (current is None) != isinstance(event, RegisteredModelCreated) or str(event.name) != stream:
+                # Commands never produce this; a hand-made record could. Skipping it (the
+                # same way in every replay) keeps the fold total instead of wedging the projector.
+                log.warning("catalog_event_does_not_fit", stream=stream, event_id=accepted.envelope.event_id)
+                continue
+            models[stream] = changed[stream] = evolve(current, event, meta)
         if changed:
             await _upsert_models(conn, s, list(changed.values()))
         if namespaces:
@@ -294,7 +303,18 @@ class _Compiler:
                 return self.compare(node)
             case Like(field, pattern, insensitive):
                 op = "ILIKE" if insensitive else "LIKE"
-                return f"COALESCE({self.string_of(field)} {op} {self.param(pattern, 'text')}, false)"
+                matched = f"COALESCE({self.string_of(field)} {op} {self.param(pattern, 'text')}, false)"
+                prefix = like_prefix(pattern)
+                if field.kind is FieldKind.NAME and not insensitive and prefix:
+                    # Implied by the LIKE, but spelled out so the (namespace, model) btree
+                    # scans just the prefix's range: the pattern is a bind parameter, so the
+                    # planner cannot derive the range itself.
+                    bounds = f"m.model >= {self.param(prefix, 'text')}"
+                    if ord(prefix[-1]) < 0x10FFFF:
+                        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+                        bounds += f" AND m.model < {self.param(upper, 'text')}"
+                    return f"({bounds} AND {matched})"
+                return matched
             case Has(field, value):
                 if field.kind is FieldKind.TAG:
                     return f"m.tags ? {self.param(field.key, 'text')}"
@@ -351,6 +371,22 @@ class _Compiler:
         extracted = f"(m.properties -> {k} ->> '{member}')"
         typed = f'{extracted} COLLATE "C"' if cast == "text" else f"{extracted}::{cast}"
         return f"COALESCE({typed} {op} {v}, false)"
+
+
+def like_prefix(pattern: str) -> str:
+    """The literal text every match of a LIKE pattern starts with."""
+    prefix: list[str] = []
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c in "%_":
+            break
+        if c == "\\":
+            i += 1
+            c = pattern[i]
+        prefix.append(c)
+        i += 1
+    return "".join(prefix)
 
 
 # Rows <-> domain ------------------------------------------------------------
