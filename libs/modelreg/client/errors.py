@@ -56,6 +56,12 @@ class DeadlineExceeded(RegistryError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class IntegrityError(RegistryError):
+    """Downloaded bytes do not match the manifest's sha256."""
+
+    code = grpc.StatusCode.DATA_LOSS
+
+
 _BY_CODE = {
     cls.code: cls
     for cls in (

@@ -10,9 +10,11 @@ has a second effect.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
+import re
 import threading
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -22,10 +24,20 @@ from typing import Any, TypeVar
 
 import grpc
 
-from modelreg.client.errors import DeadlineExceeded, RegistryError, Unavailable, from_rpc_error
+from modelreg.client import transfer
+from modelreg.client.errors import (
+    DeadlineExceeded,
+    IntegrityError,
+    RegistryError,
+    Unavailable,
+    from_rpc_error,
+)
+from modelreg.client.errors import NotFound as NotFoundError
 from modelreg.client.uris import parse_uri
 from modelreg.eventlog.positions import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
+from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
 
 T = TypeVar("T")
 
@@ -35,6 +47,9 @@ RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 @dataclass(frozen=True, slots=True)
 class Endpoints:
     catalog: str = "127.0.0.1:50051"
+    versioning: str = "127.0.0.1:50052"
+    lineage: str = "127.0.0.1:50053"
+    promotion: str = "127.0.0.1:50054"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Endpoints:
@@ -69,6 +84,8 @@ class AsyncRegistry:
         self._token = ConsistencyToken({})
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._catalog: catalog_pb2_grpc.CatalogServiceStub | None = None
+        self._versioning: versioning_pb2_grpc.ModelVersionServiceStub | None = None
+        self._promotion: promotion_pb2_grpc.PromotionServiceStub | None = None
 
     @property
     def consistency_token(self) -> str:
@@ -102,15 +119,32 @@ class AsyncRegistry:
             self._catalog = catalog_pb2_grpc.CatalogServiceStub(self._channel(self.endpoints.catalog))
         return self._catalog
 
+    @property
+    def versioning(self) -> versioning_pb2_grpc.ModelVersionServiceStub:
+        if self._versioning is None:
+            self._versioning = versioning_pb2_grpc.ModelVersionServiceStub(
+                self._channel(self.endpoints.versioning)
+            )
+        return self._versioning
+
+    @property
+    def promotion(self) -> promotion_pb2_grpc.PromotionServiceStub:
+        if self._promotion is None:
+            self._promotion = promotion_pb2_grpc.PromotionServiceStub(self._channel(self.endpoints.promotion))
+        return self._promotion
+
+    def _metadata(self) -> list[tuple[str, str]]:
+        metadata = []
+        if self._token.required:
+            metadata.append((TOKEN_METADATA_KEY, self._token.encode()))
+        if self._bearer:
+            metadata.append(("authorization", f"Bearer {self._bearer}"))
+        return metadata
+
     async def _call(self, method: Callable[..., Any], request: Any) -> Any:
         delay = 0.1
         for attempt in range(self._retries + 1):
-            metadata = []
-            if self._token.required:
-                metadata.append((TOKEN_METADATA_KEY, self._token.encode()))
-            if self._bearer:
-                metadata.append(("authorization", f"Bearer {self._bearer}"))
-            call = method(request, metadata=metadata, timeout=self._timeout)
+            call = method(request, metadata=self._metadata(), timeout=self._timeout)
             try:
                 response = await call
             except grpc.aio.AioRpcError as error:
@@ -168,6 +202,183 @@ class AsyncRegistry:
             token = page.next_page_token
             if not token:
                 return models
+
+    # Versioning ----------------------------------------------------------
+
+    async def create_version(
+        self,
+        uri: str,
+        *,
+        bump: str | None = "minor",
+        semver: str | None = None,
+        artifacts: str | Path | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, str] | None = None,
+        framework: str = "",
+        flavor: str = "",
+        code: versioning_pb2.CodeReference | None = None,
+        environment: versioning_pb2.Environment | None = None,
+        signature: versioning_pb2.Signature | None = None,
+        progress: bool | None = None,
+        request_id: str | None = None,
+    ) -> versioning_pb2.ModelVersion:
+        """Creates a version of `ns/model`, uploads `artifacts` (a file or a directory) and
+        finalises it, so it comes back READY. `bump` is major, minor or pipeline; or give
+        an explicit `semver` instead."""
+        parsed = parse_uri(uri)
+        meter = transfer.Meter(progress)
+        # Hashing is disk- and CPU-bound: keep it off the event loop.
+        files = (
+            await asyncio.to_thread(transfer.scan, Path(artifacts), meter) if artifacts is not None else []
+        )
+        request_id = request_id or str(uuid.uuid4())
+        version = await self._call(
+            self.versioning.CreateModelVersion,
+            versioning_pb2.CreateModelVersionRequest(
+                parent=parsed.model_name,
+                model_version=versioning_pb2.ModelVersion(
+                    description=description,
+                    tags=tags or {},
+                    metrics=metrics or {},
+                    params=params or {},
+                    framework=framework,
+                    flavor=flavor,
+                    code=code,
+                    environment=environment,
+                    signature=signature,
+                    files=[f.manifest_entry() for f in files],
+                ),
+                bump=_bump(bump) if semver is None else versioning_pb2.BUMP_UNSPECIFIED,
+                semver=semver or "",
+                request_id=request_id,
+            ),
+        )
+        if version.state != versioning_pb2.ModelVersion.STATE_PENDING_UPLOAD:
+            return version  # a retried request that had already been finalised
+        await self.upload(version.name, files, meter)
+        return await self._call(
+            self.versioning.FinalizeModelVersion,
+            versioning_pb2.FinalizeModelVersionRequest(
+                name=version.name, request_id=f"{request_id}/finalize"
+            ),
+        )
+
+    async def upload(self, version: str, files: list[transfer.LocalFile], meter: transfer.Meter) -> None:
+        """Sends the blobs the store lacks: straight to S3 when it gives URLs, else over gRPC."""
+        prepared = await self._call(
+            self.versioning.PrepareUpload, versioning_pb2.PrepareUploadRequest(name=version)
+        )
+        by_digest = {f.sha256: f for f in files}
+        missing = [(target, by_digest[target.sha256]) for target in prepared.missing]
+        with meter.task(f"uploading {len(missing)} blobs", sum(f.size for _, f in missing)) as task:
+            for target, file in missing:
+                if target.url:
+                    await asyncio.to_thread(transfer.put_presigned, target.url, file, task)
+                else:
+                    await self._upload_stream(version, file, task)
+
+    async def _upload_stream(self, version: str, file: transfer.LocalFile, task: Any) -> None:
+        try:
+            await self.versioning.UploadArtifact(
+                transfer.stream_chunks(version, file, task), metadata=self._metadata(), timeout=3600
+            )
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
+    async def get_version(self, uri: str) -> versioning_pb2.ModelVersion:
+        """`ns/model/3`, `ns/model@v1.2.0`, `ns/model@latest`, `ns/model@v1.latest`, or a
+        stage or alias: `ns/model@production`, `ns/model@champion`."""
+        return await self._call(
+            self.versioning.GetModelVersion,
+            versioning_pb2.GetModelVersionRequest(name=await self._version_name(uri)),
+        )
+
+    async def _version_name(self, uri: str) -> str:
+        parsed = parse_uri(uri)
+        if parsed.version is not None:
+            return f"{parsed.model_name}/versions/{parsed.version}"
+        reference = parsed.reference or "latest"
+        if _is_version_reference(reference):
+            return f"{parsed.model_name}@{reference}"
+        pointers = await self._call(
+            self.promotion.GetPointers, promotion_pb2.GetPointersRequest(model=parsed.model_name)
+        )
+        stages = {k.lower(): v for k, v in pointers.stages.items()}
+        number = pointers.aliases.get(reference) or stages.get(reference.lower())
+        if not number:
+            raise NotFoundError(f"{parsed.model_name} has no stage or alias {reference!r}")
+        return f"{parsed.model_name}/versions/{number}"
+
+    async def list_versions(self, uri: str, *, page_size: int = 100) -> list[versioning_pb2.ModelVersion]:
+        parent = parse_uri(uri).model_name
+        versions: list[versioning_pb2.ModelVersion] = []
+        token = ""
+        while True:
+            page = await self._call(
+                self.versioning.ListModelVersions,
+                versioning_pb2.ListModelVersionsRequest(parent=parent, page_size=page_size, page_token=token),
+            )
+            versions.extend(page.model_versions)
+            token = page.next_page_token
+            if not token:
+                return versions
+
+    async def download(self, uri: str, destination: str | Path, *, progress: bool | None = None) -> Path:
+        """Downloads every file of a version under `destination`, verifying each sha256."""
+        version = await self.get_version(uri)
+        root = Path(destination)
+        await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
+        meter = transfer.Meter(progress)
+        with meter.task(f"downloading {version.name}", sum(f.size for f in version.files)) as task:
+            for file in version.files:
+                await self._download_file(version.name, file, root, task)
+        return root
+
+    async def _download_file(
+        self, version: str, file: versioning_pb2.ArtifactFile, root: Path, task: Any
+    ) -> None:
+        target = transfer.safe_destination(root, file.path)
+        partial = target.with_name(target.name + ".partial")
+        digest = hashlib.sha256()
+        try:
+            stream = self.versioning.DownloadArtifact(
+                versioning_pb2.DownloadArtifactRequest(name=version, path=file.path),
+                metadata=self._metadata(),
+                timeout=3600,
+            )
+            with partial.open("wb") as handle:
+                async for part in stream:
+                    if part.WhichOneof("part") == "chunk":
+                        digest.update(part.chunk)
+                        handle.write(part.chunk)
+                        task.advance(len(part.chunk))
+        except grpc.aio.AioRpcError as error:
+            partial.unlink(missing_ok=True)
+            raise from_rpc_error(error) from None
+        if digest.hexdigest() != file.sha256:
+            partial.unlink(missing_ok=True)
+            raise IntegrityError(f"{file.path}: sha256 {digest.hexdigest()} does not match {file.sha256}")
+        transfer.replace_atomically(partial, target)
+
+
+_SEMVER_REFERENCE = re.compile(r"^v?\d+\.\d+\.\d+$|^latest$|^v\d+\.latest$")
+
+
+def _is_version_reference(reference: str) -> bool:
+    return bool(_SEMVER_REFERENCE.match(reference))
+
+
+def _bump(kind: str | None) -> int:
+    kinds = {
+        "major": versioning_pb2.BUMP_MAJOR,
+        "minor": versioning_pb2.BUMP_MINOR,
+        "pipeline": versioning_pb2.BUMP_PIPELINE,
+    }
+    if kind is None or kind.lower() not in kinds:
+        raise ValueError(f"bump must be one of {sorted(kinds)}, not {kind!r}")
+    return kinds[kind.lower()]
 
 
 class Registry:
