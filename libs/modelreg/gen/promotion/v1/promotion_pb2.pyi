@@ -350,6 +350,7 @@ class TransitionRequest(_message.Message):
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
     ETAG_FIELD_NUMBER: _builtins.int
+    PROTECTED_TARGETS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name."""
     comment: _builtins.str
@@ -394,6 +395,13 @@ class TransitionRequest(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Last change."""
 
+    @_builtins.property
+    def protected_targets(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The protected pointers and environments (`deployments/{env}`) it changes,
+        per the policy in force at creation: their new versions must pass the
+        required checks.
+        """
+
     def __init__(
         self,
         *,
@@ -414,10 +422,11 @@ class TransitionRequest(_message.Message):
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
         etag: _builtins.str = ...,
+        protected_targets: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals", b"approvals", "comment", b"comment", "create_time", b"create_time", "decided_by", b"decided_by", "decision_comment", b"decision_comment", "deployments", b"deployments", "emergency", b"emergency", "etag", b"etag", "moves", b"moves", "name", b"name", "requester", b"requester", "required_approvals", b"required_approvals", "rollback", b"rollback", "rollback_reason", b"rollback_reason", "separation_of_duties", b"separation_of_duties", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["approvals", b"approvals", "comment", b"comment", "create_time", b"create_time", "decided_by", b"decided_by", "decision_comment", b"decision_comment", "deployments", b"deployments", "emergency", b"emergency", "etag", b"etag", "moves", b"moves", "name", b"name", "protected_targets", b"protected_targets", "requester", b"requester", "required_approvals", b"required_approvals", "rollback", b"rollback", "rollback_reason", b"rollback_reason", "separation_of_duties", b"separation_of_duties", "state", b"state", "update_time", b"update_time"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
