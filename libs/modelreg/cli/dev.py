@@ -45,7 +45,10 @@ class DevService:
     default_port: int
 
 
-SERVICES = [DevService("catalog", "modelreg.catalog", "catalog", 50051)]
+SERVICES = [
+    DevService("catalog", "modelreg.catalog", "catalog", 50051),
+    DevService("versioning", "modelreg.versioning", "versioning", 50052),
+]
 
 
 def modelreg_home() -> Path:

@@ -48,8 +48,25 @@ class ProjectionHandler(Protocol):
 
     def ddl(self, schema: str) -> str: ...
 
+    # Optional: `stream_scope: str`, a prefix for this topic's streams in the
+    # schema's shared bookkeeping (stream_heads, event_outcomes). A reference
+    # cache needs it when its topic keys streams like the service's own topic
+    # (both key by model name); otherwise the two folds would judge each other's
+    # events against the wrong stream head. The service's own fold leaves it unset.
+
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         """Writes the effect of accepted events, in log order, inside the caller's transaction."""
+
+
+def stream_scope(handler: ProjectionHandler) -> str:
+    """The prefix under which a handler's streams are kept in stream_heads and event_outcomes.
+
+    A reference cache folds another service's topic into this schema, and that
+    topic uses the same stream names (the model). Without a scope its heads would
+    mix with the own topic's, and each fold would judge events by the other's
+    revisions. A reference-cache handler sets `stream_scope` (e.g. "catalog:").
+    """
+    return getattr(handler, "stream_scope", "")
 
 
 class Fenced(RuntimeError):
@@ -80,17 +97,19 @@ async def ensure_checkpoint(
     )
 
 
-async def load_fold_state(conn: asyncpg.Connection, schema: str, envelopes: Sequence[Envelope]) -> FoldState:
+async def load_fold_state(
+    conn: asyncpg.Connection, schema: str, envelopes: Sequence[Envelope], scope: str = ""
+) -> FoldState:
     """The slice of fold memory that this batch's events can touch."""
     s = quote_schema(schema)
-    streams = list({e.stream for e in envelopes})
+    streams = list({scope + e.stream for e in envelopes})
     event_ids = [e.event_id for e in envelopes]
-    requested = [(e.stream, e.request_id) for e in envelopes if e.request_id]
+    requested = [(scope + e.stream, e.request_id) for e in envelopes if e.request_id]
     state = FoldState()
     for row in await conn.fetch(
         f"SELECT stream, revision, hash FROM {s}.stream_heads WHERE stream = ANY($1::text[])", streams
     ):
-        state.heads[row["stream"]] = StreamHead(row["revision"], bytes(row["hash"]))
+        state.heads[row["stream"][len(scope) :]] = StreamHead(row["revision"], bytes(row["hash"]))
     for row in await conn.fetch(
         f"SELECT event_id::text FROM {s}.event_outcomes WHERE event_id = ANY($1::uuid[])", event_ids
     ):
@@ -104,7 +123,7 @@ async def load_fold_state(conn: asyncpg.Connection, schema: str, envelopes: Sequ
             [stream for stream, _ in requested],
             [request for _, request in requested],
         ):
-            state.accepted_requests[(row["stream"], row["request_id"])] = row["event_id"]
+            state.accepted_requests[(row["stream"][len(scope) :], row["request_id"])] = row["event_id"]
     return state
 
 
@@ -120,6 +139,7 @@ async def apply_batch(
 ) -> int:
     """Folds `records` (consecutive, from one partition) and returns the new checkpoint."""
     s = quote_schema(schema)
+    scope = stream_scope(handler)
     records = [r for r in records if r.offset >= expected_next_offset]
     if not records:
         return expected_next_offset
@@ -149,7 +169,7 @@ async def apply_batch(
                     offset=record.offset,
                     error=str(exc),
                 )
-        state = await load_fold_state(conn, schema, [e for e, _ in envelopes])
+        state = await load_fold_state(conn, schema, [e for e, _ in envelopes], scope)
         outcomes: list[tuple[Outcome, Envelope, Position]] = []
         for envelope, position in envelopes:
             outcome = state.apply(envelope)
@@ -184,7 +204,7 @@ async def apply_batch(
                 records=[
                     (
                         o.event_id,
-                        o.stream,
+                        scope + o.stream,
                         e.request_id,
                         o.verdict.value,
                         o.revision,
@@ -207,7 +227,7 @@ async def apply_batch(
                 " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])"
                 " ON CONFLICT (stream) DO UPDATE"
                 " SET revision = EXCLUDED.revision, hash = EXCLUDED.hash",
-                [stream for stream, _ in heads],
+                [scope + stream for stream, _ in heads],
                 [head.revision for _, head in heads],
                 [head.hash for _, head in heads],
             )

@@ -1,0 +1,111 @@
+"""The S3 BlobStore over the minio client (S3, MinIO, moto's server).
+
+minio's client is synchronous; every call runs in a worker thread.
+
+Uploads: one presigned PUT per blob. S3 accepts single PUTs up to 5 GiB, which
+covers model files here; larger files go through the streaming RPC, which this
+adapter stores with minio's own multipart upload (put_object with a part size).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from pathlib import Path
+
+from minio import Minio
+from minio.error import S3Error
+
+from modelreg.artifacts import CHUNK_SIZE, DIGEST_PATTERN, BlobInfo, blob_key
+
+PART_SIZE = 64 * 1024 * 1024
+
+
+class S3BlobStore:
+    def __init__(
+        self,
+        *,
+        endpoint: str,
+        bucket: str,
+        access_key: str,
+        secret_key: str,
+        region: str = "us-east-1",
+        secure: bool = True,
+    ) -> None:
+        self.bucket = bucket
+        self.client = Minio(
+            endpoint, access_key=access_key, secret_key=secret_key, region=region, secure=secure
+        )
+        self._bucket_ready = False
+        self.spool_dir: str | None = None
+
+    async def _ready(self) -> None:
+        if not self._bucket_ready:
+            if not await asyncio.to_thread(self.client.bucket_exists, self.bucket):
+                try:
+                    await asyncio.to_thread(self.client.make_bucket, self.bucket)
+                except S3Error as error:
+                    if error.code not in ("BucketAlreadyOwnedByYou", "BucketAlreadyExists"):
+                        raise
+            self._bucket_ready = True
+
+    async def stat(self, digest: str) -> BlobInfo | None:
+        await self._ready()
+        try:
+            obj = await asyncio.to_thread(self.client.stat_object, self.bucket, blob_key(digest))
+        except S3Error as error:
+            if error.code in ("NoSuchKey", "NoSuchObject", "ResourceNotFound"):
+                return None
+            raise
+        assert obj.size is not None and obj.last_modified is not None
+        return BlobInfo(digest, obj.size, obj.last_modified)
+
+    async def read(self, digest: str) -> AsyncIterator[bytes]:
+        await self._ready()
+        try:
+            response = await asyncio.to_thread(self.client.get_object, self.bucket, blob_key(digest))
+        except S3Error as error:
+            raise FileNotFoundError(digest) from error
+        try:
+            while chunk := await asyncio.to_thread(response.read, CHUNK_SIZE):
+                yield chunk
+        finally:
+            response.close()
+            response.release_conn()
+
+    async def commit(self, spooled: Path, digest: str) -> bool:
+        if await self.stat(digest) is not None:
+            return False
+        await asyncio.to_thread(
+            self.client.fput_object,
+            self.bucket,
+            blob_key(digest),
+            str(spooled),
+            content_type="application/octet-stream",
+            part_size=PART_SIZE,
+        )
+        return True
+
+    async def delete(self, digest: str) -> None:
+        await self._ready()
+        await asyncio.to_thread(self.client.remove_object, self.bucket, blob_key(digest))
+
+    async def list_blobs(self) -> list[BlobInfo]:
+        await self._ready()
+
+        def listing() -> list[BlobInfo]:
+            found = []
+            for obj in self.client.list_objects(self.bucket, prefix="blobs/sha256/", recursive=True):
+                name = (obj.object_name or "").rsplit("/", 1)[-1]
+                if DIGEST_PATTERN.match(name) and obj.size is not None and obj.last_modified is not None:
+                    found.append(BlobInfo(name, obj.size, obj.last_modified))
+            return found
+
+        return sorted(await asyncio.to_thread(listing), key=lambda b: b.sha256)
+
+    async def presigned_put(self, digest: str, expires: timedelta) -> str:
+        await self._ready()
+        return await asyncio.to_thread(
+            self.client.presigned_put_object, self.bucket, blob_key(digest), expires
+        )

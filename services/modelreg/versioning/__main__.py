@@ -1,0 +1,3 @@
+from modelreg.versioning.main import main
+
+main()

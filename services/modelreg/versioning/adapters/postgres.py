@@ -1,0 +1,342 @@
+"""The versioning read model and its two reference caches, in PostgreSQL.
+
+- model_versions / retention_policies: the fold of `modelreg.versioning.v1`,
+  through the domain's own `evolve`, so a command and the read model share one
+  definition of every state.
+- catalog_models: which models exist, fed only by `modelreg.catalog.v1`.
+- version_pointers: which version each stage or alias names, fed only by
+  `modelreg.promotion.v1`.
+
+The caches only validate commands. They fold other topics whose streams have
+the same names as ours (the model), so each keeps its fold memory under its
+own `stream_scope` in stream_heads and event_outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+
+from modelreg.eventlog import EMPTY_HEAD, StreamHead
+from modelreg.projections.batch import AcceptedEvent
+from modelreg.projections.contracts import Loaded
+from modelreg.projections.schema import quote_schema
+from modelreg.versioning.adapters import codec
+from modelreg.versioning.domain.model import (
+    ArtifactFile,
+    CodeReference,
+    Environment,
+    EventMeta,
+    ModelVersion,
+    ModelVersions,
+    SemVer,
+    Signature,
+    Status,
+    TensorSpec,
+    VersionSpec,
+    evolve,
+)
+
+VERSION_COLUMNS = (
+    "model, number, semver, major, minor, pipeline, status, spec, create_time, update_time,"
+    " created_by, updated_by, state_reason, created_revision"
+)
+
+
+def spec_to_json(spec: VersionSpec) -> str:
+    return json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
+
+
+def spec_from_json(raw: str | dict[str, Any]) -> VersionSpec:
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    sig = data["signature"]
+
+    def specs(items: list[dict[str, Any]]) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in items)
+
+    return VersionSpec(
+        description=data["description"],
+        tags=data["tags"],
+        metrics=data["metrics"],
+        params=data["params"],
+        code=CodeReference(**data["code"]),
+        environment=Environment(**data["environment"]),
+        framework=data["framework"],
+        flavor=data["flavor"],
+        signature=Signature(specs(sig["inputs"]), specs(sig["outputs"])) if sig is not None else None,
+        files=tuple(ArtifactFile(**f) for f in data["files"]),
+    )
+
+
+def _timestamp(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def version_from_row(row: Any) -> ModelVersion:
+    return ModelVersion(
+        model=row["model"],
+        number=row["number"],
+        semver=SemVer(row["major"], row["minor"], row["pipeline"]),
+        status=Status(row["status"]),
+        spec=spec_from_json(row["spec"]),
+        create_time=_timestamp(row["create_time"]),
+        update_time=_timestamp(row["update_time"]),
+        created_by=row["created_by"],
+        updated_by=row["updated_by"],
+        state_reason=row["state_reason"],
+        created_revision=row["created_revision"],
+    )
+
+
+class VersioningProjection:
+    """Folds `modelreg.versioning.v1` into model_versions and retention_policies."""
+
+    name = "versioning"
+    read_model_tables = ("model_versions", "retention_policies")
+
+    def ddl(self, schema: str) -> str:
+        s = quote_schema(schema)
+        return f"""
+CREATE TABLE IF NOT EXISTS {s}.model_versions (
+    model        text NOT NULL COLLATE "C",
+    number       bigint NOT NULL,
+    semver       text NOT NULL,
+    major        int NOT NULL,
+    minor        int NOT NULL,
+    pipeline     int NOT NULL,
+    status       text NOT NULL,
+    spec         jsonb NOT NULL,
+    create_time  timestamptz NOT NULL,
+    update_time  timestamptz NOT NULL,
+    created_by   text NOT NULL,
+    updated_by   text NOT NULL,
+    state_reason text NOT NULL,
+    created_revision bigint NOT NULL,
+    PRIMARY KEY (model, number),
+    -- The fold already guarantees it; the constraint makes a bug loud.
+    UNIQUE (model, major, minor, pipeline)
+);
+CREATE TABLE IF NOT EXISTS {s}.retention_policies (
+    model               text PRIMARY KEY COLLATE "C",
+    keep_last_per_major int NOT NULL
+);
+"""
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
+        s = quote_schema(schema)
+        decoded = [(a, codec.decode(a.envelope)) for a in events]
+        streams = list({a.envelope.stream for a, e in decoded if e is not None})
+        if not streams:
+            return
+        states = {m: ModelVersions(m) for m in streams}
+        for row in await conn.fetch(
+            f"SELECT {VERSION_COLUMNS} FROM {s}.model_versions WHERE model = ANY($1::text[])", streams
+        ):
+            v = version_from_row(row)
+            states[v.model].versions[v.number] = v
+        for row in await conn.fetch(
+            f"SELECT model, keep_last_per_major FROM {s}.retention_policies WHERE model = ANY($1::text[])",
+            streams,
+        ):
+            states[row["model"]] = ModelVersions(
+                row["model"], states[row["model"]].versions, row["keep_last_per_major"]
+            )
+        changed: dict[tuple[str, int], ModelVersion] = {}
+        policies: dict[str, int] = {}
+        for accepted, event in decoded:
+            if event is None:
+                continue
+            stream = accepted.envelope.stream
+            meta = EventMeta(
+                stream, codec.occurred_at(accepted.envelope), accepted.envelope.actor, accepted.revision
+            )
+            state = states[stream] = evolve(states[stream], event, meta)
+            number = getattr(event, "number", None)
+            if number is None:
+                policies[stream] = state.keep_last_per_major
+            else:
+                changed[(stream, number)] = state.versions[number]
+        if changed:
+            await conn.executemany(
+                f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14)"
+                " ON CONFLICT (model, number) DO UPDATE SET status = EXCLUDED.status, spec = EXCLUDED.spec,"
+                " update_time = EXCLUDED.update_time, updated_by = EXCLUDED.updated_by,"
+                " state_reason = EXCLUDED.state_reason",
+                [
+                    (
+                        v.model,
+                        v.number,
+                        str(v.semver),
+                        v.semver.major,
+                        v.semver.minor,
+                        v.semver.pipeline,
+                        v.status.value,
+                        spec_to_json(v.spec),
+                        v.create_time,
+                        v.update_time,
+                        v.created_by,
+                        v.updated_by,
+                        v.state_reason,
+                        v.created_revision,
+                    )
+                    for v in changed.values()
+                ],
+            )
+        if policies:
+            await conn.executemany(
+                f"INSERT INTO {s}.retention_policies (model, keep_last_per_major) VALUES ($1, $2)"
+                " ON CONFLICT (model) DO UPDATE SET keep_last_per_major = EXCLUDED.keep_last_per_major",
+                list(policies.items()),
+            )
+
+
+class CatalogModelsCache:
+    """Reference cache of `modelreg.catalog.v1`: which models exist, and whether archived.
+
+    Decodes the catalog's payloads from modelreg.gen directly; the catalog
+    service's code is never imported.
+    """
+
+    name = "versioning-catalog-cache"
+    read_model_tables = ("catalog_models",)
+    stream_scope = "catalog:"
+
+    def ddl(self, schema: str) -> str:
+        return f"""
+CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.catalog_models (
+    name  text PRIMARY KEY COLLATE "C",
+    state text NOT NULL
+);
+"""
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
+        states: dict[str, str] = {}
+        for accepted in events:
+            envelope = accepted.envelope
+            match envelope.WhichOneof("payload"):
+                case "registered_model_created":
+                    states[envelope.registered_model_created.registered_model.name or envelope.stream] = (
+                        "active"
+                    )
+                case "registered_model_archived":
+                    states[envelope.stream] = "archived"
+                case "registered_model_restored":
+                    states[envelope.stream] = "active"
+                case "registered_model_deleted":
+                    states[envelope.stream] = "deleted"
+        if states:
+            await conn.executemany(
+                f"INSERT INTO {quote_schema(schema)}.catalog_models (name, state) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state",
+                list(states.items()),
+            )
+
+
+class PointersCache:
+    """Reference cache of `modelreg.promotion.v1`: which version each stage or alias names."""
+
+    name = "versioning-promotion-cache"
+    read_model_tables = ("version_pointers",)
+    stream_scope = "promotion:"
+
+    def ddl(self, schema: str) -> str:
+        return f"""
+CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
+    model   text NOT NULL COLLATE "C",
+    pointer text NOT NULL COLLATE "C",
+    version bigint NOT NULL,
+    PRIMARY KEY (model, pointer)
+);
+"""
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
+        s = quote_schema(schema)
+        pointers: dict[tuple[str, str], int] = {}  # 0: cleared
+        for accepted in events:
+            envelope = accepted.envelope
+            match envelope.WhichOneof("payload"):
+                case "pointer_moved":
+                    moved = envelope.pointer_moved
+                    pointers[(moved.model or envelope.stream, moved.pointer)] = moved.version
+                case "pointer_removed":
+                    removed = envelope.pointer_removed
+                    pointers[(removed.model or envelope.stream, removed.pointer)] = 0
+        if pointers:
+            await conn.executemany(
+                f"DELETE FROM {s}.version_pointers WHERE model = $1 AND pointer = $2",
+                [key for key, version in pointers.items() if version == 0],
+            )
+            await conn.executemany(
+                f"INSERT INTO {s}.version_pointers (model, pointer, version) VALUES ($1, $2, $3)"
+                " ON CONFLICT (model, pointer) DO UPDATE SET version = EXCLUDED.version",
+                [(m, p, v) for (m, p), v in pointers.items() if v != 0],
+            )
+
+
+class PostgresVersionReader:
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        self._s = s = quote_schema(schema)
+        # One statement, so the versions and the stream head come from one snapshot.
+        self._load_sql = (
+            f"SELECT h.revision AS head_revision, h.hash AS head_hash,"
+            f" (SELECT coalesce(json_agg(row_to_json(v)), '[]'::json) FROM {s}.model_versions v"
+            f"  WHERE v.model = wanted.stream) AS versions,"
+            f" (SELECT p.keep_last_per_major FROM {s}.retention_policies p"
+            f"  WHERE p.model = wanted.stream) AS keep"
+            f" FROM (SELECT $1::text AS stream) AS wanted"
+            f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
+        )
+
+    async def load(self, stream: str) -> Loaded[ModelVersions]:
+        row = await self._pool.fetchrow(self._load_sql, stream)
+        assert row is not None
+        versions = {}
+        for item in json.loads(row["versions"]):
+            v = version_from_row(item)
+            versions[v.number] = v
+        head = (
+            EMPTY_HEAD
+            if row["head_revision"] is None
+            else StreamHead(row["head_revision"], bytes(row["head_hash"]))
+        )
+        return Loaded(ModelVersions(stream, versions, row["keep"] or 0), head)
+
+    async def model_state(self, model: str) -> str | None:
+        return await self._pool.fetchval(f"SELECT state FROM {self._s}.catalog_models WHERE name = $1", model)
+
+    async def pointers(self, model: str) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            f"SELECT pointer, version FROM {self._s}.version_pointers WHERE model = $1", model
+        )
+        return {r["pointer"]: r["version"] for r in rows}
+
+    async def referenced_blobs(self) -> set[str]:
+        rows = await self._pool.fetch(
+            f"SELECT DISTINCT f->>'sha256' AS sha256 FROM {self._s}.model_versions v,"
+            " jsonb_array_elements(v.spec->'files') AS f WHERE v.status <> 'deleted'"
+        )
+        return {r["sha256"] for r in rows}
+
+    async def list_versions(
+        self, model: str, *, before: int | None, limit: int, show_deleted: bool
+    ) -> list[ModelVersion]:
+        rows = await self._pool.fetch(
+            f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions WHERE model = $1 AND number < $2"
+            " AND ($3 OR status <> 'deleted') ORDER BY number DESC LIMIT $4",
+            model,
+            before if before is not None else 1 << 62,
+            show_deleted,
+            limit,
+        )
+        return [version_from_row(r) for r in rows]
+
+
+def utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)

@@ -1,0 +1,33 @@
+"""What the versioning use cases need from the outside world."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from modelreg.eventlog import EventContext
+from modelreg.projections.contracts import CommandResult, Loaded
+from modelreg.versioning.domain.model import Command, ModelVersion, ModelVersions
+
+
+class VersionReader(Protocol):
+    async def load(self, stream: str) -> Loaded[ModelVersions]:
+        """Every version of the model with the stream head, read in one snapshot."""
+
+    async def model_state(self, model: str) -> str | None:
+        """From the catalog cache: "active", "archived", "deleted", or None if never seen."""
+
+    async def pointers(self, model: str) -> dict[str, int]:
+        """From the promotion cache: stage or alias -> version number."""
+
+    async def referenced_blobs(self) -> set[str]:
+        """Digests in the manifest of any version that is not deleted."""
+
+    async def list_versions(
+        self, model: str, *, before: int | None, limit: int, show_deleted: bool
+    ) -> list[ModelVersion]:
+        """Versions numbered below `before`, newest first."""
+
+
+class VersionCommands(Protocol):
+    async def run(self, model: str, context: EventContext, command: Command) -> CommandResult:
+        """Decides against the model's versions, appends, awaits the verdict; retries conflicts."""

@@ -1,0 +1,275 @@
+"""The versioning use cases: validate, decide through the log, move blobs, read back."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterable, AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from modelreg.artifacts import BlobMismatch, BlobStore, Check, put_stream, verify
+from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelreg.eventlog import ConsistencyToken, EventContext
+from modelreg.versioning.application.ports import VersionCommands, VersionReader
+from modelreg.versioning.domain.model import (
+    ArtifactFile,
+    CreateVersion,
+    DeclareManifest,
+    Delete,
+    Deprecate,
+    Finalize,
+    ModelVersion,
+    ModelVersions,
+    Reference,
+    SetRetention,
+    Status,
+    UpdateVersion,
+    resolve,
+    retention_plan,
+)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+PRESIGN_EXPIRY = timedelta(hours=1)
+DEFAULT_GRACE = timedelta(days=1)
+MAX_CHUNK_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    version: ModelVersion
+    token: ConsistencyToken
+
+
+@dataclass(frozen=True, slots=True)
+class UploadTarget:
+    sha256: str
+    size: int
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    version: ModelVersion
+    missing: list[UploadTarget]
+    token: ConsistencyToken | None
+
+
+@dataclass(frozen=True, slots=True)
+class RetentionResult:
+    deleted: list[ModelVersion]
+    protected: list[int]
+    token: ConsistencyToken | None
+
+
+@dataclass(frozen=True, slots=True)
+class Garbage:
+    sha256: str
+    size: int
+
+
+class Versioning:
+    def __init__(self, reader: VersionReader, commands: VersionCommands, blobs: BlobStore) -> None:
+        self._reader = reader
+        self._commands = commands
+        self._blobs = blobs
+
+    # Writes -----------------------------------------------------------------
+
+    async def create(self, command: CreateVersion, context: EventContext) -> Written:
+        # The catalog cache answers; the interceptor has already waited for the
+        # caller's catalog token, so a model created just before is seen.
+        match await self._reader.model_state(command.model):
+            case None | "deleted":
+                raise NotFound(
+                    f"{command.model} does not exist in the catalog (if it was just created, "
+                    "pass the catalog's consistency token)"
+                )
+            case "archived":
+                raise FailedPrecondition(f"{command.model} is archived; restore it to add versions")
+        result = await self._commands.run(command.model, context, command)
+        state = await self._state(command.model)
+        for version in state.versions.values():
+            if version.created_revision == result.revision:
+                return Written(version, result.token)
+        raise NotFound(f"the version created at revision {result.revision} is not in the read model")
+
+    async def _write(self, model: str, number: int, command: object, context: EventContext) -> Written:
+        result = await self._commands.run(model, context, command)  # type: ignore[arg-type]
+        return Written((await self._state(model)).get(number), result.token)
+
+    async def update(self, model: str, command: UpdateVersion, context: EventContext) -> Written:
+        return await self._write(model, command.number, command, context)
+
+    async def deprecate(self, model: str, command: Deprecate, context: EventContext) -> Written:
+        return await self._write(model, command.number, command, context)
+
+    async def delete(self, model: str, number: int, reason: str, context: EventContext) -> Written:
+        pointers = await self._reader.pointers(model)
+        protected_by = tuple(p for p, n in pointers.items() if n == number)
+        return await self._write(model, number, Delete(number, reason, protected_by), context)
+
+    async def set_retention(
+        self, model: str, command: SetRetention, context: EventContext
+    ) -> ConsistencyToken:
+        return (await self._commands.run(model, context, command)).token
+
+    # Artifacts --------------------------------------------------------------
+
+    async def prepare_upload(
+        self, model: str, number: int, files: tuple[ArtifactFile, ...] | None, context: EventContext
+    ) -> Prepared:
+        token = None
+        if files is not None:
+            result = await self._commands.run(model, context, DeclareManifest(number, files))
+            token = result.token
+        version = (await self._state(model)).get(number)
+        _pending(version)
+        missing = []
+        seen: set[str] = set()
+        for f in version.spec.files:
+            if f.sha256 in seen:
+                continue
+            seen.add(f.sha256)
+            info = await self._blobs.stat(f.sha256)
+            if info is None or info.size != f.size:
+                url = await self._blobs.presigned_put(f.sha256, PRESIGN_EXPIRY)
+                missing.append(UploadTarget(f.sha256, f.size, url))
+        return Prepared(version, missing, token)
+
+    async def finalize(self, model: str, number: int, context: EventContext) -> Written:
+        version = (await self._state(model)).get(number)
+        _pending(version)
+        problems = []
+        checked: dict[str, Check] = {}
+        for f in version.spec.files:
+            if f.sha256 not in checked:
+                checked[f.sha256] = await verify(self._blobs, f.sha256, f.size)
+            if checked[f.sha256] is not Check.OK:
+                problems.append(f"{f.path}: {checked[f.sha256].value.replace('_', ' ')}")
+        if problems:
+            raise FailedPrecondition(
+                f"{version.name} stays PENDING_UPLOAD; upload these again: " + "; ".join(problems)
+            )
+        return await self._write(model, number, Finalize(number, True, version.spec.files), context)
+
+    async def upload(
+        self, model: str, number: int, path: str, chunks: AsyncIterable[bytes]
+    ) -> tuple[ArtifactFile, bool]:
+        version = (await self._state(model)).get(number)
+        _pending(version)
+        file = _file(version, path)
+
+        async def bounded() -> AsyncIterator[bytes]:
+            received = 0
+            async for chunk in chunks:
+                received += len(chunk)
+                if len(chunk) > MAX_CHUNK_BYTES or received > file.size:
+                    raise InvalidArgument.of("chunk", f"more content than the manifest's {file.size} bytes")
+                yield chunk
+
+        try:
+            stored = await put_stream(
+                self._blobs,
+                bounded(),
+                expected_sha256=file.sha256,
+                expected_size=file.size,
+                spool_dir=getattr(self._blobs, "spool_dir", None),
+            )
+        except BlobMismatch as error:
+            raise InvalidArgument.of("chunk", f"{path}: {error}") from None
+        return file, stored
+
+    async def download(self, reference: Reference, path: str) -> tuple[ArtifactFile, AsyncIterator[bytes]]:
+        version = await self.get(reference)
+        if version.status is Status.DELETED:
+            raise NotFound(f"{version.name} was deleted; its artifacts may be gone")
+        file = _file(version, path)
+        if await self._blobs.stat(file.sha256) is None:
+            raise FailedPrecondition(f"{version.name}: {path} has not been uploaded")
+
+        async def verified() -> AsyncIterator[bytes]:
+            hasher = hashlib.sha256()
+            async for chunk in self._blobs.read(file.sha256):
+                hasher.update(chunk)
+                yield chunk
+            if hasher.hexdigest() != file.sha256:
+                # Corruption at rest: fail the stream rather than end it cleanly.
+                raise RuntimeError(f"blob {file.sha256} does not match its digest")
+
+        return file, verified()
+
+    # Reads ------------------------------------------------------------------
+
+    async def _state(self, model: str) -> ModelVersions:
+        return (await self._reader.load(model)).state
+
+    async def get(self, reference: Reference) -> ModelVersion:
+        return resolve(await self._state(reference.model), reference)
+
+    async def list(
+        self, model: str, page_size: int, page_token: str, show_deleted: bool
+    ) -> tuple[list[ModelVersion], str]:
+        if page_size < 0:
+            raise InvalidArgument.of("page_size", "must not be negative")
+        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        before = None
+        if page_token:
+            if not page_token.isdigit() or len(page_token) > 18:
+                raise InvalidArgument.of("page_token", "is not a token returned by this list")
+            before = int(page_token)
+        versions = await self._reader.list_versions(
+            model, before=before, limit=limit + 1, show_deleted=show_deleted
+        )
+        more = len(versions) > limit
+        versions = versions[:limit]
+        return versions, str(versions[-1].number) if more else ""
+
+    # Retention and GC -------------------------------------------------------
+
+    async def apply_retention(self, model: str, dry_run: bool, context: EventContext) -> RetentionResult:
+        pointers = await self._reader.pointers(model)
+        plan = retention_plan(await self._state(model), frozenset(pointers.values()))
+        if dry_run:
+            return RetentionResult(list(plan.delete), list(plan.protected), None)
+        token: ConsistencyToken | None = None
+        deleted = []
+        reason = "retention policy: beyond keep_last_per_major"
+        for version in plan.delete:
+            # A pointer may have moved since the plan: Delete re-checks at decide time.
+            pointers = await self._reader.pointers(model)
+            protected_by = tuple(p for p, n in pointers.items() if n == version.number)
+            written = await self._write(
+                model, version.number, Delete(version.number, reason, protected_by), context
+            )
+            token = written.token if token is None else token.merge(written.token)
+            deleted.append(written.version)
+        return RetentionResult(deleted, list(plan.protected), token)
+
+    async def collect_garbage(
+        self, grace: timedelta, dry_run: bool, now: datetime | None = None
+    ) -> list[Garbage]:
+        cutoff = (now or datetime.now(UTC)) - grace
+        blobs = await self._blobs.list_blobs()
+        # Read references after listing: a blob uploaded and referenced in between
+        # is either too young for the cutoff or seen as referenced.
+        referenced = await self._reader.referenced_blobs()
+        garbage = [b for b in blobs if b.sha256 not in referenced and b.modified <= cutoff]
+        if not dry_run:
+            for blob in garbage:
+                await self._blobs.delete(blob.sha256)
+        return [Garbage(b.sha256, b.size) for b in garbage]
+
+
+def _pending(version: ModelVersion) -> None:
+    if version.status is not Status.PENDING_UPLOAD:
+        raise FailedPrecondition(
+            f"{version.name} is {version.status.value.upper()}: its artifacts and manifest are immutable"
+        )
+
+
+def _file(version: ModelVersion, path: str) -> ArtifactFile:
+    for f in version.spec.files:
+        if f.path == path:
+            return f
+    raise NotFound(f"{version.name} has no file {path[:512]!r} in its manifest")

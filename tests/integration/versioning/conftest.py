@@ -1,0 +1,79 @@
+"""Fixtures for the versioning service: a real host (Tansu, PostgreSQL, moto S3) and helpers
+to create models through the real catalog service."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+
+import grpc
+import pytest
+
+from modelreg.artifacts.s3 import S3BlobStore
+from modelreg.devstack.s3 import MotoS3Server
+from modelreg.eventlog import TOKEN_METADATA_KEY
+from modelreg.gen.catalog.v1 import catalog_pb2
+from modelreg.runtime.host import ServiceHost
+from modelreg.runtime.settings import Settings
+from tests.helpers import unique
+
+CreateModel = Callable[[], Awaitable[tuple[str, str]]]
+
+
+@pytest.fixture(scope="session")
+def moto_s3() -> Iterator[MotoS3Server]:
+    with MotoS3Server.start() as server:
+        yield server
+
+
+def s3_store(server: MotoS3Server, bucket: str) -> S3BlobStore:
+    return S3BlobStore(
+        endpoint=server.endpoint,
+        bucket=bucket,
+        access_key=server.access_key,
+        secret_key=server.secret_key,
+        region=server.region,
+        secure=False,
+    )
+
+
+@pytest.fixture(scope="session")
+def versioning_blobs(moto_s3: MotoS3Server) -> S3BlobStore:
+    # moto keeps buckets process-wide: a unique bucket per session.
+    return s3_store(moto_s3, f"artifacts-{uuid.uuid4().hex[:12]}")
+
+
+@pytest.fixture(scope="session")
+async def versioning_host(settings: Settings, versioning_blobs: S3BlobStore) -> AsyncIterator[ServiceHost]:
+    from modelreg.versioning.main import spec
+
+    host = ServiceHost(spec(blobs=lambda: versioning_blobs), settings)
+    await host.start(port=0)
+    yield host
+    await host.stop()
+
+
+@pytest.fixture(scope="session")
+async def versioning_stub(versioning_host: ServiceHost) -> AsyncIterator[object]:
+    from modelreg.gen.versioning.v1 import versioning_pb2_grpc
+
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{versioning_host.port}") as channel:
+        yield versioning_pb2_grpc.VersioningServiceStub(channel)
+
+
+@pytest.fixture
+def create_model(catalog_stub) -> CreateModel:  # type: ignore[no-untyped-def]
+    """Registers a fresh model in the catalog; returns (model name, catalog consistency token)."""
+
+    async def create() -> tuple[str, str]:
+        call = catalog_stub.CreateRegisteredModel(
+            catalog_pb2.CreateRegisteredModelRequest(
+                parent=f"namespaces/{unique('ns')}",
+                registered_model_id=unique("m"),
+                registered_model=catalog_pb2.RegisteredModel(),
+            )
+        )
+        model = await call
+        return model.name, dict(await call.trailing_metadata())[TOKEN_METADATA_KEY]
+
+    return create
