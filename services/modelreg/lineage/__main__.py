@@ -1,0 +1,3 @@
+from modelreg.lineage.main import main
+
+main()

@@ -1,0 +1,89 @@
+"""The lineage gRPC servicer: map the request, call the use case, map the result back."""
+
+from __future__ import annotations
+
+import grpc
+
+from modelreg.gen.lineage.v1 import lineage_pb2 as pb
+from modelreg.gen.lineage.v1 import lineage_pb2_grpc
+from modelreg.grpcutil.context import request_context
+from modelreg.grpcutil.interceptor import set_token
+from modelreg.lineage.api import mapping
+from modelreg.lineage.application.use_cases import Lineage, Written
+from modelreg.lineage.domain import export
+
+Context = grpc.aio.ServicerContext
+
+
+class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
+    def __init__(self, lineage: Lineage) -> None:
+        self._lineage = lineage
+
+    def _answer(self, written: Written, context: Context) -> pb.LineageRecord:
+        set_token(context, written.token)
+        return mapping.record_out(written.record)
+
+    async def RecordLineage(  # noqa: N802 - gRPC method name
+        self, request: pb.RecordLineageRequest, context: Context
+    ) -> pb.LineageRecord:
+        events = request_context().event_context(mapping.request_id(request.request_id))
+        record = mapping.record_in(request.record, request.parent, request.HasField("record"))
+        return self._answer(await self._lineage.record(request.parent, record, events), context)
+
+    async def SupersedeLineageRecord(  # noqa: N802
+        self, request: pb.SupersedeLineageRecordRequest, context: Context
+    ) -> pb.LineageRecord:
+        events = request_context().event_context(mapping.request_id(request.request_id))
+        version = request.name.rpartition("/lineageRecords/")[0]
+        record = mapping.record_in(request.record, version, request.HasField("record"))
+        return self._answer(
+            await self._lineage.supersede(request.name, record, request.reason, events), context
+        )
+
+    async def GetLineageRecord(  # noqa: N802
+        self, request: pb.GetLineageRecordRequest, context: Context
+    ) -> pb.LineageRecord:
+        return mapping.record_out(await self._lineage.get_record(request.name))
+
+    async def ListLineageRecords(  # noqa: N802
+        self, request: pb.ListLineageRecordsRequest, context: Context
+    ) -> pb.ListLineageRecordsResponse:
+        records = await self._lineage.list_records(request.parent, request.show_superseded)
+        return pb.ListLineageRecordsResponse(records=[mapping.record_out(r) for r in records])
+
+    async def GetLineageSubgraph(  # noqa: N802
+        self, request: pb.GetLineageSubgraphRequest, context: Context
+    ) -> pb.GetLineageSubgraphResponse:
+        query = mapping.query_in(request.query, request.HasField("query"))
+        page = await self._lineage.subgraph(query, request.page_size, request.page_token)
+        return mapping.subgraph_out(page)
+
+    async def FindDownstream(  # noqa: N802
+        self, request: pb.FindDownstreamRequest, context: Context
+    ) -> pb.FindDownstreamResponse:
+        affected = await self._lineage.downstream(
+            mapping.downstream_target(request), list(request.stages), request.max_hops
+        )
+        return mapping.downstream_out(affected)
+
+    async def DiffLineage(  # noqa: N802
+        self, request: pb.DiffLineageRequest, context: Context
+    ) -> pb.DiffLineageResponse:
+        return mapping.diff_out(await self._lineage.diff(request.model_version_a, request.model_version_b))
+
+    async def GetReproductionInfo(  # noqa: N802
+        self, request: pb.GetReproductionInfoRequest, context: Context
+    ) -> pb.ReproductionInfo:
+        return mapping.reproduction_out(await self._lineage.reproduction(request.model_version))
+
+    async def ExportLineage(  # noqa: N802
+        self, request: pb.ExportLineageRequest, context: Context
+    ) -> pb.ExportLineageResponse:
+        graph = await self._lineage.export(mapping.query_in(request.query, request.HasField("query")))
+        if request.format == pb.EXPORT_FORMAT_DOT:
+            return pb.ExportLineageResponse(
+                content_type="text/vnd.graphviz", content=export.to_dot(graph.nodes, graph.edges)
+            )
+        return pb.ExportLineageResponse(
+            content_type="application/json", content=export.to_json(graph.nodes, graph.edges)
+        )

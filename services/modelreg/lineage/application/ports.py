@@ -1,0 +1,63 @@
+"""What the lineage use cases need from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+from modelreg.eventlog import EventContext
+from modelreg.lineage.domain.model import (
+    Direction,
+    LineageEvent,
+    Node,
+    RecordState,
+    StoredRecord,
+    Subgraph,
+)
+from modelreg.projections.contracts import CommandResult
+
+
+class LineageReader(Protocol):
+    async def get_record(self, record_id: str) -> StoredRecord | None: ...
+
+    async def list_records(self, version: str, *, show_superseded: bool) -> Sequence[StoredRecord]:
+        """The version's records in log order; superseded ones only when asked."""
+
+    async def nodes(self, ids: Sequence[str]) -> Sequence[Node]:
+        """The nodes among `ids` that exist, in any order."""
+
+    async def record_versions(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """record id -> the version it describes."""
+
+    async def walk(self, start: Sequence[str], direction: Direction, max_hops: int) -> Subgraph:
+        """Nodes within max_hops of the existing start nodes over current edges, and the edges followed."""
+
+
+class VersionDirectory(Protocol):
+    """Which model versions exist: the versioning reference cache."""
+
+    async def states(self, names: Sequence[str]) -> dict[str, bool]:
+        """name -> deleted, for the names known to exist (or to have existed)."""
+
+
+class StageDirectory(Protocol):
+    """Which versions a promotion stage points at; the hook for FindDownstream's stage filter."""
+
+    async def versions_in(self, stages: Sequence[str]) -> set[str]:
+        """Version names some stage in `stages` points at; FailedPrecondition if unknown here."""
+
+
+class LineageCommands(Protocol):
+    async def append(
+        self, stream: str, context: EventContext, decide: Callable[[], LineageEvent]
+    ) -> CommandResult:
+        """Appends an append-only fact at ANY revision and awaits its verdict."""
+
+    async def supersede(
+        self,
+        stream: str,
+        record_id: str,
+        context: EventContext,
+        decide: Callable[[RecordState | None], LineageEvent],
+    ) -> CommandResult:
+        """Decides against the record's state and appends expecting the revision it was read at."""

@@ -1,0 +1,249 @@
+"""The lineage use cases: validate, check the version exists, decide through the log, query."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from modelreg.errors import InvalidArgument, NotFound
+from modelreg.eventlog import ConsistencyToken, EventContext
+from modelreg.lineage.application.ports import (
+    LineageCommands,
+    LineageReader,
+    StageDirectory,
+    VersionDirectory,
+)
+from modelreg.lineage.domain.model import (
+    MAX_DOWNSTREAM_HOPS,
+    Direction,
+    Edge,
+    LineageRecord,
+    Node,
+    NodeType,
+    RecordLineage,
+    Reproduction,
+    StoredRecord,
+    Subgraph,
+    SubgraphQuery,
+    SupersedeRecord,
+    TypeDiff,
+    check_subgraph_query,
+    decide_record,
+    decide_supersede,
+    diff,
+    node_type_of,
+    parse_record_name,
+    parse_version_name,
+    reproduction,
+    select,
+    version_node_id,
+)
+
+DEFAULT_PAGE_SIZE = 500
+MAX_PAGE_SIZE = 1000
+MAX_STAGES = 16
+STAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    record: StoredRecord
+    token: ConsistencyToken
+
+
+@dataclass(frozen=True, slots=True)
+class SubgraphPage:
+    nodes: Sequence[Node]
+    edges: dict[tuple[str, str, str], str]
+    """(source, target, relation) -> record resource name."""
+    next_page_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Affected:
+    model_version: str
+    distance: int
+
+
+@dataclass(frozen=True, slots=True)
+class FullSubgraph:
+    nodes: Sequence[Node]
+    edges: dict[tuple[str, str, str], str]
+
+
+class Lineage:
+    def __init__(
+        self,
+        reader: LineageReader,
+        commands: LineageCommands,
+        versions: VersionDirectory,
+        stages: StageDirectory,
+    ) -> None:
+        self._reader = reader
+        self._commands = commands
+        self._versions = versions
+        self._stages = stages
+
+    # -- writes ---------------------------------------------------------------
+
+    async def record(self, parent: str, record: LineageRecord, context: EventContext) -> Written:
+        version = parse_version_name(parent, "parent")
+        command = RecordLineage(record)
+        decide_record(command)  # validate before asking the cache: bad input is INVALID_ARGUMENT first
+        await self._require_versions(record)
+        result = await self._commands.append(version.model_name, context, lambda: decide_record(command))
+        return Written(await self._read_back(result.event_id), result.token)
+
+    async def supersede(
+        self, name: str, record: LineageRecord, reason: str, context: EventContext
+    ) -> Written:
+        version, record_id = parse_record_name(name)
+        command = SupersedeRecord(record_id, str(version), record, reason)
+        await self._require_versions(record)
+        result = await self._commands.supersede(
+            version.model_name, record_id, context, lambda state: decide_supersede(state, command)
+        )
+        return Written(await self._read_back(result.event_id), result.token)
+
+    async def _require_versions(self, record: LineageRecord) -> None:
+        # Validation only, against the versioning reference cache: the version must
+        # exist and not be deleted; a parent must have existed (a deleted parent
+        # still is what the child was derived from).
+        parents = [p.model_version for p in record.parents]
+        known = await self._versions.states([record.model_version, *parents])
+        if known.get(record.model_version, True):
+            raise NotFound(
+                f"{record.model_version} does not exist (or is deleted) in the versioning service; "
+                "if it was just created, pass its consistency token"
+            )
+        for i, parent in enumerate(parents):
+            if parent not in known:
+                raise NotFound(f"record.parents[{i}].model_version: {parent} does not exist")
+
+    async def _read_back(self, record_id: str) -> StoredRecord:
+        stored = await self._reader.get_record(record_id)
+        if stored is None:
+            raise NotFound(
+                f"lineage record {record_id} is not in the read model after its write was accepted"
+            )
+        return stored
+
+    # -- records ----------------------------------------------------------------
+
+    async def get_record(self, name: str) -> StoredRecord:
+        version, record_id = parse_record_name(name)
+        stored = await self._reader.get_record(record_id)
+        if stored is None or stored.record.model_version != str(version):
+            raise NotFound(f"{name} does not exist")
+        return stored
+
+    async def list_records(self, parent: str, show_superseded: bool) -> Sequence[StoredRecord]:
+        version = parse_version_name(parent, "parent")
+        return await self._reader.list_records(str(version), show_superseded=show_superseded)
+
+    async def _current(self, version: str, field: str) -> Sequence[StoredRecord]:
+        parse_version_name(version, field)
+        records = await self._reader.list_records(version, show_superseded=False)
+        if not records:
+            raise NotFound(f"{version} has no lineage recorded")
+        return records
+
+    async def diff(self, a: str, b: str) -> list[TypeDiff]:
+        records_a = await self._current(a, "model_version_a")
+        records_b = await self._current(b, "model_version_b")
+        return diff([r.record for r in records_a], [r.record for r in records_b])
+
+    async def reproduction(self, version: str) -> Reproduction:
+        records = await self._current(version, "model_version")
+        return reproduction(version, [(r.id, r.record) for r in records])
+
+    # -- graph ------------------------------------------------------------------
+
+    async def _walk(self, query: SubgraphQuery) -> Subgraph:
+        check_subgraph_query(query)
+        graph = await self._reader.walk(query.start_nodes, query.direction, query.max_hops)
+        return select(graph, query.node_types)
+
+    async def _edge_records(self, graph: Subgraph, edges: set[Edge]) -> dict[tuple[str, str, str], str]:
+        wanted = [item for item in graph.edges.items() if item[0] in edges]
+        versions = await self._reader.record_versions(sorted({r for _, r in wanted}))
+        return {
+            (e.source, e.target, e.relation): f"{versions.get(r, '')}/lineageRecords/{r}"
+            for e, r in sorted(wanted, key=lambda item: item[0])
+        }
+
+    async def subgraph(self, query: SubgraphQuery, page_size: int, page_token: str) -> SubgraphPage:
+        limit = page_limit(page_size)
+        binding = _binding(query)
+        after = decode_page_token(page_token, binding) if page_token else ""
+        graph = await self._walk(query)
+        ids = sorted(i for i in graph.nodes if i > after)
+        page, more = ids[:limit], len(ids) > limit
+        on_page = set(page)
+        edges = {e for e in graph.edges if e.source in on_page}
+        nodes = sorted(await self._reader.nodes(page), key=lambda n: n.id)
+        next_token = encode_page_token(binding, page[-1]) if more else ""
+        return SubgraphPage(nodes, await self._edge_records(graph, edges), next_token)
+
+    async def export(self, query: SubgraphQuery) -> FullSubgraph:
+        graph = await self._walk(query)
+        nodes = sorted(await self._reader.nodes(sorted(graph.nodes)), key=lambda n: n.id)
+        return FullSubgraph(nodes, await self._edge_records(graph, set(graph.edges)))
+
+    async def downstream(self, node: str, stages: Sequence[str], max_hops: int) -> list[Affected]:
+        """Every version reachable downstream of `node` (transitively: a version
+        fine-tuned from an affected one is affected too), nearest distance first seen."""
+        if node_type_of(node) is None:
+            raise InvalidArgument.of("target", f"{node[:100]!r} is not a node id")
+        if not 0 <= max_hops <= MAX_DOWNSTREAM_HOPS:
+            raise InvalidArgument.of("max_hops", f"must be between 0 and {MAX_DOWNSTREAM_HOPS}")
+        if len(stages) > MAX_STAGES:
+            raise InvalidArgument.of("stages", f"at most {MAX_STAGES}")
+        for i, stage in enumerate(stages):
+            if not STAGE_PATTERN.match(stage):
+                raise InvalidArgument.of(f"stages[{i}]", f"{stage[:70]!r} must match {STAGE_PATTERN.pattern}")
+        graph = await self._reader.walk([node], Direction.DOWNSTREAM, max_hops or MAX_DOWNSTREAM_HOPS)
+        prefix = version_node_id("")
+        affected = [
+            Affected(n[len(prefix) :], d)
+            for n, d in graph.nodes.items()
+            if node_type_of(n) is NodeType.MODEL_VERSION and n != node
+        ]
+        if stages:
+            staged = await self._stages.versions_in(stages)
+            affected = [a for a in affected if a.model_version in staged]
+        return sorted(affected, key=lambda a: a.model_version)
+
+
+def page_limit(page_size: int) -> int:
+    if page_size < 0:
+        raise InvalidArgument.of("page_size", "must not be negative")
+    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+
+
+# The page token holds the last node id served and a hash of the query, so a
+# token cannot silently continue a different query.
+def _binding(query: SubgraphQuery) -> str:
+    return hashlib.sha256(json.dumps(query.normalized()).encode()).hexdigest()[:16]
+
+
+def encode_page_token(binding: str, after: str) -> str:
+    raw = json.dumps({"q": binding, "a": after}, separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_page_token(token: str, binding: str) -> str:
+    try:
+        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+        if not isinstance(data, dict) or not isinstance(data.get("a"), str):
+            raise ValueError("not a token")
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidArgument.of("page_token", "is not a token from a previous response") from None
+    if data.get("q") != binding:
+        raise InvalidArgument.of("page_token", "belongs to a different query")
+    return str(data["a"])

@@ -1,0 +1,697 @@
+"""The lineage of model versions: records, the graph they state, and the decisions.
+
+A record lists what one version was made from. It is turned into nodes and
+edges by `graph_of`, deterministically, so every consumer of the log (the live
+projector, a replay) derives the same graph. Node ids are identity keys: two
+records naming the same dataset digest produce the same node, which is what
+makes the graph join across models.
+
+Edges point from an input to what it fed: dataset -> version,
+parent version -> child version, version -> evaluation. "Upstream" of a node
+therefore means against the edges, "downstream" along them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from modelreg.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+RECORD_ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+DIGEST_PATTERN = re.compile(r"^[a-z0-9]{2,16}:[A-Za-z0-9+/=_-]{8,256}$")
+MAX_URI_CHARS = 2048
+MAX_SCHEMA_BYTES = 16 * 1024
+MAX_TEXT_BYTES = 4 * 1024
+MAX_SHORT_CHARS = 512
+MAX_DATASETS = 256
+MAX_PREPROCESSING = 64
+MAX_CODE = 16
+MAX_PARENTS = 16
+MAX_EVALUATIONS = 64
+MAX_PARAMS = 512
+MAX_PARAM_KEY_CHARS = 256
+MAX_PARAM_VALUE_BYTES = 4 * 1024
+MAX_METRICS = 256
+MAX_NODES_PER_RECORD = 1024
+"""All node kinds of one record together; keeps one event well under the 1 MB record limit."""
+
+
+class NodeType(StrEnum):
+    DATASET = "dataset"
+    PREPROCESSING = "preprocessing"
+    CODE = "code"
+    CONFIG = "config"
+    ENVIRONMENT = "environment"
+    TRAINING_RUN = "training_run"
+    MODEL_VERSION = "model_version"
+    EVALUATION = "evaluation"
+
+
+class DatasetRole(StrEnum):
+    UNSPECIFIED = "input"
+    TRAIN = "train"
+    VALIDATION = "validation"
+    TEST = "test"
+
+
+class ParentRelation(StrEnum):
+    UNSPECIFIED = "derived_from"
+    FINE_TUNED = "fine_tuned_from"
+    DISTILLED = "distilled_from"
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class VersionName:
+    namespace: str
+    model: str
+    number: int
+
+    @property
+    def model_name(self) -> str:
+        """The lineage stream (and Kafka key): the model."""
+        return f"namespaces/{self.namespace}/models/{self.model}"
+
+    def __str__(self) -> str:
+        return f"{self.model_name}/versions/{self.number}"
+
+
+def parse_version_name(value: str, field_name: str) -> VersionName:
+    if not value:
+        raise InvalidArgument.of(field_name, "is required")
+    parts = value.split("/")
+    if (
+        len(parts) != 6
+        or parts[0] != "namespaces"
+        or parts[2] != "models"
+        or parts[4] != "versions"
+        or not ID_PATTERN.match(parts[1])
+        or not ID_PATTERN.match(parts[3])
+        or not parts[5].isdigit()
+        or parts[5].startswith("0")
+        or len(parts[5]) > 18
+    ):
+        raise InvalidArgument.of(
+            field_name,
+            f"{value[:300]!r} is not of the form namespaces/{{ns}}/models/{{model}}/versions/{{n}} (n >= 1)",
+        )
+    return VersionName(parts[1], parts[3], int(parts[5]))
+
+
+def parse_record_name(value: str, field_name: str = "name") -> tuple[VersionName, str]:
+    """`.../versions/{n}/lineageRecords/{id}` -> (version, record id)."""
+    head, sep, record_id = value.rpartition("/lineageRecords/")
+    if not sep or not RECORD_ID_PATTERN.fullmatch(record_id):
+        raise InvalidArgument.of(
+            field_name, f"{value[:300]!r} is not of the form .../versions/{{n}}/lineageRecords/{{uuid}}"
+        )
+    return parse_version_name(head, field_name), record_id
+
+
+def record_name(version: str, record_id: str) -> str:
+    return f"{version}/lineageRecords/{record_id}"
+
+
+def canonical_digest(values: object) -> str:
+    """sha256 over canonical JSON: equal content gives one node, whatever the key order."""
+    text = json.dumps(values, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(text.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Dataset:
+    uri: str
+    digest: str
+    schema: str = ""
+    row_count: int = 0
+    role: DatasetRole = DatasetRole.UNSPECIFIED
+
+    @property
+    def node_id(self) -> str:
+        return dataset_node_id(self.uri, self.digest)
+
+
+@dataclass(frozen=True, slots=True)
+class PreprocessingStep:
+    name: str
+    digest: str
+    description: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRef:
+    repo: str
+    commit: str
+    path: str = ""
+
+    @property
+    def node_id(self) -> str:
+        return code_node_id(self.repo, self.commit, self.path)
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    params: tuple[tuple[str, str], ...]
+    """Sorted by key."""
+
+    @property
+    def digest(self) -> str:
+        return canonical_digest(dict(self.params))
+
+
+@dataclass(frozen=True, slots=True)
+class Environment:
+    python_version: str = ""
+    lock_digest: str = ""
+    image: str = ""
+    framework: str = ""
+
+    def fields(self) -> dict[str, str]:
+        return {
+            "python_version": self.python_version,
+            "lock_digest": self.lock_digest,
+            "image": self.image,
+            "framework": self.framework,
+        }
+
+    @property
+    def digest(self) -> str:
+        return canonical_digest(self.fields())
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingRun:
+    id: str
+    orchestrator: str
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ParentVersion:
+    model_version: str
+    relation: ParentRelation = ParentRelation.UNSPECIFIED
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    id: str
+    metrics: tuple[tuple[str, float], ...] = ()
+    """Sorted by name."""
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRecord:
+    model_version: str
+    datasets: tuple[Dataset, ...] = ()
+    preprocessing_steps: tuple[PreprocessingStep, ...] = ()
+    code: tuple[CodeRef, ...] = ()
+    config: Config | None = None
+    environment: Environment | None = None
+    training_run: TrainingRun | None = None
+    parents: tuple[ParentVersion, ...] = ()
+    evaluations: tuple[Evaluation, ...] = ()
+
+
+# -- the graph --------------------------------------------------------------
+
+
+def dataset_node_id(uri: str, digest: str) -> str:
+    return f"dataset:{uri}@{digest}"
+
+
+def code_node_id(repo: str, commit: str, path: str = "") -> str:
+    return f"code:{repo}@{commit}:{path}"
+
+
+def version_node_id(name: str) -> str:
+    return f"model_version:{name}"
+
+
+def node_type_of(node_id: str) -> NodeType | None:
+    kind, sep, _ = node_id.partition(":")
+    try:
+        return NodeType(kind) if sep else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    id: str
+    type: NodeType
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Edge:
+    source: str
+    target: str
+    relation: str
+
+
+def graph_of(record: LineageRecord) -> tuple[list[Node], list[Edge]]:
+    """The nodes and edges a record states, in a fixed order, without duplicates."""
+    version = version_node_id(record.model_version)
+    nodes: dict[str, Node] = {
+        version: Node(version, NodeType.MODEL_VERSION, (("name", record.model_version),))
+    }
+    edges: dict[tuple[str, str, str], Edge] = {}
+
+    def add(node: Node, relation: str, *, outgoing: bool = False) -> None:
+        nodes.setdefault(node.id, node)
+        edge = Edge(version, node.id, relation) if outgoing else Edge(node.id, version, relation)
+        edges.setdefault((edge.source, edge.target, edge.relation), edge)
+
+    for d in record.datasets:
+        attrs = [("uri", d.uri), ("digest", d.digest)]
+        if d.schema:
+            attrs.append(("schema", d.schema))
+        if d.row_count:
+            attrs.append(("row_count", str(d.row_count)))
+        add(Node(d.node_id, NodeType.DATASET, tuple(attrs)), f"{d.role.value}_data")
+    for p in record.preprocessing_steps:
+        attrs = [("name", p.name), ("digest", p.digest)]
+        if p.description:
+            attrs.append(("description", p.description))
+        add(
+            Node(f"preprocessing:{p.name}@{p.digest}", NodeType.PREPROCESSING, tuple(attrs)),
+            "preprocessed_by",
+        )
+    for c in record.code:
+        add(
+            Node(c.node_id, NodeType.CODE, (("repo", c.repo), ("commit", c.commit), ("path", c.path))),
+            "built_from",
+        )
+    if record.config is not None:
+        digest = record.config.digest
+        add(
+            Node(f"config:{digest}", NodeType.CONFIG, (("digest", digest), *record.config.params)),
+            "configured_by",
+        )
+    if record.environment is not None:
+        env = record.environment
+        attrs = tuple((k, v) for k, v in env.fields().items() if v)
+        add(
+            Node(f"environment:{env.digest}", NodeType.ENVIRONMENT, (("digest", env.digest), *attrs)),
+            "ran_in",
+        )
+    if record.training_run is not None:
+        run = record.training_run
+        attrs = [("id", run.id), ("orchestrator", run.orchestrator)]
+        if run.start_time:
+            attrs.append(("start_time", run.start_time.isoformat()))
+        if run.end_time:
+            attrs.append(("end_time", run.end_time.isoformat()))
+        add(
+            Node(f"training_run:{run.orchestrator}/{run.id}", NodeType.TRAINING_RUN, tuple(attrs)),
+            "produced_by",
+        )
+    for parent in record.parents:
+        node = Node(
+            version_node_id(parent.model_version), NodeType.MODEL_VERSION, (("name", parent.model_version),)
+        )
+        add(node, parent.relation.value)
+    for e in record.evaluations:
+        attrs = tuple((name, repr(value)) for name, value in e.metrics)
+        add(
+            Node(f"evaluation:{e.id}", NodeType.EVALUATION, (("id", e.id), *attrs)),
+            "evaluated_by",
+            outgoing=True,
+        )
+    return list(nodes.values()), list(edges.values())
+
+
+# -- validation -------------------------------------------------------------
+
+
+class _Violations:
+    def __init__(self) -> None:
+        self.items: list[FieldViolation] = []
+
+    def add(self, field_name: str, description: str) -> None:
+        self.items.append(FieldViolation(field_name, description))
+
+    def text(self, value: str, field_name: str, *, required: bool, max_chars: int = MAX_SHORT_CHARS) -> None:
+        if not value:
+            if required:
+                self.add(field_name, "is required")
+        elif len(value.encode()) > max_chars:
+            self.add(field_name, f"is longer than {max_chars} bytes")
+        elif any(ord(ch) < 0x20 for ch in value) and max_chars <= MAX_URI_CHARS:
+            self.add(field_name, "must not contain control characters")
+
+    def digest(self, value: str, field_name: str, *, required: bool = True) -> None:
+        if not value:
+            if required:
+                self.add(field_name, "is required")
+        elif not DIGEST_PATTERN.match(value):
+            self.add(field_name, f"{value[:80]!r} must be algo:hex, e.g. sha256:<64 hex>")
+
+    def count(self, items: Sequence[object], field_name: str, limit: int) -> None:
+        if len(items) > limit:
+            self.add(field_name, f"has {len(items)} entries, at most {limit} are allowed")
+
+
+def validate(record: LineageRecord, prefix: str = "record") -> LineageRecord:
+    """Raises InvalidArgument naming every bad field; returns the record unchanged."""
+    v = _Violations()
+    parse_version_name(record.model_version, f"{prefix}.model_version")
+    v.count(record.datasets, f"{prefix}.datasets", MAX_DATASETS)
+    v.count(record.preprocessing_steps, f"{prefix}.preprocessing_steps", MAX_PREPROCESSING)
+    v.count(record.code, f"{prefix}.code", MAX_CODE)
+    v.count(record.parents, f"{prefix}.parents", MAX_PARENTS)
+    v.count(record.evaluations, f"{prefix}.evaluations", MAX_EVALUATIONS)
+    if v.items:
+        raise InvalidArgument(*v.items)
+    for i, d in enumerate(record.datasets):
+        f = f"{prefix}.datasets[{i}]"
+        v.text(d.uri, f"{f}.uri", required=True, max_chars=MAX_URI_CHARS)
+        v.digest(d.digest, f"{f}.digest")
+        v.text(d.schema, f"{f}.schema", required=False, max_chars=MAX_SCHEMA_BYTES)
+        if d.row_count < 0:
+            v.add(f"{f}.row_count", "must not be negative")
+    for i, p in enumerate(record.preprocessing_steps):
+        f = f"{prefix}.preprocessing_steps[{i}]"
+        v.text(p.name, f"{f}.name", required=True)
+        v.digest(p.digest, f"{f}.digest")
+        v.text(p.description, f"{f}.description", required=False, max_chars=MAX_TEXT_BYTES)
+    for i, c in enumerate(record.code):
+        f = f"{prefix}.code[{i}]"
+        v.text(c.repo, f"{f}.repo", required=True, max_chars=MAX_URI_CHARS)
+        v.text(c.commit, f"{f}.commit", required=True, max_chars=128)
+        v.text(c.path, f"{f}.path", required=False, max_chars=1024)
+    if record.config is not None:
+        f = f"{prefix}.config.params"
+        if not record.config.params:
+            v.add(f, "is required when config is given")
+        v.count(record.config.params, f, MAX_PARAMS)
+        for key, value in record.config.params:
+            if not key or len(key) > MAX_PARAM_KEY_CHARS:
+                v.add(f, f"key {key[:40]!r} must be 1 to {MAX_PARAM_KEY_CHARS} characters")
+            if len(value.encode()) > MAX_PARAM_VALUE_BYTES:
+                v.add(f"{f}.{key[:40]}", f"is longer than {MAX_PARAM_VALUE_BYTES} bytes")
+    if record.environment is not None:
+        env, f = record.environment, f"{prefix}.environment"
+        if not any(env.fields().values()):
+            v.add(f, "needs at least one of python_version, lock_digest, image, framework")
+        v.text(env.python_version, f"{f}.python_version", required=False, max_chars=64)
+        v.digest(env.lock_digest, f"{f}.lock_digest", required=False)
+        v.text(env.image, f"{f}.image", required=False, max_chars=1024)
+        v.text(env.framework, f"{f}.framework", required=False)
+    if record.training_run is not None:
+        run, f = record.training_run, f"{prefix}.training_run"
+        v.text(run.id, f"{f}.id", required=True)
+        v.text(run.orchestrator, f"{f}.orchestrator", required=True, max_chars=128)
+        if run.start_time and run.end_time and run.end_time < run.start_time:
+            v.add(f"{f}.end_time", "is before start_time")
+    for i, parent in enumerate(record.parents):
+        f = f"{prefix}.parents[{i}].model_version"
+        try:
+            parse_version_name(parent.model_version, f)
+        except InvalidArgument as error:
+            v.items.extend(error.violations)
+            continue
+        if parent.model_version == record.model_version:
+            v.add(f, "a version cannot be its own parent")
+    for i, e in enumerate(record.evaluations):
+        f = f"{prefix}.evaluations[{i}]"
+        v.text(e.id, f"{f}.id", required=True)
+        v.count(e.metrics, f"{f}.metrics", MAX_METRICS)
+        for name, value in e.metrics:
+            if not name or len(name) > MAX_PARAM_KEY_CHARS:
+                v.add(f"{f}.metrics", f"name {name[:40]!r} must be 1 to {MAX_PARAM_KEY_CHARS} characters")
+            if not math.isfinite(value):
+                v.add(f"{f}.metrics.{name[:40]}", "must be finite")
+    nodes = (
+        1
+        + len(record.datasets)
+        + len(record.preprocessing_steps)
+        + len(record.code)
+        + len(record.parents)
+        + len(record.evaluations)
+        + sum(x is not None for x in (record.config, record.environment, record.training_run))
+    )
+    if nodes > MAX_NODES_PER_RECORD:
+        v.add(prefix, f"states {nodes} nodes, at most {MAX_NODES_PER_RECORD} are allowed")
+    if not (
+        record.datasets
+        or record.preprocessing_steps
+        or record.code
+        or record.config
+        or record.environment
+        or record.training_run
+        or record.parents
+        or record.evaluations
+    ):
+        v.add(prefix, "states no lineage: give at least one dataset, code, config, run, parent or evaluation")
+    if v.items:
+        raise InvalidArgument(*v.items)
+    return record
+
+
+# -- decisions ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RecordLineage:
+    record: LineageRecord
+
+
+@dataclass(frozen=True, slots=True)
+class SupersedeRecord:
+    record_id: str
+    version: str
+    """The superseded record's version, from its resource name."""
+    record: LineageRecord
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRecorded:
+    record: LineageRecord
+
+
+@dataclass(frozen=True, slots=True)
+class LineageRecordSuperseded:
+    superseded_record: str
+    record: LineageRecord
+    reason: str
+
+
+LineageEvent = LineageRecorded | LineageRecordSuperseded
+
+
+@dataclass(frozen=True, slots=True)
+class RecordState:
+    """What a supersede decision needs to know about the record it targets."""
+
+    record_id: str
+    model_version: str
+    superseded_by: str | None
+
+
+def decide_record(command: RecordLineage) -> LineageRecorded:
+    # Append-only: whether a record may be stated does not depend on earlier
+    # records, so it is appended at ANY revision (the version's existence is
+    # checked by the use case against the versioning cache).
+    return LineageRecorded(validate(command.record))
+
+
+def decide_supersede(state: RecordState | None, command: SupersedeRecord) -> LineageRecordSuperseded:
+    record = validate(command.record)
+    if not command.reason:
+        raise InvalidArgument.of("reason", "is required: say what the correction fixes")
+    if len(command.reason.encode()) > MAX_TEXT_BYTES:
+        raise InvalidArgument.of("reason", f"is longer than {MAX_TEXT_BYTES} bytes")
+    if record.model_version != command.version:
+        raise InvalidArgument.of(
+            "record.model_version", f"must be the superseded record's version {command.version}"
+        )
+    if state is None or state.model_version != command.version:
+        raise NotFound(f"{record_name(command.version, command.record_id)} does not exist")
+    if state.superseded_by is not None:
+        raise FailedPrecondition(
+            f"{record_name(command.version, command.record_id)} was already superseded by "
+            f"{record_name(command.version, state.superseded_by)}; supersede that one instead"
+        )
+    return LineageRecordSuperseded(command.record_id, record, command.reason)
+
+
+# -- queries ------------------------------------------------------------------
+
+
+class Direction(StrEnum):
+    UPSTREAM = "upstream"
+    DOWNSTREAM = "downstream"
+    BIDIRECTIONAL = "bidirectional"
+
+
+MAX_HOPS = 20
+DEFAULT_HOPS = 3
+MAX_START_NODES = 100
+MAX_DOWNSTREAM_HOPS = 64
+
+
+@dataclass(frozen=True, slots=True)
+class SubgraphQuery:
+    start_nodes: tuple[str, ...]
+    direction: Direction = Direction.UPSTREAM
+    max_hops: int = DEFAULT_HOPS
+    node_types: frozenset[NodeType] = frozenset()
+
+    def normalized(self) -> list[object]:
+        return [
+            sorted(set(self.start_nodes)),
+            self.direction.value,
+            self.max_hops,
+            sorted(t.value for t in self.node_types),
+        ]
+
+
+def check_subgraph_query(query: SubgraphQuery, prefix: str = "query") -> SubgraphQuery:
+    if not query.start_nodes:
+        raise InvalidArgument.of(f"{prefix}.start_nodes", "is required")
+    if len(query.start_nodes) > MAX_START_NODES:
+        raise InvalidArgument.of(f"{prefix}.start_nodes", f"at most {MAX_START_NODES} start nodes")
+    for i, node in enumerate(query.start_nodes):
+        if node_type_of(node) is None or len(node) > 4096:
+            raise InvalidArgument.of(
+                f"{prefix}.start_nodes[{i}]", f"{node[:100]!r} is not a node id, e.g. dataset:<uri>@<digest>"
+            )
+    if not 1 <= query.max_hops <= MAX_HOPS:
+        raise InvalidArgument.of(f"{prefix}.max_hops", f"must be between 1 and {MAX_HOPS}")
+    return query
+
+
+@dataclass(frozen=True, slots=True)
+class Subgraph:
+    nodes: dict[str, int]
+    """Node id -> hops from the nearest start node."""
+    edges: dict[Edge, str]
+    """Each edge followed by the walk -> the id of a (the smallest) current record stating it."""
+
+
+def select(graph: Subgraph, node_types: frozenset[NodeType]) -> Subgraph:
+    """Applies the node-type filter after the walk: the walk passes through every node."""
+    if not node_types:
+        return graph
+    kept = {n: d for n, d in graph.nodes.items() if node_type_of(n) in node_types}
+    return Subgraph(kept, {e: r for e, r in graph.edges.items() if e.source in kept and e.target in kept})
+
+
+# -- diff and reproduction ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ValueChange:
+    key: str
+    a: str
+    b: str
+
+
+@dataclass(frozen=True, slots=True)
+class TypeDiff:
+    type: NodeType
+    only_in_a: tuple[Node, ...]
+    only_in_b: tuple[Node, ...]
+    common: tuple[str, ...]
+    changes: tuple[ValueChange, ...] = ()
+
+    @property
+    def identical(self) -> bool:
+        return not (self.only_in_a or self.only_in_b or self.changes)
+
+
+def _inputs(records: Sequence[LineageRecord]) -> dict[str, Node]:
+    """The nodes the records state, except the version itself (its name always differs)."""
+    found: dict[str, Node] = {}
+    for record in records:
+        own = version_node_id(record.model_version)
+        nodes, _ = graph_of(record)
+        for node in nodes:
+            if node.id != own:
+                found.setdefault(node.id, node)
+    return found
+
+
+def _attribute_changes(a: Sequence[Node], b: Sequence[Node]) -> tuple[ValueChange, ...]:
+    # Only meaningful when each side has exactly one node of the type (one
+    # config, one environment): then a changed value is a change, not a swap.
+    if len(a) != 1 or len(b) != 1:
+        return ()
+    left, right = dict(a[0].attributes), dict(b[0].attributes)
+    left.pop("digest", None)
+    right.pop("digest", None)
+    return tuple(
+        ValueChange(k, left.get(k, ""), right.get(k, ""))
+        for k in sorted(left.keys() | right.keys())
+        if left.get(k) != right.get(k)
+    )
+
+
+def diff(a: Sequence[LineageRecord], b: Sequence[LineageRecord]) -> list[TypeDiff]:
+    """Per node type, what only A used, what only B used, and changed config/environment values."""
+    nodes_a, nodes_b = _inputs(a), _inputs(b)
+    result = []
+    for kind in NodeType:
+        ids_a = {k for k, n in nodes_a.items() if n.type is kind}
+        ids_b = {k for k, n in nodes_b.items() if n.type is kind}
+        if not ids_a and not ids_b:
+            continue
+        only_a = tuple(nodes_a[k] for k in sorted(ids_a - ids_b))
+        only_b = tuple(nodes_b[k] for k in sorted(ids_b - ids_a))
+        changes = (
+            _attribute_changes(only_a, only_b) if kind in (NodeType.CONFIG, NodeType.ENVIRONMENT) else ()
+        )
+        result.append(TypeDiff(kind, only_a, only_b, tuple(sorted(ids_a & ids_b)), changes))
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class Reproduction:
+    model_version: str
+    record_ids: tuple[str, ...]
+    record: LineageRecord
+
+
+def reproduction(model_version: str, records: Sequence[tuple[str, LineageRecord]]) -> Reproduction:
+    """Merges the current records of a version, oldest first: lists are unioned
+    (first mention wins), single-valued parts come from the latest record that has them."""
+
+    def union(items: Iterable[object]) -> tuple:  # type: ignore[type-arg]
+        return tuple(dict.fromkeys(items))
+
+    recs = [r for _, r in records]
+    merged = LineageRecord(
+        model_version=model_version,
+        datasets=union(d for r in recs for d in r.datasets),
+        preprocessing_steps=union(p for r in recs for p in r.preprocessing_steps),
+        code=union(c for r in recs for c in r.code),
+        config=next((r.config for r in reversed(recs) if r.config is not None), None),
+        environment=next((r.environment for r in reversed(recs) if r.environment is not None), None),
+        training_run=next((r.training_run for r in reversed(recs) if r.training_run is not None), None),
+        parents=union(p for r in recs for p in r.parents),
+        evaluations=union(e for r in recs for e in r.evaluations),
+    )
+    return Reproduction(model_version, tuple(i for i, _ in records), merged)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRecord:
+    """A record as the read model holds it, with its history links."""
+
+    id: str
+    record: LineageRecord
+    create_time: datetime
+    creator: str
+    supersedes: str | None = None
+    superseded_by: str | None = None
+    reason: str = ""
