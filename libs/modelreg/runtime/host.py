@@ -41,6 +41,8 @@ class Runtime:
     pool: asyncpg.Pool
     schema: str
     executor: CommandExecutor
+    progress: ProgressListener | None = None
+    """The process's one LISTEN connection, for handlers that follow projection progress (watches)."""
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,7 @@ class ServiceHost:
             topic=self.topic(spec.own_topic),
             source=f"modelreg/{spec.name}",
         )
-        runtime = Runtime(settings, self.pool, spec.schema, executor)
+        runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress)
         authenticator = BearerTokenAuthenticator.from_env()
         if authenticator.open:
             log.warning("auth_disabled", hint="set MODELREG_AUTH_TOKENS to require bearer tokens")
