@@ -1,0 +1,160 @@
+"""Retention (keep last N per MAJOR line, pointer-protected versions), blob GC with a grace
+period, and replay of every topic the versioning schema folds."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+import asyncpg
+import grpc
+
+from modelreg.eventlog import ANY_REVISION, GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
+from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.gen.promotion.v1 import events_pb2 as promotion
+from modelreg.gen.versioning.v1 import versioning_pb2 as pb
+from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild
+from modelreg.runtime.host import ServiceHost
+from modelreg.versioning.adapters.postgres import CatalogModelsCache, PointersCache, VersioningProjection
+from tests.helpers import unique
+from tests.integration.versioning.helpers import (
+    artifact,
+    create_version,
+    expect,
+    ready_version,
+    sha,
+    upload_requests,
+)
+
+Code = grpc.StatusCode
+
+
+async def move_pointer(host: ServiceHost, model: str, pointer: str, version: int) -> str:
+    """Appends a promotion fact, as the promotion service will; returns its consistency token."""
+    log = KafkaEventLog(host.settings.kafka)
+    await log.start()
+    try:
+        envelope = build_envelope(
+            stream=model,
+            payload_field="pointer_moved",
+            payload=promotion.PointerMoved(model=model, pointer=pointer, version=version, previous=0),
+            expected_revision=ANY_REVISION,
+            prev_hash=GENESIS_HASH,
+            source="modelreg/test-promotion",
+            context=EventContext(actor="tester"),
+        )
+        position = await log.append(host.topic("modelreg.promotion.v1"), envelope)
+    finally:
+        await log.stop()
+    return ConsistencyToken.after([position]).encode()
+
+
+async def test_retention_keeps_last_n_per_major_line_and_pointed_versions(
+    versioning_stub, versioning_host, create_model
+) -> None:  # type: ignore[no-untyped-def]
+    model, token = await create_model()
+    for semver in ("1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0"):
+        await ready_version(versioning_stub, model, token, semver=semver)
+    pending = await create_version(versioning_stub, model, semver="0.1.0")  # never touched
+    await ready_version(versioning_stub, model, semver="0.2.0")
+    await versioning_stub.SetRetentionPolicy(
+        pb.SetRetentionPolicyRequest(policy=pb.RetentionPolicy(model=model, keep_last_per_major=1))
+    )
+    promotion_token = await move_pointer(versioning_host, model, "production", 1)
+
+    dry = await versioning_stub.ApplyRetentionPolicy(
+        pb.ApplyRetentionPolicyRequest(model=model, dry_run=True),
+        metadata=[("modelreg-consistency-token", promotion_token)],
+    )
+    # 1.0.0 (number 1) is what production points to: kept, and reported as such.
+    assert [v.semver for v in dry.deleted] == ["1.1.0", "2.0.0"]
+    assert list(dry.protected_versions) == [1]
+    listed = await versioning_stub.ListModelVersions(pb.ListModelVersionsRequest(parent=model))
+    assert all(
+        v.state != pb.ModelVersion.STATE_DELETED for v in listed.model_versions
+    )  # a dry run deletes nothing
+
+    applied = await versioning_stub.ApplyRetentionPolicy(pb.ApplyRetentionPolicyRequest(model=model))
+    assert [v.version for v in applied.deleted] == [2, 4]
+    assert all(v.state == pb.ModelVersion.STATE_DELETED for v in applied.deleted)
+    listed = await versioning_stub.ListModelVersions(pb.ListModelVersionsRequest(parent=model))
+    assert sorted(v.version for v in listed.model_versions) == [1, 3, 5, pending.version, 7]
+    error = await expect(
+        Code.FAILED_PRECONDITION,
+        versioning_stub.DeleteModelVersion(pb.DeleteModelVersionRequest(name=f"{model}/versions/1")),
+    )
+    assert "production" in error.details()
+    again = await versioning_stub.ApplyRetentionPolicy(
+        pb.ApplyRetentionPolicyRequest(model=model, dry_run=True)
+    )
+    assert list(again.deleted) == []
+
+
+async def test_gc_lists_unreferenced_blobs_only_after_the_grace_period(
+    versioning_stub, versioning_blobs, create_model
+) -> None:  # type: ignore[no-untyped-def]
+    model, token = await create_model()
+    kept, dropped = os.urandom(500), os.urandom(700)
+    live = await create_version(versioning_stub, model, token, files=[artifact("k.bin", kept)])
+    doomed = await create_version(versioning_stub, model, files=[artifact("d.bin", dropped)])
+    await versioning_stub.UploadArtifact(upload_requests(live.name, "k.bin", kept))
+    await versioning_stub.UploadArtifact(upload_requests(doomed.name, "d.bin", dropped))
+    await versioning_stub.DeleteModelVersion(pb.DeleteModelVersionRequest(name=doomed.name, reason="bad run"))
+
+    within_grace = await versioning_stub.CollectGarbage(
+        pb.CollectGarbageRequest(grace_period_seconds=3600, dry_run=True)
+    )
+    assert sha(dropped) not in {b.sha256 for b in within_grace.blobs}
+    past_grace = await versioning_stub.CollectGarbage(pb.CollectGarbageRequest(no_grace=True, dry_run=True))
+    listed = {b.sha256 for b in past_grace.blobs}
+    assert sha(dropped) in listed and sha(kept) not in listed
+    assert await versioning_blobs.stat(sha(dropped)) is not None  # dry run: still there
+
+    collected = await versioning_stub.CollectGarbage(pb.CollectGarbageRequest(no_grace=True))
+    assert sha(dropped) in {b.sha256 for b in collected.blobs}
+    assert await versioning_blobs.stat(sha(dropped)) is None
+    assert await versioning_blobs.stat(sha(kept)) is not None
+
+
+async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
+    versioning_stub, versioning_host, create_model
+) -> None:  # type: ignore[no-untyped-def]
+    model, token = await create_model()
+    version = await ready_version(versioning_stub, model, token, tags={"a": "b"}, metrics={"auc": 0.9})
+    await create_version(versioning_stub, model, bump=pb.BUMP_MAJOR)
+    await versioning_stub.DeprecateModelVersion(pb.DeprecateModelVersionRequest(name=version.name))
+    await move_pointer(versioning_host, model, "staging", 2)
+
+    handlers = [
+        ("modelreg.versioning.v1", VersioningProjection()),
+        ("modelreg.catalog.v1", CatalogModelsCache()),
+        ("modelreg.promotion.v1", PointersCache()),
+    ]
+    tables = [t for _, h in handlers for t in h.read_model_tables] + list(BOOKKEEPING_TABLES)
+    shadow = unique("versioning_shadow_")
+    pool = await asyncpg.create_pool(versioning_host.settings.pg_dsn, min_size=1, max_size=2)
+    try:
+        live = "versioning"
+        for logical, handler in handlers:
+            await rebuild(
+                pool,
+                schema=shadow,
+                topic=versioning_host.topic(logical),
+                handler=handler,
+                kafka=versioning_host.settings.kafka,
+                fresh=handler is handlers[0][1],
+            )
+        async with pool.acquire() as conn:
+            # The live projectors may still be folding the last records; give them a moment.
+            for _ in range(100):
+                if await digest(conn, live, tables) == await digest(conn, shadow, tables):
+                    break
+                await asyncio.sleep(0.1)
+            assert await digest(conn, live, tables) == await digest(conn, shadow, tables)
+            rows = await conn.fetchval(
+                f'SELECT count(*) FROM "{shadow}".model_versions WHERE model = $1', model
+            )
+            assert rows == 2
+    finally:
+        await pool.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')
+        await pool.close()
