@@ -1,0 +1,3 @@
+from modelreg.promotion.main import main
+
+main()

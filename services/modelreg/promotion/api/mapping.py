@@ -1,0 +1,141 @@
+"""Protobuf requests -> validated domain values, and domain values -> protobuf.
+
+Every violation names the field, and is raised before anything is appended.
+"""
+
+from __future__ import annotations
+
+import re
+
+from modelreg.errors import InvalidArgument
+from modelreg.gen.promotion.v1 import promotion_pb2 as pb
+from modelreg.promotion.adapters import codec
+from modelreg.promotion.domain.model import (
+    MAX_COMMENT_BYTES,
+    STAGE_TARGETS,
+    Deployment,
+    Move,
+    Pointers,
+    Policy,
+    Weight,
+    validate_policy,
+)
+
+ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
+PROTECTED_PATTERN = re.compile(r"^[A-Za-z0-9._*/?\[\]!-]{1,160}$")
+MAX_REQUEST_ID_CHARS = 128
+
+
+def check_id(value: str, field: str) -> str:
+    if not value:
+        raise InvalidArgument.of(field, "is required")
+    if not ID_PATTERN.match(value):
+        raise InvalidArgument.of(field, f"{value[:140]!r} must match {ID_PATTERN.pattern}")
+    return value
+
+
+def model_name(name: str, field: str) -> str:
+    if not name:
+        raise InvalidArgument.of(field, "is required")
+    parts = name.split("/")
+    if len(parts) != 4 or parts[0] != "namespaces" or parts[2] != "models":
+        raise InvalidArgument.of(
+            field, f"{name[:300]!r} is not of the form namespaces/{{namespace}}/models/{{model}}"
+        )
+    check_id(parts[1], field)
+    check_id(parts[3], field)
+    return name
+
+
+def namespace_name(name: str, field: str) -> str:
+    parts = name.split("/")
+    if len(parts) != 2 or parts[0] != "namespaces":
+        raise InvalidArgument.of(field, f"{name[:300]!r} is not of the form namespaces/{{namespace}}")
+    check_id(parts[1], field)
+    return name
+
+
+def policy_parent(name: str, field: str) -> str:
+    if not name:
+        raise InvalidArgument.of(field, "is required")
+    return namespace_name(name, field) if name.count("/") == 1 else model_name(name, field)
+
+
+def watch_parent(name: str) -> str:
+    return policy_parent(name, "parent") if name else ""
+
+
+def request_name(name: str, field: str = "name") -> str:
+    if not name:
+        raise InvalidArgument.of(field, "is required")
+    model, sep, request_id = name.rpartition("/transitionRequests/")
+    if not sep:
+        raise InvalidArgument.of(field, f"{name[:300]!r} is not of the form .../transitionRequests/{{id}}")
+    model_name(model, field)
+    check_id(request_id, field)
+    return name
+
+
+def comment(value: str, field: str) -> str:
+    size = len(value.encode())
+    if size > MAX_COMMENT_BYTES:
+        raise InvalidArgument.of(field, f"is {size} bytes, at most {MAX_COMMENT_BYTES} are allowed")
+    return value
+
+
+def request_id(value: str) -> str:
+    if len(value) > MAX_REQUEST_ID_CHARS:
+        raise InvalidArgument.of("request_id", f"at most {MAX_REQUEST_ID_CHARS} characters")
+    return value
+
+
+def pointer(value: str, field: str) -> str:
+    if value in STAGE_TARGETS:
+        return value
+    if not value:
+        raise InvalidArgument.of(field, "is required")
+    if not ID_PATTERN.match(value):
+        raise InvalidArgument.of(
+            field, f"{value[:140]!r} is neither a stage ({', '.join(STAGE_TARGETS)}) nor an alias name"
+        )
+    return value
+
+
+def moves(request: pb.TransitionRequest, field: str) -> list[Move]:
+    return [
+        Move(pointer(m.pointer, f"{field}.moves[{i}].pointer"), m.version)
+        for i, m in enumerate(request.moves)
+    ]
+
+
+def deployments(request: pb.TransitionRequest, field: str) -> list[Deployment]:
+    out = []
+    for i, d in enumerate(request.deployments):
+        check_id(d.environment, f"{field}.deployments[{i}].environment")
+        out.append(Deployment(d.environment, tuple(Weight(w.version, w.percent) for w in d.weights)))
+    return out
+
+
+def policy(message: pb.PromotionPolicy) -> Policy:
+    for i, pattern in enumerate(message.protected):
+        if not PROTECTED_PATTERN.match(pattern):
+            raise InvalidArgument.of(f"policy.protected[{i}]", f"{pattern[:160]!r} is not a name pattern")
+    for i, check in enumerate(message.required_checks):
+        if check.kind not in codec.KIND_FROM_PROTO:
+            raise InvalidArgument.of(f"policy.required_checks[{i}].kind", "is required")
+    value = codec.policy_from_proto(message)
+    validate_policy(value)
+    return value
+
+
+def pointers_to_proto(p: Pointers) -> pb.Pointers:
+    stages = {k: v for k, v in p.pointers.items() if k in STAGE_TARGETS}
+    aliases = {k: v for k, v in p.pointers.items() if k not in STAGE_TARGETS}
+    return pb.Pointers(
+        model=p.model,
+        stages=stages,
+        aliases=aliases,
+        archived_versions=sorted(p.archived),
+        deployments=[codec.deployment_to_proto(Deployment(e, w)) for e, w in sorted(p.deployments.items())],
+        etag=p.etag,
+    )

@@ -1,0 +1,148 @@
+"""The promotion gRPC servicer: map the request, call the use case, map the result back."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import grpc
+
+from modelreg.gen.promotion.v1 import promotion_pb2 as pb
+from modelreg.gen.promotion.v1 import promotion_pb2_grpc
+from modelreg.grpcutil.context import request_context
+from modelreg.grpcutil.interceptor import set_token
+from modelreg.promotion.adapters import codec
+from modelreg.promotion.api import mapping
+from modelreg.promotion.application.use_cases import Promotion, Written
+
+Context = grpc.aio.ServicerContext
+
+
+def _events(request_id: str = ""):  # type: ignore[no-untyped-def]
+    return request_context().event_context(mapping.request_id(request_id))
+
+
+class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
+    def __init__(self, promotion: Promotion) -> None:
+        self._promotion = promotion
+
+    def _answer(self, written: Written, context: Context) -> pb.TransitionRequest:
+        set_token(context, written.token)
+        return codec.request_to_proto(written.request)
+
+    async def CreateTransitionRequest(  # noqa: N802 - gRPC method name
+        self, request: pb.CreateTransitionRequestRequest, context: Context
+    ) -> pb.TransitionRequest:
+        model = mapping.model_name(request.parent, "parent")
+        body = request.transition_request
+        written = await self._promotion.create(
+            model,
+            mapping.moves(body, "transition_request"),
+            mapping.deployments(body, "transition_request"),
+            mapping.comment(body.comment, "transition_request.comment"),
+            body.etag,
+            _events(request.request_id),
+        )
+        return self._answer(written, context)
+
+    async def ApproveTransitionRequest(  # noqa: N802
+        self, request: pb.ApproveTransitionRequestRequest, context: Context
+    ) -> pb.TransitionRequest:
+        name = mapping.request_name(request.name)
+        comment = mapping.comment(request.comment, "comment")
+        return self._answer(
+            await self._promotion.approve(name, comment, _events(request.request_id)), context
+        )
+
+    async def RejectTransitionRequest(  # noqa: N802
+        self, request: pb.RejectTransitionRequestRequest, context: Context
+    ) -> pb.TransitionRequest:
+        name = mapping.request_name(request.name)
+        comment = mapping.comment(request.comment, "comment")
+        return self._answer(await self._promotion.reject(name, comment, _events(request.request_id)), context)
+
+    async def CancelTransitionRequest(  # noqa: N802
+        self, request: pb.CancelTransitionRequestRequest, context: Context
+    ) -> pb.TransitionRequest:
+        name = mapping.request_name(request.name)
+        comment = mapping.comment(request.comment, "comment")
+        return self._answer(await self._promotion.cancel(name, comment, _events(request.request_id)), context)
+
+    async def GetTransitionRequest(  # noqa: N802
+        self, request: pb.GetTransitionRequestRequest, context: Context
+    ) -> pb.TransitionRequest:
+        name = mapping.request_name(request.name)
+        return codec.request_to_proto(await self._promotion.get_request(name, _events()))
+
+    async def ListTransitionRequests(  # noqa: N802
+        self, request: pb.ListTransitionRequestsRequest, context: Context
+    ) -> pb.ListTransitionRequestsResponse:
+        model = mapping.model_name(request.parent, "parent")
+        state = codec.STATE_FROM_PROTO.get(request.state)
+        requests, token = await self._promotion.list_requests(
+            model, state.value if state else None, request.page_size, request.page_token, _events()
+        )
+        return pb.ListTransitionRequestsResponse(
+            transition_requests=[codec.request_to_proto(r) for r in requests], next_page_token=token
+        )
+
+    async def Rollback(self, request: pb.RollbackRequest, context: Context) -> pb.TransitionRequest:  # noqa: N802
+        model = mapping.model_name(request.model, "model")
+        written = await self._promotion.rollback(
+            model,
+            request.stage,
+            mapping.comment(request.reason, "reason"),
+            request.emergency,
+            request.etag,
+            _events(request.request_id),
+        )
+        return self._answer(written, context)
+
+    async def GetPointers(self, request: pb.GetPointersRequest, context: Context) -> pb.Pointers:  # noqa: N802
+        model = mapping.model_name(request.model, "model")
+        return mapping.pointers_to_proto(await self._promotion.pointers(model, _events()))
+
+    async def ListPointerHistory(  # noqa: N802
+        self, request: pb.ListPointerHistoryRequest, context: Context
+    ) -> pb.ListPointerHistoryResponse:
+        model = mapping.model_name(request.model, "model")
+        entries, token = await self._promotion.history(
+            model, request.pointer, request.page_size, request.page_token, _events()
+        )
+        return pb.ListPointerHistoryResponse(
+            entries=[pb.PointerHistoryEntry.FromString(e) for e in entries], next_page_token=token
+        )
+
+    async def SetPromotionPolicy(  # noqa: N802
+        self, request: pb.SetPromotionPolicyRequest, context: Context
+    ) -> pb.PromotionPolicy:
+        parent = mapping.policy_parent(request.policy.parent, "policy.parent")
+        policy, token = await self._promotion.set_policy(
+            parent, mapping.policy(request.policy), _events(request.request_id)
+        )
+        set_token(context, token)
+        return codec.policy_to_proto(parent, policy)
+
+    async def GetPromotionPolicy(  # noqa: N802
+        self, request: pb.GetPromotionPolicyRequest, context: Context
+    ) -> pb.PromotionPolicy:
+        parent = mapping.policy_parent(request.parent, "parent")
+        source, policy, default = await self._promotion.get_policy(parent, _events())
+        return codec.policy_to_proto(source, policy, default=default)
+
+    async def ListAccessDenials(  # noqa: N802
+        self, request: pb.ListAccessDenialsRequest, context: Context
+    ) -> pb.ListAccessDenialsResponse:
+        namespace = mapping.namespace_name(request.parent, "parent").split("/")[1]
+        denials, token = await self._promotion.denials(
+            namespace, request.page_size, request.page_token, _events()
+        )
+        return pb.ListAccessDenialsResponse(denials=denials, next_page_token=token)  # type: ignore[arg-type]
+
+    async def WatchPromotions(  # noqa: N802
+        self, request: pb.WatchPromotionsRequest, context: Context
+    ) -> AsyncIterator[pb.WatchPromotionsResponse]:
+        parent = mapping.watch_parent(request.parent)
+        async for entry, token in self._promotion.watch(parent, request.resume_token, _events()):
+            yield pb.WatchPromotionsResponse(
+                entry=pb.PointerHistoryEntry.FromString(entry), resume_token=token
+            )

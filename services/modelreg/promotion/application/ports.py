@@ -1,0 +1,64 @@
+"""What the promotion use cases need from the outside world."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from modelreg.eventlog import EventContext
+from modelreg.projections.contracts import CommandResult
+from modelreg.promotion.domain.model import Aggregate, Pointers, Policy, PromotionEvent, Request, VersionFacts
+
+
+class PromotionReader(Protocol):
+    async def pointers(self, model: str) -> Pointers: ...
+
+    async def request(self, name: str) -> Request | None: ...
+
+    async def request_by_event(self, event_id: str) -> Request | None:
+        """The request an accepted event created (or created and applied)."""
+
+    async def requests(
+        self, model: str, state: str | None, before: int | None, limit: int
+    ) -> list[tuple[int, Request]]:
+        """(creation revision, request), newest first, created before `before`."""
+
+    async def history(
+        self, model: str, pointer: str | None, before: int | None, limit: int
+    ) -> list[tuple[int, bytes]]:
+        """(revision, serialised PointerHistoryEntry), newest first."""
+
+    async def policy(self, parent: str) -> Policy | None: ...
+
+    async def effective_policy(self, model: str) -> tuple[str, Policy | None]: ...
+
+    async def denials(self, namespace: str, before: int | None, limit: int) -> list[tuple[int, object]]: ...
+
+    async def checkpoints(self, topic: str) -> dict[int, int]:
+        """partition -> next offset projected, committed together with the rows."""
+
+    async def transitions_between(
+        self, topic: str, parent: str, ranges: Mapping[int, tuple[int, int]]
+    ) -> list[tuple[int, int, bytes]]:
+        """(partition, offset, serialised PointerHistoryEntry) in [lo, hi) per partition."""
+
+
+class VersionFactsReader(Protocol):
+    """The reference caches of versioning and lineage facts."""
+
+    async def facts(self, model: str, versions: Sequence[int]) -> dict[int, VersionFacts]: ...
+
+
+class PromotionCommands(Protocol):
+    async def run(
+        self, stream: str, context: EventContext, decide: Callable[[Aggregate], PromotionEvent]
+    ) -> CommandResult:
+        """Decides against the model's current aggregate, appends, awaits the verdict; retries conflicts."""
+
+    async def append(self, stream: str, context: EventContext, event: PromotionEvent) -> CommandResult:
+        """Appends an append-only fact."""
+
+
+class Progress(Protocol):
+    async def wait_for(self, required: Mapping[tuple[str, int], int], timeout: float) -> bool:
+        """True once every (topic, partition) is projected up to its offset."""

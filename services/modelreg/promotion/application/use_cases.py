@@ -1,0 +1,395 @@
+"""The promotion use cases: authorize, validate, decide through the log, read back.
+
+Authorization happens here, against the role map; every denial (a missing
+role, a separation-of-duties violation, cancelling someone else's request) is
+appended as an AccessDenied fact on `namespaces/{ns}/access-denials` before the
+error reaches the caller, so the audit trail lives in the log like everything
+else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from modelreg.eventlog import ConsistencyToken, EventContext, InvalidToken
+from modelreg.promotion.application.ports import (
+    Progress,
+    PromotionCommands,
+    PromotionReader,
+    VersionFactsReader,
+)
+from modelreg.promotion.application.rbac import RoleMap
+from modelreg.promotion.domain.model import (
+    DEFAULT_POLICY,
+    AccessDenied,
+    Aggregate,
+    CreateTransition,
+    Decide,
+    Deployment,
+    Move,
+    Pointers,
+    Policy,
+    PolicySet,
+    Request,
+    Role,
+    decide_approve,
+    decide_cancel,
+    decide_create,
+    decide_policy,
+    decide_reject,
+    referenced_versions,
+    rollback_moves,
+    validate_moves,
+)
+
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 1000
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    request: Request
+    token: ConsistencyToken
+
+
+def namespace_of(name: str) -> str:
+    return name.split("/")[1]
+
+
+def model_of_request(name: str) -> str:
+    return name.rsplit("/transitionRequests/", 1)[0]
+
+
+def page(page_size: int, page_token: str) -> tuple[int, int | None]:
+    if page_size < 0:
+        raise InvalidArgument.of("page_size", "must be >= 0")
+    limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+    if not page_token:
+        return limit, None
+    if not page_token.isdigit():
+        raise InvalidArgument.of("page_token", "is not a token from a previous response")
+    return limit, int(page_token)
+
+
+class Promotion:
+    def __init__(
+        self,
+        *,
+        reader: PromotionReader,
+        facts: VersionFactsReader,
+        commands: PromotionCommands,
+        roles: RoleMap,
+        progress: Progress | None,
+        topic: str,
+        partitions: int,
+        watch_idle_s: float = 30.0,
+    ) -> None:
+        self._reader = reader
+        self._facts = facts
+        self._commands = commands
+        self._roles = roles
+        self._progress = progress
+        self._topic = topic
+        self._partitions = partitions
+        self._watch_idle_s = watch_idle_s
+
+    # Access ------------------------------------------------------------------
+
+    async def _deny(
+        self, context: EventContext, namespace: str, action: str, resource: str, reason: str
+    ) -> None:
+        # The denial is its own fact, not part of the client's request: no
+        # request_id, so a retried request that is denied again is recorded again.
+        denial = EventContext(
+            actor=context.actor, correlation_id=context.correlation_id, causation_id=context.causation_id
+        )
+        await self._commands.append(
+            f"namespaces/{namespace}/access-denials",
+            denial,
+            AccessDenied(context.actor, action, resource, reason),
+        )
+
+    async def _authorize(
+        self, context: EventContext, namespace: str, needed: Role, action: str, resource: str
+    ) -> None:
+        if self._roles.allows(context.actor, namespace, needed):
+            return
+        role = self._roles.role(context.actor, namespace)
+        reason = (
+            f"{action} needs the {needed.name.lower()} role in namespace {namespace}; "
+            f"{context.actor} has {role.name.lower() if role else 'none'}"
+        )
+        await self._deny(context, namespace, action, resource, reason)
+        raise PermissionDenied(reason)
+
+    async def _recording_denials(
+        self, context: EventContext, action: str, resource: str, run: Callable[[], Awaitable[T]]
+    ) -> T:
+        try:
+            return await run()
+        except PermissionDenied as denied:
+            await self._deny(context, namespace_of(resource), action, resource, str(denied))
+            raise
+
+    # Commands ----------------------------------------------------------------
+
+    async def _policy(self, model: str) -> Policy:
+        _, policy = await self._reader.effective_policy(model)
+        return policy or DEFAULT_POLICY
+
+    async def _read_back(self, event_id: str, token: ConsistencyToken) -> Written:
+        request = await self._reader.request_by_event(event_id)
+        if request is None:
+            raise NotFound(f"the request of event {event_id} is not in the read model after it was accepted")
+        return Written(request, token)
+
+    async def create(
+        self,
+        model: str,
+        moves: Sequence[Move],
+        deployments: Sequence[Deployment],
+        comment: str,
+        etag: str,
+        context: EventContext,
+    ) -> Written:
+        await self._authorize(context, namespace_of(model), Role.EDITOR, "CreateTransitionRequest", model)
+        validate_moves(moves, deployments, "transition_request")
+        policy = await self._policy(model)
+        facts = await self._facts.facts(model, sorted(referenced_versions(moves, deployments)))
+        command = CreateTransition(
+            f"{model}/transitionRequests/{uuid.uuid4().hex}",
+            tuple(moves),
+            tuple(deployments),
+            comment,
+            context.actor,
+            datetime.now(UTC),
+            etag=etag,
+        )
+        result = await self._commands.run(
+            model, context, lambda state: decide_create(state, command, policy, facts)
+        )
+        return await self._read_back(result.event_id, result.token)
+
+    async def rollback(
+        self, model: str, stage: str, reason: str, emergency: bool, etag: str, context: EventContext
+    ) -> Written:
+        await self._authorize(context, namespace_of(model), Role.EDITOR, "Rollback", model)
+        if not reason.strip():
+            raise InvalidArgument.of("reason", "a rollback needs a reason")
+        policy = await self._policy(model)
+        current = Aggregate(await self._reader.pointers(model))
+        target = rollback_moves(current, stage)
+        facts = await self._facts.facts(model, [m.version for m in target])
+        command = CreateTransition(
+            f"{model}/transitionRequests/{uuid.uuid4().hex}",
+            (),
+            (),
+            reason,
+            context.actor,
+            datetime.now(UTC),
+            etag=etag,
+            rollback=True,
+            rollback_reason=reason,
+            emergency=emergency,
+        )
+        # The previous version is read again from the state the decision is made on.
+        result = await self._commands.run(
+            model,
+            context,
+            lambda state: decide_create(
+                state, replace(command, moves=rollback_moves(state, stage)), policy, facts
+            ),
+        )
+        return await self._read_back(result.event_id, result.token)
+
+    async def _decide(
+        self,
+        action: str,
+        name: str,
+        comment: str,
+        context: EventContext,
+        needed: Role,
+        decide: Callable[..., object],
+    ) -> Written:
+        model = model_of_request(name)
+        namespace = namespace_of(model)
+        await self._authorize(context, namespace, needed, action, name)
+        request = await self._reader.request(name)
+        if request is None:
+            raise NotFound(f"{name} does not exist")
+        facts = await self._facts.facts(
+            model, sorted(referenced_versions(request.moves, request.deployments))
+        )
+        command = Decide(
+            name,
+            comment,
+            context.actor,
+            datetime.now(UTC),
+            is_admin=self._roles.allows(context.actor, namespace, Role.ADMIN),
+        )
+
+        async def run() -> Written:
+            result = await self._commands.run(model, context, lambda state: decide(state, command, facts))  # type: ignore[arg-type]
+            written = await self._reader.request(name)
+            assert written is not None
+            return Written(written, result.token)
+
+        return await self._recording_denials(context, action, name, run)
+
+    async def approve(self, name: str, comment: str, context: EventContext) -> Written:
+        return await self._decide(
+            "ApproveTransitionRequest", name, comment, context, Role.APPROVER, decide_approve
+        )
+
+    async def reject(self, name: str, comment: str, context: EventContext) -> Written:
+        return await self._decide(
+            "RejectTransitionRequest",
+            name,
+            comment,
+            context,
+            Role.APPROVER,
+            lambda s, c, _: decide_reject(s, c),
+        )
+
+    async def cancel(self, name: str, comment: str, context: EventContext) -> Written:
+        return await self._decide(
+            "CancelTransitionRequest",
+            name,
+            comment,
+            context,
+            Role.EDITOR,
+            lambda s, c, _: decide_cancel(s, c),
+        )
+
+    async def set_policy(
+        self, parent: str, policy: Policy, context: EventContext
+    ) -> tuple[Policy, ConsistencyToken]:
+        await self._authorize(context, namespace_of(parent), Role.ADMIN, "SetPromotionPolicy", parent)
+        event: PolicySet = decide_policy(parent, policy)
+        # A policy replaces the previous one whatever it was: an append-only fact.
+        # Pending requests keep the policy they were created under.
+        result = await self._commands.append(parent, context, event)
+        return event.policy, result.token
+
+    # Queries -----------------------------------------------------------------
+
+    async def get_policy(self, parent: str, context: EventContext) -> tuple[str, Policy, bool]:
+        await self._authorize(context, namespace_of(parent), Role.VIEWER, "GetPromotionPolicy", parent)
+        if parent.count("/") == 3:
+            source, policy = await self._reader.effective_policy(parent)
+        else:
+            source, policy = parent, await self._reader.policy(parent)
+        return source, policy or DEFAULT_POLICY, policy is None
+
+    async def pointers(self, model: str, context: EventContext) -> Pointers:
+        await self._authorize(context, namespace_of(model), Role.VIEWER, "GetPointers", model)
+        return await self._reader.pointers(model)
+
+    async def get_request(self, name: str, context: EventContext) -> Request:
+        await self._authorize(context, namespace_of(name), Role.VIEWER, "GetTransitionRequest", name)
+        request = await self._reader.request(name)
+        if request is None:
+            raise NotFound(f"{name} does not exist")
+        return request
+
+    async def list_requests(
+        self, model: str, state: str | None, page_size: int, page_token: str, context: EventContext
+    ) -> tuple[list[Request], str]:
+        await self._authorize(context, namespace_of(model), Role.VIEWER, "ListTransitionRequests", model)
+        limit, before = page(page_size, page_token)
+        rows = await self._reader.requests(model, state, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [r for _, r in rows], str(rows[-1][0]) if more else ""
+
+    async def history(
+        self, model: str, pointer: str, page_size: int, page_token: str, context: EventContext
+    ) -> tuple[list[bytes], str]:
+        await self._authorize(context, namespace_of(model), Role.VIEWER, "ListPointerHistory", model)
+        limit, before = page(page_size, page_token)
+        rows = await self._reader.history(model, pointer or None, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [entry for _, entry in rows], str(rows[-1][0]) if more else ""
+
+    async def denials(
+        self, namespace: str, page_size: int, page_token: str, context: EventContext
+    ) -> tuple[list[object], str]:
+        await self._authorize(context, namespace, Role.ADMIN, "ListAccessDenials", f"namespaces/{namespace}")
+        limit, before = page(page_size, page_token)
+        rows = await self._reader.denials(namespace, before, limit + 1)
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return [d for _, d in rows], str(rows[-1][0]) if more else ""
+
+    # Watch -------------------------------------------------------------------
+
+    def _decode_token(self, token: str) -> dict[int, int]:
+        if not token:
+            return {}
+        try:
+            required = ConsistencyToken.decode(token).required
+        except InvalidToken:
+            raise InvalidArgument.of("resume_token", "is not a token from WatchPromotions") from None
+        if any(topic != self._topic for topic, _ in required):
+            raise InvalidArgument.of("resume_token", "is not a token from WatchPromotions of this registry")
+        return {partition: offset for (_, partition), offset in required.items()}
+
+    def _encode_token(self, delivered: dict[int, int]) -> str:
+        return ConsistencyToken({(self._topic, p): o for p, o in delivered.items()}).encode()
+
+    async def watch(
+        self, parent: str, resume_token: str, context: EventContext
+    ) -> AsyncIterator[tuple[bytes, str]]:
+        """Applied transitions from the token on, then live ones, without gaps or repeats.
+
+        The token is the next offset to deliver per partition of the promotion
+        topic. Rows and checkpoints commit in one transaction, so every
+        transition below a committed checkpoint is already readable: reading
+        [delivered, checkpoint) per partition, then waiting for a checkpoint to
+        move (LISTEN/NOTIFY, no polling), never skips one. Offsets survive
+        restarts and replays, so a token stays valid across both.
+        """
+        namespace = namespace_of(parent) if parent else "*"
+        await self._authorize(context, namespace, Role.VIEWER, "WatchPromotions", parent or "*")
+        delivered = self._decode_token(resume_token)
+        while True:
+            checkpoints = await self._reader.checkpoints(self._topic)
+            ranges = {
+                p: (delivered.get(p, 0), hi) for p, hi in checkpoints.items() if hi > delivered.get(p, 0)
+            }
+            for partition, offset, entry in await self._reader.transitions_between(
+                self._topic, parent, ranges
+            ):
+                delivered[partition] = offset + 1
+                yield entry, self._encode_token(delivered)
+            for partition, hi in checkpoints.items():
+                delivered[partition] = max(delivered.get(partition, 0), hi)
+            await self._wait_for_progress(delivered)
+
+    async def _wait_for_progress(self, delivered: dict[int, int]) -> None:
+        if self._progress is None:
+            raise FailedPrecondition("this process does not follow projection progress")
+        progress = self._progress
+        waits = [
+            asyncio.ensure_future(
+                progress.wait_for({(self._topic, p): delivered.get(p, 0) + 1}, self._watch_idle_s)
+            )
+            for p in sorted(set(range(self._partitions)) | set(delivered))
+        ]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            for wait in waits:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await wait
