@@ -270,19 +270,21 @@ def graph_of(record: LineageRecord) -> tuple[list[Node], list[Edge]]:
         edge = Edge(version, node.id, relation) if outgoing else Edge(node.id, version, relation)
         edges.setdefault((edge.source, edge.target, edge.relation), edge)
 
+    # Node attributes are derived from the identity alone (what makes two
+    # statements the same node), never from details a record adds such as a
+    # row count or metrics: records of different models sit on different
+    # partitions, so "first statement wins" would depend on the order partitions
+    # are folded in, and a replay could disagree with the live read model. The
+    # details stay in the records (GetReproductionInfo, ListLineageRecords).
     for d in record.datasets:
-        attrs = [("uri", d.uri), ("digest", d.digest)]
-        if d.schema:
-            attrs.append(("schema", d.schema))
-        if d.row_count:
-            attrs.append(("row_count", str(d.row_count)))
-        add(Node(d.node_id, NodeType.DATASET, tuple(attrs)), f"{d.role.value}_data")
+        add(Node(d.node_id, NodeType.DATASET, (("uri", d.uri), ("digest", d.digest))), f"{d.role.value}_data")
     for p in record.preprocessing_steps:
-        attrs = [("name", p.name), ("digest", p.digest)]
-        if p.description:
-            attrs.append(("description", p.description))
         add(
-            Node(f"preprocessing:{p.name}@{p.digest}", NodeType.PREPROCESSING, tuple(attrs)),
+            Node(
+                f"preprocessing:{p.name}@{p.digest}",
+                NodeType.PREPROCESSING,
+                (("name", p.name), ("digest", p.digest)),
+            ),
             "preprocessed_by",
         )
     for c in record.code:
@@ -305,13 +307,12 @@ def graph_of(record: LineageRecord) -> tuple[list[Node], list[Edge]]:
         )
     if record.training_run is not None:
         run = record.training_run
-        attrs = [("id", run.id), ("orchestrator", run.orchestrator)]
-        if run.start_time:
-            attrs.append(("start_time", run.start_time.isoformat()))
-        if run.end_time:
-            attrs.append(("end_time", run.end_time.isoformat()))
         add(
-            Node(f"training_run:{run.orchestrator}/{run.id}", NodeType.TRAINING_RUN, tuple(attrs)),
+            Node(
+                f"training_run:{run.orchestrator}/{run.id}",
+                NodeType.TRAINING_RUN,
+                (("id", run.id), ("orchestrator", run.orchestrator)),
+            ),
             "produced_by",
         )
     for parent in record.parents:
@@ -320,12 +321,7 @@ def graph_of(record: LineageRecord) -> tuple[list[Node], list[Edge]]:
         )
         add(node, parent.relation.value)
     for e in record.evaluations:
-        attrs = tuple((name, repr(value)) for name, value in e.metrics)
-        add(
-            Node(f"evaluation:{e.id}", NodeType.EVALUATION, (("id", e.id), *attrs)),
-            "evaluated_by",
-            outgoing=True,
-        )
+        add(Node(f"evaluation:{e.id}", NodeType.EVALUATION, (("id", e.id),)), "evaluated_by", outgoing=True)
     return list(nodes.values()), list(edges.values())
 
 

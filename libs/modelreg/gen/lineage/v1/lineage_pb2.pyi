@@ -604,7 +604,10 @@ class Node(_message.Message):
     """Its kind."""
     @_builtins.property
     def attributes(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
-        """Descriptive attributes as first recorded (e.g. uri, digest, row_count)."""
+        """Attributes that follow from the identity (e.g. uri and digest, a
+        config's params); per-record details such as row counts or metrics are
+        in the records.
+        """
 
     def __init__(
         self,
