@@ -48,6 +48,7 @@ class DevService:
 SERVICES = [
     DevService("catalog", "modelreg.catalog", "catalog", 50051),
     DevService("versioning", "modelreg.versioning", "versioning", 50052),
+    DevService("lineage", "modelreg.lineage", "lineage", 50053),
 ]
 
 
