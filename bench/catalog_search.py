@@ -165,6 +165,14 @@ def search_mix(mid: datetime) -> dict[str, tuple[str, str]]:
             "update_time",
         ),
         "owners:carol OR tags.word = ads": ('owners:"carol" OR tags.word = "ads"', "name desc"),
+        # Sparse matches: the page cannot fill early, so these show the cost of a full pass.
+        "sparse: properties.acc >= 0.9995": ("properties.acc >= 0.9995", ""),
+        "sparse: team=growth AND epochs=100 AND jax AND acc>0.99": (
+            'tags.team = "growth" AND properties.epochs = 100 AND properties.framework = "jax"'
+            " AND properties.acc > 0.99",
+            "create_time desc",
+        ),
+        "sparse: text:'calibrated transformer shadow'": ('text:"calibrated transformer shadow"', ""),
     }
 
 

@@ -363,9 +363,12 @@ async def test_archive_restore_delete_lifecycle(catalog_stub, catalog_host: Serv
         "registered_model_updated",
         "registered_model_deleted",
     ]
-    assert [e.registered_model_deleted.reason for e in envelopes if e.HasField("registered_model_deleted")][
-        -1
-    ] == "superseded by v2"
+    reasons = [
+        e.registered_model_deleted.reason
+        for e in envelopes
+        if e.stream == name and e.HasField("registered_model_deleted")
+    ]
+    assert reasons == ["superseded by v2"]
 
 
 async def test_retried_update_request_id_has_one_effect(catalog_stub, catalog_host: ServiceHost) -> None:  # type: ignore[no-untyped-def]
