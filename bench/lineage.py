@@ -1,0 +1,260 @@
+"""Lineage queries on a ~10k-node graph across 200 models, beside the gRPC floor.
+
+    .venv/bin/python -m bench.lineage [--calls 300] [--models 200]
+
+Starts Tansu and PostgreSQL, produces the graph's lineage events (1,050 with
+supersedes) straight onto the lineage topic, starts the lineage service as its
+own process (its projector folds them), and measures from here, sequentially:
+3-hop GetLineageSubgraph upstream from a version, downstream from a dataset and
+in both directions from a version (every page fetched, page_size 1000),
+FindDownstream from a dataset (unbounded), and the floor (a gRPC health Check
+on the same channel). Writes bench/out/lineage.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import asyncpg
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from rich.console import Console
+from rich.table import Table
+
+from bench.run import percentiles
+from modelreg.cli.dev import wait_until_serving
+from modelreg.devstack import LocalStack, create_database, drop_database
+from modelreg.devstack.ports import free_port
+from modelreg.eventlog import ANY_REVISION, EMPTY_HEAD, EventContext, StreamHead, build_envelope
+from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
+from modelreg.gen.lineage.v1 import lineage_pb2 as pb
+from modelreg.gen.lineage.v1 import lineage_pb2_grpc
+from modelreg.runtime.host import ensure_topics
+from modelreg.runtime.settings import Settings
+from tests.integration.lineage.graph import Graph, build
+
+OUT = Path(__file__).parent / "out"
+TOPIC = "modelreg.lineage.v1"
+
+
+async def produce(kafka: KafkaSettings, graph: Graph) -> dict[int, int]:
+    """Appends the graph's events, chained per stream; returns partition -> end offset."""
+    await ensure_topics(Settings(kafka=kafka, pg_dsn=""), [TOPIC])
+    log = KafkaEventLog(KafkaSettings(kafka.bootstrap_servers, kafka.topic_prefix, linger_ms=2))
+    await log.start()
+    heads: dict[str, StreamHead] = {}
+    ends: dict[int, int] = {}
+    recorded_ids: list[str] = []
+
+    async def append(stream: str, field: str, payload, any_revision: bool) -> str:  # type: ignore[no-untyped-def]
+        head = heads.get(stream, EMPTY_HEAD)
+        envelope = build_envelope(
+            stream=stream,
+            payload_field=field,
+            payload=payload,
+            expected_revision=ANY_REVISION if any_revision else head.revision,
+            prev_hash=head.hash,
+            source="bench",
+            context=EventContext(actor="bench"),
+        )
+        heads[stream] = StreamHead(head.revision + 1, envelope.hash)
+        position = await log.append(kafka.topic(TOPIC), envelope)
+        ends[position.partition] = max(ends.get(position.partition, 0), position.offset + 1)
+        return envelope.event_id
+
+    async def streams(events: list[tuple[int, str, str, object]], any_revision: bool) -> dict[int, str]:
+        by_stream: dict[str, list[tuple[int, str, object]]] = {}
+        for i, stream, field, payload in events:
+            by_stream.setdefault(stream, []).append((i, field, payload))
+        ids: dict[int, str] = {}
+
+        async def one(stream: str, items: list[tuple[int, str, object]]) -> None:
+            for i, field, payload in items:
+                ids[i] = await append(stream, field, payload, any_revision)
+
+        await asyncio.gather(*(one(s, items) for s, items in by_stream.items()))
+        return ids
+
+    try:
+        recorded = [(i, s, f, p) for i, (s, f, p) in enumerate(graph.records) if f == "lineage_recorded"]
+        ids = await streams(recorded, any_revision=True)
+        recorded_ids.extend(ids[i] for i in range(len(recorded)))
+        for index, _, event in graph.supersedes:
+            event.superseded_record = recorded_ids[index]
+        await streams(
+            [(i, s, "lineage_record_superseded", e) for i, (_, s, e) in enumerate(graph.supersedes)],
+            any_revision=False,
+        )
+    finally:
+        await log.stop()
+    return ends
+
+
+async def wait_projected(dsn: str, topic: str, ends: dict[int, int], timeout: float = 120) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if await conn.fetchval("SELECT to_regclass('lineage.checkpoints') IS NOT NULL"):
+                rows = await conn.fetch(
+                    "SELECT partition, next_offset FROM lineage.checkpoints WHERE topic = $1", topic
+                )
+                done = {r["partition"]: r["next_offset"] for r in rows}
+                if all(done.get(p, 0) >= o for p, o in ends.items()):
+                    return
+            await asyncio.sleep(0.1)
+        raise TimeoutError("the lineage projector did not catch up")
+    finally:
+        await conn.close()
+
+
+async def measure(port: int, graph: Graph, calls: int) -> dict[str, object]:
+    rng = random.Random(11)
+    used = sorted({e[0] for e in graph.edges if e[0].startswith("dataset:")})
+    versions = [f"model_version:{v}" for v in graph.versions]
+    results: dict[str, object] = {}
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
+        stub = lineage_pb2_grpc.LineageServiceStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+
+        async def subgraph(start: str, direction: int) -> int:
+            token, nodes = "", 0
+            while True:
+                page = await stub.GetLineageSubgraph(
+                    pb.GetLineageSubgraphRequest(
+                        query=pb.SubgraphQuery(start_nodes=[start], direction=direction, max_hops=3),
+                        page_size=1000,
+                        page_token=token,
+                    )
+                )
+                nodes += len(page.nodes)
+                token = page.next_page_token
+                if not token:
+                    return nodes
+
+        async def downstream(start: str) -> int:
+            return len((await stub.FindDownstream(pb.FindDownstreamRequest(node=start))).versions)
+
+        cases = {
+            "subgraph 3 hops upstream from a version": (
+                versions,
+                lambda s: subgraph(s, pb.DIRECTION_UPSTREAM),
+            ),
+            "subgraph 3 hops downstream from a dataset": (
+                used,
+                lambda s: subgraph(s, pb.DIRECTION_DOWNSTREAM),
+            ),
+            "subgraph 3 hops both ways from a version": (
+                versions,
+                lambda s: subgraph(s, pb.DIRECTION_BIDIRECTIONAL),
+            ),
+            "FindDownstream from a dataset (unbounded)": (used, downstream),
+        }
+        for _ in range(50):  # warm up the channel, the pool and the plans
+            await health.Check(health_pb2.HealthCheckRequest())
+            await subgraph(rng.choice(versions), pb.DIRECTION_UPSTREAM)
+        floor = []
+        for _ in range(1000):
+            started = time.perf_counter()
+            await health.Check(health_pb2.HealthCheckRequest())
+            floor.append(time.perf_counter() - started)
+        results["floor_health_check"] = percentiles(floor)
+        for label, (starts, call) in cases.items():
+            samples, sizes = [], []
+            for _ in range(calls):
+                start = rng.choice(starts)
+                started = time.perf_counter()
+                sizes.append(await call(start))
+                samples.append(time.perf_counter() - started)
+            results[label] = {**percentiles(samples), "mean_nodes": round(sum(sizes) / len(sizes), 1)}
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", type=int, default=200)
+    parser.add_argument("--calls", type=int, default=300, help="calls per query kind")
+    args = parser.parse_args()
+    console = Console()
+    graph = build(f"bench{uuid.uuid4().hex[:6]}", models=args.models)
+    with LocalStack.start() as stack:
+        database = f"modelreg_lineage_{uuid.uuid4().hex[:8]}"
+        dsn = asyncio.run(create_database(stack.postgres.admin_dsn, database))
+        prefix = f"lineage{uuid.uuid4().hex[:6]}."
+        kafka = KafkaSettings(stack.kafka.bootstrap_servers, prefix)
+        service = None
+        try:
+            started = time.perf_counter()
+            ends = asyncio.run(produce(kafka, graph))
+            produced = time.perf_counter() - started
+            port = free_port()
+            env = {
+                **os.environ,
+                "MODELREG_KAFKA_BOOTSTRAP": stack.kafka.bootstrap_servers,
+                "MODELREG_TOPIC_PREFIX": prefix,
+                "MODELREG_PG_DSN": dsn,
+                "MODELREG_LOG_LEVEL": "WARNING",
+            }
+            service = subprocess.Popen(
+                [sys.executable, "-m", "modelreg.lineage", "serve", "--port", str(port)], env=env
+            )
+            wait_until_serving(port, service)
+            asyncio.run(wait_projected(dsn, kafka.topic(TOPIC), ends))
+            loaded = time.perf_counter() - started
+            results = asyncio.run(measure(port, graph, args.calls))
+            results["load"] = {
+                "events": len(graph.records),
+                "nodes": len(graph.node_types),
+                "current_edges": len(graph.edges),
+                "produce_s": round(produced, 2),
+                "produce_and_project_s": round(loaded, 2),
+            }
+        finally:
+            if service is not None:
+                service.terminate()
+                service.wait(10)
+            asyncio.run(drop_database(stack.postgres.admin_dsn, database))
+
+    results["meta"] = {
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "python": platform.python_version(),
+        "postgres": "embedded" if not os.environ.get("MODELREG_PG_DSN") else "MODELREG_PG_DSN",
+    }
+    OUT.mkdir(exist_ok=True)
+    (OUT / "lineage.json").write_text(json.dumps(results, indent=2, default=str))
+
+    floor = results["floor_health_check"]["p50_ms"]  # type: ignore[index]
+    console.print(results["load"])
+    table = Table(
+        title=f"lineage queries on {len(graph.node_types)} nodes: floor (health Check p50) = {floor:.2f} ms"
+    )
+    for column in ("measure", "p50 ms", "p99 ms", "p50 - floor", "mean nodes"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    for name, f in results.items():
+        if name in ("meta", "load"):
+            continue
+        table.add_row(
+            name,
+            f"{f['p50_ms']:.2f}",  # type: ignore[index]
+            f"{f['p99_ms']:.2f}",  # type: ignore[index]
+            f"{f['p50_ms'] - floor:+.2f}",  # type: ignore[index]
+            str(f.get("mean_nodes", "")),  # type: ignore[union-attr]
+        )
+    console.print(table)
+    console.print(f"written to {OUT / 'lineage.json'}")
+
+
+if __name__ == "__main__":
+    main()
