@@ -357,6 +357,8 @@ class VersionFactsCache:
 
     name = "promotion-versions"
     read_model_tables = ("version_facts",)
+    # Versioning keys its streams by model too: keep its fold bookkeeping apart from ours.
+    stream_scope = "versioning:"
 
     def ddl(self, schema: str) -> str:
         s = quote_schema(schema)
@@ -423,6 +425,7 @@ class LineageCache:
 
     name = "promotion-lineage"
     read_model_tables = ("lineage_versions",)
+    stream_scope = "lineage:"
 
     def ddl(self, schema: str) -> str:
         s = quote_schema(schema)

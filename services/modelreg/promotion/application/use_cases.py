@@ -38,6 +38,7 @@ from modelreg.promotion.domain.model import (
     Policy,
     PolicySet,
     Request,
+    RequestState,
     Role,
     decide_approve,
     decide_cancel,
@@ -225,6 +226,8 @@ class Promotion:
         request = await self._reader.request(name)
         if request is None:
             raise NotFound(f"{name} does not exist")
+        if request.state is not RequestState.PENDING:
+            raise FailedPrecondition(f"{name} is {request.state.value}, not PENDING")
         facts = await self._facts.facts(
             model, sorted(referenced_versions(request.moves, request.deployments))
         )

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import IntEnum, StrEnum
 
-from modelreg.errors import Aborted, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
+from modelreg.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
 
 STAGING = "STAGING"
 PRODUCTION = "PRODUCTION"
@@ -589,7 +589,9 @@ def decide_create(
 def _pending(state: Aggregate, name: str) -> Request:
     request = state.requests.get(name)
     if request is None:
-        raise NotFound(f"{name} does not exist")
+        # The aggregate holds the pending requests only; the use case has
+        # already told a missing request (NOT_FOUND) from a decided one.
+        raise FailedPrecondition(f"{name} is no longer PENDING")
     if request.state is not RequestState.PENDING:
         raise FailedPrecondition(f"{name} is {request.state.value}, not PENDING")
     return request
