@@ -36,6 +36,7 @@ from modelreg.client.errors import NotFound as NotFoundError
 from modelreg.client.uris import parse_uri
 from modelreg.eventlog.positions import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from modelreg.gen.lineage.v1 import lineage_pb2, lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
 
@@ -86,6 +87,7 @@ class AsyncRegistry:
         self._catalog: catalog_pb2_grpc.CatalogServiceStub | None = None
         self._versioning: versioning_pb2_grpc.ModelVersionServiceStub | None = None
         self._promotion: promotion_pb2_grpc.PromotionServiceStub | None = None
+        self._lineage: lineage_pb2_grpc.LineageServiceStub | None = None
 
     @property
     def consistency_token(self) -> str:
@@ -132,6 +134,12 @@ class AsyncRegistry:
         if self._promotion is None:
             self._promotion = promotion_pb2_grpc.PromotionServiceStub(self._channel(self.endpoints.promotion))
         return self._promotion
+
+    @property
+    def lineage(self) -> lineage_pb2_grpc.LineageServiceStub:
+        if self._lineage is None:
+            self._lineage = lineage_pb2_grpc.LineageServiceStub(self._channel(self.endpoints.lineage))
+        return self._lineage
 
     def _metadata(self) -> list[tuple[str, str]]:
         metadata = []
@@ -361,6 +369,150 @@ class AsyncRegistry:
             partial.unlink(missing_ok=True)
             raise IntegrityError(f"{file.path}: sha256 {digest.hexdigest()} does not match {file.sha256}")
         transfer.replace_atomically(partial, target)
+
+    # Lineage -------------------------------------------------------------
+
+    async def record_lineage(
+        self, uri: str, record: lineage_pb2.LineageRecord, *, request_id: str | None = None
+    ) -> lineage_pb2.LineageRecord:
+        """Records what a version was made from (datasets, code, config, run, parents...)."""
+        version = await self._version_name(uri)
+        return await self._call(
+            self.lineage.RecordLineage,
+            lineage_pb2.RecordLineageRequest(
+                parent=version, record=record, request_id=request_id or str(uuid.uuid4())
+            ),
+        )
+
+    async def lineage_subgraph(
+        self, uri: str, *, direction: str = "up", max_hops: int = 3
+    ) -> lineage_pb2.GetLineageSubgraphResponse:
+        """The lineage around a version, all pages merged into one response."""
+        version = await self.get_version(uri)
+        directions = {
+            "up": lineage_pb2.DIRECTION_UPSTREAM,
+            "down": lineage_pb2.DIRECTION_DOWNSTREAM,
+            "both": lineage_pb2.DIRECTION_BIDIRECTIONAL,
+        }
+        query = lineage_pb2.SubgraphQuery(
+            start_nodes=[f"model_version:{version.name}"], direction=directions[direction], max_hops=max_hops
+        )
+        merged = lineage_pb2.GetLineageSubgraphResponse()
+        token = ""
+        while True:
+            page = await self._call(
+                self.lineage.GetLineageSubgraph,
+                lineage_pb2.GetLineageSubgraphRequest(query=query, page_size=1000, page_token=token),
+            )
+            merged.nodes.extend(page.nodes)
+            merged.edges.extend(page.edges)
+            token = page.next_page_token
+            if not token:
+                return merged
+
+    # Promotion -----------------------------------------------------------
+
+    async def request_promotion(
+        self,
+        uri: str,
+        moves: Mapping[str, int],
+        *,
+        comment: str = "",
+        deployments: Mapping[str, Mapping[int, int]] | None = None,
+        etag: str = "",
+        request_id: str | None = None,
+    ) -> promotion_pb2.TransitionRequest:
+        """Asks to move pointers of `ns/model` at once, e.g. {"PRODUCTION": 7, "champion": 7};
+        `deployments` sets traffic splits: {"prod": {7: 90, 8: 10}}."""
+        parsed = parse_uri(uri)
+        return await self._call(
+            self.promotion.CreateTransitionRequest,
+            promotion_pb2.CreateTransitionRequestRequest(
+                parent=parsed.model_name,
+                transition_request=promotion_pb2.TransitionRequest(
+                    moves=[promotion_pb2.PointerMove(pointer=p, version=v) for p, v in moves.items()],
+                    deployments=[
+                        promotion_pb2.Deployment(
+                            environment=env,
+                            weights=[
+                                promotion_pb2.TrafficWeight(version=v, percent=pct)
+                                for v, pct in split.items()
+                            ],
+                        )
+                        for env, split in (deployments or {}).items()
+                    ],
+                    comment=comment,
+                    etag=etag,
+                ),
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+
+    async def set_alias(
+        self, uri: str, alias: str, version: int, *, comment: str = ""
+    ) -> promotion_pb2.TransitionRequest:
+        """Points `alias` at `version`; applied at once unless the alias is protected."""
+        return await self.request_promotion(uri, {alias: version}, comment=comment)
+
+    async def approve(self, transition: str, *, comment: str = "") -> promotion_pb2.TransitionRequest:
+        return await self._call(
+            self.promotion.ApproveTransitionRequest,
+            promotion_pb2.ApproveTransitionRequestRequest(
+                name=transition, comment=comment, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def reject(self, transition: str, *, comment: str = "") -> promotion_pb2.TransitionRequest:
+        return await self._call(
+            self.promotion.RejectTransitionRequest,
+            promotion_pb2.RejectTransitionRequestRequest(
+                name=transition, comment=comment, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def rollback(
+        self, uri: str, stage: str = "PRODUCTION", *, reason: str, emergency: bool = False
+    ) -> promotion_pb2.TransitionRequest:
+        return await self._call(
+            self.promotion.Rollback,
+            promotion_pb2.RollbackRequest(
+                model=parse_uri(uri).model_name,
+                stage=stage.upper(),
+                reason=reason,
+                emergency=emergency,
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+
+    async def pointers(self, uri: str) -> promotion_pb2.Pointers:
+        return await self._call(
+            self.promotion.GetPointers, promotion_pb2.GetPointersRequest(model=parse_uri(uri).model_name)
+        )
+
+    async def history(self, uri: str, *, pointer: str = "") -> list[promotion_pb2.PointerHistoryEntry]:
+        """Every applied transition of a model (or of one pointer), newest first."""
+        model = parse_uri(uri).model_name
+        entries: list[promotion_pb2.PointerHistoryEntry] = []
+        token = ""
+        while True:
+            page = await self._call(
+                self.promotion.ListPointerHistory,
+                promotion_pb2.ListPointerHistoryRequest(
+                    model=model, pointer=pointer, page_size=200, page_token=token
+                ),
+            )
+            entries.extend(page.entries)
+            token = page.next_page_token
+            if not token:
+                return entries
+
+    async def set_promotion_policy(
+        self, policy: promotion_pb2.PromotionPolicy
+    ) -> promotion_pb2.PromotionPolicy:
+        return await self._call(
+            self.promotion.SetPromotionPolicy,
+            promotion_pb2.SetPromotionPolicyRequest(policy=policy, request_id=str(uuid.uuid4())),
+        )
 
 
 _SEMVER_REFERENCE = re.compile(r"^v?\d+\.\d+\.\d+$|^latest$|^v\d+\.latest$")
