@@ -144,6 +144,25 @@ async def test_the_oracle_sees_supersedes(graph: Graph) -> None:
     assert dropped
 
 
+async def test_corrected_records_no_longer_count(lineage_stub, graph: Graph) -> None:  # type: ignore[no-untyped-def]
+    """Every superseded record at once: one hop around its version and its old datasets."""
+    corrected = [graph.records[index][2].record.model_version for index, _, _ in graph.supersedes]  # type: ignore[attr-defined]
+    old_datasets = sorted(
+        {
+            e[0]
+            for index, _, _ in graph.supersedes
+            for e in graph.edges_by_record[index]
+            if e[0].startswith("dataset:")
+        }
+    )
+    for starts in ([f"model_version:{v}" for v in corrected], old_datasets[:100]):
+        nodes, followed = bfs(graph.edges, set(graph.node_types), starts, "both", 1)
+        query = pb.SubgraphQuery(start_nodes=starts, direction=pb.DIRECTION_BIDIRECTIONAL, max_hops=1)
+        got_nodes, got_edges = await walk(lineage_stub, query, 1000)
+        assert set(got_nodes) == set(nodes)
+        assert got_edges == followed
+
+
 async def test_impact_finds_every_affected_version_and_nothing_else(lineage_stub, graph: Graph) -> None:  # type: ignore[no-untyped-def]
     rng = random.Random(3)
     used = sorted({e[0] for e in graph.edges if e[0].startswith("dataset:")})
