@@ -2,7 +2,9 @@
 
 `MODELREG_AUTH_TOKENS="s3cret=alice,0ther=bob"` configures the tokens. With no
 tokens configured the service runs open, as principal `anonymous`, which suits
-a laptop; the startup log says so loudly.
+a laptop; the startup log says so loudly. `MODELREG_AUTH_ALLOW_ANONYMOUS=1`
+keeps calls without a token open (as `anonymous`) while known tokens still
+name their principal: `modelreg dev` runs so, with a demo requester and approver.
 """
 
 from __future__ import annotations
@@ -17,8 +19,9 @@ ANONYMOUS = "anonymous"
 
 
 class BearerTokenAuthenticator:
-    def __init__(self, tokens: Mapping[str, str]) -> None:
+    def __init__(self, tokens: Mapping[str, str], *, allow_anonymous: bool = False) -> None:
         self._tokens = dict(tokens)
+        self._allow_anonymous = allow_anonymous or not tokens
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> BearerTokenAuthenticator:
@@ -29,14 +32,14 @@ class BearerTokenAuthenticator:
             if not token or not principal:
                 raise ValueError("MODELREG_AUTH_TOKENS entries must look like token=principal")
             tokens[token] = principal
-        return cls(tokens)
+        return cls(tokens, allow_anonymous=environ.get("MODELREG_AUTH_ALLOW_ANONYMOUS") == "1")
 
     @property
     def open(self) -> bool:
-        return not self._tokens
+        return self._allow_anonymous
 
     def authenticate(self, authorization: str | None) -> str:
-        if self.open:
+        if not self._tokens or (not authorization and self._allow_anonymous):
             return ANONYMOUS
         if not authorization or not authorization.lower().startswith("bearer "):
             raise Unauthenticated("missing bearer token in the authorization metadata")
