@@ -375,3 +375,47 @@ async def test_downstream_filtered_by_stage(lineage_stub, writer: Writer) -> Non
         pb.FindDownstreamRequest(dataset=data, stages=["production"]), metadata=token_md(token)
     )
     assert [v.model_version for v in production.versions] == [versions[1]]
+
+
+async def test_page_tokens_are_bound_to_their_query(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+    version = f"namespaces/{unique('ns')}/models/m/versions/1"
+    created = await writer.create_versions([version])
+    _, token = await record(lineage_stub, version, a_record(version), created)
+    query = pb.SubgraphQuery(start_nodes=[f"model_version:{version}"], max_hops=1)
+    first = await lineage_stub.GetLineageSubgraph(
+        pb.GetLineageSubgraphRequest(query=query, page_size=2), metadata=token_md(token)
+    )
+    assert len(first.nodes) == 2 and first.next_page_token
+    other = pb.SubgraphQuery(start_nodes=[f"model_version:{version}"], max_hops=2)
+    for bad, q in [("garbage!", query), (first.next_page_token, other)]:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await lineage_stub.GetLineageSubgraph(pb.GetLineageSubgraphRequest(query=q, page_token=bad))
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert violations(error.value) == ["page_token"]
+    for q, field in [
+        (pb.SubgraphQuery(), "query.start_nodes"),
+        (pb.SubgraphQuery(start_nodes=["x"]), "query.start_nodes[0]"),
+        (pb.SubgraphQuery(start_nodes=["dataset:x"], max_hops=99), "query.max_hops"),
+    ]:
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await lineage_stub.GetLineageSubgraph(pb.GetLineageSubgraphRequest(query=q))
+        assert violations(error.value) == [field]
+
+
+async def test_downstream_of_code(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+    ns = unique("ns")
+    a, b, c = (f"namespaces/{ns}/models/m/versions/{n}" for n in (1, 2, 3))
+    created = await writer.create_versions([a, b, c])
+    buggy = pb.CodeRef(repo=f"https://git.example/{ns}", commit="bad", path="train.py")
+    fine = pb.CodeRef(repo=f"https://git.example/{ns}", commit="good", path="train.py")
+    await record(lineage_stub, a, pb.LineageRecord(code=[buggy]), created)
+    await record(lineage_stub, b, pb.LineageRecord(code=[fine]), created)
+    # c was fine-tuned from a: it inherits the bad code's impact, two hops away.
+    _, token = await record(
+        lineage_stub,
+        c,
+        pb.LineageRecord(code=[fine], parents=[pb.ParentVersion(model_version=a)]),
+        created,
+    )
+    got = await lineage_stub.FindDownstream(pb.FindDownstreamRequest(code=buggy), metadata=token_md(token))
+    assert [(v.model_version, v.distance) for v in got.versions] == [(a, 1), (c, 2)]

@@ -11,6 +11,7 @@ from modelreg.grpcutil.interceptor import set_token
 from modelreg.lineage.api import mapping
 from modelreg.lineage.application.use_cases import Lineage, Written
 from modelreg.lineage.domain import export
+from modelreg.lineage.domain.model import parse_record_name
 
 Context = grpc.aio.ServicerContext
 
@@ -34,8 +35,8 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
         self, request: pb.SupersedeLineageRecordRequest, context: Context
     ) -> pb.LineageRecord:
         events = request_context().event_context(mapping.request_id(request.request_id))
-        version = request.name.rpartition("/lineageRecords/")[0]
-        record = mapping.record_in(request.record, version, request.HasField("record"))
+        version, _ = parse_record_name(request.name)
+        record = mapping.record_in(request.record, str(version), request.HasField("record"))
         return self._answer(
             await self._lineage.supersede(request.name, record, request.reason, events), context
         )

@@ -41,6 +41,7 @@ from modelreg.lineage.domain.model import (
     parse_version_name,
     reproduction,
     select,
+    validate,
     version_node_id,
 )
 
@@ -104,6 +105,7 @@ class Lineage:
     ) -> Written:
         version, record_id = parse_record_name(name)
         command = SupersedeRecord(record_id, str(version), record, reason)
+        validate(record)  # bad input is INVALID_ARGUMENT before any lookup
         await self._require_versions(record)
         result = await self._commands.supersede(
             version.model_name, record_id, context, lambda state: decide_supersede(state, command)
