@@ -49,6 +49,7 @@ SERVICES = [
     DevService("catalog", "modelreg.catalog", "catalog", 50051),
     DevService("versioning", "modelreg.versioning", "versioning", 50052),
     DevService("lineage", "modelreg.lineage", "lineage", 50053),
+    DevService("promotion", "modelreg.promotion", "promotion", 50054),
 ]
 
 
