@@ -36,7 +36,21 @@ def start_dev(home: Path, port: int) -> subprocess.Popen[str]:
     env = {**os.environ, "MODELREG_HOME": str(home), "MODELREG_LOG_FORMAT": "json"}
     env.pop("MODELREG_PG_DSN", None)  # the fresh-machine path: embedded PostgreSQL
     process = subprocess.Popen(
-        [sys.executable, "-m", "modelreg.cli.main", "dev", "--catalog-port", str(port)],
+        [
+            sys.executable,
+            "-m",
+            "modelreg.cli.main",
+            "dev",
+            "--catalog-port",
+            str(port),
+            # The other services on free ports too, so a developer's own `make dev` is no obstacle.
+            "--versioning-port",
+            str(free_port()),
+            "--lineage-port",
+            str(free_port()),
+            "--promotion-port",
+            str(free_port()),
+        ],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -111,13 +112,20 @@ def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
         tansu = TansuBroker.start(log_path=home / "tansu.log")
         postgres = PostgresServer.start(None if os.environ.get(PG_DSN_ENV) else home / "postgres")
         dsn = asyncio.run(prepare_database(postgres.admin_dsn))
+        # Two demo principals, so that a promotion can be requested by one and
+        # approved by another (separation of duties); calls without a token stay open.
+        demo_tokens = {"alice": secrets.token_urlsafe(16), "bob": secrets.token_urlsafe(16)}
         env = {
             **os.environ,
+            "MODELREG_HOME": str(home),
             "MODELREG_KAFKA_BOOTSTRAP": tansu.bootstrap_servers,
             "MODELREG_PG_DSN": dsn,
             "MODELREG_LOG_FORMAT": os.environ.get("MODELREG_LOG_FORMAT", "json"),
+            "MODELREG_AUTH_TOKENS": ",".join(f"{token}={who}" for who, token in demo_tokens.items()),
+            "MODELREG_AUTH_ALLOW_ANONYMOUS": "1",
         }
         endpoints = {}
+        # All services start at once; each bootstraps its own topics and schema.
         for service in SERVICES:
             port = ports.get(service.name) or service.default_port
             logfile = open(home / f"{service.name}.log", "ab")  # noqa: SIM115 - owned by the child
@@ -128,10 +136,11 @@ def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
                 stderr=logfile,
             )
             processes.append(process)
-            wait_until_serving(port, process)
             endpoints[service.name] = f"127.0.0.1:{port}"
+        for process, address in zip(processes, endpoints.values(), strict=True):
+            wait_until_serving(int(address.rsplit(":", 1)[1]), process)
         (home / "endpoints.json").write_text(
-            json.dumps({**endpoints, "kafka": tansu.bootstrap_servers}, indent=2)
+            json.dumps({**endpoints, "kafka": tansu.bootstrap_servers, "demo_tokens": demo_tokens}, indent=2)
         )
 
         table = Table(title="modelreg dev: all services are up")

@@ -24,11 +24,18 @@ def main() -> None:
 def dev(
     home: Path = typer.Option(None, help="state directory (default: $MODELREG_HOME or ~/.modelreg/dev)"),
     catalog_port: int = typer.Option(50051, help="port of the catalog service"),
+    versioning_port: int = typer.Option(50052, help="port of the versioning service"),
+    lineage_port: int = typer.Option(50053, help="port of the lineage service"),
+    promotion_port: int = typer.Option(50054, help="port of the promotion service"),
 ) -> None:
     """Start the whole registry locally: Tansu, PostgreSQL and every service."""
-    dev_module.run_dev(
-        home=home or dev_module.modelreg_home(), ports={"catalog": catalog_port}, console=console
-    )
+    ports = {
+        "catalog": catalog_port,
+        "versioning": versioning_port,
+        "lineage": lineage_port,
+        "promotion": promotion_port,
+    }
+    dev_module.run_dev(home=home or dev_module.modelreg_home(), ports=ports, console=console)
 
 
 if __name__ == "__main__":
