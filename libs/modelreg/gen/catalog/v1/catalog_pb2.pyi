@@ -525,7 +525,9 @@ class ListRegisteredModelsRequest(_message.Message):
     Ties are broken by name, in the direction of the last key.
     """
     show_deleted: _builtins.bool
-    """Also list soft-deleted models."""
+    """Also list soft-deleted models; without it they are left out before the
+    filter applies, so `state = DELETED` needs show_deleted to match anything.
+    """
     def __init__(
         self,
         *,
