@@ -163,8 +163,10 @@ class Promotion:
     ) -> Written:
         await self._authorize(context, namespace_of(model), Role.EDITOR, "CreateTransitionRequest", model)
         validate_moves(moves, deployments, "transition_request")
-        policy = await self._policy(model)
-        facts = await self._facts.facts(model, sorted(referenced_versions(moves, deployments)))
+        # Independent reads: in parallel, on two pooled connections.
+        policy, facts = await asyncio.gather(
+            self._policy(model), self._facts.facts(model, sorted(referenced_versions(moves, deployments)))
+        )
         command = CreateTransition(
             f"{model}/transitionRequests/{uuid.uuid4().hex}",
             tuple(moves),
