@@ -255,8 +255,9 @@ class PromotionPolicy(_message.Message):
     a protected pointer needs; at least 1. Default 1.
     """
     separation_of_duties: _builtins.bool
-    """When true (the default), the requester's approval does not count and is
-    denied.
+    """When true, the requester cannot approve their own request (denied and
+    recorded). On in the default policy; a policy that is set says it
+    explicitly.
     """
     emergency_rollback: _builtins.bool
     """When true, a rollback flagged `emergency` needs a single approval."""
