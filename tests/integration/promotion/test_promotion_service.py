@@ -377,3 +377,56 @@ async def test_applying_supersedes_competing_requests_and_idempotent_retries(
     b = await promotion_stub.CreateTransitionRequest(retry, metadata=auth("alice"))
     assert a.name == b.name
     assert (await pointers(promotion_stub, model)).etag == 'W/"2"'
+
+
+async def test_reject_and_cancel_are_final_decisions_with_their_actor(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+    model = new_model()
+    await versions(facts, model, 1)
+    rejected = await request(promotion_stub, model, ("PRODUCTION", 1))
+    done = await promotion_stub.RejectTransitionRequest(
+        pb.RejectTransitionRequestRequest(name=rejected.name, comment="not yet"), metadata=auth("bob")
+    )
+    assert (done.state, done.decided_by, done.decision_comment) == (State.STATE_REJECTED, "bob", "not yet")
+    error = await rpc_error(approve(promotion_stub, rejected.name, "carol"))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "REJECTED" in error.details()
+
+    cancelled = await request(promotion_stub, model, ("PRODUCTION", 1))
+    done = await promotion_stub.CancelTransitionRequest(
+        pb.CancelTransitionRequestRequest(name=cancelled.name, comment="wrong one"), metadata=auth("alice")
+    )
+    assert (done.state, done.decided_by) == (State.STATE_CANCELLED, "alice")
+    assert dict((await pointers(promotion_stub, model)).stages) == {}
+    listed = await promotion_stub.ListTransitionRequests(
+        pb.ListTransitionRequestsRequest(parent=model), metadata=auth("victor")
+    )
+    assert [r.name for r in listed.transition_requests] == [cancelled.name, rejected.name]
+
+
+async def test_effective_policy_model_over_namespace_over_default(promotion_stub) -> None:  # type: ignore[no-untyped-def]
+    model = new_model()
+    namespace = "/".join(model.split("/")[:2])
+    get = promotion_stub.GetPromotionPolicy
+    default = await get(pb.GetPromotionPolicyRequest(parent=model), metadata=auth("victor"))
+    assert default.default and list(default.protected) == ["PRODUCTION", "deployments/*"]
+    assert default.separation_of_duties and default.required_approvals == 1
+    await set_policy(promotion_stub, namespace, required_approvals=2)
+    inherited = await get(pb.GetPromotionPolicyRequest(parent=model), metadata=auth("victor"))
+    assert (inherited.parent, inherited.required_approvals, inherited.default) == (namespace, 2, False)
+    await set_policy(promotion_stub, model, required_approvals=3, protected=["champion"])
+    own = await get(pb.GetPromotionPolicyRequest(parent=model), metadata=auth("victor"))
+    assert (own.parent, own.required_approvals, list(own.protected)) == (model, 3, ["champion"])
+    error = await rpc_error(
+        promotion_stub.SetPromotionPolicy(
+            pb.SetPromotionPolicyRequest(policy=pb.PromotionPolicy(parent=model)), metadata=auth("bob")
+        )
+    )
+    assert error.code() == grpc.StatusCode.PERMISSION_DENIED
+    error = await rpc_error(
+        promotion_stub.SetPromotionPolicy(
+            pb.SetPromotionPolicyRequest(
+                policy=pb.PromotionPolicy(parent=model, required_checks=[pb.RequiredCheck()])
+            ),
+            metadata=auth("root"),
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT and "required_checks[0].kind" in error.details()
