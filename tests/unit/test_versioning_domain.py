@@ -139,3 +139,13 @@ def test_references() -> None:
     assert resolve(state, Reference(MODEL, latest_major=1)).semver == SemVer(1, 1, 0)
     with pytest.raises(NotFound):
         resolve(state, Reference(MODEL, semver=SemVer(9, 9, 9)))
+
+
+def test_events_that_do_not_fit_are_recognised() -> None:
+    from modelreg.versioning.domain.model import VersionCreated, VersionFinalized, fits
+
+    state = create(ModelVersions(MODEL), bump=Bump.MINOR)
+    assert fits(state, VersionCreated(2, SemVer(1, 1, 0), VersionSpec()))
+    assert not fits(state, VersionCreated(1, SemVer(9, 0, 0), VersionSpec()))  # number taken
+    assert not fits(state, VersionCreated(2, SemVer(1, 0, 0), VersionSpec()))  # semver taken
+    assert not fits(state, VersionFinalized(7))  # no such version

@@ -21,7 +21,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
+import structlog
 
+from modelreg.errors import InvalidArgument
 from modelreg.eventlog import EMPTY_HEAD, StreamHead
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.contracts import Loaded
@@ -31,6 +33,7 @@ from modelreg.versioning.domain.model import (
     ArtifactFile,
     CodeReference,
     Environment,
+    Event,
     EventMeta,
     ModelVersion,
     ModelVersions,
@@ -40,7 +43,10 @@ from modelreg.versioning.domain.model import (
     TensorSpec,
     VersionSpec,
     evolve,
+    fits,
 )
+
+log = structlog.get_logger(__name__)
 
 VERSION_COLUMNS = (
     "model, number, semver, major, minor, pipeline, status, spec, create_time, update_time,"
@@ -129,7 +135,7 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
-        decoded = [(a, codec.decode(a.envelope)) for a in events]
+        decoded = [(a, _decode(a)) for a in events]
         streams = list({a.envelope.stream for a, e in decoded if e is not None})
         if not streams:
             return
@@ -152,6 +158,13 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
             if event is None:
                 continue
             stream = accepted.envelope.stream
+            if not fits(states[stream], event):
+                log.warning(
+                    "versioning_event_skipped",
+                    stream=stream,
+                    offset=accepted.position.offset,
+                )
+                continue
             meta = EventMeta(
                 stream, codec.occurred_at(accepted.envelope), accepted.envelope.actor, accepted.revision
             )
@@ -194,6 +207,15 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
                 " ON CONFLICT (model) DO UPDATE SET keep_last_per_major = EXCLUDED.keep_last_per_major",
                 list(policies.items()),
             )
+
+
+def _decode(accepted: AcceptedEvent) -> Event | None:
+    try:
+        return codec.decode(accepted.envelope)
+    except (InvalidArgument, ValueError) as error:
+        # A record no version of this service could have written; skipping keeps the fold total.
+        log.warning("versioning_event_undecodable", stream=accepted.envelope.stream, error=str(error))
+        return None
 
 
 class CatalogModelsCache:

@@ -540,6 +540,26 @@ def _immutable(version: ModelVersion) -> FailedPrecondition:
     )
 
 
+def fits(state: ModelVersions, event: Event) -> bool:
+    """Whether an accepted event can apply to the state.
+
+    Events this service appends always fit: decide checked them against this
+    very state. A hand-made record on the topic may not (a version that does not
+    exist, a number or semver already taken); the fold accepts it, since the rule
+    knows nothing of payloads, and the read model skips it rather than wedging.
+    """
+    match event:
+        case VersionCreated(number, semver, _):
+            return (
+                number >= 1
+                and number not in state.versions
+                and all(v.semver != semver for v in state.versions.values())
+            )
+        case RetentionSet():
+            return True
+    return event.number in state.versions
+
+
 @dataclass(frozen=True, slots=True)
 class EventMeta:
     model: str
