@@ -304,20 +304,24 @@ def _pointers(model: str, row: Mapping[str, object] | None) -> Pointers:
 
 
 async def load_aggregates(conn: asyncpg.Connection, s: str, models: Sequence[str]) -> dict[str, Aggregate]:
-    """Each model's pointers and pending requests."""
+    """Each model's pointers and pending requests, in one round trip."""
     if not models:
         return {}
-    rows = {
-        r["model"]: r
-        for r in await conn.fetch(f"SELECT * FROM {s}.pointers WHERE model = ANY($1::text[])", list(models))
-    }
-    pending: dict[str, dict[str, Request]] = {m: {} for m in models}
-    for r in await conn.fetch(
-        f"SELECT name, model, body FROM {s}.requests WHERE model = ANY($1::text[]) AND state = 'PENDING'",
+    rows = await conn.fetch(
+        f"SELECT wanted.model AS wanted, p.*,"
+        f" (SELECT array_agg(r.body ORDER BY r.name) FROM {s}.requests r"
+        f"  WHERE r.model = wanted.model AND r.state = 'PENDING') AS pending"
+        f" FROM unnest($1::text[]) AS wanted(model)"
+        f" LEFT JOIN {s}.pointers p ON p.model = wanted.model",
         list(models),
-    ):
-        pending[r["model"]][r["name"]] = _request_from_body(r["body"])
-    return {m: Aggregate(_pointers(m, rows.get(m)), pending[m]) for m in models}
+    )
+    return {
+        r["wanted"]: Aggregate(
+            _pointers(r["wanted"], r if r["model"] is not None else None),
+            {q.name: q for q in (_request_from_body(body) for body in r["pending"] or [])},
+        )
+        for r in rows
+    }
 
 
 # Reference caches ---------------------------------------------------------------
