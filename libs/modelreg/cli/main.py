@@ -7,8 +7,11 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from modelreg.cli import demo as demo_module
 from modelreg.cli import dev as dev_module
 from modelreg.cli import models
+from modelreg.cli.output import fail
+from modelreg.client import RegistryError
 
 app = typer.Typer(help="modelreg: an event-sourced ML model registry.", no_args_is_help=True)
 app.add_typer(models.app, name="models")
@@ -36,6 +39,21 @@ def dev(
         "promotion": promotion_port,
     }
     dev_module.run_dev(home=home or dev_module.modelreg_home(), ports=ports, console=console)
+
+
+@app.command()
+def demo(
+    model: str = typer.Option(None, help="model name in namespace `demo` (default: churn-<random>)"),
+    home: Path = typer.Option(None, help="the `modelreg dev` state directory"),
+) -> None:
+    """Walk the main path against `modelreg dev`: register, version, lineage, promote, roll back."""
+    try:
+        demo_module.run_demo(model=model, console=console, home=home or demo_module.default_home())
+    except demo_module.DemoFailed as failure:
+        console.print(f"[red]demo failed:[/] {failure}")
+        raise typer.Exit(1) from None
+    except RegistryError as error:
+        raise fail(error) from None
 
 
 if __name__ == "__main__":

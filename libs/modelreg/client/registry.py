@@ -85,7 +85,7 @@ class AsyncRegistry:
         self._token = ConsistencyToken({})
         self._channels: dict[str, grpc.aio.Channel] = {}
         self._catalog: catalog_pb2_grpc.CatalogServiceStub | None = None
-        self._versioning: versioning_pb2_grpc.ModelVersionServiceStub | None = None
+        self._versioning: versioning_pb2_grpc.VersioningServiceStub | None = None
         self._promotion: promotion_pb2_grpc.PromotionServiceStub | None = None
         self._lineage: lineage_pb2_grpc.LineageServiceStub | None = None
 
@@ -122,9 +122,9 @@ class AsyncRegistry:
         return self._catalog
 
     @property
-    def versioning(self) -> versioning_pb2_grpc.ModelVersionServiceStub:
+    def versioning(self) -> versioning_pb2_grpc.VersioningServiceStub:
         if self._versioning is None:
-            self._versioning = versioning_pb2_grpc.ModelVersionServiceStub(
+            self._versioning = versioning_pb2_grpc.VersioningServiceStub(
                 self._channel(self.endpoints.versioning)
             )
         return self._versioning
