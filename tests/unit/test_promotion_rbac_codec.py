@@ -1,0 +1,125 @@
+"""The role map read from MODELREG_ROLES, and the event codec round trip."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from modelreg.eventlog import EventContext, build_envelope, decode
+from modelreg.eventlog.envelope import GENESIS_HASH
+from modelreg.promotion.adapters import codec
+from modelreg.promotion.application.rbac import RoleMap
+from modelreg.promotion.domain.model import (
+    AccessDenied,
+    Approval,
+    Check,
+    CheckKind,
+    Deployment,
+    Move,
+    PointerChange,
+    Policy,
+    PolicySet,
+    Request,
+    RequestState,
+    Role,
+    TransitionApplied,
+    TransitionApproved,
+    TransitionCancelled,
+    TransitionRejected,
+    TransitionRequested,
+    Weight,
+)
+
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+MODEL = "namespaces/ns/models/m"
+
+
+def test_roles_per_namespace_and_wildcard() -> None:
+    roles = RoleMap.parse("alice=approver@ns1, bob=admin@*, carol=viewer@ns1,carol=editor@ns1")
+    assert roles.role("alice", "ns1") is Role.APPROVER
+    assert roles.role("alice", "ns2") is None
+    assert roles.role("bob", "anything") is Role.ADMIN
+    assert roles.role("carol", "ns1") is Role.EDITOR  # the highest grant wins
+    assert roles.allows("alice", "ns1", Role.EDITOR) and not roles.allows("alice", "ns1", Role.ADMIN)
+    assert not roles.allows("mallory", "ns1", Role.VIEWER)
+
+
+def test_no_roles_means_rbac_off() -> None:
+    assert RoleMap.parse("").role("anyone", "ns") is Role.ADMIN
+
+
+@pytest.mark.parametrize("spec", ["alice", "alice=boss@ns", "alice=admin", "alice=admin@NS", "=admin@ns"])
+def test_malformed_role_specs_are_refused(spec: str) -> None:
+    with pytest.raises(ValueError, match="MODELREG_ROLES"):
+        RoleMap.parse(spec)
+
+
+REQUEST = Request(
+    name=f"{MODEL}/transitionRequests/abc",
+    model=MODEL,
+    moves=(Move("PRODUCTION", 7), Move("ARCHIVED", 6), Move("challenger", 8)),
+    deployments=(Deployment("prod", (Weight(7, 90), Weight(8, 10))),),
+    comment="why",
+    requester="alice",
+    required_approvals=2,
+    separation_of_duties=True,
+    checks=(Check(CheckKind.METRIC_THRESHOLD, "auc", ">=", 0.9), Check(CheckKind.SIGNATURE_PRESENT)),
+    create_time=T0,
+    update_time=T0,
+    etag='W/"3"',
+    rollback=True,
+    rollback_reason="bad",
+    emergency=True,
+    protected_targets=("PRODUCTION", "deployments/prod"),
+)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        TransitionRequested(REQUEST),
+        TransitionApproved(REQUEST.name, Approval("bob", "ok", T0)),
+        TransitionRejected(REQUEST.name, "no"),
+        TransitionCancelled(REQUEST.name, "oops"),
+        TransitionApplied(
+            Request(**{**{f: getattr(REQUEST, f) for f in REQUEST.__slots__}, "state": RequestState.APPLIED}),  # type: ignore[arg-type]
+            (
+                PointerChange("PRODUCTION", 7, 6),
+                PointerChange("STAGING", 0, 7),
+                PointerChange("challenger", 8, 0),
+            ),
+            (6,),
+            (),
+            (Deployment("prod", (Weight(7, 90), Weight(8, 10))),),
+            (f"{MODEL}/transitionRequests/other",),
+        ),
+        PolicySet(
+            MODEL, Policy(protected=("PRODUCTION", "champion"), required_approvals=2, emergency_rollback=True)
+        ),
+        AccessDenied("mallory", "ApproveTransitionRequest", REQUEST.name, "needs approver"),
+    ],
+)
+def test_every_event_survives_the_log(event: object) -> None:
+    field, payload = codec.encode(event)  # type: ignore[arg-type]
+    envelope = build_envelope(
+        stream=MODEL,
+        payload_field=field,
+        payload=payload,
+        expected_revision=0,
+        prev_hash=GENESIS_HASH,
+        source="test",
+        context=EventContext(actor="x"),
+    )
+    assert codec.decode(decode(envelope.SerializeToString())) == event
+
+
+def test_applied_moves_are_visible_as_pointer_moved_and_removed() -> None:
+    applied = TransitionApplied(
+        REQUEST, (PointerChange("PRODUCTION", 7, 6), PointerChange("STAGING", 0, 7)), (), (), (), ()
+    )
+    _, payload = codec.encode(applied)
+    assert [(m.model, m.pointer, m.version, m.previous) for m in payload.moved] == [
+        (MODEL, "PRODUCTION", 7, 6)
+    ]  # type: ignore[attr-defined]
+    assert [(m.model, m.pointer, m.previous) for m in payload.removed] == [(MODEL, "STAGING", 7)]  # type: ignore[attr-defined]
