@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 
 import asyncpg
 import grpc
@@ -121,6 +123,20 @@ async def wait_projected(dsn: str, schema: str, token: ConsistencyToken, timeout
             await asyncio.sleep(0.05)
     finally:
         await conn.close()
+
+
+@pytest.fixture(scope="session")
+def settings(settings: Settings) -> Settings:
+    """The session's settings with a topic prefix of our own.
+
+    These tests put versioning and promotion facts on the broker directly; on
+    the session's shared topics the versioning service would fold them too.
+    """
+    kafka = settings.kafka
+    return replace(
+        settings,
+        kafka=KafkaSettings(kafka.bootstrap_servers, f"lineage-{uuid.uuid4().hex[:8]}.", kafka.linger_ms),
+    )
 
 
 @pytest.fixture(scope="session")

@@ -145,6 +145,14 @@ BAD = [
         "V",
         a_record("b", datasets=[pb.Dataset(uri=f"s3://x/{i}", digest=SHA) for i in range(257)]),
     ),
+    (
+        "record",
+        "V",
+        a_record(
+            "b",
+            datasets=[pb.Dataset(uri=f"s3://x/{i}", digest=SHA, schema="s" * 16_000) for i in range(40)],
+        ),
+    ),
     ("record.code[0].commit", "V", a_record("b", code=[pb.CodeRef(repo="r")])),
     ("record.config.params", "V", a_record("b", config=pb.Config())),
     ("record.environment", "V", a_record("b", environment=pb.Environment())),

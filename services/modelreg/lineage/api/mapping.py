@@ -23,6 +23,8 @@ from modelreg.lineage.domain.model import (
 )
 
 MAX_REQUEST_ID_CHARS = 128
+MAX_RECORD_BYTES = 512 * 1024
+"""A record travels in one event, and a Kafka record is at most 1 MB (eventlog.kafka)."""
 
 DIRECTIONS = {
     pb.DIRECTION_UNSPECIFIED: Direction.UPSTREAM,
@@ -53,6 +55,9 @@ def record_in(message: pb.LineageRecord, version: str, has_record: bool) -> Line
     """The record of a write request; its model_version defaults to the version written."""
     if not has_record:
         raise InvalidArgument.of("record", "is required")
+    size = message.ByteSize()
+    if size > MAX_RECORD_BYTES:
+        raise InvalidArgument.of("record", f"is {size} bytes encoded, at most {MAX_RECORD_BYTES} are allowed")
     if message.model_version and message.model_version != version:
         raise InvalidArgument.of("record.model_version", f"must be empty or {version}")
     return record_from_proto(message, version)
