@@ -284,3 +284,27 @@ async def test_streaming_upload_and_download_round_trip(versioning_stub, create_
     assert header is not None and header.size == len(content)
     assert hashlib.sha256(received).hexdigest() == header.sha256 == sha(content)
     assert bytes(received) == content
+
+
+async def test_a_retried_create_returns_the_original_version(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+    model, token = await create_model()
+    request = pb.CreateModelVersionRequest(
+        parent=model, model_version=pb.ModelVersion(), bump=pb.BUMP_MINOR, request_id="req-1"
+    )
+    first, _ = await call(versioning_stub.CreateModelVersion, request, token)
+    second = await versioning_stub.CreateModelVersion(request)
+    assert (second.version, second.semver) == (first.version, first.semver) == (1, "1.0.0")
+    listed = await versioning_stub.ListModelVersions(pb.ListModelVersionsRequest(parent=model))
+    assert len(listed.model_versions) == 1
+
+
+async def test_a_model_deleted_in_the_catalog_takes_no_new_versions(
+    versioning_stub, catalog_stub, create_model
+) -> None:  # type: ignore[no-untyped-def]
+    model, token = await create_model()
+    await create_version(versioning_stub, model, token)
+    _, deleted_token = await call(
+        catalog_stub.DeleteRegisteredModel, catalog_pb2.DeleteRegisteredModelRequest(name=model)
+    )
+    error = await expect(Code.NOT_FOUND, create_version(versioning_stub, model, deleted_token))
+    assert "does not exist in the catalog" in error.details()
