@@ -126,11 +126,13 @@ async def wait_projected(dsn: str, schema: str, token: ConsistencyToken, timeout
 
 
 @pytest.fixture(scope="session")
-def settings(settings: Settings) -> Settings:
+def lineage_settings(settings: Settings) -> Settings:
     """The session's settings with a topic prefix of our own.
 
     These tests put versioning and promotion facts on the broker directly; on
     the session's shared topics the versioning service would fold them too.
+    (A distinct name rather than an override of `settings`: session fixtures
+    elsewhere that use `settings` must not pick this one up.)
     """
     kafka = settings.kafka
     return replace(
@@ -140,11 +142,11 @@ def settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def lineage_host(settings: Settings):  # type: ignore[no-untyped-def]
+async def lineage_host(lineage_settings: Settings):  # type: ignore[no-untyped-def]
     from modelreg.lineage.main import spec
     from modelreg.runtime.host import ServiceHost
 
-    host = ServiceHost(spec(), settings)
+    host = ServiceHost(spec(), lineage_settings)
     await host.start(port=0)
     yield host
     await host.stop()
@@ -164,8 +166,8 @@ def lineage_stub(lineage_channel: grpc.aio.Channel):  # type: ignore[no-untyped-
 
 
 @pytest.fixture(scope="session")
-async def writer(settings: Settings, lineage_host) -> AsyncIterator[Writer]:  # type: ignore[no-untyped-def]
-    w = Writer(settings.kafka)
+async def writer(lineage_settings: Settings, lineage_host) -> AsyncIterator[Writer]:  # type: ignore[no-untyped-def]
+    w = Writer(lineage_settings.kafka)
     await w.log.start()
     yield w
     await w.log.stop()

@@ -43,7 +43,7 @@ TYPES = {
 TYPE_NAMES = {v: k for k, v in TYPES.items()}
 
 
-async def load(writer: Writer, settings: Settings, graph: Graph) -> ConsistencyToken:
+async def load(writer: Writer, lineage_settings: Settings, graph: Graph) -> ConsistencyToken:
     recorded = [r for r in graph.records if r[1] == "lineage_recorded"]
     results = await writer.rounds(LINEAGE, recorded, any_revision=True)  # type: ignore[arg-type]
     positions = [p for _, p in results]
@@ -55,15 +55,15 @@ async def load(writer: Writer, settings: Settings, graph: Graph) -> ConsistencyT
     ):
         positions.append(position)
     token = ConsistencyToken.after(positions)
-    await wait_projected(settings.pg_dsn, "lineage", token)
+    await wait_projected(lineage_settings.pg_dsn, "lineage", token)
     return token
 
 
 @pytest.fixture(scope="module")
-async def graph(writer: Writer, settings: Settings) -> Graph:
+async def graph(writer: Writer, lineage_settings: Settings) -> Graph:
     g = build(unique("g"))
     started = time.perf_counter()
-    await load(writer, settings, g)
+    await load(writer, lineage_settings, g)
     print(
         f"loaded {len(g.records)} events, {len(g.node_types)} nodes in {time.perf_counter() - started:.1f}s"
     )
@@ -191,20 +191,22 @@ async def test_impact_finds_every_affected_version_and_nothing_else(lineage_stub
 
 
 async def test_replay_from_offset_zero_reproduces_the_lineage_tables(
-    settings: Settings, graph: Graph
+    lineage_settings: Settings, graph: Graph
 ) -> None:
-    topic = settings.kafka.topic(LINEAGE)
+    topic = lineage_settings.kafka.topic(LINEAGE)
     shadow = unique("lineage_replay_")
-    pool = await asyncpg.create_pool(settings.pg_dsn, min_size=1, max_size=2)
-    conn = await asyncpg.connect(settings.pg_dsn)
+    pool = await asyncpg.create_pool(lineage_settings.pg_dsn, min_size=1, max_size=2)
+    conn = await asyncpg.connect(lineage_settings.pg_dsn)
     try:
-        await rebuild(pool, schema=shadow, topic=topic, handler=LineageProjection(), kafka=settings.kafka)
+        await rebuild(
+            pool, schema=shadow, topic=topic, handler=LineageProjection(), kafka=lineage_settings.kafka
+        )
         rebuilt = {
             (r["partition"]): r["next_offset"]
             for r in await conn.fetch(f'SELECT partition, next_offset FROM "{shadow}".checkpoints')
         }
         await wait_projected(
-            settings.pg_dsn, "lineage", ConsistencyToken({(topic, p): o for p, o in rebuilt.items()})
+            lineage_settings.pg_dsn, "lineage", ConsistencyToken({(topic, p): o for p, o in rebuilt.items()})
         )
         tables = LineageProjection.read_model_tables
         assert await digest(conn, shadow, tables) == await digest(conn, "lineage", tables)

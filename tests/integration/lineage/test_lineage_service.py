@@ -58,11 +58,11 @@ async def record(stub, version: str, message: pb.LineageRecord, token: Consisten
     return result, metadata[TOKEN_METADATA_KEY]
 
 
-async def lineage_events(settings, database: str, schema: str = "lineage") -> int:  # type: ignore[no-untyped-def]
+async def lineage_events(lineage_settings, database: str, schema: str = "lineage") -> int:  # type: ignore[no-untyped-def]
     return await count_rows(
         database,
         f'SELECT count(*) FROM "{schema}".event_outcomes WHERE topic = $1',
-        settings.kafka.topic(LINEAGE),
+        lineage_settings.kafka.topic(LINEAGE),
     )
 
 
@@ -95,10 +95,10 @@ def violations(error: grpc.aio.AioRpcError) -> list[str]:
     return fields
 
 
-async def test_the_version_must_exist(lineage_stub, writer: Writer, settings, database) -> None:  # type: ignore[no-untyped-def]
+async def test_the_version_must_exist(lineage_stub, writer: Writer, lineage_settings, database) -> None:  # type: ignore[no-untyped-def]
     ns = unique("ns")
     version = f"namespaces/{ns}/models/m/versions/1"
-    before = await lineage_events(settings, database)
+    before = await lineage_events(lineage_settings, database)
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await record(lineage_stub, version, a_record("missing"))
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
@@ -115,14 +115,14 @@ async def test_the_version_must_exist(lineage_stub, writer: Writer, settings, da
         )
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
     assert "record.parents[0]" in error.value.details()
-    assert await lineage_events(settings, database) == before  # nothing appended
+    assert await lineage_events(lineage_settings, database) == before  # nothing appended
 
     await record(lineage_stub, version, a_record("ok"), created)
     deleted = await writer.delete_version(version)
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await record(lineage_stub, version, a_record("after-delete"), deleted)
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
-    assert await lineage_events(settings, database) == before + 1
+    assert await lineage_events(lineage_settings, database) == before + 1
 
 
 BAD = [
@@ -172,7 +172,7 @@ BAD = [
 async def test_bad_input_is_invalid_argument_naming_the_field_and_appends_nothing(
     lineage_stub,
     writer: Writer,
-    settings,
+    lineage_settings,
     database,
     field: str,
     parent: str,
@@ -187,7 +187,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_appends_nothin
             if p.model_version == "V":
                 p.model_version = version
         message = copy
-    before = await lineage_events(settings, database)
+    before = await lineage_events(lineage_settings, database)
     request = pb.RecordLineageRequest(parent=version if parent == "V" else parent)
     if message is not None:
         request.record.CopyFrom(message)
@@ -195,10 +195,12 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_appends_nothin
         await lineage_stub.RecordLineage(request, metadata=token_md(created))
     assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, error.value.details()
     assert field in violations(error.value), error.value.details()
-    assert await lineage_events(settings, database) == before
+    assert await lineage_events(lineage_settings, database) == before
 
 
-async def test_a_retried_request_id_records_once(lineage_stub, writer: Writer, settings, database) -> None:  # type: ignore[no-untyped-def]
+async def test_a_retried_request_id_records_once(
+    lineage_stub, writer: Writer, lineage_settings, database
+) -> None:  # type: ignore[no-untyped-def]
     version = f"namespaces/{unique('ns')}/models/m/versions/1"
     created = await writer.create_versions([version])
     first, _ = await record(lineage_stub, version, a_record("idem"), created, request_id="req-1")
