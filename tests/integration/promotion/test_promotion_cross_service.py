@@ -1,0 +1,178 @@
+"""Promotion against the real versioning service: the facts its reference cache
+folds come from versioning's own events, and a versioning write's consistency
+token makes promotion wait until its cache has them (read-your-writes across
+services)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import pytest
+
+from modelreg.eventlog import TOKEN_METADATA_KEY
+from modelreg.gen.catalog.v1 import catalog_pb2
+from modelreg.gen.promotion.v1 import promotion_pb2 as pb
+from modelreg.gen.versioning.v1 import versioning_pb2 as vpb
+from modelreg.gen.versioning.v1 import versioning_pb2_grpc
+from modelreg.runtime.host import ServiceHost
+from modelreg.runtime.settings import Settings
+from tests.helpers import unique
+from tests.integration.promotion.conftest import auth
+from tests.integration.promotion.test_promotion_service import rpc_error, set_policy
+
+
+@pytest.fixture(scope="module")
+async def versioning(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[object]:
+    from modelreg.artifacts.fs import FilesystemBlobStore
+    from modelreg.versioning.main import spec
+
+    root = Path(tmp_path_factory.mktemp("blobs"))
+    # Its own schema, so it never shares a checkpoint with the versioning tests' host.
+    host = ServiceHost(spec("versioning_for_promotion", blobs=lambda: FilesystemBlobStore(root)), settings)
+    await host.start(port=0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+        yield versioning_pb2_grpc.VersioningServiceStub(channel)
+    await host.stop()
+
+
+async def with_token(call):  # type: ignore[no-untyped-def]
+    response = await call
+    return response, dict(await call.trailing_metadata())[TOKEN_METADATA_KEY]
+
+
+async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ignore[no-untyped-def]
+    catalog_stub, versioning, promotion_stub
+) -> None:
+    model, _ = await with_token(
+        catalog_stub.CreateRegisteredModel(
+            catalog_pb2.CreateRegisteredModelRequest(
+                parent=f"namespaces/{unique('ns')}",
+                registered_model_id=unique("m"),
+                registered_model=catalog_pb2.RegisteredModel(),
+            )
+        )
+    )
+    signature = vpb.Signature(
+        inputs=[vpb.TensorSpec(name="x", dtype="float32", shape=[-1])],
+        outputs=[vpb.TensorSpec(name="p", dtype="float64", shape=[-1])],
+    )
+    good = await versioning.CreateModelVersion(  # type: ignore[attr-defined]
+        vpb.CreateModelVersionRequest(
+            parent=model.name,
+            model_version=vpb.ModelVersion(metrics={"auc": 0.97}, signature=signature),
+            bump=vpb.BUMP_MINOR,
+        )
+    )
+    good, _ = await with_token(
+        versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=good.name))  # type: ignore[attr-defined]
+    )
+    weak, token = await with_token(
+        versioning.CreateModelVersion(  # type: ignore[attr-defined]
+            vpb.CreateModelVersionRequest(
+                parent=model.name,
+                model_version=vpb.ModelVersion(metrics={"auc": 0.91}, signature=signature),
+                bump=vpb.BUMP_MINOR,
+            )
+        )
+    )
+    await set_policy(
+        promotion_stub,
+        model.name,
+        required_checks=[
+            pb.RequiredCheck(kind=pb.RequiredCheck.KIND_VERSION_READY),
+            pb.RequiredCheck(kind=pb.RequiredCheck.KIND_SIGNATURE_PRESENT),
+            pb.RequiredCheck(
+                kind=pb.RequiredCheck.KIND_METRIC_THRESHOLD,
+                metric="auc",
+                comparison=pb.RequiredCheck.COMPARISON_GREATER_OR_EQUAL,
+                threshold=0.95,
+            ),
+        ],
+    )
+    metadata = [*auth("alice"), (TOKEN_METADATA_KEY, token)]
+
+    def promote(version: int):  # type: ignore[no-untyped-def]
+        return promotion_stub.CreateTransitionRequest(
+            pb.CreateTransitionRequestRequest(
+                parent=model.name,
+                transition_request=pb.TransitionRequest(
+                    moves=[pb.PointerMove(pointer="PRODUCTION", version=version)]
+                ),
+            ),
+            metadata=metadata,
+        )
+
+    # The weak version was written a moment ago: the token makes promotion see it.
+    error = await rpc_error(promote(weak.version))
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert f"VERSION_READY failed for version {weak.version}: status is PENDING_UPLOAD" in error.details()
+    assert f"metrics.auc >= 0.95 failed for version {weak.version}: auc = 0.91" in error.details()
+    created = await promote(good.version)
+    assert created.state == pb.TransitionRequest.STATE_PENDING
+    applied = await promotion_stub.ApproveTransitionRequest(
+        pb.ApproveTransitionRequestRequest(name=created.name), metadata=auth("bob")
+    )
+    assert applied.state == pb.TransitionRequest.STATE_APPLIED
+
+    _, token = await with_token(
+        versioning.DeleteModelVersion(  # type: ignore[attr-defined]
+            vpb.DeleteModelVersionRequest(name=weak.name, reason="superseded")
+        )
+    )
+    error = await rpc_error(
+        promotion_stub.CreateTransitionRequest(
+            pb.CreateTransitionRequestRequest(
+                parent=model.name,
+                transition_request=pb.TransitionRequest(
+                    moves=[pb.PointerMove(pointer="champion", version=weak.version)]
+                ),
+            ),
+            metadata=[*auth("alice"), (TOKEN_METADATA_KEY, token)],
+        )
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "is deleted" in error.details()
+
+
+@pytest.mark.xfail(
+    reason="versioning's PointersCache folds only envelope payloads pointer_moved/pointer_removed (400/401);"
+    " promotion records every move nested in transition_applied (406), one event per atomic transition."
+    " Reported to versioning; this test passes once their cache also reads TransitionApplied.moved/.removed.",
+    strict=False,
+)
+async def test_versioning_refuses_to_delete_what_a_pointer_names(  # type: ignore[no-untyped-def]
+    catalog_stub, versioning, promotion_stub
+) -> None:
+    model = await catalog_stub.CreateRegisteredModel(
+        catalog_pb2.CreateRegisteredModelRequest(
+            parent=f"namespaces/{unique('ns')}",
+            registered_model_id=unique("m"),
+            registered_model=catalog_pb2.RegisteredModel(),
+        )
+    )
+    version, token = await with_token(
+        versioning.CreateModelVersion(  # type: ignore[attr-defined]
+            vpb.CreateModelVersionRequest(
+                parent=model.name, model_version=vpb.ModelVersion(), bump=vpb.BUMP_MINOR
+            )
+        )
+    )
+    moved, token = await with_token(
+        promotion_stub.CreateTransitionRequest(
+            pb.CreateTransitionRequestRequest(
+                parent=model.name,
+                transition_request=pb.TransitionRequest(
+                    moves=[pb.PointerMove(pointer="champion", version=version.version)]
+                ),
+            ),
+            metadata=[*auth("alice"), (TOKEN_METADATA_KEY, token)],
+        )
+    )
+    assert moved.state == pb.TransitionRequest.STATE_APPLIED
+    error = await rpc_error(
+        versioning.DeleteModelVersion(  # type: ignore[attr-defined]
+            vpb.DeleteModelVersionRequest(name=version.name), metadata=[(TOKEN_METADATA_KEY, token)]
+        )
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "champion" in error.details()
