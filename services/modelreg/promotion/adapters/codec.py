@@ -128,6 +128,14 @@ def approval_to_proto(approval: Approval) -> pb.Approval:
     return message
 
 
+def denial_to_proto(denial: AccessDenied, at: datetime) -> pb.AccessDenial:
+    message = pb.AccessDenial(
+        principal=denial.principal, action=denial.action, resource=denial.resource, reason=denial.reason
+    )
+    message.deny_time.FromDatetime(at)
+    return message
+
+
 def request_to_proto(request: Request) -> pb.TransitionRequest:
     message = pb.TransitionRequest(
         name=request.name,

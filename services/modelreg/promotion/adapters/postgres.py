@@ -44,8 +44,6 @@ from modelreg.promotion.domain.model import (
     evolve,
 )
 
-DENIALS_SUFFIX = "/access-denials"
-
 
 def namespace_of(name: str) -> str:
     return name.split("/")[1]
@@ -542,7 +540,7 @@ class PostgresPromotionReader:
 
     async def denials(
         self, namespace: str, before: int | None, limit: int
-    ) -> list[tuple[int, promotion_pb2.AccessDenial]]:
+    ) -> list[tuple[int, AccessDenied, datetime]]:
         rows = await self._pool.fetch(
             f"SELECT revision, principal, action, resource, reason, deny_time FROM {self._s}.access_denials"
             " WHERE namespace = $1 AND ($2::bigint IS NULL OR revision < $2) ORDER BY revision DESC LIMIT $3",
@@ -550,14 +548,14 @@ class PostgresPromotionReader:
             before,
             limit,
         )
-        out = []
-        for r in rows:
-            denial = promotion_pb2.AccessDenial(
-                principal=r["principal"], action=r["action"], resource=r["resource"], reason=r["reason"]
+        return [
+            (
+                r["revision"],
+                AccessDenied(r["principal"], r["action"], r["resource"], r["reason"]),
+                r["deny_time"],
             )
-            denial.deny_time.FromDatetime(r["deny_time"])
-            out.append((r["revision"], denial))
-        return out
+            for r in rows
+        ]
 
     async def facts(self, model: str, versions: Sequence[int]) -> dict[int, VersionFacts]:
         rows = await self._pool.fetch(

@@ -136,7 +136,9 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
         denials, token = await self._promotion.denials(
             namespace, request.page_size, request.page_token, _events()
         )
-        return pb.ListAccessDenialsResponse(denials=denials, next_page_token=token)  # type: ignore[arg-type]
+        return pb.ListAccessDenialsResponse(
+            denials=[codec.denial_to_proto(d, at) for d, at in denials], next_page_token=token
+        )
 
     async def WatchPromotions(  # noqa: N802
         self, request: pb.WatchPromotionsRequest, context: Context

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from modelreg.eventlog import EventContext
 from modelreg.projections.contracts import CommandResult
-from modelreg.promotion.domain.model import Aggregate, Pointers, Policy, PromotionEvent, Request, VersionFacts
+from modelreg.promotion.domain.model import (
+    AccessDenied,
+    Aggregate,
+    Pointers,
+    Policy,
+    PromotionEvent,
+    Request,
+    VersionFacts,
+)
 
 
 class PromotionReader(Protocol):
@@ -32,7 +41,10 @@ class PromotionReader(Protocol):
 
     async def effective_policy(self, model: str) -> tuple[str, Policy | None]: ...
 
-    async def denials(self, namespace: str, before: int | None, limit: int) -> list[tuple[int, object]]: ...
+    async def denials(
+        self, namespace: str, before: int | None, limit: int
+    ) -> list[tuple[int, AccessDenied, datetime]]:
+        """(revision, denial, when), newest first."""
 
     async def checkpoints(self, topic: str) -> dict[int, int]:
         """partition -> next offset projected, committed together with the rows."""

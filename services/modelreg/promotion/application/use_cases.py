@@ -327,13 +327,13 @@ class Promotion:
 
     async def denials(
         self, namespace: str, page_size: int, page_token: str, context: EventContext
-    ) -> tuple[list[object], str]:
+    ) -> tuple[list[tuple[AccessDenied, datetime]], str]:
         await self._authorize(context, namespace, Role.ADMIN, "ListAccessDenials", f"namespaces/{namespace}")
         limit, before = page(page_size, page_token)
         rows = await self._reader.denials(namespace, before, limit + 1)
         more = len(rows) > limit
         rows = rows[:limit]
-        return [d for _, d in rows], str(rows[-1][0]) if more else ""
+        return [(d, at) for _, d, at in rows], str(rows[-1][0]) if more else ""
 
     # Watch -------------------------------------------------------------------
 
