@@ -47,6 +47,15 @@ class Check(StrEnum):
     WRONG_SHA256 = "wrong_sha256"
 
 
+@dataclass(frozen=True, slots=True)
+class MultipartTarget:
+    """Where a client PUTs the parts of a large blob, directly to the store."""
+
+    upload_id: str
+    part_size: int
+    urls: list[str]
+
+
 class BlobMismatch(ValueError):
     """Uploaded content does not match the digest or size it was declared with."""
 
@@ -68,6 +77,16 @@ class BlobStore(Protocol):
 
     async def presigned_put(self, digest: str, expires: timedelta) -> str:
         """A URL a client may PUT the blob to directly, or "" when the store has none."""
+
+    async def presigned_parts(self, digest: str, size: int, expires: timedelta) -> MultipartTarget | None:
+        """Part URLs of a new multipart upload for a large blob; None: upload it whole."""
+
+    async def complete_uploads(self, digest: str) -> None:
+        """Completes a multipart upload of the blob from the parts the store holds (no-op without one).
+
+        The service does this at finalize, so clients never report part ETags;
+        an incomplete or wrong upload then fails verification like any other.
+        """
 
 
 async def spool(chunks: AsyncIterable[bytes], directory: str | None = None) -> tuple[Path, str, int]:
@@ -114,6 +133,9 @@ async def verify(store: BlobStore, digest: str, size: int) -> Check:
     content does not match; such a blob is deleted, so the client can upload again.
     """
     info = await store.stat(digest)
+    if info is None:
+        await store.complete_uploads(digest)
+        info = await store.stat(digest)
     if info is None:
         return Check.MISSING
     if info.size != size:

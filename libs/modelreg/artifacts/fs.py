@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from modelreg.artifacts import CHUNK_SIZE, DIGEST_PATTERN, BlobInfo, blob_key
+from modelreg.artifacts import CHUNK_SIZE, DIGEST_PATTERN, BlobInfo, MultipartTarget, blob_key
 
 
 class FilesystemBlobStore:
@@ -65,3 +65,9 @@ class FilesystemBlobStore:
 
     async def presigned_put(self, digest: str, expires: timedelta) -> str:
         return ""
+
+    async def presigned_parts(self, digest: str, size: int, expires: timedelta) -> MultipartTarget | None:
+        return None
+
+    async def complete_uploads(self, digest: str) -> None:
+        return None

@@ -2,9 +2,12 @@
 
 minio's client is synchronous; every call runs in a worker thread.
 
-Uploads: one presigned PUT per blob. S3 accepts single PUTs up to 5 GiB, which
-covers model files here; larger files go through the streaming RPC, which this
-adapter stores with minio's own multipart upload (put_object with a part size).
+Uploads: one presigned PUT per blob below `multipart_threshold`; above it, a
+multipart upload with one presigned URL per part (`presigned_parts`). The
+service completes it at finalize from the parts S3 lists (`complete_uploads`),
+so a client only PUTs bytes. minio's client exposes these S3 calls only as
+underscore methods (create/list/complete multipart upload, list parts); they
+are used here, in the one adapter, and the contract tests cover them.
 """
 
 from __future__ import annotations
@@ -17,9 +20,11 @@ from pathlib import Path
 from minio import Minio
 from minio.error import S3Error
 
-from modelreg.artifacts import CHUNK_SIZE, DIGEST_PATTERN, BlobInfo, blob_key
+from modelreg.artifacts import CHUNK_SIZE, DIGEST_PATTERN, BlobInfo, MultipartTarget, blob_key
 
 PART_SIZE = 64 * 1024 * 1024
+MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
+MAX_PARTS = 10_000
 
 
 class S3BlobStore:
@@ -32,7 +37,13 @@ class S3BlobStore:
         secret_key: str,
         region: str = "us-east-1",
         secure: bool = True,
+        multipart_threshold: int = PART_SIZE,
+        part_size: int = PART_SIZE,
     ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes")
+        self.multipart_threshold = multipart_threshold
+        self.part_size = part_size
         self.bucket = bucket
         self.client = Minio(
             endpoint, access_key=access_key, secret_key=secret_key, region=region, secure=secure
@@ -109,3 +120,47 @@ class S3BlobStore:
         return await asyncio.to_thread(
             self.client.presigned_put_object, self.bucket, blob_key(digest), expires
         )
+
+    async def presigned_parts(self, digest: str, size: int, expires: timedelta) -> MultipartTarget | None:
+        if size < self.multipart_threshold:
+            return None
+        await self._ready()
+        key = blob_key(digest)
+        # Few parts for most files, never more than S3's 10,000.
+        part_size = max(self.part_size, -(-size // MAX_PARTS))
+        count = max(1, -(-size // part_size))
+
+        def create() -> MultipartTarget:
+            upload_id = self.client._create_multipart_upload(self.bucket, key, {})
+            urls = [
+                self.client.get_presigned_url(
+                    "PUT",
+                    self.bucket,
+                    key,
+                    expires,
+                    extra_query_params={"uploadId": upload_id, "partNumber": str(number)},
+                )
+                for number in range(1, count + 1)
+            ]
+            return MultipartTarget(upload_id, part_size, urls)
+
+        return await asyncio.to_thread(create)
+
+    async def complete_uploads(self, digest: str) -> None:
+        await self._ready()
+        key = blob_key(digest)
+
+        def complete() -> None:
+            uploads = self.client._list_multipart_uploads(self.bucket, prefix=key).uploads
+            done = False
+            for upload in uploads:
+                if upload.object_name != key or upload.upload_id is None:
+                    continue
+                parts = self.client._list_parts(self.bucket, key, upload.upload_id).parts
+                if parts and not done:
+                    self.client._complete_multipart_upload(self.bucket, key, upload.upload_id, parts)
+                    done = True
+                else:  # superseded by a later PrepareUpload, or empty: nothing to keep
+                    self.client._abort_multipart_upload(self.bucket, key, upload.upload_id)
+
+        await asyncio.to_thread(complete)

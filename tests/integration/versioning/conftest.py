@@ -26,7 +26,11 @@ def moto_s3() -> Iterator[MotoS3Server]:
         yield server
 
 
+MIB = 1024 * 1024
+
+
 def s3_store(server: MotoS3Server, bucket: str) -> S3BlobStore:
+    # S3's smallest parts, so that multipart uploads can be tested with 6 MiB files.
     return S3BlobStore(
         endpoint=server.endpoint,
         bucket=bucket,
@@ -34,6 +38,8 @@ def s3_store(server: MotoS3Server, bucket: str) -> S3BlobStore:
         secret_key=server.secret_key,
         region=server.region,
         secure=False,
+        multipart_threshold=5 * MIB,
+        part_size=5 * MIB,
     )
 
 

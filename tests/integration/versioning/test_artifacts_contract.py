@@ -104,3 +104,19 @@ def test_store_urls(tmp_path: Path) -> None:
     assert type(s3).__name__ == "S3BlobStore"
     with pytest.raises(ValueError):
         open_blob_store("ftp://x")
+
+
+async def test_large_blobs_upload_in_presigned_parts_where_supported(store: BlobStore) -> None:
+    content = os.urandom(6 * 1024 * 1024 + 123)
+    digest = sha(content)
+    target = await store.presigned_parts(digest, len(content), timedelta(minutes=5))
+    if isinstance(store, FilesystemBlobStore):
+        assert target is None
+        return
+    assert target is not None and len(target.urls) == 2
+    assert await store.presigned_parts(digest, 1000, timedelta(minutes=5)) is None  # small: one PUT
+    for i, url in enumerate(target.urls):
+        assert await http_put(url, content[i * target.part_size : (i + 1) * target.part_size]) == 200
+    assert await store.stat(digest) is None  # not an object until completed
+    assert await verify(store, digest, len(content)) is Check.OK  # completes, then re-hashes
+    assert await read_all(store, digest) == content

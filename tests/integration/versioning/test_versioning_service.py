@@ -308,3 +308,31 @@ async def test_a_model_deleted_in_the_catalog_takes_no_new_versions(
     )
     error = await expect(Code.NOT_FOUND, create_version(versioning_stub, model, deleted_token))
     assert "does not exist in the catalog" in error.details()
+
+
+async def test_large_file_through_presigned_parts(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+    model, token = await create_model()
+    content = os.urandom(6 * 1024 * 1024 + 10)
+    version = await create_version(versioning_stub, model, token, files=[artifact("big.bin", content)])
+    prepared = await versioning_stub.PrepareUpload(pb.PrepareUploadRequest(name=version.name))
+    (target,) = prepared.missing
+    assert target.url == "" and target.upload_id and len(target.part_urls) == 2
+    size = target.part_size
+    await http_put(target.part_urls[0], content[:size])
+    error = await expect(
+        Code.FAILED_PRECONDITION,
+        versioning_stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(name=version.name)),
+    )
+    assert "big.bin: wrong size" in error.details()  # one part of two: completed, found short, removed
+    prepared = await versioning_stub.PrepareUpload(pb.PrepareUploadRequest(name=version.name))
+    (target,) = prepared.missing
+    for i, url in enumerate(target.part_urls):
+        await http_put(url, content[i * size : (i + 1) * size])
+    ready = await versioning_stub.FinalizeModelVersion(pb.FinalizeModelVersionRequest(name=version.name))
+    assert ready.state == pb.ModelVersion.STATE_READY
+    received = bytearray()
+    async for message in versioning_stub.DownloadArtifact(
+        pb.DownloadArtifactRequest(name=version.name, path="big.bin")
+    ):
+        received.extend(message.chunk)
+    assert bytes(received) == content

@@ -69,7 +69,15 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
         return versioning_pb2.PrepareUploadResponse(
             model_version=version_to_proto(prepared.version),
             missing=[
-                versioning_pb2.UploadTarget(sha256=t.sha256, size=t.size, url=t.url) for t in prepared.missing
+                versioning_pb2.UploadTarget(
+                    sha256=t.sha256,
+                    size=t.size,
+                    url=t.url,
+                    upload_id=t.upload_id,
+                    part_size=t.part_size,
+                    part_urls=t.part_urls,
+                )
+                for t in prepared.missing
             ],
         )
 

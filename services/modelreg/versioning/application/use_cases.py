@@ -46,6 +46,9 @@ class UploadTarget:
     sha256: str
     size: int
     url: str
+    upload_id: str = ""
+    part_size: int = 0
+    part_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,8 +136,16 @@ class Versioning:
             seen.add(f.sha256)
             info = await self._blobs.stat(f.sha256)
             if info is None or info.size != f.size:
-                url = await self._blobs.presigned_put(f.sha256, PRESIGN_EXPIRY)
-                missing.append(UploadTarget(f.sha256, f.size, url))
+                parts = await self._blobs.presigned_parts(f.sha256, f.size, PRESIGN_EXPIRY)
+                if parts is not None:
+                    missing.append(
+                        UploadTarget(
+                            f.sha256, f.size, "", parts.upload_id, parts.part_size, tuple(parts.urls)
+                        )
+                    )
+                else:
+                    url = await self._blobs.presigned_put(f.sha256, PRESIGN_EXPIRY)
+                    missing.append(UploadTarget(f.sha256, f.size, url))
         return Prepared(version, missing, token)
 
     async def finalize(self, model: str, number: int, context: EventContext) -> Written:

@@ -663,24 +663,42 @@ class UploadTarget(_message.Message):
     SHA256_FIELD_NUMBER: _builtins.int
     SIZE_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
+    UPLOAD_ID_FIELD_NUMBER: _builtins.int
+    PART_SIZE_FIELD_NUMBER: _builtins.int
+    PART_URLS_FIELD_NUMBER: _builtins.int
     sha256: _builtins.str
     """The blob's sha256."""
     size: _builtins.int
     """Its size."""
     url: _builtins.str
     """A presigned HTTP PUT URL (send `Content-Type: application/octet-stream`);
-    empty when the store has none (filesystem): use UploadArtifact.
+    empty when the store has none (filesystem: use UploadArtifact) or when the
+    blob is uploaded in parts (see part_urls).
     """
+    upload_id: _builtins.str
+    """For large blobs on S3: the multipart upload the parts belong to."""
+    part_size: _builtins.int
+    """The size of every part but the last."""
+    @_builtins.property
+    def part_urls(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Presigned PUT URLs, one per part, in order (part i covers bytes
+        [(i-1)*part_size, i*part_size)). FinalizeModelVersion completes the upload
+        server-side, so the client need not report the parts' ETags.
+        """
+
     def __init__(
         self,
         *,
         sha256: _builtins.str = ...,
         size: _builtins.int = ...,
         url: _builtins.str = ...,
+        upload_id: _builtins.str = ...,
+        part_size: _builtins.int = ...,
+        part_urls: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["sha256", b"sha256", "size", b"size", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["part_size", b"part_size", "part_urls", b"part_urls", "sha256", b"sha256", "size", b"size", "upload_id", b"upload_id", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
