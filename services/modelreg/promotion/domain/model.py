@@ -516,9 +516,7 @@ def _apply(
 ) -> TransitionApplied:
     the_plan = plan(state.pointers, request.moves, request.deployments)
     if the_plan.empty:
-        raise FailedPrecondition(
-            "the transition changes nothing: every pointer already is where it would move"
-        )
+        raise FailedPrecondition(NOTHING_CHANGES)
     _check_versions(request.model, request.moves, request.deployments, facts)
     final = replace(request, state=RequestState.APPLIED, decided_by=actor, decision_comment=comment)
     changed = the_plan.changed_targets
@@ -546,9 +544,7 @@ def decide_create(
         raise Aborted(f"{command.name} already exists")
     the_plan = plan(state.pointers, command.moves, command.deployments)
     if the_plan.empty:
-        raise FailedPrecondition(
-            "the transition changes nothing: every pointer already is where it would move"
-        )
+        raise FailedPrecondition(NOTHING_CHANGES)
     _check_versions(state.pointers.model, command.moves, command.deployments, facts)
     protected = _protected(the_plan, policy)
     required = policy.required_approvals if protected else 0
