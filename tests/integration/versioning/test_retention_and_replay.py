@@ -8,10 +8,12 @@ import os
 
 import asyncpg
 import grpc
+from google.protobuf.message import Message
 
 from modelreg.eventlog import ANY_REVISION, GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
+from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild
 from modelreg.runtime.host import ServiceHost
@@ -29,24 +31,33 @@ from tests.integration.versioning.helpers import (
 Code = grpc.StatusCode
 
 
-async def move_pointer(host: ServiceHost, model: str, pointer: str, version: int) -> str:
-    """Appends a promotion fact, as the promotion service will; returns its consistency token."""
+_promotion_heads: dict[str, bytes] = {}
+
+
+async def append_promotion(host: ServiceHost, model: str, field: str, payload: Message) -> str:
+    """Appends a promotion fact, as the promotion service does; returns its consistency token."""
     log = KafkaEventLog(host.settings.kafka)
     await log.start()
     try:
         envelope = build_envelope(
             stream=model,
-            payload_field="pointer_moved",
-            payload=promotion.PointerMoved(model=model, pointer=pointer, version=version, previous=0),
+            payload_field=field,
+            payload=payload,
             expected_revision=ANY_REVISION,
-            prev_hash=GENESIS_HASH,
+            prev_hash=_promotion_heads.get(model, GENESIS_HASH),
             source="modelreg/test-promotion",
             context=EventContext(actor="tester"),
         )
+        _promotion_heads[model] = envelope.hash
         position = await log.append(host.topic("modelreg.promotion.v1"), envelope)
     finally:
         await log.stop()
     return ConsistencyToken.after([position]).encode()
+
+
+async def move_pointer(host: ServiceHost, model: str, pointer: str, version: int) -> str:
+    moved = promotion.PointerMoved(model=model, pointer=pointer, version=version, previous=0)
+    return await append_promotion(host, model, "pointer_moved", moved)
 
 
 async def test_retention_keeps_last_n_per_major_line_and_pointed_versions(
@@ -88,6 +99,55 @@ async def test_retention_keeps_last_n_per_major_line_and_pointed_versions(
         pb.ApplyRetentionPolicyRequest(model=model, dry_run=True)
     )
     assert list(again.deleted) == []
+
+
+async def test_transitions_and_deployments_protect_versions(
+    versioning_stub, versioning_host, create_model
+) -> None:  # type: ignore[no-untyped-def]
+    model, token = await create_model()
+    for _ in range(4):
+        await ready_version(versioning_stub, model, token)
+
+    def split(*versions: int) -> promotion_pb2.Deployment:
+        weights = [promotion_pb2.TrafficWeight(version=v, percent=100 // len(versions)) for v in versions]
+        return promotion_pb2.Deployment(environment="prod", weights=weights)
+
+    def applied(**fields: object) -> promotion.TransitionApplied:
+        return promotion.TransitionApplied(**fields)  # type: ignore[arg-type]
+
+    await append_promotion(
+        versioning_host,
+        model,
+        "transition_applied",
+        applied(
+            moved=[promotion.PointerMoved(model=model, pointer="champion", version=2)],
+            deployments=[split(1, 3)],
+        ),
+    )
+    token = await append_promotion(
+        versioning_host,
+        model,
+        "transition_applied",
+        applied(
+            removed=[promotion.PointerRemoved(model=model, pointer="champion", previous=2)],
+            moved=[promotion.PointerMoved(model=model, pointer="production", version=4)],
+            deployments=[split(3)],
+        ),
+    )
+    meta = [("modelreg-consistency-token", token)]
+    for number, pointer in ((3, "deployment:prod#3"), (4, "production")):
+        error = await expect(
+            Code.FAILED_PRECONDITION,
+            versioning_stub.DeleteModelVersion(
+                pb.DeleteModelVersionRequest(name=f"{model}/versions/{number}"), metadata=meta
+            ),
+        )
+        assert pointer in error.details()
+    for number in (1, 2):  # no longer named: the split was replaced, the alias removed
+        deleted = await versioning_stub.DeleteModelVersion(
+            pb.DeleteModelVersionRequest(name=f"{model}/versions/{number}")
+        )
+        assert deleted.state == pb.ModelVersion.STATE_DELETED
 
 
 async def test_gc_lists_unreferenced_blobs_only_after_the_grace_period(

@@ -261,7 +261,14 @@ CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.catalog_models (
 
 
 class PointersCache:
-    """Reference cache of `modelreg.promotion.v1`: which version each stage or alias names."""
+    """Reference cache of `modelreg.promotion.v1`: which versions stages, aliases and
+    deployments name.
+
+    Pointers arrive as `pointer_moved` / `pointer_removed` payloads and nested in
+    `transition_applied` (one fact per atomic transition). Every version in a
+    deployment's traffic split is in use too; it is kept as the pointer
+    `deployment:{environment}#{version}`, and a new split replaces the old one.
+    """
 
     name = "versioning-promotion-cache"
     read_model_tables = ("version_pointers",)
@@ -279,26 +286,37 @@ CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
-        pointers: dict[tuple[str, str], int] = {}  # 0: cleared
+        # Statements in log order: a batch may move, clear and move a pointer again.
+        upsert = (
+            f"INSERT INTO {s}.version_pointers (model, pointer, version) VALUES ($1, $2, $3)"
+            " ON CONFLICT (model, pointer) DO UPDATE SET version = EXCLUDED.version"
+        )
+        delete = f"DELETE FROM {s}.version_pointers WHERE model = $1 AND pointer = $2"
+        clear_split = f"DELETE FROM {s}.version_pointers WHERE model = $1 AND starts_with(pointer, $2)"
         for accepted in events:
             envelope = accepted.envelope
-            match envelope.WhichOneof("payload"):
-                case "pointer_moved":
-                    moved = envelope.pointer_moved
-                    pointers[(moved.model or envelope.stream, moved.pointer)] = moved.version
-                case "pointer_removed":
-                    removed = envelope.pointer_removed
-                    pointers[(removed.model or envelope.stream, removed.pointer)] = 0
-        if pointers:
-            await conn.executemany(
-                f"DELETE FROM {s}.version_pointers WHERE model = $1 AND pointer = $2",
-                [key for key, version in pointers.items() if version == 0],
-            )
-            await conn.executemany(
-                f"INSERT INTO {s}.version_pointers (model, pointer, version) VALUES ($1, $2, $3)"
-                " ON CONFLICT (model, pointer) DO UPDATE SET version = EXCLUDED.version",
-                [(m, p, v) for (m, p), v in pointers.items() if v != 0],
-            )
+            kind = envelope.WhichOneof("payload")
+            moves: list[tuple[str, str, int]] = []
+            if kind == "pointer_moved":
+                m = envelope.pointer_moved
+                moves.append((m.model or envelope.stream, m.pointer, m.version))
+            elif kind == "pointer_removed":
+                r = envelope.pointer_removed
+                moves.append((r.model or envelope.stream, r.pointer, 0))
+            elif kind == "transition_applied":
+                applied = envelope.transition_applied
+                moves += [(m.model or envelope.stream, m.pointer, m.version) for m in applied.moved]
+                moves += [(r.model or envelope.stream, r.pointer, 0) for r in applied.removed]
+                for deployment in applied.deployments:
+                    prefix = f"deployment:{deployment.environment}#"
+                    await conn.execute(clear_split, envelope.stream, prefix)
+                    for weight in deployment.weights:
+                        moves.append((envelope.stream, f"{prefix}{weight.version}", weight.version))
+            for model, pointer, version in moves:
+                if version == 0:  # cleared
+                    await conn.execute(delete, model, pointer)
+                else:
+                    await conn.execute(upsert, model, pointer, version)
 
 
 class PostgresVersionReader:
