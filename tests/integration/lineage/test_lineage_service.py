@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import grpc
@@ -429,3 +430,54 @@ async def test_downstream_of_code(lineage_stub, writer: Writer) -> None:  # type
     )
     got = await lineage_stub.FindDownstream(pb.FindDownstreamRequest(code=buggy), metadata=token_md(token))
     assert [(v.model_version, v.distance) for v in got.versions] == [(a, 1), (c, 2)]
+
+
+async def test_racing_supersedes_across_replicas_have_one_winner(
+    lineage_stub, lineage_settings, writer: Writer
+) -> None:  # type: ignore[no-untyped-def]
+    """Two API replicas (one projector) correct the same record at once: the log's revision
+    check lets one through; the other, decided again on fresh state, finds it superseded."""
+    from modelreg.gen.lineage.v1 import lineage_pb2_grpc
+    from modelreg.lineage.main import spec
+    from modelreg.runtime.host import ServiceHost
+
+    replica = ServiceHost(spec(), lineage_settings)
+    await replica.start(port=0, project=False)
+    try:
+        async with grpc.aio.insecure_channel(f"127.0.0.1:{replica.port}") as channel:
+            other = lineage_pb2_grpc.LineageServiceStub(channel)
+            for attempt in range(3):
+                version = f"namespaces/{unique('ns')}/models/m/versions/1"
+                created = await writer.create_versions([version])
+                old, token = await record(lineage_stub, version, a_record(f"race{attempt}"), created)
+                # Busy stream: append-only records land between read and append of the supersedes.
+                noise = [
+                    stub.RecordLineage(
+                        pb.RecordLineageRequest(parent=version, record=a_record(f"n{attempt}-{i}")),
+                        metadata=token_md(token),
+                    )
+                    for i, stub in enumerate([lineage_stub, other] * 2)
+                ]
+                supersedes = [
+                    stub.SupersedeLineageRecord(
+                        pb.SupersedeLineageRecordRequest(
+                            name=old.name, record=a_record(f"fix-{i}"), reason=f"fix {i}"
+                        ),
+                        metadata=token_md(token),
+                    )
+                    for i, stub in enumerate([lineage_stub, other])
+                ]
+                results = await asyncio.gather(*supersedes, *noise, return_exceptions=True)
+                won = [r for r in results[:2] if isinstance(r, pb.LineageRecord)]
+                lost = [r for r in results[:2] if isinstance(r, grpc.aio.AioRpcError)]
+                assert len(won) == 1 and len(lost) == 1, results[:2]
+                assert lost[0].code() == grpc.StatusCode.FAILED_PRECONDITION
+                assert all(isinstance(r, pb.LineageRecord) for r in results[2:]), results[2:]
+                history = await lineage_stub.ListLineageRecords(
+                    pb.ListLineageRecordsRequest(parent=version, show_superseded=True)
+                )
+                by_name = {r.name: r for r in history.records}
+                assert by_name[old.name].superseded_by == won[0].name
+                assert len(history.records) == 1 + 1 + len(noise)
+    finally:
+        await replica.stop()
