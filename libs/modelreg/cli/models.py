@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import typer
 
-from modelreg.cli.output import Output, emit, fail
-from modelreg.client import Registry, RegistryError
+from modelreg.cli.output import Output, OutputOption, emit, parse_pairs, run
 
 app = typer.Typer(help="Registered models (the catalog).", no_args_is_help=True)
 
 MODEL_COLUMNS = ["name", "state", "description", "tags", "create_time", "created_by", "etag"]
-OutputOption = typer.Option(Output.table, "--output", "-o", help="table or json")
-
-
-def run(action: Callable[[Registry], Any]) -> Any:
-    try:
-        with Registry() as registry:
-            return action(registry)
-    except RegistryError as error:
-        raise fail(error) from None
-
-
-def parse_tags(tags: list[str]) -> dict[str, str]:
-    parsed = {}
-    for tag in tags:
-        key, sep, value = tag.partition("=")
-        if not sep:
-            raise typer.BadParameter(f"{tag!r} is not key=value", param_hint="--tag")
-        parsed[key] = value
-    return parsed
 
 
 @app.command()
@@ -42,7 +19,7 @@ def create(
     output: Output = OutputOption,
 ) -> None:
     """Register a model."""
-    tags = parse_tags(tag)
+    tags = parse_pairs(tag, "--tag")
     model = run(lambda r: r.register_model(uri, description=description, tags=tags))
     emit([model], output, MODEL_COLUMNS)
 
@@ -57,4 +34,18 @@ def get(uri: str = typer.Argument(..., help="namespace/model"), output: Output =
 def list_(namespace: str = typer.Argument(...), output: Output = OutputOption) -> None:
     """List the models of a namespace."""
     models = run(lambda r: r.list_models(namespace))
+    emit(models, output, MODEL_COLUMNS, title=f"models in {namespace}")
+
+
+@app.command()
+def search(
+    namespace: str = typer.Argument(...),
+    filter_: str = typer.Option(
+        "", "--filter", "-f", help='e.g. tags.team = "growth" AND properties.auc >= 0.9'
+    ),
+    order_by: str = typer.Option("", "--order-by", help='e.g. "update_time desc"'),
+    output: Output = OutputOption,
+) -> None:
+    """Search the models of a namespace with the filter language."""
+    models = run(lambda r: r.search_models(namespace, filter=filter_, order_by=order_by))
     emit(models, output, MODEL_COLUMNS, title=f"models in {namespace}")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
+from typing import Any
 
 import typer
 from google.protobuf.json_format import MessageToDict
@@ -12,7 +13,7 @@ from google.protobuf.message import Message
 from rich.console import Console
 from rich.table import Table
 
-from modelreg.client import errors
+from modelreg.client import Registry, RegistryError, errors
 
 console = Console()
 err_console = Console(stderr=True)
@@ -65,3 +66,25 @@ def fail(error: errors.RegistryError) -> typer.Exit:
     for field, description in error.field_violations:
         err_console.print(f"  {field}: {description}")
     return typer.Exit(EXIT_CODES.get(type(error), 1))
+
+
+OutputOption = typer.Option(Output.table, "--output", "-o", help="table or json")
+
+
+def run(action: Callable[[Registry], Any]) -> Any:
+    """Runs an SDK call with a client configured from the environment; errors become exit codes."""
+    try:
+        with Registry() as registry:
+            return action(registry)
+    except RegistryError as error:
+        raise fail(error) from None
+
+
+def parse_pairs(pairs: list[str], option: str) -> dict[str, str]:
+    parsed = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise typer.BadParameter(f"{pair!r} is not key=value", param_hint=option)
+        parsed[key] = value
+    return parsed

@@ -197,13 +197,24 @@ class AsyncRegistry:
 
     async def list_models(self, namespace: str, *, page_size: int = 100) -> list[catalog_pb2.RegisteredModel]:
         """Every model of a namespace, following the pages."""
+        return await self.search_models(namespace, page_size=page_size)
+
+    async def search_models(
+        self, namespace: str, *, filter: str = "", order_by: str = "", page_size: int = 100
+    ) -> list[catalog_pb2.RegisteredModel]:
+        """Models of a namespace matching `filter` (AND/OR/NOT, comparisons, LIKE, IN over
+        name, tags.k, properties.k, create_time, update_time, state), all pages."""
         models: list[catalog_pb2.RegisteredModel] = []
         token = ""
         while True:
             page = await self._call(
                 self.catalog.ListRegisteredModels,
                 catalog_pb2.ListRegisteredModelsRequest(
-                    parent=f"namespaces/{namespace}", page_size=page_size, page_token=token
+                    parent=f"namespaces/{namespace}",
+                    page_size=page_size,
+                    page_token=token,
+                    filter=filter,
+                    order_by=order_by,
                 ),
             )
             models.extend(page.registered_models)

@@ -1,0 +1,84 @@
+"""`modelreg versions ...`: versions and their artifacts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from modelreg.cli.output import Output, OutputOption, console, emit, parse_pairs, run
+
+app = typer.Typer(help="Model versions and their artifacts.", no_args_is_help=True)
+
+VERSION_COLUMNS = ["name", "semver", "state", "metrics", "tags", "create_time", "created_by"]
+
+
+@app.command()
+def create(
+    uri: str = typer.Argument(..., help="namespace/model"),
+    bump: str = typer.Option(
+        "minor", help="major (incompatible data/schema), minor (better model), pipeline"
+    ),
+    semver: str = typer.Option(None, help="an explicit MAJOR.MINOR.PIPELINE instead of a bump"),
+    artifacts: Path = typer.Option(
+        None, "--artifacts", "-a", exists=True, help="a file or directory to upload"
+    ),
+    description: str = typer.Option("", "--description", "-d"),
+    tag: list[str] = typer.Option([], "--tag", "-t", help="key=value, repeatable"),
+    metric: list[str] = typer.Option([], "--metric", "-m", help="name=number, repeatable"),
+    param: list[str] = typer.Option([], "--param", "-p", help="key=value, repeatable"),
+    framework: str = typer.Option("", help="e.g. pytorch"),
+    flavor: str = typer.Option("", help="e.g. torchscript"),
+    progress: bool = typer.Option(True, help="show progress bars"),
+    output: Output = OutputOption,
+) -> None:
+    """Create a version, upload its artifacts (hashing, presigned PUT or streaming) and finalise it."""
+    try:
+        metrics = {k: float(v) for k, v in parse_pairs(metric, "--metric").items()}
+    except ValueError:
+        raise typer.BadParameter("metric values must be numbers", param_hint="--metric") from None
+    version = run(
+        lambda r: r.create_version(
+            uri,
+            bump=None if semver else bump,
+            semver=semver,
+            artifacts=artifacts,
+            description=description,
+            tags=parse_pairs(tag, "--tag"),
+            metrics=metrics,
+            params=parse_pairs(param, "--param"),
+            framework=framework,
+            flavor=flavor,
+            progress=progress and output is Output.table,
+        )
+    )
+    emit([version], output, VERSION_COLUMNS)
+
+
+@app.command()
+def get(
+    uri: str = typer.Argument(..., help="ns/model/3, ns/model@v1.2.0, ns/model@production, ..."),
+    output: Output = OutputOption,
+) -> None:
+    """Show one version."""
+    version = run(lambda r: r.get_version(uri))
+    emit([version], output, VERSION_COLUMNS)
+    if output is Output.table and version.files:
+        emit(list(version.files), output, ["path", "size", "sha256", "media_type"], title="artifacts")
+
+
+@app.command("list")
+def list_(uri: str = typer.Argument(..., help="namespace/model"), output: Output = OutputOption) -> None:
+    """List the versions of a model, newest first."""
+    emit(run(lambda r: r.list_versions(uri)), output, VERSION_COLUMNS, title=f"versions of {uri}")
+
+
+@app.command()
+def download(
+    uri: str = typer.Argument(..., help="ns/model@production, ns/model/3, ..."),
+    destination: Path = typer.Argument(..., help="directory to write the files into"),
+    progress: bool = typer.Option(True, help="show a progress bar"),
+) -> None:
+    """Download every artifact of a version, verifying each sha256."""
+    root = run(lambda r: r.download(uri, destination, progress=progress))
+    console.print(f"downloaded {uri} into {root}")

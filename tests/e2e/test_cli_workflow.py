@@ -1,0 +1,141 @@
+"""The quickstart and the CLI, as a user runs them: `modelreg dev` once, then
+`modelreg demo` and every CLI command group as subprocesses, checking output
+and exit codes."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from modelreg.devstack.ports import free_port
+from tests.e2e.test_dev_stack import start_dev, stop_dev
+
+
+@dataclass
+class Dev:
+    home: Path
+    tokens: dict[str, str]
+
+    def run(
+        self, *args: str, as_: str | None = None, timeout: float = 120
+    ) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "MODELREG_HOME": str(self.home), "COLUMNS": "200"}
+        for key in [k for k in env if k.startswith("MODELREG_") and k.endswith("_ADDR")]:
+            del env[key]  # found through what `modelreg dev` wrote
+        env.pop("MODELREG_TOKEN", None)
+        if as_:
+            env["MODELREG_TOKEN"] = self.tokens[as_]
+        return subprocess.run(
+            [sys.executable, "-m", "modelreg.cli.main", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
+    def json(self, *args: str, as_: str | None = None) -> object:
+        result = self.run(*args, "-o", "json", as_=as_)
+        assert result.returncode == 0, result.stdout + result.stderr
+        return json.loads(result.stdout)
+
+
+@pytest.fixture(scope="module")
+def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
+    home = tmp_path_factory.mktemp("dev") / "home"
+    port = free_port()
+    process = start_dev(home, port)
+    try:
+        tokens = json.loads((home / "endpoints.json").read_text())["demo_tokens"]
+        yield Dev(home, tokens)
+    finally:
+        stop_dev(process, port)
+
+
+def test_demo_runs_in_under_a_minute(dev: Dev) -> None:
+    started = time.monotonic()
+    demo = dev.run("demo", "--model", "churn")
+    elapsed = time.monotonic() - started
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    out = demo.stdout
+    assert "version 1 = v1.0.0" in out and "version 2 = v1.1.0" in out
+    assert "rolled PRODUCTION back to version 1" in out
+    assert "rollback: latency regression" in out  # the history table
+    assert "demo complete" in out
+    assert elapsed < 60, f"the demo took {elapsed:.1f}s"
+
+
+def test_cli_versions_lineage_and_promotion(dev: Dev, tmp_path: Path) -> None:
+    model = "cli/fraud"
+    assert dev.run("models", "create", model, "-d", "Fraud", as_="alice").returncode == 0
+    artifacts = tmp_path / "artifacts"
+    (artifacts / "nested").mkdir(parents=True)
+    (artifacts / "weights.bin").write_bytes(os.urandom(300_000))
+    (artifacts / "nested" / "config.json").write_text('{"k": 1}')
+
+    v1 = dev.json(
+        "versions", "create", model, "--bump", "major", "-a", str(artifacts), "-m", "auc=0.93", as_="alice"
+    )
+    assert (v1["semver"], v1["state"]) == ("1.0.0", "STATE_READY")
+    assert sorted(f["path"] for f in v1["files"]) == ["nested/config.json", "weights.bin"]
+    v2 = dev.json("versions", "create", model, "--semver", "1.4.0", as_="alice")
+    assert v2["semver"] == "1.4.0"
+    assert dev.json("versions", "get", f"{model}@v1.0.0")["version"] == "1"
+    assert [v["version"] for v in dev.json("versions", "list", model)] == ["2", "1"]
+    bad_bump = dev.run("versions", "create", model, "--semver", "1.2.0", as_="alice")
+    assert bad_bump.returncode in (4, 6), bad_bump.stderr  # not greater than 1.4.0 in line 1
+
+    lineage_file = tmp_path / "lineage.json"
+    lineage_file.write_text(
+        json.dumps(
+            {
+                "datasets": [
+                    {
+                        "uri": "s3://data/fraud.parquet",
+                        "digest": "sha256:" + "ab" * 32,
+                        "role": "DATASET_ROLE_TRAIN",
+                    }
+                ],
+                "code": [{"repo": "https://git.example/fraud", "commit": "c0ffee" * 6 + "beef"}],
+            }
+        )
+    )
+    assert dev.run("lineage", "record", f"{model}/1", "-f", str(lineage_file), as_="alice").returncode == 0
+    shown = dev.run("lineage", "show", f"{model}/1")
+    assert shown.returncode == 0, shown.stderr
+    assert "s3://data/fraud.parquet" in shown.stdout and "https://git.example/fraud" in shown.stdout
+
+    request = dev.json(
+        "promote", model, "--to", "PRODUCTION=1", "--to", "champion=1", "-c", "first", as_="alice"
+    )
+    assert request["state"] == "STATE_PENDING"
+    self_approval = dev.run("approve", request["name"], as_="alice")
+    assert self_approval.returncode == 7, self_approval.stderr  # separation of duties
+    assert dev.json("approve", request["name"], as_="bob")["state"] == "STATE_APPLIED"
+    assert dev.json("pointers", model)["stages"] == {"PRODUCTION": "1"}
+
+    dev.json("approve", dev.json("promote", model, "--to", "PRODUCTION=2", as_="alice")["name"], as_="bob")
+    back = dev.json("rollback", model, "--reason", "drift", as_="alice")
+    if back["state"] == "STATE_PENDING":
+        back = dev.json("approve", back["name"], as_="bob")
+    assert back["state"] == "STATE_APPLIED"
+    assert dev.json("pointers", model)["stages"]["PRODUCTION"] == "1"
+
+    history = dev.run("history", model)
+    assert history.returncode == 0 and "rollback: drift" in history.stdout and "bob" in history.stdout
+
+    download = dev.run("versions", "download", f"{model}@production", str(tmp_path / "out"), "--no-progress")
+    assert download.returncode == 0, download.stderr
+    assert (tmp_path / "out" / "weights.bin").read_bytes() == (artifacts / "weights.bin").read_bytes()
+
+    missing = dev.run("versions", "get", f"{model}/99")
+    assert missing.returncode == 3 and "NOT_FOUND" in missing.stderr
+    usage = dev.run("versions", "create", model, "-m", "auc=high")
+    assert usage.returncode == 2
