@@ -10,15 +10,16 @@ themselves are not needed to produce them.
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import grpc
 import pytest
 
 from modelreg.eventlog import GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
-from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.lineage.v1 import events_pb2 as lineage_events
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
@@ -71,8 +72,21 @@ async def start_promotion(
 
 
 @pytest.fixture(scope="session")
-async def promotion_host(settings: Settings) -> AsyncIterator[ServiceHost]:
-    host = await start_promotion(settings)
+def promotion_settings(settings: Settings) -> Settings:
+    """The session's settings with a topic prefix of our own: these tests put
+    versioning and lineage facts on the broker directly, which a versioning
+    service on the session's shared topics would fold too. (A distinct fixture
+    name, so session fixtures elsewhere keep the shared `settings`.)"""
+    kafka = settings.kafka
+    return replace(
+        settings,
+        kafka=KafkaSettings(kafka.bootstrap_servers, f"promotion-{uuid.uuid4().hex[:8]}.", kafka.linger_ms),
+    )
+
+
+@pytest.fixture(scope="session")
+async def promotion_host(promotion_settings: Settings) -> AsyncIterator[ServiceHost]:
+    host = await start_promotion(promotion_settings)
     yield host
     await host.stop()
 
@@ -173,8 +187,8 @@ class Facts:
 
 
 @pytest.fixture(scope="session")
-async def facts(settings: Settings, promotion_host: ServiceHost) -> AsyncIterator[Facts]:
-    log = KafkaEventLog(settings.kafka)
+async def facts(promotion_settings: Settings, promotion_host: ServiceHost) -> AsyncIterator[Facts]:
+    log = KafkaEventLog(promotion_settings.kafka)
     await log.start()
-    yield Facts(settings, promotion_host, log)
+    yield Facts(promotion_settings, promotion_host, log)
     await log.stop()

@@ -18,9 +18,9 @@ from tests.integration.promotion.test_promotion_service import new_model, pointe
 
 
 @pytest.fixture(scope="module")
-async def replica_stub(settings: Settings, promotion_host: ServiceHost) -> AsyncIterator[object]:
+async def replica_stub(promotion_settings: Settings, promotion_host: ServiceHost) -> AsyncIterator[object]:
     """A second API process on the same schema, without a projector of its own."""
-    replica = await start_promotion(settings, project=False)
+    replica = await start_promotion(promotion_settings, project=False)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{replica.port}") as channel:
         yield promotion_pb2_grpc.PromotionServiceStub(channel)
     await replica.stop()

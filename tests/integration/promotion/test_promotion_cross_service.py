@@ -5,32 +5,69 @@ services)."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import grpc
 import pytest
 
 from modelreg.eventlog import TOKEN_METADATA_KEY
+from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
+from modelreg.gen.promotion.v1 import promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2 as vpb
 from modelreg.gen.versioning.v1 import versioning_pb2_grpc
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.helpers import unique
-from tests.integration.promotion.conftest import auth
+from tests.integration.promotion.conftest import auth, start_promotion
 from tests.integration.promotion.test_promotion_service import rpc_error, set_policy
 
 
 @pytest.fixture(scope="module")
-async def versioning(settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[object]:
+def xsettings(settings: Settings) -> Settings:
+    """Topics of this module alone: real services only, no hand-made facts on them."""
+    kafka = settings.kafka
+    return replace(
+        settings, kafka=KafkaSettings(kafka.bootstrap_servers, f"xs-{uuid.uuid4().hex[:8]}.", kafka.linger_ms)
+    )
+
+
+@pytest.fixture(scope="module")
+async def promotion_stub(xsettings: Settings) -> AsyncIterator[object]:
+    """Overrides the package's promotion_stub: a promotion service on this module's topics."""
+    host = await start_promotion(xsettings, schema="promotion_xs")
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+        yield promotion_pb2_grpc.PromotionServiceStub(channel)
+    await host.stop()
+
+
+@pytest.fixture(scope="module")
+async def catalog(xsettings: Settings) -> AsyncIterator[object]:
+    """A catalog service on the promotion tests' topics (versioning validates models against it)."""
+    from modelreg.catalog.main import spec
+    from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+
+    host = ServiceHost(spec("catalog_for_promotion"), xsettings)
+    await host.start(port=0)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+        yield catalog_pb2_grpc.CatalogServiceStub(channel)
+    await host.stop()
+
+
+@pytest.fixture(scope="module")
+async def versioning(
+    xsettings: Settings, catalog: object, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[object]:
     from modelreg.artifacts.fs import FilesystemBlobStore
     from modelreg.versioning.main import spec
 
     root = Path(tmp_path_factory.mktemp("blobs"))
     # Its own schema, so it never shares a checkpoint with the versioning tests' host.
-    host = ServiceHost(spec("versioning_for_promotion", blobs=lambda: FilesystemBlobStore(root)), settings)
+    host = ServiceHost(spec("versioning_for_promotion", blobs=lambda: FilesystemBlobStore(root)), xsettings)
     await host.start(port=0)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
         yield versioning_pb2_grpc.VersioningServiceStub(channel)
@@ -43,10 +80,10 @@ async def with_token(call):  # type: ignore[no-untyped-def]
 
 
 async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ignore[no-untyped-def]
-    catalog_stub, versioning, promotion_stub
+    catalog, versioning, promotion_stub
 ) -> None:
     model, _ = await with_token(
-        catalog_stub.CreateRegisteredModel(
+        catalog.CreateRegisteredModel(  # type: ignore[attr-defined]
             catalog_pb2.CreateRegisteredModelRequest(
                 parent=f"namespaces/{unique('ns')}",
                 registered_model_id=unique("m"),
@@ -135,16 +172,11 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "is deleted" in error.details()
 
 
-@pytest.mark.xfail(
-    reason="versioning's PointersCache folds only envelope payloads pointer_moved/pointer_removed (400/401);"
-    " promotion records every move nested in transition_applied (406), one event per atomic transition."
-    " Reported to versioning; this test passes once their cache also reads TransitionApplied.moved/.removed.",
-    strict=False,
-)
 async def test_versioning_refuses_to_delete_what_a_pointer_names(  # type: ignore[no-untyped-def]
-    catalog_stub, versioning, promotion_stub
+    catalog, versioning, promotion_stub
 ) -> None:
-    model = await catalog_stub.CreateRegisteredModel(
+    """Promotion records moves nested in TransitionApplied; versioning's pointer cache reads them."""
+    model = await catalog.CreateRegisteredModel(  # type: ignore[attr-defined]
         catalog_pb2.CreateRegisteredModelRequest(
             parent=f"namespaces/{unique('ns')}",
             registered_model_id=unique("m"),

@@ -14,7 +14,7 @@ from tests.integration.promotion.test_promotion_service import approve, new_mode
 
 
 async def test_replay_reproduces_tables_and_history(  # type: ignore[no-untyped-def]
-    settings: Settings, promotion_host: ServiceHost, promotion_stub, facts: Facts
+    promotion_settings: Settings, promotion_host: ServiceHost, promotion_stub, facts: Facts
 ) -> None:
     model = new_model()
     for n in (1, 2, 3):
@@ -27,13 +27,13 @@ async def test_replay_reproduces_tables_and_history(  # type: ignore[no-untyped-
     await request(promotion_stub, model, ("PRODUCTION", 3))  # left pending
     await request(promotion_stub, model, ("ARCHIVED", 1))
 
-    pool = await asyncpg.create_pool(settings.pg_dsn, min_size=1, max_size=2)
+    pool = await asyncpg.create_pool(promotion_settings.pg_dsn, min_size=1, max_size=2)
     try:
         for logical, handler, shadow in [
             ("modelreg.promotion.v1", PromotionProjection(), "promotion_replay"),
             ("modelreg.versioning.v1", VersionFactsCache(), "promotion_replay_versions"),
         ]:
-            topic = settings.kafka.topic(logical)
+            topic = promotion_settings.kafka.topic(logical)
             async with pool.acquire() as conn:
                 until = {
                     r["partition"]: r["next_offset"]
@@ -42,7 +42,7 @@ async def test_replay_reproduces_tables_and_history(  # type: ignore[no-untyped-
                     )
                 }
             await rebuild(
-                pool, schema=shadow, topic=topic, handler=handler, kafka=settings.kafka, until=until
+                pool, schema=shadow, topic=topic, handler=handler, kafka=promotion_settings.kafka, until=until
             )
             async with pool.acquire() as conn:
                 live = await digest(conn, "promotion", handler.read_model_tables)

@@ -30,7 +30,7 @@ async def read(call, count: int) -> list[pb.WatchPromotionsResponse]:  # type: i
 
 
 async def test_watch_resumes_without_gaps_across_a_restart(  # type: ignore[no-untyped-def]
-    settings: Settings, promotion_stub, facts: Facts
+    promotion_settings: Settings, promotion_stub, facts: Facts
 ) -> None:
     model = new_model()
     other = new_model()
@@ -42,7 +42,7 @@ async def test_watch_resumes_without_gaps_across_a_restart(  # type: ignore[no-u
     await move(promotion_stub, other, 1)  # another model: filtered out
 
     # The watch is served by its own host (own schema, same topic), which is restarted below.
-    watcher = await start_promotion(settings, schema=WATCH_SCHEMA)
+    watcher = await start_promotion(promotion_settings, schema=WATCH_SCHEMA)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{watcher.port}") as channel:
             stub = promotion_pb2_grpc.PromotionServiceStub(channel)
@@ -63,7 +63,7 @@ async def test_watch_resumes_without_gaps_across_a_restart(  # type: ignore[no-u
     for n in (5, 6):
         await move(promotion_stub, model, n)
 
-    watcher = await start_promotion(settings, schema=WATCH_SCHEMA)
+    watcher = await start_promotion(promotion_settings, schema=WATCH_SCHEMA)
     try:
         async with grpc.aio.insecure_channel(f"127.0.0.1:{watcher.port}") as channel:
             stub = promotion_pb2_grpc.PromotionServiceStub(channel)
