@@ -208,3 +208,51 @@ async def test_versioning_refuses_to_delete_what_a_pointer_names(  # type: ignor
         )
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "champion" in error.details()
+
+
+async def test_versions_in_a_traffic_split_are_kept_by_versioning(  # type: ignore[no-untyped-def]
+    catalog, versioning, promotion_stub
+) -> None:
+    model = await catalog.CreateRegisteredModel(  # type: ignore[attr-defined]
+        catalog_pb2.CreateRegisteredModelRequest(
+            parent=f"namespaces/{unique('ns')}",
+            registered_model_id=unique("m"),
+            registered_model=catalog_pb2.RegisteredModel(),
+        )
+    )
+    numbers = []
+    for _ in range(2):
+        created = await versioning.CreateModelVersion(  # type: ignore[attr-defined]
+            vpb.CreateModelVersionRequest(
+                parent=model.name, model_version=vpb.ModelVersion(), bump=vpb.BUMP_MINOR
+            )
+        )
+        ready, token = await with_token(
+            versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=created.name))  # type: ignore[attr-defined]
+        )
+        numbers.append(ready)
+    split = pb.Deployment(
+        environment="prod",
+        weights=[
+            pb.TrafficWeight(version=numbers[0].version, percent=90),
+            pb.TrafficWeight(version=numbers[1].version, percent=10),
+        ],
+    )
+    requested = await promotion_stub.CreateTransitionRequest(
+        pb.CreateTransitionRequestRequest(
+            parent=model.name, transition_request=pb.TransitionRequest(deployments=[split])
+        ),
+        metadata=[*auth("alice"), (TOKEN_METADATA_KEY, token)],
+    )
+    applied, token = await with_token(
+        promotion_stub.ApproveTransitionRequest(
+            pb.ApproveTransitionRequestRequest(name=requested.name), metadata=auth("bob")
+        )
+    )
+    assert applied.state == pb.TransitionRequest.STATE_APPLIED
+    error = await rpc_error(
+        versioning.DeleteModelVersion(  # type: ignore[attr-defined]
+            vpb.DeleteModelVersionRequest(name=numbers[1].name), metadata=[(TOKEN_METADATA_KEY, token)]
+        )
+    )
+    assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "prod" in error.details()
