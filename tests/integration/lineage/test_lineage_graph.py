@@ -16,9 +16,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from modelreg.errors import InvalidArgument
 from modelreg.eventlog import ConsistencyToken
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from modelreg.lineage.adapters.postgres import LineageProjection
+from modelreg.lineage.adapters.postgres import LineageProjection, PostgresLineageReader
+from modelreg.lineage.domain.model import Direction
 from modelreg.projections.replay import digest, rebuild
 from modelreg.runtime.settings import Settings
 from tests.helpers import unique
@@ -188,6 +190,20 @@ async def test_impact_finds_every_affected_version_and_nothing_else(lineage_stub
     assert {v.model_version for v in direct.versions} == {
         e[1].removeprefix("model_version:") for e in graph.edges if e[0] == used[0]
     }
+
+
+async def test_a_walk_past_the_node_bound_is_refused(lineage_settings: Settings, graph: Graph) -> None:
+    pool = await asyncpg.create_pool(lineage_settings.pg_dsn, min_size=1, max_size=2)
+    try:
+        reader = PostgresLineageReader(pool, "lineage", max_nodes=500)
+        start = [f"model_version:{graph.versions[0]}"]
+        small = await reader.walk(start, Direction.UPSTREAM, 1)
+        assert 0 < len(small.nodes) <= 500
+        with pytest.raises(InvalidArgument) as error:
+            await reader.walk(start, Direction.BIDIRECTIONAL, 20, hops_field="max_hops")
+        assert [v.field for v in error.value.violations] == ["max_hops"]
+    finally:
+        await pool.close()
 
 
 async def test_replay_from_offset_zero_reproduces_the_lineage_tables(

@@ -245,8 +245,9 @@ def _node(row: asyncpg.Record) -> Node:
 
 
 class PostgresLineageReader:
-    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, schema: str, max_nodes: int = MAX_SUBGRAPH_NODES) -> None:
         self._pool = pool
+        self._max_nodes = max_nodes
         s = quote_schema(schema)
         self._head_sql = f"SELECT revision, hash FROM {s}.stream_heads WHERE stream = $1"
         self._load_record_sql = (
@@ -310,7 +311,9 @@ class PostgresLineageReader:
         rows = await self._pool.fetch(self._record_versions_sql, list(record_ids))
         return {r["id"]: r["version"] for r in rows}
 
-    async def walk(self, start: Sequence[str], direction: Direction, max_hops: int) -> Subgraph:
+    async def walk(
+        self, start: Sequence[str], direction: Direction, max_hops: int, hops_field: str = "query.max_hops"
+    ) -> Subgraph:
         """Breadth-first over current edges, one statement per hop for the whole frontier.
 
         Start nodes that are not in the graph are dropped. An edge is part of the
@@ -340,10 +343,9 @@ class PostgresLineageReader:
                             if far not in depth:
                                 depth[far] = hop
                                 following.append(far)
-                if len(depth) > MAX_SUBGRAPH_NODES:
+                if len(depth) > self._max_nodes:
                     raise InvalidArgument.of(
-                        "query.max_hops",
-                        f"the walk reaches more than {MAX_SUBGRAPH_NODES} nodes; lower max_hops",
+                        hops_field, f"the walk reaches more than {self._max_nodes} nodes; lower it"
                     )
                 frontier = following
         return Subgraph(depth, edges)

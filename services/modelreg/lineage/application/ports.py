@@ -29,8 +29,11 @@ class LineageReader(Protocol):
     async def record_versions(self, record_ids: Sequence[str]) -> dict[str, str]:
         """record id -> the version it describes."""
 
-    async def walk(self, start: Sequence[str], direction: Direction, max_hops: int) -> Subgraph:
-        """Nodes within max_hops of the existing start nodes over current edges, and the edges followed."""
+    async def walk(
+        self, start: Sequence[str], direction: Direction, max_hops: int, hops_field: str = "query.max_hops"
+    ) -> Subgraph:
+        """Nodes within max_hops of the existing start nodes over current edges, and the edges followed;
+        InvalidArgument on `hops_field` when the walk grows past the service's bound."""
 
 
 class VersionDirectory(Protocol):

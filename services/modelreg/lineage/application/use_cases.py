@@ -209,7 +209,9 @@ class Lineage:
         for i, stage in enumerate(stages):
             if not STAGE_PATTERN.match(stage):
                 raise InvalidArgument.of(f"stages[{i}]", f"{stage[:70]!r} must match {STAGE_PATTERN.pattern}")
-        graph = await self._reader.walk([node], Direction.DOWNSTREAM, max_hops or MAX_DOWNSTREAM_HOPS)
+        graph = await self._reader.walk(
+            [node], Direction.DOWNSTREAM, max_hops or MAX_DOWNSTREAM_HOPS, hops_field="max_hops"
+        )
         prefix = version_node_id("")
         affected = [
             Affected(n[len(prefix) :], d)
