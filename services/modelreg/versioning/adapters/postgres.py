@@ -140,11 +140,26 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
         if not streams:
             return
         states = {m: ModelVersions(m) for m in streams}
+        # Full rows only for the versions this batch names; of the others, fits()
+        # needs just number and semver, and only changed versions are written back.
+        touched = {
+            (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
+        }
         for row in await conn.fetch(
-            f"SELECT {VERSION_COLUMNS} FROM {s}.model_versions WHERE model = ANY($1::text[])", streams
+            f"SELECT {VERSION_COLUMNS} FROM {s}.model_versions v"
+            " JOIN unnest($1::text[], $2::bigint[]) AS t(model, number) USING (model, number)",
+            [m for m, _ in touched],
+            [n for _, n in touched],
         ):
             v = version_from_row(row)
             states[v.model].versions[v.number] = v
+        for row in await conn.fetch(
+            f"SELECT model, number, major, minor, pipeline FROM {s}.model_versions"
+            " WHERE model = ANY($1::text[])",
+            streams,
+        ):
+            if (row["model"], row["number"]) not in touched:
+                states[row["model"]].versions[row["number"]] = _summary(row)
         for row in await conn.fetch(
             f"SELECT model, keep_last_per_major FROM {s}.retention_policies WHERE model = ANY($1::text[])",
             streams,
@@ -207,6 +222,22 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
                 " ON CONFLICT (model) DO UPDATE SET keep_last_per_major = EXCLUDED.keep_last_per_major",
                 list(policies.items()),
             )
+
+
+def _summary(row: Any) -> ModelVersion:
+    """A stand-in carrying only what fits() reads (number and semver); never written back."""
+    epoch = datetime.fromtimestamp(0, UTC)
+    return ModelVersion(
+        row["model"],
+        row["number"],
+        SemVer(row["major"], row["minor"], row["pipeline"]),
+        Status.READY,
+        VersionSpec(),
+        epoch,
+        epoch,
+        "",
+        "",
+    )
 
 
 def _decode(accepted: AcceptedEvent) -> Event | None:
@@ -347,6 +378,25 @@ class PostgresVersionReader:
             else StreamHead(row["head_revision"], bytes(row["head_hash"]))
         )
         return Loaded(ModelVersions(stream, versions, row["keep"] or 0), head)
+
+    async def version(
+        self, model: str, *, number: int | None = None, revision: int | None = None
+    ) -> ModelVersion | None:
+        """One version, by number or by the stream revision that created it."""
+        if number is not None:
+            row = await self._pool.fetchrow(
+                f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions WHERE model = $1 AND number = $2",
+                model,
+                number,
+            )
+        else:
+            row = await self._pool.fetchrow(
+                f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions"
+                " WHERE model = $1 AND created_revision = $2",
+                model,
+                revision,
+            )
+        return version_from_row(row) if row else None
 
     async def model_state(self, model: str) -> str | None:
         return await self._pool.fetchval(f"SELECT state FROM {self._s}.catalog_models WHERE name = $1", model)

@@ -13,6 +13,11 @@ class VersionReader(Protocol):
     async def load(self, stream: str) -> Loaded[ModelVersions]:
         """Every version of the model with the stream head, read in one snapshot."""
 
+    async def version(
+        self, model: str, *, number: int | None = None, revision: int | None = None
+    ) -> ModelVersion | None:
+        """One version, by number or by the stream revision of its creation."""
+
     async def model_state(self, model: str) -> str | None:
         """From the catalog cache: "active", "archived", "deleted", or None if never seen."""
 

@@ -91,15 +91,18 @@ class Versioning:
             case "archived":
                 raise FailedPrecondition(f"{command.model} is archived; restore it to add versions")
         result = await self._commands.run(command.model, context, command)
-        state = await self._state(command.model)
-        for version in state.versions.values():
-            if version.created_revision == result.revision:
-                return Written(version, result.token)
-        raise NotFound(f"the version created at revision {result.revision} is not in the read model")
+        # The revision identifies the version, for a replayed request_id too.
+        version = await self._reader.version(command.model, revision=result.revision)
+        if version is None:
+            raise NotFound(f"the version created at revision {result.revision} is not in the read model")
+        return Written(version, result.token)
 
     async def _write(self, model: str, number: int, command: object, context: EventContext) -> Written:
         result = await self._commands.run(model, context, command)  # type: ignore[arg-type]
-        return Written((await self._state(model)).get(number), result.token)
+        version = await self._reader.version(model, number=number)
+        if version is None:
+            raise NotFound(f"{model}/versions/{number} is not in the read model after its write was accepted")
+        return Written(version, result.token)
 
     async def update(self, model: str, command: UpdateVersion, context: EventContext) -> Written:
         return await self._write(model, command.number, command, context)
@@ -126,7 +129,7 @@ class Versioning:
         if files is not None:
             result = await self._commands.run(model, context, DeclareManifest(number, files))
             token = result.token
-        version = (await self._state(model)).get(number)
+        version = await self.get(Reference(model, number=number))
         _pending(version)
         missing = []
         seen: set[str] = set()
@@ -149,7 +152,7 @@ class Versioning:
         return Prepared(version, missing, token)
 
     async def finalize(self, model: str, number: int, context: EventContext) -> Written:
-        version = (await self._state(model)).get(number)
+        version = await self.get(Reference(model, number=number))
         _pending(version)
         problems = []
         checked: dict[str, Check] = {}
@@ -167,7 +170,7 @@ class Versioning:
     async def upload(
         self, model: str, number: int, path: str, chunks: AsyncIterable[bytes]
     ) -> tuple[ArtifactFile, bool]:
-        version = (await self._state(model)).get(number)
+        version = await self.get(Reference(model, number=number))
         _pending(version)
         file = _file(version, path)
 
@@ -216,6 +219,11 @@ class Versioning:
         return (await self._reader.load(model)).state
 
     async def get(self, reference: Reference) -> ModelVersion:
+        if reference.number is not None:  # the common case needs one row, not the aggregate
+            version = await self._reader.version(reference.model, number=reference.number)
+            if version is None:
+                raise NotFound(f"{reference.model}/versions/{reference.number} does not exist")
+            return version
         return resolve(await self._state(reference.model), reference)
 
     async def list(
