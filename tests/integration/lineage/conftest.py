@@ -108,6 +108,17 @@ class Writer:
         )
         return ConsistencyToken.after([position])
 
+    async def apply_transition(
+        self, model: str, moved: Sequence[tuple[str, int]] = (), removed: Sequence[str] = ()
+    ) -> ConsistencyToken:
+        """A TransitionApplied fact, as the promotion service records an atomic move."""
+        event = promotion_events.TransitionApplied(
+            moved=[promotion_events.PointerMoved(model=model, pointer=p, version=v) for p, v in moved],
+            removed=[promotion_events.PointerRemoved(model=model, pointer=p) for p in removed],
+        )
+        _, position = await self.append(PROMOTION, model, "transition_applied", event)
+        return ConsistencyToken.after([position])
+
 
 async def wait_projected(dsn: str, schema: str, token: ConsistencyToken, timeout: float = 60) -> None:
     """Until the schema's checkpoints have passed every position of the token."""

@@ -377,15 +377,28 @@ async def test_downstream_filtered_by_stage(lineage_stub, writer: Writer) -> Non
     for v in versions:
         _, raw = await record(lineage_stub, v, pb.LineageRecord(datasets=[data]), created)
         token = token.merge(ConsistencyToken.decode(raw))
-    token = token.merge(await writer.move_pointer(model, "production", 2))
+    token = token.merge(await writer.move_pointer(model, "champion", 1))
+    token = token.merge(await writer.apply_transition(model, moved=[("PRODUCTION", 2)]))
     everything = await lineage_stub.FindDownstream(
         pb.FindDownstreamRequest(dataset=data), metadata=token_md(token)
     )
     assert [(v.model_version, v.distance) for v in everything.versions] == [(v, 1) for v in versions]
-    production = await lineage_stub.FindDownstream(
-        pb.FindDownstreamRequest(dataset=data, stages=["production"]), metadata=token_md(token)
-    )
-    assert [v.model_version for v in production.versions] == [versions[1]]
+
+    async def staged(*stages: str) -> list[str]:
+        found = await lineage_stub.FindDownstream(
+            pb.FindDownstreamRequest(dataset=data, stages=list(stages)), metadata=token_md(token)
+        )
+        return [v.model_version for v in found.versions]
+
+    assert await staged("production") == [versions[1]]
+    assert await staged("champion") == [versions[0]]
+    assert await staged("PRODUCTION", "champion") == versions[:2]
+    assert await staged("staging") == []
+    token = token.merge(await writer.apply_transition(model, moved=[("PRODUCTION", 3)], removed=["champion"]))
+    assert await staged("production", "champion") == [versions[2]]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await lineage_stub.FindDownstream(pb.FindDownstreamRequest(dataset=data, stages=["no way"]))
+    assert violations(error.value) == ["stages[0]"]
 
 
 async def test_page_tokens_are_bound_to_their_query(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]

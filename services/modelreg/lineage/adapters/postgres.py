@@ -26,6 +26,7 @@ import asyncpg
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import EMPTY_HEAD, StreamHead
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
+from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
 from modelreg.lineage.adapters import codec
 from modelreg.lineage.domain.model import (
     Direction,
@@ -372,25 +373,42 @@ CREATE TABLE IF NOT EXISTS {s}.stage_pointers (
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
+        # Pointer changes come as their own payloads and nested in a transition
+        # (one fact per atomic transition); version 0 means the pointer was unset.
+        # Applied in log order, the last change of a pointer wins.
+        latest: dict[tuple[str, str], int] = {}
         for accepted in events:
             envelope = accepted.envelope
             field = envelope.WhichOneof("payload")
+            moved: list[promotion_events.PointerMoved] = []
+            removed: list[promotion_events.PointerRemoved] = []
             if field == "pointer_moved":
-                moved = envelope.pointer_moved
-                await conn.execute(
-                    f"INSERT INTO {s}.stage_pointers (model, pointer, version) VALUES ($1, $2, $3)"
-                    " ON CONFLICT (model, pointer) DO UPDATE SET version = EXCLUDED.version",
-                    moved.model or envelope.stream,
-                    moved.pointer,
-                    moved.version,
-                )
+                moved.append(envelope.pointer_moved)
             elif field == "pointer_removed":
-                removed = envelope.pointer_removed
-                await conn.execute(
-                    f"DELETE FROM {s}.stage_pointers WHERE model = $1 AND pointer = $2",
-                    removed.model or envelope.stream,
-                    removed.pointer,
-                )
+                removed.append(envelope.pointer_removed)
+            elif field == "transition_applied":
+                moved += envelope.transition_applied.moved
+                removed += envelope.transition_applied.removed
+            for m in moved:
+                latest[(m.model or envelope.stream, m.pointer)] = m.version
+            for r in removed:
+                latest[(r.model or envelope.stream, r.pointer)] = 0
+        if not latest:
+            return
+        keys = list(latest)
+        await conn.execute(
+            f"DELETE FROM {s}.stage_pointers p USING unnest($1::text[], $2::text[]) AS u(model, pointer)"
+            " WHERE p.model = u.model AND p.pointer = u.pointer",
+            [m for m, _ in keys],
+            [p for _, p in keys],
+        )
+        kept = [(m, p, v) for (m, p), v in latest.items() if v > 0]
+        if kept:
+            await conn.execute(
+                f"INSERT INTO {s}.stage_pointers (model, pointer, version)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
+                *[list(c) for c in zip(*kept, strict=True)],
+            )
 
 
 class PostgresStageDirectory:
@@ -401,8 +419,10 @@ class PostgresStageDirectory:
         self._pool = pool
         self._sql = (
             f"SELECT DISTINCT model || '/versions/' || version AS name FROM {s}.stage_pointers"
-            " WHERE pointer = ANY($1::text[])"
+            " WHERE lower(pointer) = ANY($1::text[])"
         )
 
     async def versions_in(self, stages: Sequence[str]) -> set[str]:
-        return {r["name"] for r in await self._pool.fetch(self._sql, list(stages))}
+        # Stage pointers are upper case (`PRODUCTION`), aliases lower case: a
+        # caller's `production` means the stage.
+        return {r["name"] for r in await self._pool.fetch(self._sql, [s.lower() for s in stages])}

@@ -48,7 +48,7 @@ from modelreg.lineage.domain.model import (
 DEFAULT_PAGE_SIZE = 500
 MAX_PAGE_SIZE = 1000
 MAX_STAGES = 16
-STAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+STAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)

@@ -936,8 +936,10 @@ class FindDownstreamRequest(_message.Message):
 
     @_builtins.property
     def stages(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Limit to versions a promotion stage (e.g. `production`) points at. Not
-        yet available: FAILED_PRECONDITION until the promotion cache exists.
+        """Limit to versions that one of these promotion pointers names: a stage
+        (`production`, `staging`; case-insensitive) or an alias (e.g. `champion`),
+        as of the lineage service's cache of `modelreg.promotion.v1` (pass a
+        promotion consistency token to include a transition just applied).
         """
 
     def __init__(
