@@ -1,0 +1,44 @@
+"""The deployment manifests name every service, with commands and settings that exist."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVICES = {"catalog", "versioning", "lineage", "promotion"}
+KNOWN_SETTINGS = {
+    m for path in (ROOT / "libs").rglob("*.py") for m in re.findall(r"MODELREG_[A-Z0-9_]+", path.read_text())
+} | {
+    m
+    for path in (ROOT / "services").rglob("*.py")
+    for m in re.findall(r"MODELREG_[A-Z0-9_]+", path.read_text())
+}
+
+
+def test_compose_runs_every_service_with_known_settings() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert SERVICES <= services.keys()
+    for name in SERVICES:
+        module, verb = services[name]["command"][:2]
+        assert (module, verb) == (f"modelreg.{name}", "serve")
+        assert importlib.util.find_spec(f"{module}.main") is not None
+        assert set(services[name]["environment"]) <= KNOWN_SETTINGS
+    assert {"kafka", "postgres", "minio", "topics"} <= services.keys()
+
+
+def test_kubernetes_manifests_deploy_every_service_with_known_settings() -> None:
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "modelreg.yaml").read_text()))
+    deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
+    assert set(deployments) == SERVICES
+    for name, deployment in deployments.items():
+        container = deployment["spec"]["template"]["spec"]["containers"][0]
+        assert container["args"][:2] == [f"modelreg.{name}", "serve"]
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
+    assert (set(config) | set(secret)) <= KNOWN_SETTINGS
+    assert {"MODELREG_KAFKA_BOOTSTRAP", "MODELREG_PG_DSN", "MODELREG_ARTIFACTS"} <= set(config) | set(secret)
