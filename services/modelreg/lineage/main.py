@@ -6,9 +6,6 @@ python -m modelreg.lineage project
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
 from collections.abc import Sequence
 
 import grpc
@@ -25,9 +22,8 @@ from modelreg.lineage.adapters.postgres import (
 )
 from modelreg.lineage.api.servicer import LineageServicer
 from modelreg.lineage.application.use_cases import Lineage
-from modelreg.observability.logging import configure_logging
-from modelreg.runtime.host import Runtime, ServiceHost, ServiceSpec
-from modelreg.runtime.settings import Settings
+from modelreg.runtime.host import Runtime, ServiceSpec
+from modelreg.runtime.process import run_service
 
 TOPIC = "modelreg.lineage.v1"
 VERSIONING_TOPIC = "modelreg.versioning.v1"
@@ -65,34 +61,8 @@ def spec(schema: str = SCHEMA) -> ServiceSpec:
     )
 
 
-async def run(args: argparse.Namespace) -> None:
-    host = ServiceHost(spec(args.schema), Settings.from_env())
-    project = args.command == "project" or not args.no_projector
-    serve = args.command == "serve"
-    await host.start(serve=serve, project=project, port=args.port, host=args.host)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await host.stop()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="modelreg-lineage", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["serve", "project"], nargs="?", default="serve")
-    parser.add_argument("--port", type=int, default=50053)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--schema", default=SCHEMA)
-    parser.add_argument("--no-projector", action="store_true", help="serve the API only")
-    args = parser.parse_args(argv)
-    configure_logging("lineage")
-    try:
-        import uvloop
-    except ImportError:  # not on Windows
-        asyncio.run(run(args))
-    else:
-        uvloop.run(run(args))
+    run_service(name="lineage", spec=spec, default_schema=SCHEMA, default_port=50053, argv=argv)
 
 
 if __name__ == "__main__":

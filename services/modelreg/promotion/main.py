@@ -10,15 +10,11 @@ used only to validate transitions.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import signal
 from collections.abc import Sequence
 
 import grpc
 
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
-from modelreg.observability.logging import configure_logging
 from modelreg.promotion.adapters.commands import LoggedPromotionCommands
 from modelreg.promotion.adapters.postgres import (
     LineageCache,
@@ -29,8 +25,8 @@ from modelreg.promotion.adapters.postgres import (
 from modelreg.promotion.api.servicer import PromotionServicer
 from modelreg.promotion.application.rbac import RoleMap
 from modelreg.promotion.application.use_cases import Promotion
-from modelreg.runtime.host import Runtime, ServiceHost, ServiceSpec
-from modelreg.runtime.settings import Settings
+from modelreg.runtime.host import Runtime, ServiceSpec
+from modelreg.runtime.process import run_service
 
 TOPIC = "modelreg.promotion.v1"
 VERSIONING_TOPIC = "modelreg.versioning.v1"
@@ -68,34 +64,8 @@ def spec(schema: str = SCHEMA) -> ServiceSpec:
     )
 
 
-async def run(args: argparse.Namespace) -> None:
-    host = ServiceHost(spec(args.schema), Settings.from_env())
-    project = args.command == "project" or not args.no_projector
-    serve = args.command == "serve"
-    await host.start(serve=serve, project=project, port=args.port, host=args.host)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await host.stop()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="modelreg-promotion", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["serve", "project"], nargs="?", default="serve")
-    parser.add_argument("--port", type=int, default=50054)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--schema", default=SCHEMA)
-    parser.add_argument("--no-projector", action="store_true", help="serve the API only")
-    args = parser.parse_args(argv)
-    configure_logging("promotion")
-    try:
-        import uvloop
-    except ImportError:  # not on Windows
-        asyncio.run(run(args))
-    else:
-        uvloop.run(run(args))
+    run_service(name="promotion", spec=spec, default_schema=SCHEMA, default_port=50054, argv=argv)
 
 
 if __name__ == "__main__":

@@ -11,10 +11,7 @@ MODELREG_S3_ACCESS_KEY / MODELREG_S3_SECRET_KEY.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import os
-import signal
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -23,9 +20,8 @@ import grpc
 from modelreg.artifacts import BlobStore
 from modelreg.artifacts.config import open_blob_store
 from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
-from modelreg.observability.logging import configure_logging
-from modelreg.runtime.host import Runtime, ServiceHost, ServiceSpec
-from modelreg.runtime.settings import Settings
+from modelreg.runtime.host import Runtime, ServiceSpec
+from modelreg.runtime.process import run_service
 from modelreg.versioning.adapters.commands import LoggedVersionCommands
 from modelreg.versioning.adapters.postgres import (
     CatalogModelsCache,
@@ -76,34 +72,8 @@ def spec(schema: str = SCHEMA, blobs: Callable[[], BlobStore] | None = None) -> 
     )
 
 
-async def run(args: argparse.Namespace) -> None:
-    host = ServiceHost(spec(args.schema), Settings.from_env())
-    project = args.command == "project" or not args.no_projector
-    serve = args.command == "serve"
-    await host.start(serve=serve, project=project, port=args.port, host=args.host)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await host.stop()
-
-
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="modelreg-versioning", description=__doc__.splitlines()[0])
-    parser.add_argument("command", choices=["serve", "project"], nargs="?", default="serve")
-    parser.add_argument("--port", type=int, default=50052)
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--schema", default=SCHEMA)
-    parser.add_argument("--no-projector", action="store_true", help="serve the API only")
-    args = parser.parse_args(argv)
-    configure_logging("versioning")
-    try:
-        import uvloop
-    except ImportError:  # not on Windows
-        asyncio.run(run(args))
-    else:
-        uvloop.run(run(args))
+    run_service(name="versioning", spec=spec, default_schema=SCHEMA, default_port=50052, argv=argv)
 
 
 if __name__ == "__main__":
