@@ -29,6 +29,7 @@ from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
 from modelreg.versioning.adapters import codec
+from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import (
     ArtifactFile,
     CodeReference,
@@ -127,6 +128,9 @@ CREATE TABLE IF NOT EXISTS {s}.model_versions (
     -- The fold already guarantees it; the constraint makes a bug loud.
     UNIQUE (model, major, minor, pipeline)
 );
+-- ListModelVersions' `tags.k = "v"` compiles to a containment test this index serves.
+CREATE INDEX IF NOT EXISTS model_versions_tags ON {s}.model_versions
+    USING gin ((spec->'tags') jsonb_path_ops);
 CREATE TABLE IF NOT EXISTS {s}.retention_policies (
     model               text PRIMARY KEY COLLATE "C",
     keep_last_per_major int NOT NULL
@@ -380,10 +384,24 @@ class PostgresVersionReader:
         return Loaded(ModelVersions(stream, versions, row["keep"] or 0), head)
 
     async def version(
-        self, model: str, *, number: int | None = None, revision: int | None = None
+        self,
+        model: str,
+        *,
+        number: int | None = None,
+        revision: int | None = None,
+        pointer: str | None = None,
     ) -> ModelVersion | None:
-        """One version, by number or by the stream revision that created it."""
-        if number is not None:
+        """One version, by number, by the stream revision that created it, or by pointer."""
+        if pointer is not None:
+            # One statement, so the pointer and the row come from one snapshot.
+            row = await self._pool.fetchrow(
+                f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions"
+                f" WHERE model = $1 AND number = (SELECT version FROM {self._s}.version_pointers"
+                "  WHERE model = $1 AND pointer = $2)",
+                model,
+                pointer,
+            )
+        elif number is not None:
             row = await self._pool.fetchrow(
                 f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions WHERE model = $1 AND number = $2",
                 model,
@@ -415,17 +433,65 @@ class PostgresVersionReader:
         return {r["sha256"] for r in rows}
 
     async def list_versions(
-        self, model: str, *, before: int | None, limit: int, show_deleted: bool
+        self,
+        model: str,
+        *,
+        before: int | None,
+        limit: int,
+        show_deleted: bool,
+        where: query.Node | None = None,
     ) -> list[ModelVersion]:
+        params: list[object] = [model, before if before is not None else 1 << 62, show_deleted, limit]
+        condition = f" AND ({compile_filter(where, params)})" if where is not None else ""
         rows = await self._pool.fetch(
             f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions WHERE model = $1 AND number < $2"
-            " AND ($3 OR status <> 'deleted') ORDER BY number DESC LIMIT $4",
-            model,
-            before if before is not None else 1 << 62,
-            show_deleted,
-            limit,
+            f" AND ($3 OR status <> 'deleted'){condition} ORDER BY number DESC LIMIT $4",
+            *params,
         )
         return [version_from_row(r) for r in rows]
+
+
+_SQL_OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+def compile_filter(node: query.Node, params: list[object]) -> str:
+    """Parameterised SQL for a parsed filter; appends its values to `params`.
+
+    Field names and operators come from fixed tables, never from the text.
+    """
+
+    def param(value: object, cast: str) -> str:
+        params.append(value)
+        return f"${len(params)}::{cast}"
+
+    match node:
+        case query.And(operands):
+            return " AND ".join(f"({compile_filter(o, params)})" for o in operands)
+        case query.Or(operands):
+            return " OR ".join(f"({compile_filter(o, params)})" for o in operands)
+        case query.Not(operand):
+            return f"NOT ({compile_filter(operand, params)})"
+        case query.Has(field, key):
+            return f"(spec->'{field}') ? {param(key, 'text')}"
+        case query.Compare(field, key, op, value):
+            sql_op = _SQL_OPS[op]
+            if field in query.MAP_FIELDS:
+                if op == "=":  # containment, so the GIN index on tags serves it
+                    return f"(spec->'{field}') @> {param(json.dumps({key: value}), 'jsonb')}"
+                return f"(spec->'{field}'->>{param(key, 'text')}) IS DISTINCT FROM {param(value, 'text')}"
+            if field == "framework":
+                return f"(spec->>'framework') {sql_op} {param(value, 'text')}"
+            if field == "state":
+                assert isinstance(value, Status)
+                return f"status {sql_op} {param(value.value, 'text')}"
+            if field == "semver":
+                assert isinstance(value, SemVer)
+                return (
+                    f"(major, minor, pipeline) {sql_op} ({param(value.major, 'int')},"
+                    f" {param(value.minor, 'int')}, {param(value.pipeline, 'int')})"
+                )
+            return f"number {sql_op} {param(value, 'bigint')}"
+    raise AssertionError(f"unknown filter node {node!r}")
 
 
 def utc(value: datetime) -> datetime:

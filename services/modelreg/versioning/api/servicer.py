@@ -45,7 +45,11 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
         self, request: versioning_pb2.ListModelVersionsRequest, context: Context
     ) -> versioning_pb2.ListModelVersionsResponse:
         versions, token = await self._v.list(
-            parse_model(request.parent), request.page_size, request.page_token, request.show_deleted
+            parse_model(request.parent),
+            request.page_size,
+            request.page_token,
+            request.show_deleted,
+            request.filter,
         )
         return versioning_pb2.ListModelVersionsResponse(
             model_versions=[version_to_proto(v) for v in versions], next_page_token=token

@@ -6,6 +6,7 @@ from typing import Protocol
 
 from modelreg.eventlog import EventContext
 from modelreg.projections.contracts import CommandResult, Loaded
+from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import Command, ModelVersion, ModelVersions
 
 
@@ -14,9 +15,15 @@ class VersionReader(Protocol):
         """Every version of the model with the stream head, read in one snapshot."""
 
     async def version(
-        self, model: str, *, number: int | None = None, revision: int | None = None
+        self,
+        model: str,
+        *,
+        number: int | None = None,
+        revision: int | None = None,
+        pointer: str | None = None,
     ) -> ModelVersion | None:
-        """One version, by number or by the stream revision of its creation."""
+        """One version, by number, by the stream revision of its creation, or by the stage or
+        alias (promotion cache) that names it."""
 
     async def model_state(self, model: str) -> str | None:
         """From the catalog cache: "active", "archived", "deleted", or None if never seen."""
@@ -28,9 +35,15 @@ class VersionReader(Protocol):
         """Digests in the manifest of any version that is not deleted."""
 
     async def list_versions(
-        self, model: str, *, before: int | None, limit: int, show_deleted: bool
+        self,
+        model: str,
+        *,
+        before: int | None,
+        limit: int,
+        show_deleted: bool,
+        where: query.Node | None = None,
     ) -> list[ModelVersion]:
-        """Versions numbered below `before`, newest first."""
+        """Versions numbered below `before` that match `where`, newest first."""
 
 
 class VersionCommands(Protocol):

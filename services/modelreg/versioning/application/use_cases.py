@@ -11,6 +11,7 @@ from modelreg.artifacts import BlobMismatch, BlobStore, Check, put_stream, verif
 from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
 from modelreg.versioning.application.ports import VersionCommands, VersionReader
+from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import (
     ArtifactFile,
     CreateVersion,
@@ -224,11 +225,21 @@ class Versioning:
             if version is None:
                 raise NotFound(f"{reference.model}/versions/{reference.number} does not exist")
             return version
+        if reference.pointer is not None:
+            # One indexed lookup in the promotion cache, joined to the version row.
+            version = await self._reader.version(reference.model, pointer=reference.pointer)
+            if version is None:
+                raise NotFound(
+                    f"{reference.model} has no stage or alias {reference.pointer!r} (if it was just "
+                    "moved, pass the promotion's consistency token)"
+                )
+            return version
         return resolve(await self._state(reference.model), reference)
 
     async def list(
-        self, model: str, page_size: int, page_token: str, show_deleted: bool
+        self, model: str, page_size: int, page_token: str, show_deleted: bool, filter_text: str = ""
     ) -> tuple[list[ModelVersion], str]:
+        where = query.parse_filter(filter_text)
         if page_size < 0:
             raise InvalidArgument.of("page_size", "must not be negative")
         limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -238,7 +249,7 @@ class Versioning:
                 raise InvalidArgument.of("page_token", "is not a token returned by this list")
             before = int(page_token)
         versions = await self._reader.list_versions(
-            model, before=before, limit=limit + 1, show_deleted=show_deleted
+            model, before=before, limit=limit + 1, show_deleted=show_deleted, where=where
         )
         more = len(versions) > limit
         versions = versions[:limit]

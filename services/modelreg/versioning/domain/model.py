@@ -642,13 +642,15 @@ def retention_plan(state: ModelVersions, pointed: frozenset[int]) -> RetentionPl
 
 @dataclass(frozen=True, slots=True)
 class Reference:
-    """`versions/3` (number), `@v1.2.0` (semver), `@latest`, `@v1.latest`."""
+    """`versions/3` (number), `@v1.2.0` (semver), `@latest`, `@v1.latest`, or a promotion
+    pointer: `@production` (a stage, stored upper case) or `@champion` (an alias)."""
 
     model: str
     number: int | None = None
     semver: SemVer | None = None
     latest_major: int | None = None
     latest: bool = False
+    pointer: str | None = None
 
 
 def resolve(state: ModelVersions, ref: Reference) -> ModelVersion:

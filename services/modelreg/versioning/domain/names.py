@@ -11,6 +11,10 @@ _MODEL = r"namespaces/([^/@]+)/models/([^/@]+)"
 _VERSION = re.compile(rf"^{_MODEL}/versions/([1-9][0-9]{{0,17}})$")
 _AT = re.compile(rf"^{_MODEL}@(.+)$")
 _LATEST_MAJOR = re.compile(r"^v?(0|[1-9][0-9]{0,8})\.latest$")
+# Promotion's stage pointers (upper case in its events); anything else that is a
+# valid name is an alias.
+STAGE_POINTERS = ("STAGING", "PRODUCTION")
+_VERSION_LIKE = re.compile(r"^v?[0-9]+\.")
 
 
 def parse_model(name: str, field_name: str = "parent") -> str:
@@ -36,11 +40,19 @@ def parse_reference(name: str, field_name: str = "name") -> Reference:
             return Reference(model, latest=True)
         if latest := _LATEST_MAJOR.match(ref):
             return Reference(model, latest_major=int(latest.group(1)))
-        return Reference(model, semver=SemVer.parse(ref, field_name))
+        if _VERSION_LIKE.match(ref):  # a malformed semver is a mistake, not an alias name
+            return Reference(model, semver=SemVer.parse(ref, field_name))
+        if ref.upper() in STAGE_POINTERS:
+            return Reference(model, pointer=ref.upper())
+        if NAME_PATTERN.match(ref):
+            return Reference(model, pointer=ref)
+        raise InvalidArgument.of(
+            field_name, f"{ref[:140]!r} is not a semantic version, latest, v<N>.latest, a stage or an alias"
+        )
     raise InvalidArgument.of(
         field_name,
         "must be namespaces/{ns}/models/{model}/versions/{n} or namespaces/{ns}/models/{model}@"
-        "{v1.2.0|latest|v1.latest}",
+        "{v1.2.0|latest|v1.latest|stage|alias}",
     )
 
 

@@ -536,6 +536,7 @@ class ListModelVersionsRequest(_message.Message):
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
     SHOW_DELETED_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The model."""
     page_size: _builtins.int
@@ -544,6 +545,14 @@ class ListModelVersionsRequest(_message.Message):
     """From a previous response."""
     show_deleted: _builtins.bool
     """Include deleted versions."""
+    filter: _builtins.str
+    """Only versions matching this filter (AIP-160 subset), e.g.
+    `tags.k1 = "v3" AND state = READY AND semver >= "1.2.0"`.
+    Fields: `tags.<key>`, `params.<key>`, `framework` (strings; = != and
+    `:*` for presence), `state` (PENDING_UPLOAD, READY, DEPRECATED, DELETED;
+    = !=), `semver` and `version` (= != < <= > >=). Combine with AND, OR,
+    NOT and parentheses. Page tokens are valid only with the same filter.
+    """
     def __init__(
         self,
         *,
@@ -551,10 +560,11 @@ class ListModelVersionsRequest(_message.Message):
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
         show_deleted: _builtins.bool = ...,
+        filter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "show_deleted", b"show_deleted"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "show_deleted", b"show_deleted"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -36,6 +36,12 @@ class VersioningServiceStub:
     `namespaces/ns/models/m@v1.2.0`       semantic version 1.2.0 (the `v` is optional)
     `namespaces/ns/models/m@latest`       the highest non-deleted version number
     `namespaces/ns/models/m@v1.latest`    the highest semantic version in MAJOR line 1
+    `namespaces/ns/models/m@production`   the version a stage names (`staging`,
+    `production`; any letter case)
+    `namespaces/ns/models/m@champion`     the version an alias names
+    Stages and aliases come from versioning's cache of `modelreg.promotion.v1`:
+    pass the promotion write's consistency token to read a pointer just moved.
+    An unknown stage or alias is NOT_FOUND.
     """
 
     def __init__(self, channel):
@@ -121,6 +127,12 @@ class VersioningServiceServicer:
     `namespaces/ns/models/m@v1.2.0`       semantic version 1.2.0 (the `v` is optional)
     `namespaces/ns/models/m@latest`       the highest non-deleted version number
     `namespaces/ns/models/m@v1.latest`    the highest semantic version in MAJOR line 1
+    `namespaces/ns/models/m@production`   the version a stage names (`staging`,
+    `production`; any letter case)
+    `namespaces/ns/models/m@champion`     the version an alias names
+    Stages and aliases come from versioning's cache of `modelreg.promotion.v1`:
+    pass the promotion write's consistency token to read a pointer just moved.
+    An unknown stage or alias is NOT_FOUND.
     """
 
     def CreateModelVersion(self, request, context):
@@ -302,6 +314,12 @@ class VersioningService:
     `namespaces/ns/models/m@v1.2.0`       semantic version 1.2.0 (the `v` is optional)
     `namespaces/ns/models/m@latest`       the highest non-deleted version number
     `namespaces/ns/models/m@v1.latest`    the highest semantic version in MAJOR line 1
+    `namespaces/ns/models/m@production`   the version a stage names (`staging`,
+    `production`; any letter case)
+    `namespaces/ns/models/m@champion`     the version an alias names
+    Stages and aliases come from versioning's cache of `modelreg.promotion.v1`:
+    pass the promotion write's consistency token to read a pointer just moved.
+    An unknown stage or alias is NOT_FOUND.
     """
 
     @staticmethod

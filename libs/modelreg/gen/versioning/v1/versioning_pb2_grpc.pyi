@@ -37,6 +37,12 @@ class VersioningServiceStub:
       `namespaces/ns/models/m@v1.2.0`       semantic version 1.2.0 (the `v` is optional)
       `namespaces/ns/models/m@latest`       the highest non-deleted version number
       `namespaces/ns/models/m@v1.latest`    the highest semantic version in MAJOR line 1
+      `namespaces/ns/models/m@production`   the version a stage names (`staging`,
+                                            `production`; any letter case)
+      `namespaces/ns/models/m@champion`     the version an alias names
+    Stages and aliases come from versioning's cache of `modelreg.promotion.v1`:
+    pass the promotion write's consistency token to read a pointer just moved.
+    An unknown stage or alias is NOT_FOUND.
     """
 
     @_typing.overload
@@ -85,6 +91,12 @@ class VersioningServiceAsyncStub(VersioningServiceStub):
       `namespaces/ns/models/m@v1.2.0`       semantic version 1.2.0 (the `v` is optional)
       `namespaces/ns/models/m@latest`       the highest non-deleted version number
       `namespaces/ns/models/m@v1.latest`    the highest semantic version in MAJOR line 1
+      `namespaces/ns/models/m@production`   the version a stage names (`staging`,
+                                            `production`; any letter case)
+      `namespaces/ns/models/m@champion`     the version an alias names
+    Stages and aliases come from versioning's cache of `modelreg.promotion.v1`:
+    pass the promotion write's consistency token to read a pointer just moved.
+    An unknown stage or alias is NOT_FOUND.
     """
 
     def __init__(self, channel: _aio.Channel) -> None: ...
@@ -129,6 +141,12 @@ class VersioningServiceServicer(metaclass=_abc_1.ABCMeta):
       `namespaces/ns/models/m@v1.2.0`       semantic version 1.2.0 (the `v` is optional)
       `namespaces/ns/models/m@latest`       the highest non-deleted version number
       `namespaces/ns/models/m@v1.latest`    the highest semantic version in MAJOR line 1
+      `namespaces/ns/models/m@production`   the version a stage names (`staging`,
+                                            `production`; any letter case)
+      `namespaces/ns/models/m@champion`     the version an alias names
+    Stages and aliases come from versioning's cache of `modelreg.promotion.v1`:
+    pass the promotion write's consistency token to read a pointer just moved.
+    An unknown stage or alias is NOT_FOUND.
     """
 
     @_abc_1.abstractmethod
