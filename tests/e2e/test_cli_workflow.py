@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,8 +42,11 @@ class Dev:
             timeout=timeout,
         )
 
-    def json(self, *args: str, as_: str | None = None) -> object:
-        result = self.run(*args, "-o", "json", as_=as_)
+    def json(self, *args: str, as_: str | None = None) -> Any:
+        return self.json_plain(*args, "-o", "json", as_=as_)
+
+    def json_plain(self, *args: str, as_: str | None = None) -> Any:
+        result = self.run(*args, as_=as_)
         assert result.returncode == 0, result.stdout + result.stderr
         return json.loads(result.stdout)
 
@@ -139,3 +143,56 @@ def test_cli_versions_lineage_and_promotion(dev: Dev, tmp_path: Path) -> None:
     assert missing.returncode == 3 and "NOT_FOUND" in missing.stderr
     usage = dev.run("versions", "create", model, "-m", "auc=high")
     assert usage.returncode == 2
+
+
+def test_cli_lifecycle_lineage_queries_retention_and_watch(dev: Dev, tmp_path: Path) -> None:
+    model = "ops/ranker"
+    created = dev.json("models", "create", model, "-t", "team=search", as_="alice")
+    updated = dev.json("models", "update", model, "-d", "Ranks results", as_="alice")
+    assert updated["description"] == "Ranks results" and updated["tags"] == {"team": "search"}
+    stale = dev.run("models", "update", model, "-d", "lost update", "--etag", created["etag"], as_="alice")
+    assert stale.returncode == 8, stale.stderr  # ABORTED: the etag moved on
+    found = dev.json("models", "search", "ops", "-f", 'tags.team = "search" AND text:"ranks"')
+    assert [m["name"] for m in found] == ["namespaces/ops/models/ranker"]
+
+    for digest in ("11", "22", "33"):
+        version = dev.json("versions", "create", model, "--bump", "minor", as_="alice")
+        record = tmp_path / f"lineage-{digest}.json"
+        record.write_text(
+            json.dumps({"datasets": [{"uri": "s3://d/clicks", "digest": "sha256:" + digest * 32}]})
+        )
+        assert (
+            dev.run("lineage", "record", f"{model}/{version['version']}", "-f", str(record)).returncode == 0
+        )
+
+    impact = dev.json("lineage", "impact", "--dataset", "s3://d/clicks", "--digest", "sha256:" + "22" * 32)
+    assert [v["model_version"] for v in impact] == ["namespaces/ops/models/ranker/versions/2"]
+    diff = dev.run("lineage", "diff", f"{model}/1", f"{model}/3")
+    assert diff.returncode == 0 and "- dataset" in diff.stdout and "+ dataset" in diff.stdout
+    assert dev.json_plain("lineage", "reproduce", f"{model}/2")["datasets"][0]["uri"] == "s3://d/clicks"
+    dot = dev.run("lineage", "export", f"{model}/2")
+    assert dot.returncode == 0 and dot.stdout.lstrip().startswith("digraph")
+
+    assert dev.json("versions", "deprecate", f"{model}/1", "--reason", "old")["state"] == "STATE_DEPRECATED"
+    plan = dev.json("versions", "retention", model, "--keep-last", "1", as_="alice")
+    assert sorted(v["version"] for v in plan.get("deleted", [])) == ["1", "2"]
+    assert [v["version"] for v in dev.json("versions", "list", model)] == [
+        "3",
+        "2",
+        "1",
+    ]  # a dry run deletes nothing
+    assert dev.run("versions", "gc").returncode == 0
+
+    canary = dev.json("promote", model, "--to", "canary=3", as_="alice")  # aliases are not protected
+    assert canary["state"] == "STATE_APPLIED"
+    watched = dev.run("watch", "namespaces/ops", "--limit", "1")
+    assert watched.returncode == 0, watched.stderr
+    first = json.loads(watched.stdout.splitlines()[0])
+    assert first["resume_token"] and first["entry"]["changes"] == [{"pointer": "canary", "version": "3"}]
+
+    assert dev.json("models", "archive", model, as_="alice")["state"] == "STATE_ARCHIVED"
+    refused = dev.run("versions", "create", model, as_="alice")
+    assert refused.returncode == 6, refused.stderr  # archived models take no new versions
+    assert dev.json("models", "restore", model, as_="alice")["state"] == "STATE_ACTIVE"
+    assert dev.json("models", "delete", model, "--reason", "retired", as_="alice")["state"] == "STATE_DELETED"
+    assert dev.run("models", "get", model).returncode == 3

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
 from google.protobuf.json_format import Parse, ParseError
 from rich.tree import Tree
 
-from modelreg.cli.output import Output, OutputOption, as_dict, console, run
+from modelreg.cli.output import Output, OutputOption, as_dict, console, emit, run
 from modelreg.gen.lineage.v1 import lineage_pb2
 
 app = typer.Typer(help="Lineage: datasets, code, config, runs and parents of versions.", no_args_is_help=True)
@@ -27,7 +28,7 @@ def record(
         raise typer.BadParameter(str(error), param_hint="--file") from None
     recorded = run(lambda r: r.record_lineage(uri, message))
     if output is Output.json:
-        typer.echo(__import__("json").dumps(as_dict(recorded), indent=2))
+        typer.echo(json.dumps(as_dict(recorded), indent=2))
     else:
         console.print(f"recorded {recorded.name}")
 
@@ -44,7 +45,7 @@ def show(
         raise typer.BadParameter("must be up, down or both", param_hint="--direction")
     graph = run(lambda r: r.lineage_subgraph(uri, direction=direction, max_hops=hops))
     if output is Output.json:
-        typer.echo(__import__("json").dumps(as_dict(graph), indent=2))
+        typer.echo(json.dumps(as_dict(graph), indent=2))
         return
     console.print(render_tree(graph, direction))
 
@@ -76,3 +77,61 @@ def render_tree(graph: lineage_pb2.GetLineageSubgraphResponse, direction: str) -
     for root in roots:
         grow(tree.add(label(root)), root, frozenset({root}))
     return tree
+
+
+@app.command()
+def impact(
+    dataset: str = typer.Option(None, help="a dataset uri"),
+    digest: str = typer.Option("", help="the dataset's digest"),
+    version: str = typer.Option(None, help="or a version: ns/model/3"),
+    stage: list[str] = typer.Option([], "--stage", help="only versions a stage or alias names; repeatable"),
+    output: Output = OutputOption,
+) -> None:
+    """Which versions were made from a dataset (or from a version), and how far downstream."""
+    if bool(dataset) == bool(version):
+        raise typer.BadParameter("give exactly one of --dataset or --version")
+    affected = run(
+        lambda r: r.find_downstream(
+            dataset_uri=dataset or "", dataset_digest=digest, version=version or "", stages=stage
+        )
+    )
+    emit(affected, output, ["model_version", "distance"], title="affected versions")
+
+
+@app.command()
+def diff(
+    a: str = typer.Argument(..., help="ns/model/1"),
+    b: str = typer.Argument(..., help="ns/model/2"),
+    output: Output = OutputOption,
+) -> None:
+    """What changed in data, code, config and environment between two versions."""
+    result = run(lambda r: r.diff_lineage(a, b))
+    if output is Output.json or result.identical:
+        typer.echo(json.dumps(as_dict(result), indent=2) if output is Output.json else "identical")
+        return
+    for d in result.diffs:
+        kind = lineage_pb2.NodeType.Name(d.type).removeprefix("NODE_TYPE_").lower()
+        for node in d.only_in_a:
+            console.print(f"[red]- {kind}[/] {node.id.split(':', 1)[-1]}")
+        for node in d.only_in_b:
+            console.print(f"[green]+ {kind}[/] {node.id.split(':', 1)[-1]}")
+        for change in d.changes:
+            console.print(f"[yellow]~ {kind}[/] {change.key}: {change.a} -> {change.b}")
+
+
+@app.command()
+def reproduce(uri: str = typer.Argument(...)) -> None:
+    """Everything needed to rebuild a version, as one JSON document."""
+    typer.echo(json.dumps(as_dict(run(lambda r: r.reproduction_info(uri))), indent=2))
+
+
+@app.command()
+def export(
+    uri: str = typer.Argument(...),
+    fmt: str = typer.Option("dot", "--format", help="dot or json"),
+    hops: int = typer.Option(3),
+) -> None:
+    """Export the lineage around a version as Graphviz DOT or JSON."""
+    if fmt not in ("dot", "json"):
+        raise typer.BadParameter("must be dot or json", param_hint="--format")
+    typer.echo(run(lambda r: r.export_lineage(uri, fmt=fmt, max_hops=hops)))

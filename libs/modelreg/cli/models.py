@@ -49,3 +49,43 @@ def search(
     """Search the models of a namespace with the filter language."""
     models = run(lambda r: r.search_models(namespace, filter=filter_, order_by=order_by))
     emit(models, output, MODEL_COLUMNS, title=f"models in {namespace}")
+
+
+@app.command()
+def update(
+    uri: str = typer.Argument(..., help="namespace/model"),
+    description: str = typer.Option(None, "--description", "-d"),
+    annotations: str = typer.Option(None, "--annotations"),
+    tag: list[str] = typer.Option(None, "--tag", "-t", help="key=value; replaces all tags; repeatable"),
+    owner: list[str] = typer.Option(None, "--owner", help="replaces the owners; repeatable"),
+    etag: str = typer.Option("", help="fail with ABORTED unless the model is still at this etag"),
+    output: Output = OutputOption,
+) -> None:
+    """Change only the fields given."""
+    tags = parse_pairs(tag, "--tag") if tag else None
+    model = run(
+        lambda r: r.update_model(
+            uri, description=description, annotations=annotations, tags=tags, owners=owner or None, etag=etag
+        )
+    )
+    emit([model], output, MODEL_COLUMNS)
+
+
+@app.command()
+def archive(uri: str = typer.Argument(...), output: Output = OutputOption) -> None:
+    """Archive a model: read-only until restored."""
+    emit([run(lambda r: r.archive_model(uri))], output, MODEL_COLUMNS)
+
+
+@app.command()
+def restore(uri: str = typer.Argument(...), output: Output = OutputOption) -> None:
+    """Restore an archived model."""
+    emit([run(lambda r: r.restore_model(uri))], output, MODEL_COLUMNS)
+
+
+@app.command()
+def delete(
+    uri: str = typer.Argument(...), reason: str = typer.Option("", help="why"), output: Output = OutputOption
+) -> None:
+    """Soft-delete a model; its name stays reserved."""
+    emit([run(lambda r: r.delete_model(uri, reason=reason))], output, MODEL_COLUMNS)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from modelreg.cli.output import Output, OutputOption, console, emit, parse_pairs, run
+from modelreg.cli.output import Output, OutputOption, as_dict, console, emit, fail, parse_pairs, run
+from modelreg.client import RegistryError
 
 TRANSITION_COLUMNS = ["name", "state", "moves", "requester", "approvals", "comment"]
 
@@ -88,6 +89,32 @@ def history(
     console.print(table)
 
 
+def watch(
+    parent: str = typer.Argument("", help="a namespace (namespaces/ns) or model; empty: everything"),
+    resume_token: str = typer.Option("", help="continue after the item that carried this token"),
+    limit: int = typer.Option(0, help="stop after this many items (0: follow forever)"),
+) -> None:
+    """Follow applied transitions as JSON lines, gap-free, from a resume token (for CD controllers)."""
+    import asyncio
+    import json
+
+    from modelreg.client import AsyncRegistry
+
+    async def follow() -> None:
+        async with AsyncRegistry() as registry:
+            seen = 0
+            async for item in registry.watch_promotions(parent, resume_token=resume_token):
+                typer.echo(json.dumps(as_dict(item)), nl=True)
+                seen += 1
+                if limit and seen >= limit:
+                    return
+
+    try:
+        asyncio.run(follow())
+    except RegistryError as error:
+        raise fail(error) from None
+
+
 def register(app: typer.Typer) -> None:
-    for command in (promote, approve, reject, rollback, pointers, history):
+    for command in (promote, approve, reject, rollback, pointers, history, watch):
         app.command()(command)

@@ -82,3 +82,58 @@ def download(
     """Download every artifact of a version, verifying each sha256."""
     root = run(lambda r: r.download(uri, destination, progress=progress))
     console.print(f"downloaded {uri} into {root}")
+
+
+@app.command()
+def deprecate(
+    uri: str = typer.Argument(...), reason: str = typer.Option("", help="why"), output: Output = OutputOption
+) -> None:
+    """Mark a version DEPRECATED."""
+    emit([run(lambda r: r.deprecate_version(uri, reason=reason))], output, VERSION_COLUMNS)
+
+
+@app.command()
+def delete(
+    uri: str = typer.Argument(...), reason: str = typer.Option(..., help="why"), output: Output = OutputOption
+) -> None:
+    """Soft-delete a version (refused while a stage, alias or traffic split points at it)."""
+    emit([run(lambda r: r.delete_version(uri, reason=reason))], output, VERSION_COLUMNS)
+
+
+@app.command()
+def retention(
+    uri: str = typer.Argument(..., help="namespace/model"),
+    keep_last: int = typer.Option(None, help="set the policy: keep the last N per MAJOR line"),
+    apply: bool = typer.Option(False, "--apply", help="delete for real (default: a dry run that lists)"),
+    output: Output = OutputOption,
+) -> None:
+    """Show (dry run) or apply what the model's retention policy deletes."""
+    if keep_last is not None:
+        run(lambda r: r.set_retention(uri, keep_last_per_major=keep_last))
+    result = run(lambda r: r.apply_retention(uri, dry_run=not apply))
+    if output is Output.json:
+        emit([result], output, [])
+        return
+    verb = "deleted" if apply else "would delete"
+    emit(list(result.deleted), output, VERSION_COLUMNS, title=f"{verb} ({len(result.deleted)})")
+    console.print(f"kept because a pointer names them: {list(result.protected_versions) or 'none'}")
+
+
+@app.command()
+def gc(
+    apply: bool = typer.Option(False, "--apply", help="remove for real (default: a dry run that lists)"),
+    grace: int = typer.Option(86400, help="only blobs unreferenced for at least this many seconds"),
+    output: Output = OutputOption,
+) -> None:
+    """Garbage-collect blobs that no live version references."""
+    result = run(lambda r: r.collect_garbage(dry_run=not apply, grace_period_seconds=grace))
+    if output is Output.json:
+        emit([result], output, [])
+        return
+    verb = "removed" if apply else "would remove"
+    emit(
+        list(result.blobs),
+        output,
+        ["sha256", "size"],
+        title=f"{verb} {len(result.blobs)} blobs, {result.bytes} bytes",
+    )

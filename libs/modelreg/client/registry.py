@@ -17,7 +17,7 @@ import random
 import re
 import threading
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -222,6 +222,62 @@ class AsyncRegistry:
             if not token:
                 return models
 
+    async def update_model(
+        self,
+        uri: str,
+        *,
+        description: str | None = None,
+        annotations: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        owners: list[str] | None = None,
+        etag: str = "",
+    ) -> catalog_pb2.RegisteredModel:
+        """Changes only the fields given (an update_mask of them); `etag` guards against lost updates."""
+        model = catalog_pb2.RegisteredModel(name=parse_uri(uri).model_name, etag=etag)
+        paths = []
+        for field, value in (("description", description), ("annotations", annotations)):
+            if value is not None:
+                setattr(model, field, value)
+                paths.append(field)
+        if tags is not None:
+            model.tags.update(tags)
+            paths.append("tags")
+        if owners is not None:
+            model.owners.extend(owners)
+            paths.append("owners")
+        request = catalog_pb2.UpdateRegisteredModelRequest(
+            registered_model=model, request_id=str(uuid.uuid4())
+        )
+        request.update_mask.paths.extend(paths)
+        return await self._call(self.catalog.UpdateRegisteredModel, request)
+
+    async def archive_model(self, uri: str, *, etag: str = "") -> catalog_pb2.RegisteredModel:
+        return await self._call(
+            self.catalog.ArchiveRegisteredModel,
+            catalog_pb2.ArchiveRegisteredModelRequest(
+                name=parse_uri(uri).model_name, etag=etag, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def restore_model(self, uri: str, *, etag: str = "") -> catalog_pb2.RegisteredModel:
+        return await self._call(
+            self.catalog.RestoreRegisteredModel,
+            catalog_pb2.RestoreRegisteredModelRequest(
+                name=parse_uri(uri).model_name, etag=etag, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def delete_model(
+        self, uri: str, *, reason: str = "", etag: str = ""
+    ) -> catalog_pb2.RegisteredModel:
+        """Soft delete: the model is hidden and its name stays reserved."""
+        return await self._call(
+            self.catalog.DeleteRegisteredModel,
+            catalog_pb2.DeleteRegisteredModelRequest(
+                name=parse_uri(uri).model_name, reason=reason, etag=etag, request_id=str(uuid.uuid4())
+            ),
+        )
+
     # Versioning ----------------------------------------------------------
 
     async def create_version(
@@ -311,10 +367,12 @@ class AsyncRegistry:
         stage or alias: `ns/model@production`, `ns/model@champion`."""
         return await self._call(
             self.versioning.GetModelVersion,
-            versioning_pb2.GetModelVersionRequest(name=await self._version_name(uri)),
+            versioning_pb2.GetModelVersionRequest(name=_reference_name(uri)),
         )
 
     async def _version_name(self, uri: str) -> str:
+        """A version name by number (what lineage records take): stages and aliases are
+        resolved through promotion. Reads use `_reference_name` instead."""
         parsed = parse_uri(uri)
         if parsed.version is not None:
             return f"{parsed.model_name}/versions/{parsed.version}"
@@ -330,14 +388,19 @@ class AsyncRegistry:
             raise NotFoundError(f"{parsed.model_name} has no stage or alias {reference!r}")
         return f"{parsed.model_name}/versions/{number}"
 
-    async def list_versions(self, uri: str, *, page_size: int = 100) -> list[versioning_pb2.ModelVersion]:
+    async def list_versions(
+        self, uri: str, *, page_size: int = 100, filter: str = ""
+    ) -> list[versioning_pb2.ModelVersion]:
+        """Every version of the model (matching `filter`, e.g. `tags.stage = "eval"`), newest first."""
         parent = parse_uri(uri).model_name
         versions: list[versioning_pb2.ModelVersion] = []
         token = ""
         while True:
             page = await self._call(
                 self.versioning.ListModelVersions,
-                versioning_pb2.ListModelVersionsRequest(parent=parent, page_size=page_size, page_token=token),
+                versioning_pb2.ListModelVersionsRequest(
+                    parent=parent, page_size=page_size, page_token=token, filter=filter
+                ),
             )
             versions.extend(page.model_versions)
             token = page.next_page_token
@@ -381,6 +444,52 @@ class AsyncRegistry:
             raise IntegrityError(f"{file.path}: sha256 {digest.hexdigest()} does not match {file.sha256}")
         transfer.replace_atomically(partial, target)
 
+    async def deprecate_version(self, uri: str, *, reason: str = "") -> versioning_pb2.ModelVersion:
+        return await self._call(
+            self.versioning.DeprecateModelVersion,
+            versioning_pb2.DeprecateModelVersionRequest(
+                name=await self._version_name(uri), reason=reason, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def delete_version(self, uri: str, *, reason: str) -> versioning_pb2.ModelVersion:
+        """Soft delete; refused while a stage, alias or traffic split points at the version."""
+        return await self._call(
+            self.versioning.DeleteModelVersion,
+            versioning_pb2.DeleteModelVersionRequest(
+                name=await self._version_name(uri), reason=reason, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def set_retention(self, uri: str, *, keep_last_per_major: int) -> versioning_pb2.RetentionPolicy:
+        return await self._call(
+            self.versioning.SetRetentionPolicy,
+            versioning_pb2.SetRetentionPolicyRequest(
+                policy=versioning_pb2.RetentionPolicy(
+                    model=parse_uri(uri).model_name, keep_last_per_major=keep_last_per_major
+                ),
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+
+    async def apply_retention(
+        self, uri: str, *, dry_run: bool = True
+    ) -> versioning_pb2.ApplyRetentionPolicyResponse:
+        """What the model's retention policy deletes (only listed when dry_run)."""
+        return await self._call(
+            self.versioning.ApplyRetentionPolicy,
+            versioning_pb2.ApplyRetentionPolicyRequest(model=parse_uri(uri).model_name, dry_run=dry_run),
+        )
+
+    async def collect_garbage(
+        self, *, dry_run: bool = True, grace_period_seconds: int = 0
+    ) -> versioning_pb2.CollectGarbageResponse:
+        """Blobs no live version references, older than the grace period (only listed when dry_run)."""
+        return await self._call(
+            self.versioning.CollectGarbage,
+            versioning_pb2.CollectGarbageRequest(dry_run=dry_run, grace_period_seconds=grace_period_seconds),
+        )
+
     # Lineage -------------------------------------------------------------
 
     async def record_lineage(
@@ -420,6 +529,55 @@ class AsyncRegistry:
             token = page.next_page_token
             if not token:
                 return merged
+
+    async def find_downstream(
+        self,
+        *,
+        dataset_uri: str = "",
+        dataset_digest: str = "",
+        version: str = "",
+        stages: list[str] | None = None,
+    ) -> list[lineage_pb2.AffectedVersion]:
+        """The impact query: which versions were made from this dataset (or version), optionally
+        only those a stage or alias points to."""
+        request = lineage_pb2.FindDownstreamRequest(stages=stages or [])
+        if version:
+            request.model_version = await self._version_name(version)
+        else:
+            request.dataset.CopyFrom(lineage_pb2.Dataset(uri=dataset_uri, digest=dataset_digest))
+        return list((await self._call(self.lineage.FindDownstream, request)).versions)
+
+    async def diff_lineage(self, a: str, b: str) -> lineage_pb2.DiffLineageResponse:
+        """What changed in data, code, config and environment between two versions."""
+        return await self._call(
+            self.lineage.DiffLineage,
+            lineage_pb2.DiffLineageRequest(
+                model_version_a=await self._version_name(a), model_version_b=await self._version_name(b)
+            ),
+        )
+
+    async def reproduction_info(self, uri: str) -> lineage_pb2.ReproductionInfo:
+        return await self._call(
+            self.lineage.GetReproductionInfo,
+            lineage_pb2.GetReproductionInfoRequest(model_version=await self._version_name(uri)),
+        )
+
+    async def export_lineage(self, uri: str, *, fmt: str = "dot", max_hops: int = 3) -> str:
+        """The lineage around a version as Graphviz DOT or JSON text."""
+        formats = {"dot": lineage_pb2.EXPORT_FORMAT_DOT, "json": lineage_pb2.EXPORT_FORMAT_JSON}
+        version = await self._version_name(uri)
+        response = await self._call(
+            self.lineage.ExportLineage,
+            lineage_pb2.ExportLineageRequest(
+                query=lineage_pb2.SubgraphQuery(
+                    start_nodes=[f"model_version:{version}"],
+                    direction=lineage_pb2.DIRECTION_BIDIRECTIONAL,
+                    max_hops=max_hops,
+                ),
+                format=formats[fmt],
+            ),
+        )
+        return response.content
 
     # Promotion -----------------------------------------------------------
 
@@ -525,8 +683,32 @@ class AsyncRegistry:
             promotion_pb2.SetPromotionPolicyRequest(policy=policy, request_id=str(uuid.uuid4())),
         )
 
+    async def watch_promotions(
+        self, parent: str = "", *, resume_token: str = ""
+    ) -> AsyncIterator[promotion_pb2.WatchPromotionsResponse]:
+        """Applied transitions, in order and without gaps, from `resume_token` on, then live.
+        Keep each item's `resume_token` to continue after a restart. `parent`: a namespace or model."""
+        stream = self.promotion.WatchPromotions(
+            promotion_pb2.WatchPromotionsRequest(parent=parent, resume_token=resume_token),
+            metadata=self._metadata(),
+        )
+        try:
+            async for item in stream:
+                yield item
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+
 
 _SEMVER_REFERENCE = re.compile(r"^v?\d+\.\d+\.\d+$|^latest$|^v\d+\.latest$")
+
+
+def _reference_name(uri: str) -> str:
+    """The GetModelVersion name for a URI: versioning resolves numbers, semvers, latest,
+    stages and aliases (from its promotion cache) itself, so a read is one call."""
+    parsed = parse_uri(uri)
+    if parsed.version is not None:
+        return f"{parsed.model_name}/versions/{parsed.version}"
+    return f"{parsed.model_name}@{parsed.reference or 'latest'}"
 
 
 def _is_version_reference(reference: str) -> bool:
