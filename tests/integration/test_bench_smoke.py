@@ -1,0 +1,61 @@
+"""The benchmark harness (`make bench`) with tiny counts, so it cannot silently rot.
+
+It starts its own stack and services, as `make bench` does; only the shape of the
+results is checked here, never the figures.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SMALL = {
+    "models": 4,
+    "versions-per-model": 5,
+    "alias-gets": 10,
+    "gets": 10,
+    "searches": 5,
+    "listings": 5,
+    "tag-sets": 5,
+    "clients": 2,
+    "replay-events": 300,
+    "scale-versions": 100,
+    "scale-versions-per-model": 10,
+    "floor-calls": 10,
+}
+
+
+def test_bench_runs_every_workload_and_reports_targets(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    args = [f"--{k}={v}" for k, v in SMALL.items()]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.run", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    for name in (
+        "floor_health_check",
+        "W1_create_model",
+        "W2_create_version",
+        "W3_set_alias",
+        "W4_get_by_alias",
+        "W5_get_by_number",
+        "W6_search_tag",
+        "W7_list_all_paged",
+        "W8_set_tag",
+        "W2_create_version_2c",
+        "W4_get_by_alias_2c",
+        "W5_get_by_number_2c",
+    ):
+        assert results[name]["p50_ms"] > 0, name
+    assert results["W2_create_version"]["n"] == 20
+    assert results["replay"]["events"] >= 300
+    assert results["scale"]["versions"] == 100
+    assert "gap to target" in done.stdout
