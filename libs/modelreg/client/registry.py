@@ -297,11 +297,13 @@ class AsyncRegistry:
         environment: versioning_pb2.Environment | None = None,
         signature: versioning_pb2.Signature | None = None,
         progress: bool | None = None,
+        direct_upload: bool = True,
         request_id: str | None = None,
     ) -> versioning_pb2.ModelVersion:
         """Creates a version of `ns/model`, uploads `artifacts` (a file or a directory) and
         finalises it, so it comes back READY. `bump` is major, minor or pipeline; or give
-        an explicit `semver` instead."""
+        an explicit `semver` instead. `direct_upload=False` sends the bytes through the
+        service (gRPC streaming) for clients that cannot reach the object store."""
         parsed = parse_uri(uri)
         meter = transfer.Meter(progress)
         # Hashing is disk- and CPU-bound: keep it off the event loop.
@@ -332,7 +334,7 @@ class AsyncRegistry:
         )
         if version.state != versioning_pb2.ModelVersion.STATE_PENDING_UPLOAD:
             return version  # a retried request that had already been finalised
-        await self.upload(version.name, files, meter)
+        await self.upload(version.name, files, meter, direct=direct_upload)
         return await self._call(
             self.versioning.FinalizeModelVersion,
             versioning_pb2.FinalizeModelVersionRequest(
@@ -340,8 +342,11 @@ class AsyncRegistry:
             ),
         )
 
-    async def upload(self, version: str, files: list[transfer.LocalFile], meter: transfer.Meter) -> None:
-        """Sends the blobs the store lacks: straight to S3 when it gives URLs, else over gRPC."""
+    async def upload(
+        self, version: str, files: list[transfer.LocalFile], meter: transfer.Meter, *, direct: bool = True
+    ) -> None:
+        """Sends the blobs the store lacks: straight to S3 when it gives URLs (in parts for
+        large files), else over gRPC."""
         prepared = await self._call(
             self.versioning.PrepareUpload, versioning_pb2.PrepareUploadRequest(name=version)
         )
@@ -349,7 +354,11 @@ class AsyncRegistry:
         missing = [(target, by_digest[target.sha256]) for target in prepared.missing]
         with meter.task(f"uploading {len(missing)} blobs", sum(f.size for _, f in missing)) as task:
             for target, file in missing:
-                if target.url:
+                if direct and target.part_urls:
+                    await asyncio.to_thread(
+                        transfer.put_presigned_parts, list(target.part_urls), target.part_size, file, task
+                    )
+                elif direct and target.url:
                     await asyncio.to_thread(transfer.put_presigned, target.url, file, task)
                 else:
                     await self._upload_stream(version, file, task)
