@@ -53,5 +53,9 @@ class Aborted(ModelregError):
     """A concurrency conflict the client may retry (stale etag, lost race)."""
 
 
+class DataLoss(ModelregError):
+    """Stored bytes no longer match their digest: corruption at rest."""
+
+
 class ConsistencyTimeout(ModelregError):
     """The service did not reach the client's consistency token in time."""

@@ -74,6 +74,7 @@ _BY_CODE = {
         Aborted,
         Unavailable,
         DeadlineExceeded,
+        IntegrityError,
     )
 }
 

@@ -123,6 +123,39 @@ def put_presigned(url: str, file: LocalFile, task: _Task) -> None:
                 raise OSError(f"upload of {file.relative} failed with HTTP {response.status}")
 
 
+class _Slice:
+    """A window of a file, read as a file object, for one part of a multipart upload."""
+
+    def __init__(self, handle: BinaryIO, length: int, task: _Task) -> None:
+        self._handle = handle
+        self._left = length
+        self._task = task
+
+    def read(self, size: int = -1) -> bytes:
+        size = self._left if size < 0 else min(size, self._left)
+        block = self._handle.read(size)
+        self._left -= len(block)
+        self._task.advance(len(block))
+        return block
+
+
+def put_presigned_parts(urls: list[str], part_size: int, file: LocalFile, task: _Task) -> None:
+    """Uploads part i of the file to urls[i]; the server completes the multipart upload."""
+    with file.path.open("rb") as handle:
+        for index, url in enumerate(urls):
+            length = min(part_size, file.size - index * part_size)
+            handle.seek(index * part_size)
+            request = urllib.request.Request(
+                url,
+                data=_Slice(handle, length, task),  # type: ignore[arg-type]
+                method="PUT",
+                headers={"Content-Type": "application/octet-stream", "Content-Length": str(length)},
+            )
+            with urllib.request.urlopen(request, timeout=300) as response:
+                if response.status >= 300:
+                    raise OSError(f"part {index + 1} of {file.relative} failed with HTTP {response.status}")
+
+
 async def stream_chunks(
     version: str, file: LocalFile, task: _Task
 ) -> AsyncIterator[versioning_pb2.UploadArtifactRequest]:

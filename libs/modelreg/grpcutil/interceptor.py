@@ -22,6 +22,7 @@ from modelreg.errors import (
     Aborted,
     AlreadyExists,
     ConsistencyTimeout,
+    DataLoss,
     FailedPrecondition,
     InvalidArgument,
     ModelregError,
@@ -48,6 +49,7 @@ _STATUS: list[tuple[type[ModelregError], grpc.StatusCode]] = [
     (Unauthenticated, grpc.StatusCode.UNAUTHENTICATED),
     (Aborted, grpc.StatusCode.ABORTED),
     (ConsistencyTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (DataLoss, grpc.StatusCode.DATA_LOSS),
 ]
 
 
