@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelreg.artifacts import BlobMismatch, BlobStore, Check, put_stream, verify
-from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelreg.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
 from modelreg.versioning.application.ports import VersionCommands, VersionReader
 from modelreg.versioning.domain import query
@@ -210,7 +210,10 @@ class Versioning:
                 yield chunk
             if hasher.hexdigest() != file.sha256:
                 # Corruption at rest: fail the stream rather than end it cleanly.
-                raise RuntimeError(f"blob {file.sha256} does not match its digest")
+                raise DataLoss(
+                    f"{version.name}: {path} is corrupted in the store: "
+                    f"blob {file.sha256} does not match its digest"
+                )
 
         return file, verified()
 
