@@ -147,7 +147,11 @@ def test_cli_versions_lineage_and_promotion(dev: Dev, tmp_path: Path) -> None:
 
 def test_cli_lifecycle_lineage_queries_retention_and_watch(dev: Dev, tmp_path: Path) -> None:
     model = "ops/ranker"
+    assert (
+        dev.json("namespaces", "create", "ops", "-d", "Operations", as_="alice")["name"] == "namespaces/ops"
+    )
     created = dev.json("models", "create", model, "-t", "team=search", as_="alice")
+    assert "namespaces/ops" in {n["name"] for n in dev.json("namespaces", "list")}
     updated = dev.json("models", "update", model, "-d", "Ranks results", as_="alice")
     assert updated["description"] == "Ranks results" and updated["tags"] == {"team": "search"}
     stale = dev.run("models", "update", model, "-d", "lost update", "--etag", created["etag"], as_="alice")

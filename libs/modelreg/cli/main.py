@@ -9,11 +9,12 @@ from rich.console import Console
 
 from modelreg.cli import demo as demo_module
 from modelreg.cli import dev as dev_module
-from modelreg.cli import lineage, models, promotion, versions
+from modelreg.cli import lineage, models, namespaces, promotion, versions
 from modelreg.cli.output import fail
 from modelreg.client import RegistryError
 
 app = typer.Typer(help="modelreg: an event-sourced ML model registry.", no_args_is_help=True)
+app.add_typer(namespaces.app, name="namespaces")
 app.add_typer(models.app, name="models")
 app.add_typer(versions.app, name="versions")
 app.add_typer(lineage.app, name="lineage")

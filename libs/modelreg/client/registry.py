@@ -222,6 +222,29 @@ class AsyncRegistry:
             if not token:
                 return models
 
+    async def create_namespace(self, namespace: str, *, description: str = "") -> catalog_pb2.Namespace:
+        return await self._call(
+            self.catalog.CreateNamespace,
+            catalog_pb2.CreateNamespaceRequest(
+                namespace_id=namespace,
+                namespace=catalog_pb2.Namespace(description=description),
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+
+    async def list_namespaces(self) -> list[catalog_pb2.Namespace]:
+        namespaces: list[catalog_pb2.Namespace] = []
+        token = ""
+        while True:
+            page = await self._call(
+                self.catalog.ListNamespaces,
+                catalog_pb2.ListNamespacesRequest(page_size=500, page_token=token),
+            )
+            namespaces.extend(page.namespaces)
+            token = page.next_page_token
+            if not token:
+                return namespaces
+
     async def update_model(
         self,
         uri: str,
