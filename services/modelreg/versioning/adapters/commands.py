@@ -19,6 +19,12 @@ class LoggedVersionCommands:
         def decide_encoded(state: ModelVersions) -> tuple[str, object]:
             return codec.encode(model, decide(state, command))
 
+        # Only the version the command names is read in full (see load_for).
+        number = getattr(command, "number", None)
+
+        def load(stream: str):  # type: ignore[no-untyped-def]
+            return self._reader.load_for(stream, number)
+
         return await self._executor.execute(
-            Command(stream=model, context=context, load=self._reader.load, decide=decide_encoded)  # type: ignore[arg-type]
+            Command(stream=model, context=context, load=load, decide=decide_encoded)  # type: ignore[arg-type]
         )

@@ -157,11 +157,13 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
         ):
             v = version_from_row(row)
             states[v.model].versions[v.number] = v
+        stored: set[tuple[str, int]] = set()
         for row in await conn.fetch(
             f"SELECT model, number, major, minor, pipeline FROM {s}.model_versions"
             " WHERE model = ANY($1::text[])",
             streams,
         ):
+            stored.add((row["model"], row["number"]))
             if (row["model"], row["number"]) not in touched:
                 states[row["model"]].versions[row["number"]] = _summary(row)
         for row in await conn.fetch(
@@ -194,38 +196,52 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
             else:
                 changed[(stream, number)] = state.versions[number]
         if changed:
-            await conn.executemany(
-                f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14)"
-                " ON CONFLICT (model, number) DO UPDATE SET status = EXCLUDED.status, spec = EXCLUDED.spec,"
-                " update_time = EXCLUDED.update_time, updated_by = EXCLUDED.updated_by,"
-                " state_reason = EXCLUDED.state_reason",
-                [
-                    (
-                        v.model,
-                        v.number,
-                        str(v.semver),
-                        v.semver.major,
-                        v.semver.minor,
-                        v.semver.pipeline,
-                        v.status.value,
-                        spec_to_json(v.spec),
-                        v.create_time,
-                        v.update_time,
-                        v.created_by,
-                        v.updated_by,
-                        v.state_reason,
-                        v.created_revision,
-                    )
-                    for v in changed.values()
-                ],
-            )
+            # New rows go in with COPY (a replay is almost all creations; DESIGN.md measured
+            # COPY fastest); versions that were already stored are upserted.
+            rows = [_version_row(v) for v in changed.values()]
+            fresh = [r for r, key in zip(rows, changed, strict=True) if key not in stored]
+            if fresh:
+                await conn.copy_records_to_table(
+                    "model_versions",
+                    schema_name=schema,
+                    columns=[c.strip() for c in VERSION_COLUMNS.split(",")],
+                    records=fresh,
+                )
+            updated = [r for r, key in zip(rows, changed, strict=True) if key in stored]
+            if updated:
+                await conn.executemany(
+                    f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS})"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14)"
+                    " ON CONFLICT (model, number) DO UPDATE SET status = EXCLUDED.status,"
+                    " spec = EXCLUDED.spec, update_time = EXCLUDED.update_time,"
+                    " updated_by = EXCLUDED.updated_by, state_reason = EXCLUDED.state_reason",
+                    updated,
+                )
         if policies:
             await conn.executemany(
                 f"INSERT INTO {s}.retention_policies (model, keep_last_per_major) VALUES ($1, $2)"
                 " ON CONFLICT (model) DO UPDATE SET keep_last_per_major = EXCLUDED.keep_last_per_major",
                 list(policies.items()),
             )
+
+
+def _version_row(v: ModelVersion) -> tuple[object, ...]:
+    return (
+        v.model,
+        v.number,
+        str(v.semver),
+        v.semver.major,
+        v.semver.minor,
+        v.semver.pipeline,
+        v.status.value,
+        spec_to_json(v.spec),
+        v.create_time,
+        v.update_time,
+        v.created_by,
+        v.updated_by,
+        v.state_reason,
+        v.created_revision,
+    )
 
 
 def _summary(row: Any) -> ModelVersion:
@@ -368,6 +384,43 @@ class PostgresVersionReader:
             f" FROM (SELECT $1::text AS stream) AS wanted"
             f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
         )
+        self._load_for_sql = (
+            f"SELECT h.revision AS head_revision, h.hash AS head_hash,"
+            f" (SELECT coalesce(json_agg(json_build_array(v.number, v.major, v.minor, v.pipeline, v.status)),"
+            f"  '[]'::json) FROM {s}.model_versions v WHERE v.model = wanted.stream) AS summaries,"
+            f" (SELECT coalesce(json_agg(row_to_json(f)), '[]'::json) FROM ("
+            f"   SELECT * FROM {s}.model_versions WHERE model = wanted.stream AND number = $2"
+            f"   UNION SELECT * FROM (SELECT DISTINCT ON (major) * FROM {s}.model_versions"
+            f"    WHERE model = wanted.stream AND status <> 'deleted'"
+            f"    ORDER BY major, minor DESC, pipeline DESC) AS newest) AS f) AS versions,"
+            f" (SELECT p.keep_last_per_major FROM {s}.retention_policies p"
+            f"  WHERE p.model = wanted.stream) AS keep"
+            f" FROM (SELECT $1::text AS stream) AS wanted"
+            f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
+        )
+
+    async def load_for(self, stream: str, number: int | None) -> Loaded[ModelVersions]:
+        """What `decide` reads, without every version's spec: number, semver and status of
+        each version; full rows only for version `number` (the one the command names) and
+        the newest live version of each MAJOR line (a create's signature check). The cost
+        of a command then no longer grows with the versions' size, only with their count."""
+        row = await self._pool.fetchrow(self._load_for_sql, stream, number or 0)
+        assert row is not None
+        versions = {}
+        epoch = datetime.fromtimestamp(0, UTC)
+        for n, major, minor, pipeline, status in json.loads(row["summaries"]):
+            versions[n] = ModelVersion(
+                stream, n, SemVer(major, minor, pipeline), Status(status), VersionSpec(), epoch, epoch, "", ""
+            )
+        for item in json.loads(row["versions"]):
+            v = version_from_row(item)
+            versions[v.number] = v
+        head = (
+            EMPTY_HEAD
+            if row["head_revision"] is None
+            else StreamHead(row["head_revision"], bytes(row["head_hash"]))
+        )
+        return Loaded(ModelVersions(stream, versions, row["keep"] or 0), head)
 
     async def load(self, stream: str) -> Loaded[ModelVersions]:
         row = await self._pool.fetchrow(self._load_sql, stream)
