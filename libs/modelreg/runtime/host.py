@@ -101,6 +101,12 @@ class ServiceHost:
             min_size=2,
             max_size=settings.pool_size,
             server_settings={"application_name": f"modelreg-{spec.name}"},
+            # asyncpg's default release runs `RESET ALL; UNLISTEN *; CLOSE ALL; SELECT
+            # pg_advisory_unlock_all()`: one more round trip on every pooled call. Nothing here
+            # leaves session state on a pooled connection (settings are SET LOCAL, LISTEN has
+            # its own connection, no advisory locks or cursors); an open transaction is still
+            # rolled back by asyncpg before this hook runs.
+            reset=_keep_session,
         )
         await ensure_schema(self.pool, spec.schema, [h for _, h in spec.projections])
         if project:
@@ -183,3 +189,7 @@ class ServiceHost:
             await self.server.wait_for_termination()
         else:
             await asyncio.Event().wait()
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Pool release hook: nothing to reset (see ServiceHost.start)."""
