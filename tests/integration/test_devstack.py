@@ -30,8 +30,6 @@ from modelreg.devstack import (
 )
 from modelreg.devstack.ports import port_is_open
 
-EXTERNAL_PG_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
-
 
 def _gone(pid: int | None) -> bool:
     if pid is None:
@@ -176,24 +174,30 @@ async def _alive(conn: asyncpg.Connection) -> bool:
         return False
 
 
+@pytest.mark.usefixtures("no_external_pg")
 async def test_external_postgres_via_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not port_is_open("127.0.0.1", 5432):
-        pytest.skip("no PostgreSQL on 127.0.0.1:5432")
-    monkeypatch.setenv("MODELREG_PG_DSN", EXTERNAL_PG_DSN)
-    with PostgresServer.start() as server:
-        assert not server.embedded
-        assert server.admin_dsn == EXTERNAL_PG_DSN
-        name = f"modelreg_devstack_{uuid.uuid4().hex[:10]}"
-        dsn = await create_database(server.admin_dsn, name)
-        try:
-            conn = await asyncpg.connect(dsn)
+    """A server named by MODELREG_PG_DSN is used as it is, and left running on stop().
+
+    The "external" server is one this test starts itself, so the test does not
+    depend on whatever listens on 5432 on the machine.
+    """
+    with PostgresServer.start() as external:
+        monkeypatch.setenv("MODELREG_PG_DSN", external.admin_dsn)
+        port = int(external.admin_dsn.rsplit(":", 1)[1].split("/", 1)[0])
+        with PostgresServer.start() as server:
+            assert not server.embedded
+            assert server.admin_dsn == external.admin_dsn
+            name = f"modelreg_devstack_{uuid.uuid4().hex[:10]}"
+            dsn = await create_database(server.admin_dsn, name)
             try:
-                assert await conn.fetchval("SELECT current_database()") == name
+                conn = await asyncpg.connect(dsn)
+                try:
+                    assert await conn.fetchval("SELECT current_database()") == name
+                finally:
+                    await conn.close()
             finally:
-                await conn.close()
-        finally:
-            await drop_database(server.admin_dsn, name)
-    assert port_is_open("127.0.0.1", 5432)  # stop() must leave an external server alone
+                await drop_database(server.admin_dsn, name)
+        assert port_is_open("127.0.0.1", port)  # stop() must leave an external server alone
 
 
 @pytest.mark.usefixtures("no_external_pg")
