@@ -24,7 +24,6 @@ import os
 import platform
 import subprocess
 import sys
-import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +33,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from bench.run import percentiles, timed
 from modelreg.cli.dev import wait_until_serving
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.devstack.ports import free_port
@@ -49,15 +49,6 @@ from modelreg.runtime.settings import Settings
 
 OUT = Path(__file__).parent / "out"
 VERSIONS = 4
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "n": len(samples)}
 
 
 def auth(who: str) -> list[tuple[str, str]]:
@@ -98,15 +89,6 @@ async def seed_versions(kafka: KafkaSettings, dsn: str, model: str) -> None:
     finally:
         await progress.stop()
         await log.stop()
-
-
-async def timed(count: int, call) -> list[float]:  # type: ignore[no-untyped-def]
-    samples = []
-    for i in range(count):
-        started = time.perf_counter()
-        await call(i)
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 async def measure(port: int, kafka: KafkaSettings, dsn: str, promotions: int) -> dict[str, object]:
