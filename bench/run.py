@@ -56,7 +56,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from modelreg.cli.dev import wait_until_serving
+from modelreg.cli.dev import stop_processes, wait_until_serving
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.devstack.ports import free_port
 from modelreg.eventlog import GENESIS_HASH, TOKEN_METADATA_KEY, ConsistencyToken, EventContext, build_envelope
@@ -525,14 +525,7 @@ def services(names: list[str], env: dict[str, str]) -> Iterator[dict[str, int]]:
             wait_until_serving(ports[name], process)
         yield ports
     finally:
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_processes(processes)
 
 
 def service_env(stack: LocalStack, dsn: str, home: str, prefix: str = "") -> dict[str, str]:

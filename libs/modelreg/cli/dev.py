@@ -97,6 +97,18 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: flo
     raise TimeoutError(f"service on port {port} did not become healthy in {timeout:g}s")
 
 
+def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
+    """SIGTERM all at once (they shut down in parallel), then SIGKILL whatever lingers."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
     home.mkdir(parents=True, exist_ok=True)
     processes: list[subprocess.Popen[bytes]] = []
@@ -164,13 +176,7 @@ def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         console.print("stopping...")
-        for process in processes:
-            process.terminate()
-        for process in processes:
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        stop_processes(processes)
         if tansu is not None:
             tansu.stop()
         if postgres is not None:
