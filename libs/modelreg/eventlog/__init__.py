@@ -18,6 +18,7 @@ from modelreg.eventlog.fold import (
     Outcome,
     StreamHead,
     Verdict,
+    head_of,
 )
 from modelreg.eventlog.positions import (
     TOKEN_METADATA_KEY,
@@ -44,6 +45,7 @@ __all__ = [
     "build_envelope",
     "content_hash",
     "decode",
+    "head_of",
     "new_event_id",
     "payload_of",
 ]

@@ -38,6 +38,11 @@ class StreamHead:
 EMPTY_HEAD = StreamHead(NO_STREAM, GENESIS_HASH)
 
 
+def head_of(revision: int | None, hash_: bytes | None) -> StreamHead:
+    """A stream head as read from the database: no row (NULLs) means the stream is new."""
+    return EMPTY_HEAD if revision is None or hash_ is None else StreamHead(revision, bytes(hash_))
+
+
 @dataclass(frozen=True, slots=True)
 class Outcome:
     event_id: str

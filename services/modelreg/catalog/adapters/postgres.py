@@ -48,7 +48,7 @@ from modelreg.catalog.domain.query import (
     Or,
     SortKey,
 )
-from modelreg.eventlog import EMPTY_HEAD, StreamHead
+from modelreg.eventlog import StreamHead, head_of
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
@@ -415,9 +415,7 @@ def like_prefix(pattern: str) -> str:
 
 
 def _head(row: asyncpg.Record) -> StreamHead:
-    if row["head_revision"] is None:
-        return EMPTY_HEAD
-    return StreamHead(row["head_revision"], bytes(row["head_hash"]))
+    return head_of(row["head_revision"], row["head_hash"])
 
 
 def _namespace(row: asyncpg.Record) -> Namespace:

@@ -24,7 +24,7 @@ from datetime import UTC
 import asyncpg
 
 from modelreg.errors import InvalidArgument
-from modelreg.eventlog import EMPTY_HEAD, StreamHead
+from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
 from modelreg.lineage.adapters import codec
@@ -283,18 +283,14 @@ class PostgresLineageReader:
 
     async def load_head(self, stream: str) -> Loaded[None]:
         row = await self._pool.fetchrow(self._head_sql, stream)
-        return Loaded(None, StreamHead(row["revision"], bytes(row["hash"])) if row else EMPTY_HEAD)
+        return Loaded(None, head_of(row["revision"], row["hash"]) if row else EMPTY_HEAD)
 
     async def load_record(self, stream: str, record_id: str) -> Loaded[RecordState | None]:
         # One statement: the record's state and the stream head from one snapshot,
         # so a supersede expects exactly the revision at which it saw the record current.
         row = await self._pool.fetchrow(self._load_record_sql, stream, record_id)
         assert row is not None
-        head = (
-            StreamHead(row["head_revision"], bytes(row["head_hash"]))
-            if row["head_revision"] is not None
-            else EMPTY_HEAD
-        )
+        head = head_of(row["head_revision"], row["head_hash"])
         state = RecordState(row["id"], row["version"], row["superseded_by"]) if row["id"] else None
         return Loaded(state, head)
 

@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 
-from modelreg.eventlog import EMPTY_HEAD, StreamHead
+from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
 from modelreg.projections.batch import AcceptedEvent
@@ -464,18 +464,14 @@ class PostgresPromotionReader:
         aggregate = Aggregate(
             _pointers(stream, row if row["model"] is not None else None), {r.name: r for r in pending}
         )
-        head = (
-            StreamHead(row["head_revision"], bytes(row["head_hash"]))
-            if row["head_revision"] is not None
-            else EMPTY_HEAD
-        )
+        head = head_of(row["head_revision"], row["head_hash"])
         return Loaded(aggregate, head)
 
     async def load_head(self, stream: str) -> Loaded[None]:
         head = await self._pool.fetchrow(
             f"SELECT revision, hash FROM {self._s}.stream_heads WHERE stream = $1", stream
         )
-        return Loaded(None, StreamHead(head["revision"], bytes(head["hash"])) if head else EMPTY_HEAD)
+        return Loaded(None, head_of(head["revision"], head["hash"]) if head else EMPTY_HEAD)
 
     async def pointers(self, model: str) -> Pointers:
         row = await self._pool.fetchrow(f"SELECT * FROM {self._s}.pointers WHERE model = $1", model)

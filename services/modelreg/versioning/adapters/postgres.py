@@ -23,7 +23,7 @@ import asyncpg
 import structlog
 
 from modelreg.errors import InvalidArgument
-from modelreg.eventlog import EMPTY_HEAD, StreamHead
+from modelreg.eventlog import head_of
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
@@ -442,11 +442,7 @@ class PostgresVersionReader:
         for item in json.loads(row["versions"]):
             v = version_from_row(item)
             versions[v.number] = v
-        head = (
-            EMPTY_HEAD
-            if row["head_revision"] is None
-            else StreamHead(row["head_revision"], bytes(row["head_hash"]))
-        )
+        head = head_of(row["head_revision"], row["head_hash"])
         return Loaded(ModelVersions(stream, versions, row["keep"] or 0), head)
 
     async def load(self, stream: str) -> Loaded[ModelVersions]:
@@ -456,11 +452,7 @@ class PostgresVersionReader:
         for item in json.loads(row["versions"]):
             v = version_from_row(item)
             versions[v.number] = v
-        head = (
-            EMPTY_HEAD
-            if row["head_revision"] is None
-            else StreamHead(row["head_revision"], bytes(row["head_hash"]))
-        )
+        head = head_of(row["head_revision"], row["head_hash"])
         return Loaded(ModelVersions(stream, versions, row["keep"] or 0), head)
 
     async def version(
