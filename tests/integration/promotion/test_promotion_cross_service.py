@@ -79,11 +79,10 @@ async def with_token(call):  # type: ignore[no-untyped-def]
     return response, dict(await call.trailing_metadata())[TOKEN_METADATA_KEY]
 
 
-async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ignore[no-untyped-def]
-    catalog, versioning, promotion_stub
-) -> None:
-    model, _ = await with_token(
-        catalog.CreateRegisteredModel(  # type: ignore[attr-defined]
+async def create_model(catalog):  # type: ignore[no-untyped-def]
+    """A new model and the catalog's token, which versioning needs to see it at once."""
+    model, token = await with_token(
+        catalog.CreateRegisteredModel(
             catalog_pb2.CreateRegisteredModelRequest(
                 parent=f"namespaces/{unique('ns')}",
                 registered_model_id=unique("m"),
@@ -91,6 +90,13 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
             )
         )
     )
+    return model, [(TOKEN_METADATA_KEY, token)]
+
+
+async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ignore[no-untyped-def]
+    catalog, versioning, promotion_stub
+) -> None:
+    model, catalog_token = await create_model(catalog)
     signature = vpb.Signature(
         inputs=[vpb.TensorSpec(name="x", dtype="float32", shape=[-1])],
         outputs=[vpb.TensorSpec(name="p", dtype="float64", shape=[-1])],
@@ -100,7 +106,8 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
             parent=model.name,
             model_version=vpb.ModelVersion(metrics={"auc": 0.97}, signature=signature),
             bump=vpb.BUMP_MINOR,
-        )
+        ),
+        metadata=catalog_token,
     )
     good, _ = await with_token(
         versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=good.name))  # type: ignore[attr-defined]
@@ -111,7 +118,8 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
                 parent=model.name,
                 model_version=vpb.ModelVersion(metrics={"auc": 0.91}, signature=signature),
                 bump=vpb.BUMP_MINOR,
-            )
+            ),
+            metadata=catalog_token,
         )
     )
     await set_policy(
@@ -176,18 +184,13 @@ async def test_versioning_refuses_to_delete_what_a_pointer_names(  # type: ignor
     catalog, versioning, promotion_stub
 ) -> None:
     """Promotion records moves nested in TransitionApplied; versioning's pointer cache reads them."""
-    model = await catalog.CreateRegisteredModel(  # type: ignore[attr-defined]
-        catalog_pb2.CreateRegisteredModelRequest(
-            parent=f"namespaces/{unique('ns')}",
-            registered_model_id=unique("m"),
-            registered_model=catalog_pb2.RegisteredModel(),
-        )
-    )
+    model, catalog_token = await create_model(catalog)
     version, token = await with_token(
         versioning.CreateModelVersion(  # type: ignore[attr-defined]
             vpb.CreateModelVersionRequest(
                 parent=model.name, model_version=vpb.ModelVersion(), bump=vpb.BUMP_MINOR
-            )
+            ),
+            metadata=catalog_token,
         )
     )
     moved, token = await with_token(
@@ -213,19 +216,14 @@ async def test_versioning_refuses_to_delete_what_a_pointer_names(  # type: ignor
 async def test_versions_in_a_traffic_split_are_kept_by_versioning(  # type: ignore[no-untyped-def]
     catalog, versioning, promotion_stub
 ) -> None:
-    model = await catalog.CreateRegisteredModel(  # type: ignore[attr-defined]
-        catalog_pb2.CreateRegisteredModelRequest(
-            parent=f"namespaces/{unique('ns')}",
-            registered_model_id=unique("m"),
-            registered_model=catalog_pb2.RegisteredModel(),
-        )
-    )
+    model, catalog_token = await create_model(catalog)
     numbers = []
     for _ in range(2):
         created = await versioning.CreateModelVersion(  # type: ignore[attr-defined]
             vpb.CreateModelVersionRequest(
                 parent=model.name, model_version=vpb.ModelVersion(), bump=vpb.BUMP_MINOR
-            )
+            ),
+            metadata=catalog_token,
         )
         ready, token = await with_token(
             versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=created.name))  # type: ignore[attr-defined]
