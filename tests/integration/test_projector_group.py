@@ -32,7 +32,7 @@ async def test_two_replicas_share_partitions_and_match_a_replay(settings: Settin
         await create_schema(conn, schema, [handler], fresh=True)
     group = ProjectorSettings(group_id=f"modelreg-test-{run}", session_timeout_ms=2000)
     replicas = [
-        Projector(pool=pool, schema=schema, topic=topic, handler=handler, kafka=kafka, settings=group)
+        Projector(pool=pool, schema=schema, routes={topic: handler}, kafka=kafka, settings=group)
         for _ in range(2)
     ]
     progress = ProgressListener(settings.pg_dsn, schema, {topic})

@@ -1,15 +1,22 @@
-"""The projector: consumes one topic and folds it into one schema, exactly once.
+"""The projector: consumes a service's topics and folds them into its schema, exactly once.
+
+One consumer per service process serves every topic the service folds (its own
+and its reference caches): each consumer long-polls the broker every couple of
+milliseconds, so consumers, not work, were what kept an idle stack busy.
 
 On assignment each partition is sought to the checkpoint stored in Postgres;
 Kafka's committed group offsets play no part. If a batch fails, the consumer is
 sought back to the checkpoint and the batch is fetched again, so nothing is
 skipped and, because the checkpoint commits with the writes, nothing doubles.
+Partitions are independent folds, so the batches of one fetch are applied
+concurrently, each on its own connection.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import asyncpg
@@ -17,6 +24,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from modelreg.eventlog import Position
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.observability.metrics import PROJECTED_RECORDS, PROJECTOR_LAG
 from modelreg.projections.batch import Fenced, ProjectionHandler, Record, apply_batch, ensure_checkpoint
@@ -44,25 +52,30 @@ class Projector:
         *,
         pool: asyncpg.Pool,
         schema: str,
-        topic: str,
-        handler: ProjectionHandler,
+        routes: Mapping[str, ProjectionHandler],
         kafka: KafkaSettings,
+        name: str = "",
         settings: ProjectorSettings = ProjectorSettings(),
     ) -> None:
+        """`routes` maps each (full) topic name to the handler that folds it."""
+        if not routes:
+            raise ValueError("a projector needs at least one topic")
         self._pool = pool
         self._schema = schema
-        self._topic = topic
-        self._handler = handler
+        self._routes = dict(routes)
+        self._name = name or "+".join(h.name for h in self._routes.values())
         self._kafka = kafka
         self._settings = settings
         self._positions: dict[TopicPartition, int] = {}
+        # One fold at a time per partition: the consumer's batches and fold_appended.
+        self._folding: dict[TopicPartition, asyncio.Lock] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.batches_applied = 0
 
     @property
-    def topic(self) -> str:
-        return self._topic
+    def topics(self) -> list[str]:
+        return list(self._routes)
 
     @property
     def assigned_partitions(self) -> list[int]:
@@ -72,7 +85,7 @@ class Projector:
         settings = self._settings
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self._kafka.bootstrap_servers,
-            client_id=f"{self._kafka.client_id}-{self._handler.name}",
+            client_id=f"{self._kafka.client_id}-{self._name}",
             group_id=settings.group_id,
             enable_auto_commit=False,
             auto_offset_reset="earliest",
@@ -83,15 +96,18 @@ class Projector:
         )
         self._consumer = consumer
         if settings.group_id:
-            consumer.subscribe([self._topic], listener=_SeekToCheckpoint(self))
+            consumer.subscribe(self.topics, listener=_SeekToCheckpoint(self))
             await consumer.start()
         else:
             await consumer.start()
-            partitions = await self._discover_partitions(consumer)
-            assigned = [TopicPartition(self._topic, p) for p in partitions]
+            assigned = [
+                TopicPartition(topic, p)
+                for topic in self.topics
+                for p in sorted(await self._discover_partitions(consumer, topic))
+            ]
             consumer.assign(assigned)
             await self.seek_to_checkpoints(assigned)
-        self._task = asyncio.create_task(self._run(), name=f"projector-{self._handler.name}")
+        self._task = asyncio.create_task(self._run(), name=f"projector-{self._name}")
 
     async def stop(self) -> None:
         if self._task:
@@ -101,28 +117,29 @@ class Projector:
         if self._consumer:
             await self._consumer.stop()
 
-    async def _discover_partitions(self, consumer: AIOKafkaConsumer) -> set[int]:
+    async def _discover_partitions(self, consumer: AIOKafkaConsumer, topic: str) -> set[int]:
         for _ in range(50):
             await consumer.topics()
-            partitions = consumer.partitions_for_topic(self._topic)
+            partitions = consumer.partitions_for_topic(topic)
             if partitions:
                 return partitions
             await asyncio.sleep(0.1)
-        raise RuntimeError(f"topic {self._topic} does not exist")
+        raise RuntimeError(f"topic {topic} does not exist")
 
     async def seek_to_checkpoints(self, partitions: list[TopicPartition]) -> None:
         assert self._consumer is not None
         async with self._pool.acquire() as conn:
             for tp in partitions:
                 offset = await ensure_checkpoint(
-                    conn, self._schema, self._handler.name, tp.topic, tp.partition
+                    conn, self._schema, self._routes[tp.topic].name, tp.topic, tp.partition
                 )
                 self._positions[tp] = offset
+                self._folding.setdefault(tp, asyncio.Lock())
                 self._consumer.seek(tp, offset)
         log.info(
             "projector_assigned",
-            projection=self._handler.name,
-            positions={tp.partition: o for tp, o in self._positions.items()},
+            projector=self._name,
+            positions={f"{tp.topic}[{tp.partition}]": o for tp, o in self._positions.items()},
         )
 
     def forget(self, partitions: list[TopicPartition]) -> None:
@@ -136,44 +153,78 @@ class Projector:
             try:
                 batches = await consumer.getmany(timeout_ms=200, max_records=self._settings.max_records)
             except KafkaError as exc:
-                log.warning("projector_fetch_failed", projection=self._handler.name, error=str(exc))
+                log.warning("projector_fetch_failed", projector=self._name, error=str(exc))
                 await asyncio.sleep(self._settings.retry_delay_s)
                 continue
-            for tp, records in batches.items():
-                if tp not in self._positions:
-                    continue  # revoked while fetching
-                await self._apply(tp, [Record(r.offset, r.value) for r in records])
-                PROJECTED_RECORDS.labels(self._handler.name, tp.topic).inc(len(records))
+            # Revoked while fetching: not ours to fold any more.
+            fetched = [
+                (tp, [Record(r.offset, r.value) for r in records])
+                for tp, records in batches.items()
+                if tp in self._positions
+            ]
+            if len(fetched) == 1:
+                await self._fold(*fetched[0])
+            elif fetched:
+                await asyncio.gather(*(self._fold(tp, records) for tp, records in fetched))
             for tp, position in self._positions.items():
                 # The high watermark of the last fetch, never end_offsets(): Tansu's is wrong.
                 highwater = consumer.highwater(tp)
                 if highwater is not None:
-                    PROJECTOR_LAG.labels(self._handler.name, tp.topic, tp.partition).set(
+                    PROJECTOR_LAG.labels(self._routes[tp.topic].name, tp.topic, tp.partition).set(
                         max(0, highwater - position)
                     )
 
+    async def fold_appended(self, position: Position, value: bytes) -> bool:
+        """Folds a record this process has just appended, from the produce response.
+
+        The broker has acknowledged these bytes at this offset, so folding them now
+        is folding the log, only without waiting for the next fetch: that wait, not
+        the work, was most of a write's latency. It applies only when every earlier
+        record of the partition is folded; otherwise the record waits for its fetch
+        like any other. The consumer skips it later, as it is below the checkpoint.
+        True once the record is folded (by this call or already).
+        """
+        tp = TopicPartition(position.topic, position.partition)
+        lock = self._folding.get(tp)
+        if lock is None:
+            return False  # not a partition this projector folds
+        async with lock:
+            folded_to = self._positions.get(tp)
+            if folded_to is None or folded_to < position.offset:
+                return False
+            if folded_to == position.offset:
+                await self._apply(tp, [Record(position.offset, value)])
+            return self._positions.get(tp, 0) > position.offset
+
+    async def _fold(self, tp: TopicPartition, records: list[Record]) -> None:
+        async with self._folding[tp]:
+            if tp in self._positions:
+                await self._apply(tp, records)
+
     async def _apply(self, tp: TopicPartition, records: list[Record]) -> None:
         assert self._consumer is not None
+        handler = self._routes[tp.topic]
         try:
             async with self._pool.acquire() as conn:
                 self._positions[tp] = await apply_batch(
                     conn,
                     schema=self._schema,
-                    handler=self._handler,
+                    handler=handler,
                     topic=tp.topic,
                     partition=tp.partition,
                     expected_next_offset=self._positions[tp],
                     records=records,
                 )
             self.batches_applied += 1
+            PROJECTED_RECORDS.labels(handler.name, tp.topic).inc(len(records))
         except Fenced as fenced:
-            log.warning("projector_fenced", projection=self._handler.name, error=str(fenced))
+            log.warning("projector_fenced", projection=handler.name, error=str(fenced))
             self._positions[tp] = fenced.stored
             self._consumer.seek(tp, fenced.stored)
         except Exception:
             # Database trouble or a handler bug: retry the same batch from the
             # checkpoint rather than skip it, since skipping would lose events.
-            log.exception("projector_batch_failed", projection=self._handler.name, partition=tp.partition)
+            log.exception("projector_batch_failed", projection=handler.name, partition=tp.partition)
             await asyncio.sleep(self._settings.retry_delay_s)
             self._consumer.seek(tp, self._positions[tp])
 

@@ -110,20 +110,19 @@ class ServiceHost:
         )
         await ensure_schema(self.pool, spec.schema, [h for _, h in spec.projections])
         if project:
-            for logical, handler in spec.projections:
-                projector = Projector(
-                    pool=self.pool,
-                    schema=spec.schema,
-                    topic=self.topic(logical),
-                    handler=handler,
-                    kafka=settings.kafka,
-                    settings=ProjectorSettings(
-                        fetch_max_wait_ms=settings.fetch_max_wait_ms,
-                        group_id=f"modelreg-{spec.name}-{handler.name}" if settings.projector_group else None,
-                    ),
-                )
-                await projector.start()
-                self.projectors.append(projector)
+            projector = Projector(
+                pool=self.pool,
+                schema=spec.schema,
+                routes={self.topic(logical): handler for logical, handler in spec.projections},
+                kafka=settings.kafka,
+                name=spec.name,
+                settings=ProjectorSettings(
+                    fetch_max_wait_ms=settings.fetch_max_wait_ms,
+                    group_id=f"modelreg-{spec.name}-projector" if settings.projector_group else None,
+                ),
+            )
+            await projector.start()
+            self.projectors.append(projector)
         if serve:
             await self._serve(port, host)
 
@@ -142,6 +141,7 @@ class ServiceHost:
             progress=self.progress,
             topic=self.topic(spec.own_topic),
             source=f"modelreg/{spec.name}",
+            local_fold=self.projectors[0].fold_appended if self.projectors else None,
         )
         runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress)
         authenticator = BearerTokenAuthenticator.from_env()
