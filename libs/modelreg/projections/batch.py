@@ -97,34 +97,70 @@ async def ensure_checkpoint(
     )
 
 
-async def load_fold_state(
-    conn: asyncpg.Connection, schema: str, envelopes: Sequence[Envelope], scope: str = ""
-) -> FoldState:
-    """The slice of fold memory that this batch's events can touch."""
+@dataclass(frozen=True, slots=True)
+class _Locked:
+    stored_offset: int | None
+    state: FoldState
+
+
+async def lock_and_load(
+    conn: asyncpg.Connection,
+    schema: str,
+    topic: str,
+    partition: int,
+    envelopes: Sequence[Envelope],
+    scope: str = "",
+) -> _Locked:
+    """Locks the partition's checkpoint and reads the slice of fold memory this batch
+    can touch, in one round trip (DESIGN.md: one round trip per projector transaction
+    was 3x faster than seven).
+
+    Reading in the same statement as the lock is safe: the statement's snapshot
+    predates the lock, but a projector that committed while this one waited has
+    moved the checkpoint, and the locked row shows its new offset, so this batch
+    is fenced rather than folded on stale heads.
+    """
     s = quote_schema(schema)
-    streams = list({scope + e.stream for e in envelopes})
-    event_ids = [e.event_id for e in envelopes]
     requested = [(scope + e.stream, e.request_id) for e in envelopes if e.request_id]
+    row = await conn.fetchrow(
+        f"SELECT (SELECT next_offset FROM {s}.checkpoints WHERE topic = $1 AND partition = $2 FOR UPDATE),"
+        # A lost commit is re-projected from the log with the same verdict, so
+        # derived state may skip the wait for the WAL flush (SET LOCAL, as a function).
+        " set_config('synchronous_commit', 'off', true),"
+        f" ARRAY(SELECT (stream, revision, hash) FROM {s}.stream_heads WHERE stream = ANY($3::text[])),"
+        f" ARRAY(SELECT event_id::text FROM {s}.event_outcomes WHERE event_id = ANY($4::uuid[])),"
+        f" ARRAY(SELECT (o.stream, o.request_id, o.event_id::text) FROM {s}.event_outcomes o"
+        " JOIN unnest($5::text[], $6::text[]) AS r(stream, request_id)"
+        " ON o.stream = r.stream AND o.request_id = r.request_id WHERE o.verdict = 'accepted')",
+        topic,
+        partition,
+        list({scope + e.stream for e in envelopes}),
+        [e.event_id for e in envelopes],
+        [stream for stream, _ in requested],
+        [request for _, request in requested],
+    )
+    stored_offset, _, heads, known, accepted = row
+    cut = len(scope)
     state = FoldState()
-    for row in await conn.fetch(
-        f"SELECT stream, revision, hash FROM {s}.stream_heads WHERE stream = ANY($1::text[])", streams
-    ):
-        state.heads[row["stream"][len(scope) :]] = StreamHead(row["revision"], bytes(row["hash"]))
-    for row in await conn.fetch(
-        f"SELECT event_id::text FROM {s}.event_outcomes WHERE event_id = ANY($1::uuid[])", event_ids
-    ):
-        state.known_event_ids.add(row["event_id"])
-    if requested:
-        for row in await conn.fetch(
-            f"SELECT o.stream, o.request_id, o.event_id::text FROM {s}.event_outcomes o"
-            " JOIN unnest($1::text[], $2::text[]) AS r(stream, request_id)"
-            " ON o.stream = r.stream AND o.request_id = r.request_id"
-            " WHERE o.verdict = 'accepted'",
-            [stream for stream, _ in requested],
-            [request for _, request in requested],
-        ):
-            state.accepted_requests[(row["stream"][len(scope) :], row["request_id"])] = row["event_id"]
-    return state
+    for stream, revision, hash_ in heads:
+        state.heads[stream[cut:]] = StreamHead(revision, bytes(hash_))
+    state.known_event_ids.update(known)
+    for stream, request_id, event_id in accepted:
+        state.accepted_requests[(stream[cut:], request_id)] = event_id
+    return _Locked(stored_offset, state)
+
+
+def _decode_records(topic: str, partition: int, records: Sequence[Record]) -> list[tuple[Envelope, Position]]:
+    envelopes: list[tuple[Envelope, Position]] = []
+    for record in records:
+        try:
+            envelopes.append((decode(record.value), Position(topic, partition, record.offset)))
+        except UndecodableRecord as exc:
+            # Not an event, so it can never count; skipping it keeps the fold total.
+            log.warning(
+                "undecodable_record", topic=topic, partition=partition, offset=record.offset, error=str(exc)
+            )
+    return envelopes
 
 
 async def apply_batch(
@@ -137,39 +173,23 @@ async def apply_batch(
     expected_next_offset: int,
     records: Sequence[Record],
 ) -> int:
-    """Folds `records` (consecutive, from one partition) and returns the new checkpoint."""
-    s = quote_schema(schema)
+    """Folds `records` (consecutive, from one partition) and returns the new checkpoint.
+
+    Three round trips besides the handler's own: BEGIN, lock-and-load, and one
+    statement that writes outcomes, heads and the checkpoint and notifies.
+    """
     scope = stream_scope(handler)
     records = [r for r in records if r.offset >= expected_next_offset]
     if not records:
         return expected_next_offset
     next_offset = records[-1].offset + 1
+    envelopes = _decode_records(topic, partition, records)
     async with conn.transaction():
-        # A lost commit is re-projected from the log with the same verdict, so
-        # derived state may skip the wait for the WAL flush.
-        await conn.execute("SET LOCAL synchronous_commit = off")
-        stored = await conn.fetchval(
-            f"SELECT next_offset FROM {s}.checkpoints WHERE topic = $1 AND partition = $2 FOR UPDATE",
-            topic,
-            partition,
-        )
-        if stored != expected_next_offset:
+        locked = await lock_and_load(conn, schema, topic, partition, [e for e, _ in envelopes], scope)
+        if locked.stored_offset != expected_next_offset:
+            stored = locked.stored_offset
             raise Fenced(topic, partition, stored if stored is not None else -1, expected_next_offset)
-
-        envelopes: list[tuple[Envelope, Position]] = []
-        for record in records:
-            try:
-                envelopes.append((decode(record.value), Position(topic, partition, record.offset)))
-            except UndecodableRecord as exc:
-                # Not an event, so it can never count; skipping it keeps the fold total.
-                log.warning(
-                    "undecodable_record",
-                    topic=topic,
-                    partition=partition,
-                    offset=record.offset,
-                    error=str(exc),
-                )
-        state = await load_fold_state(conn, schema, [e for e, _ in envelopes], scope)
+        state = locked.state
         outcomes: list[tuple[Outcome, Envelope, Position]] = []
         for envelope, position in envelopes:
             outcome = state.apply(envelope)
@@ -183,62 +203,54 @@ async def apply_batch(
         ]
         if accepted:
             await handler.apply(conn, schema, accepted)
-        if outcomes:
-            await conn.copy_records_to_table(
-                "event_outcomes",
-                schema_name=schema,
-                columns=[
-                    "event_id",
-                    "stream",
-                    "request_id",
-                    "verdict",
-                    "revision",
-                    "reason",
-                    "duplicate_of",
-                    "topic",
-                    "partition",
-                    "offset",
-                    "occurred_at",
-                    "actor",
-                ],
-                records=[
-                    (
-                        o.event_id,
-                        scope + o.stream,
-                        e.request_id,
-                        o.verdict.value,
-                        o.revision,
-                        o.reason,
-                        o.duplicate_of or None,
-                        p.topic,
-                        p.partition,
-                        p.offset,
-                        e.occurred_at.ToDatetime(tzinfo=UTC),
-                        e.actor,
-                    )
-                    for o, e, p in outcomes
-                ],
-            )
-        changed = {a.envelope.stream for a in accepted}
-        if changed:
-            heads = [(stream, state.heads[stream]) for stream in sorted(changed)]
-            await conn.execute(
-                f"INSERT INTO {s}.stream_heads (stream, revision, hash)"
-                " SELECT * FROM unnest($1::text[], $2::bigint[], $3::bytea[])"
-                " ON CONFLICT (stream) DO UPDATE"
-                " SET revision = EXCLUDED.revision, hash = EXCLUDED.hash",
-                [scope + stream for stream, _ in heads],
-                [head.revision for _, head in heads],
-                [head.hash for _, head in heads],
-            )
+        heads = [(stream, state.heads[stream]) for stream in sorted({a.envelope.stream for a in accepted})]
         await conn.execute(
-            f"UPDATE {s}.checkpoints SET next_offset = $3, updated_at = now()"
-            " WHERE topic = $1 AND partition = $2",
+            _record_progress_sql(schema),
+            [o.event_id for o, _, _ in outcomes],
+            [scope + o.stream for o, _, _ in outcomes],
+            [e.request_id for _, e, _ in outcomes],
+            [o.verdict.value for o, _, _ in outcomes],
+            [o.revision for o, _, _ in outcomes],
+            [o.reason for o, _, _ in outcomes],
+            [o.duplicate_of or None for o, _, _ in outcomes],
+            [p.offset for _, _, p in outcomes],
+            [e.occurred_at.ToDatetime(tzinfo=UTC) for _, e, _ in outcomes],
+            [e.actor for _, e, _ in outcomes],
+            [scope + stream for stream, _ in heads],
+            [head.revision for _, head in heads],
+            [head.hash for _, head in heads],
             topic,
             partition,
             next_offset,
-        )
-        await conn.execute(
-            "SELECT pg_notify($1, $2)", progress_channel(schema), f"{partition}:{next_offset}:{topic}"
+            progress_channel(schema),
+            f"{partition}:{next_offset}:{topic}",
         )
     return next_offset
+
+
+def _record_progress_sql(schema: str) -> str:
+    """Outcomes, stream heads, the checkpoint and the NOTIFY as one statement.
+
+    Data-modifying CTEs run whether or not the outer query reads them.
+    """
+    s = quote_schema(schema)
+    return f"""
+WITH outcomes AS (
+    INSERT INTO {s}.event_outcomes (event_id, stream, request_id, verdict, revision, reason,
+                                    duplicate_of, topic, partition, "offset", occurred_at, actor)
+    SELECT o.event_id, o.stream, o.request_id, o.verdict, o.revision, o.reason,
+           o.duplicate_of, $14, $15, o."offset", o.occurred_at, o.actor
+    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
+                $7::uuid[], $8::bigint[], $9::timestamptz[], $10::text[])
+         AS o(event_id, stream, request_id, verdict, revision, reason,
+              duplicate_of, "offset", occurred_at, actor)
+), heads AS (
+    INSERT INTO {s}.stream_heads (stream, revision, hash)
+    SELECT * FROM unnest($11::text[], $12::bigint[], $13::bytea[])
+    ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision, hash = EXCLUDED.hash
+), checkpoint AS (
+    UPDATE {s}.checkpoints SET next_offset = $16, updated_at = now()
+    WHERE topic = $14 AND partition = $15
+)
+SELECT pg_notify($17, $18)
+"""
