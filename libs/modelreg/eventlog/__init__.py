@@ -7,6 +7,7 @@ from modelreg.eventlog.envelope import (
     build_envelope,
     content_hash,
     decode,
+    encode,
     new_event_id,
     payload_of,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "build_envelope",
     "content_hash",
     "decode",
+    "encode",
     "head_of",
     "new_event_id",
     "payload_of",

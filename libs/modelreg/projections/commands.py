@@ -26,12 +26,16 @@ from modelreg.eventlog import (
     Position,
     Verdict,
     build_envelope,
+    encode,
 )
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.observability.metrics import COMMAND_ABORTS, COMMAND_CONFLICTS
 from modelreg.projections.contracts import CommandResult, Loaded, State
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.schema import quote_schema
+
+LocalFold = Callable[[Position, bytes], Awaitable[bool]]
+"""Folds a record this process has just appended; True once it is folded (see Projector.fold_appended)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +105,7 @@ class CommandExecutor:
         source: str,
         max_attempts: int = 10,
         verdict_timeout_s: float = 10.0,
+        local_fold: LocalFold | None = None,
     ) -> None:
         self._log = log
         self._outcomes = outcomes
@@ -109,6 +114,7 @@ class CommandExecutor:
         self._source = source
         self._max_attempts = max_attempts
         self._verdict_timeout_s = verdict_timeout_s
+        self._local_fold = local_fold
         self._stream_locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self.conflicts = 0
@@ -133,7 +139,11 @@ class CommandExecutor:
                     context=command.context,
                 )
                 position = await self._log.append(self._topic, envelope)
-                outcome = await self._verdict(envelope.event_id, position)
+                folded = self._local_fold is not None and await self._local_fold(position, encode(envelope))
+                if folded:
+                    # Reads carrying this command's token need not wait for the NOTIFY.
+                    self._progress.advance(position.topic, position.partition, position.offset + 1)
+                outcome = await self._verdict(envelope.event_id, position, folded)
                 if outcome.verdict is Verdict.ACCEPTED:
                     return self._result(outcome, replayed=False)
                 if outcome.verdict is Verdict.DUPLICATE and outcome.duplicate_of:
@@ -149,9 +159,9 @@ class CommandExecutor:
             f"{self._max_attempts} attempts, retry the request"
         )
 
-    async def _verdict(self, event_id: str, position: Position) -> StoredOutcome:
+    async def _verdict(self, event_id: str, position: Position, folded: bool) -> StoredOutcome:
         token = ConsistencyToken.after([position])
-        if not await self._progress.wait_for(token.required, self._verdict_timeout_s):
+        if not folded and not await self._progress.wait_for(token.required, self._verdict_timeout_s):
             raise ConsistencyTimeout(
                 f"the event was recorded at {position.topic}[{position.partition}]@"
                 f"{position.offset} but not projected within {self._verdict_timeout_s:g}s; "
