@@ -149,3 +149,29 @@ def test_events_that_do_not_fit_are_recognised() -> None:
     assert not fits(state, VersionCreated(1, SemVer(9, 0, 0), VersionSpec()))  # number taken
     assert not fits(state, VersionCreated(2, SemVer(1, 0, 0), VersionSpec()))  # semver taken
     assert not fits(state, VersionFinalized(7))  # no such version
+
+
+def test_fits_agrees_with_a_scan_of_the_versions_however_the_state_was_built() -> None:
+    from modelreg.versioning.domain.model import RetentionSet, VersionCreated, fits
+
+    def scan(state: ModelVersions, semver: SemVer) -> bool:
+        return all(v.semver != semver for v in state.versions.values())
+
+    state = ModelVersions(MODEL)
+    for i in range(6):
+        state = create(state, bump=Bump.MINOR if i % 3 else Bump.MAJOR)
+    state = evolve(state, RetentionSet(2), EventMeta(MODEL, T0, "tester", 7))
+    # As the read model does: a state constructed empty, then filled.
+    filled = ModelVersions(MODEL)
+    candidates = [SemVer(a, b, 0) for a in range(1, 4) for b in range(4)]
+    assert all(fits(filled, VersionCreated(9, s, VersionSpec())) for s in candidates)
+    filled.versions.update(state.versions)
+    for s in [*candidates, *(v.semver for v in state.versions.values())]:
+        for candidate in (state, filled):
+            assert fits(candidate, VersionCreated(9, s, VersionSpec())) == scan(candidate, s)
+    # Evolving must not leak the new semver into the parent's index.
+    parent = state
+    child = evolve(parent, VersionCreated(8, SemVer(7, 0, 0), VersionSpec()), EventMeta(MODEL, T0, "t", 8))
+    assert not fits(child, VersionCreated(9, SemVer(7, 0, 0), VersionSpec()))
+    assert fits(parent, VersionCreated(9, SemVer(7, 0, 0), VersionSpec()))
+    assert child == ModelVersions(MODEL, child.versions, 2)  # the index takes no part in equality

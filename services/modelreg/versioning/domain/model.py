@@ -162,6 +162,19 @@ class ModelVersions:
     model: str
     versions: dict[int, ModelVersion] = field(default_factory=dict)
     keep_last_per_major: int = 0
+    semver_index: set[SemVer] | None = field(default=None, compare=False, repr=False)
+    """Derived from versions, so that fits() need not scan them (a fold over a model's
+    history was quadratic); None means not built yet. Never read it directly: see taken()."""
+
+    def taken(self, semver: SemVer) -> bool:
+        """Whether any version (deleted ones too) has this semver."""
+        index = self.semver_index
+        # Versions are never removed and their semvers are distinct, so an index of another
+        # size is stale: a caller filled `versions` after construction (the read model does).
+        if index is None or len(index) != len(self.versions):
+            index = {v.semver for v in self.versions.values()}
+            object.__setattr__(self, "semver_index", index)
+        return semver in index
 
     @property
     def latest_number(self) -> int:
@@ -550,11 +563,7 @@ def fits(state: ModelVersions, event: Event) -> bool:
     """
     match event:
         case VersionCreated(number, semver, _):
-            return (
-                number >= 1
-                and number not in state.versions
-                and all(v.semver != semver for v in state.versions.values())
-            )
+            return number >= 1 and number not in state.versions and not state.taken(semver)
         case RetentionSet():
             return True
     return event.number in state.versions
@@ -575,7 +584,8 @@ def evolve(state: ModelVersions, event: Event, meta: EventMeta) -> ModelVersions
         versions[number] = replace(
             versions[number], update_time=meta.occurred_at, updated_by=meta.actor, **values
         )  # type: ignore[arg-type]
-        return replace(state, versions=versions)
+        # Constructed rather than replace()d: this runs once per event of a replay.
+        return ModelVersions(state.model, versions, state.keep_last_per_major, state.semver_index)
 
     match event:
         case VersionCreated(number, semver, spec):
@@ -591,7 +601,12 @@ def evolve(state: ModelVersions, event: Event, meta: EventMeta) -> ModelVersions
                 meta.actor,
                 created_revision=meta.revision,
             )
-            return replace(state, model=meta.model, versions=versions)
+            index = state.semver_index
+            if index is not None and len(index) == len(state.versions):
+                index = {*index, semver}  # the parent's index stays the parent's
+            else:
+                index = None
+            return ModelVersions(meta.model, versions, state.keep_last_per_major, index)
         case ManifestDeclared(number, files):
             return change(number, spec=replace(versions[number].spec, files=files))
         case VersionFinalized(number):
@@ -608,7 +623,7 @@ def evolve(state: ModelVersions, event: Event, meta: EventMeta) -> ModelVersions
         case VersionDeleted(number, reason):
             return change(number, status=Status.DELETED, state_reason=reason)
         case RetentionSet(keep):
-            return replace(state, model=meta.model, keep_last_per_major=keep)
+            return ModelVersions(meta.model, state.versions, keep, state.semver_index)
     raise TypeError(f"unknown event {event!r}")
 
 
