@@ -83,7 +83,11 @@ def spec_to_json(spec: VersionSpec) -> str:
         else {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs)},
         "tags": spec.tags,
     }
-    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return _SPEC_JSON.encode(data)
+
+
+# What json.dumps(data, sort_keys=True, separators=(",", ":")) builds on every call.
+_SPEC_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 
 def spec_from_json(raw: str | dict[str, Any]) -> VersionSpec:
