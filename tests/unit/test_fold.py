@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -100,6 +102,18 @@ def test_hash_covers_every_field_and_the_chain_link() -> None:
         changed.CopyFrom(e)
         mutate(changed)
         assert content_hash(changed) != original
+
+
+def test_hash_is_over_the_envelope_with_hash_cleared_and_leaves_it_unchanged() -> None:
+    e = envelope("s", 0, GENESIS_HASH, note="n")
+    sealed = e.SerializeToString(deterministic=True)
+    unsealed = Envelope()
+    unsealed.CopyFrom(e)
+    unsealed.ClearField("hash")
+    expected = hashlib.sha256(e.prev_hash + unsealed.SerializeToString(deterministic=True)).digest()
+    assert content_hash(e) == expected == e.hash
+    assert e.SerializeToString(deterministic=True) == sealed
+    assert content_hash(unsealed) == expected and unsealed.hash == b""
 
 
 # A writer's view may be stale; the property: per stream, accepted revisions
