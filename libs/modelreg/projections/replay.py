@@ -1,9 +1,10 @@
 """Rebuilding read models from the log, and proving they match.
 
-`rebuild` folds a topic from offset 0 into a fresh (shadow) schema with the
-very same batch code the live projector uses; `digest` hashes the ordered rows
-of a schema's tables, so two schemas can be compared exactly; `swap_in`
-replaces the live schema by the shadow in one transaction.
+`rebuild` folds a topic (`rebuild_all` several, concurrently) from offset 0
+into a fresh (shadow) schema with the very same batch code the live projector
+uses; `digest` hashes the ordered rows of a schema's tables, so two schemas can
+be compared exactly; `swap_in` replaces the live schema by the shadow in one
+transaction.
 
 The end of the log is the high watermark reported by a fetch, never
 `end_offsets()`, which Tansu answers wrongly.
@@ -11,6 +12,7 @@ The end of the log is the high watermark reported by a fetch, never
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -109,34 +111,94 @@ async def rebuild(
 ) -> ReplayStats:
     """Folds `topic` from offset 0 into `schema` (dropped and recreated when fresh)."""
     started = time.perf_counter()
-    count = 0
     async with pool.acquire() as conn:
         await create_schema(conn, schema, [handler], fresh=fresh)
-        positions: dict[int, int] = {}
+    count = await _fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka, until=until)
+    return ReplayStats(count, time.perf_counter() - started)
+
+
+async def rebuild_all(
+    pool: asyncpg.Pool,
+    *,
+    schema: str,
+    routes: Mapping[str, ProjectionHandler],
+    kafka: KafkaSettings,
+    fresh: bool = True,
+) -> dict[str, ReplayStats]:
+    """Folds every topic of `routes` (full topic name -> handler) into `schema`, all at once;
+    returns each topic's stats, timed from the common start.
+
+    Topics are independent folds (a reference cache keeps its streams under its own scope),
+    so they run concurrently, as the live projector folds them.
+    """
+    started = time.perf_counter()
+    async with pool.acquire() as conn:
+        await create_schema(conn, schema, list(routes.values()), fresh=fresh)
+
+    async def fold(topic: str, handler: ProjectionHandler) -> ReplayStats:
+        count = await _fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka)
+        return ReplayStats(count, time.perf_counter() - started)
+
+    stats = await asyncio.gather(*(fold(topic, handler) for topic, handler in routes.items()))
+    return dict(zip(routes, stats, strict=True))
+
+
+async def _fold_topic(
+    pool: asyncpg.Pool,
+    *,
+    schema: str,
+    topic: str,
+    handler: ProjectionHandler,
+    kafka: KafkaSettings,
+    until: Mapping[int, int] | None = None,
+) -> int:
+    """Reads `topic` and folds it with one writer per partition; returns the records read.
+
+    Each writer takes a pooled connection per batch, so while one batch waits for
+    PostgreSQL the log is read and other partitions' batches are folded (DESIGN.md:
+    pipelined writers); the pool's size bounds how many batches are in flight.
+    """
+    count = 0
+    queues: dict[int, asyncio.Queue[list[Record] | None]] = {}
+
+    async def write(partition: int, queue: asyncio.Queue[list[Record] | None]) -> None:
+        position: int | None = None
+        while (records := await queue.get()) is not None:
+            async with pool.acquire() as conn:
+                if position is None:
+                    position = await ensure_checkpoint(conn, schema, handler.name, topic, partition)
+                position = await apply_batch(
+                    conn,
+                    schema=schema,
+                    handler=handler,
+                    topic=topic,
+                    partition=partition,
+                    expected_next_offset=position,
+                    records=records,
+                )
+
+    async with asyncio.TaskGroup() as writers:
+
+        async def send(partition: int, records: list[Record] | None) -> None:
+            if partition not in queues:
+                # Two batches queued per partition: enough to keep a writer busy, and it
+                # bounds memory when the log is read faster than it is folded.
+                queues[partition] = asyncio.Queue(maxsize=2)
+                writers.create_task(write(partition, queues[partition]))
+            await queues[partition].put(records)
+
         pending: dict[int, list[Record]] = {}
-
-        async def flush(partition: int) -> None:
-            if partition not in positions:
-                positions[partition] = await ensure_checkpoint(conn, schema, handler.name, topic, partition)
-            positions[partition] = await apply_batch(
-                conn,
-                schema=schema,
-                handler=handler,
-                topic=topic,
-                partition=partition,
-                expected_next_offset=positions[partition],
-                records=pending.pop(partition),
-            )
-
         # Fetches are small; folding in large batches amortises the per-batch round trips.
         async for partition, records in read_log(kafka, topic, until=until):
             pending.setdefault(partition, []).extend(records)
             count += len(records)
             if len(pending[partition]) >= REPLAY_BATCH:
-                await flush(partition)
-        for partition in list(pending):
-            await flush(partition)
-    return ReplayStats(count, time.perf_counter() - started)
+                await send(partition, pending.pop(partition))
+        for partition, records in pending.items():
+            await send(partition, records)
+        for partition in list(queues):
+            await send(partition, None)
+    return count
 
 
 async def digest(conn: asyncpg.Connection, schema: str, tables: Sequence[str]) -> str:

@@ -15,7 +15,7 @@ from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
-from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild
+from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild_all
 from modelreg.runtime.host import ServiceHost
 from modelreg.versioning.adapters.postgres import CatalogModelsCache, PointersCache, VersioningProjection
 from tests.helpers import unique
@@ -195,15 +195,13 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
     pool = await asyncpg.create_pool(versioning_host.settings.pg_dsn, min_size=1, max_size=2)
     try:
         live = "versioning"
-        for logical, handler in handlers:
-            await rebuild(
-                pool,
-                schema=shadow,
-                topic=versioning_host.topic(logical),
-                handler=handler,
-                kafka=versioning_host.settings.kafka,
-                fresh=handler is handlers[0][1],
-            )
+        # All three folds at once, as the bench's replay does.
+        await rebuild_all(
+            pool,
+            schema=shadow,
+            routes={versioning_host.topic(logical): handler for logical, handler in handlers},
+            kafka=versioning_host.settings.kafka,
+        )
         async with pool.acquire() as conn:
             # The live projectors may still be folding the last records; give them a moment.
             for _ in range(100):
