@@ -216,3 +216,54 @@ def test_decoding_what_was_built_round_trips() -> None:
         context=EventContext(actor="a"),
     )
     assert decode(to_kafka_message(envelope).value) == envelope
+
+
+async def test_concurrent_local_folds_fold_every_append_once(settings: Settings) -> None:
+    """Many commands of one process appending at once (one partition, distinct streams):
+    each learns its record is folded, and the fold matches the log's replay."""
+    run = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(settings.kafka.bootstrap_servers, topic_prefix=f"burst-{run}.")
+    topic = kafka.topic("facts")
+    live, shadow = f"burst_{run}", f"burst_{run}_replay"
+    await ensure_topics(Settings(kafka=kafka, pg_dsn=settings.pg_dsn, partitions=1), ["facts"])
+    pool = await asyncpg.create_pool(settings.pg_dsn, min_size=1, max_size=4)
+    handler = FactsProjection()
+    await pool.execute(bookkeeping_ddl(live) + handler.ddl(live))
+    projector = Projector(pool=pool, schema=live, routes={topic: handler}, kafka=kafka)
+    log = KafkaEventLog(kafka)
+    await asyncio.gather(projector.start(), log.start())
+    try:
+
+        async def command(i: int) -> tuple[str, bool]:
+            envelope = build_envelope(
+                stream=f"namespaces/burst/models/m{i}",
+                payload_field="registered_model_created",
+                payload=events_pb2.RegisteredModelCreated(
+                    registered_model=catalog_pb2.RegisteredModel(description=f"m{i}")
+                ),
+                expected_revision=0,
+                prev_hash=GENESIS_HASH,
+                source="test",
+                context=EventContext(actor="burst"),
+            )
+            position = await log.append(topic, envelope)
+            return envelope.event_id, await projector.fold_appended(position, encode(envelope))
+
+        results = await asyncio.gather(*(command(i) for i in range(40)))
+        assert all(folded for _, folded in results)
+        # Folded means committed: every verdict is readable without waiting.
+        verdicts = await pool.fetch(
+            f"SELECT event_id::text, verdict FROM {quote_schema(live)}.event_outcomes"
+        )
+        assert {v["event_id"]: v["verdict"] for v in verdicts} == {e: "accepted" for e, _ in results}
+
+        await projector.stop()
+        await rebuild(pool, schema=shadow, topic=topic, handler=handler, kafka=kafka)
+        tables = [*handler.read_model_tables, *BOOKKEEPING_TABLES]
+        async with pool.acquire() as conn:
+            assert await digest(conn, live, tables) == await digest(conn, shadow, tables)
+    finally:
+        await asyncio.gather(projector.stop(), log.stop(), return_exceptions=True)
+        for schema in (live, shadow):
+            await pool.execute(f"DROP SCHEMA IF EXISTS {quote_schema(schema)} CASCADE")
+        await pool.close()

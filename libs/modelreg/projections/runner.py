@@ -69,6 +69,8 @@ class Projector:
         self._positions: dict[TopicPartition, int] = {}
         # One fold at a time per partition: the consumer's batches and fold_appended.
         self._folding: dict[TopicPartition, asyncio.Lock] = {}
+        # Records this process appended and awaits the fold of: offset -> value.
+        self._appended: dict[TopicPartition, dict[int, bytes]] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.batches_applied = 0
@@ -179,22 +181,33 @@ class Projector:
 
         The broker has acknowledged these bytes at this offset, so folding them now
         is folding the log, only without waiting for the next fetch: that wait, not
-        the work, was most of a write's latency. It applies only when every earlier
-        record of the partition is folded; otherwise the record waits for its fetch
-        like any other. The consumer skips it later, as it is below the checkpoint.
-        True once the record is folded (by this call or already).
+        the work, was most of a write's latency. Only a run of records that starts
+        at the checkpoint is folded; a record behind a gap (another writer's, not
+        fetched yet) waits for its fetch like any other. Appends that queue behind
+        one fold go into the next together, one transaction for all of them. The
+        consumer skips these records later, as they are below the checkpoint.
+        True once the record is folded (by this call, a neighbour's, or the consumer).
         """
         tp = TopicPartition(position.topic, position.partition)
         lock = self._folding.get(tp)
         if lock is None:
             return False  # not a partition this projector folds
-        async with lock:
-            folded_to = self._positions.get(tp)
-            if folded_to is None or folded_to < position.offset:
-                return False
-            if folded_to == position.offset:
-                await self._apply(tp, [Record(position.offset, value)])
-            return self._positions.get(tp, 0) > position.offset
+        waiting = self._appended.setdefault(tp, {})
+        waiting[position.offset] = value
+        try:
+            async with lock:
+                folded_to = self._positions.get(tp)
+                if folded_to is None:
+                    return False
+                run = []
+                while folded_to + len(run) in waiting:
+                    offset = folded_to + len(run)
+                    run.append(Record(offset, waiting[offset]))
+                if run:
+                    await self._apply(tp, run)
+                return self._positions.get(tp, 0) > position.offset
+        finally:
+            del waiting[position.offset]
 
     async def _fold(self, tp: TopicPartition, records: list[Record]) -> None:
         async with self._folding[tp]:
