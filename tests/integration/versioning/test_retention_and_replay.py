@@ -213,6 +213,9 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
                 f'SELECT count(*) FROM "{shadow}".model_versions WHERE model = $1', model
             )
             assert rows == 2
+            # Secondary indexes are built after the fold, but built: the same ones as live.
+            indexes = "SELECT array_agg(indexname ORDER BY indexname) FROM pg_indexes WHERE schemaname = $1"
+            assert await conn.fetchval(indexes, shadow) == await conn.fetchval(indexes, live)
     finally:
         await pool.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')
         await pool.close()
