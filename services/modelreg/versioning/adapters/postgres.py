@@ -368,13 +368,12 @@ CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
-        # Statements in log order: a batch may move, clear and move a pointer again.
-        upsert = (
-            f"INSERT INTO {s}.version_pointers (model, pointer, version) VALUES ($1, $2, $3)"
-            " ON CONFLICT (model, pointer) DO UPDATE SET version = EXCLUDED.version"
-        )
-        delete = f"DELETE FROM {s}.version_pointers WHERE model = $1 AND pointer = $2"
-        clear_split = f"DELETE FROM {s}.version_pointers WHERE model = $1 AND starts_with(pointer, $2)"
+        # The batch is reduced, in log order, to its net effect, then written in three
+        # statements (one per move cost a round trip each). A key's last operation wins: a
+        # move sets it, a removal clears it, and clearing a split drops the split's pointers
+        # seen so far in the batch and deletes the stored ones before the moves are written.
+        pointers: dict[str, dict[str, int]] = {}  # model -> pointer -> version (0: removed)
+        splits: dict[tuple[str, str], None] = {}  # (model, prefix) of split pointers to delete
         for accepted in events:
             envelope = accepted.envelope
             kind = envelope.WhichOneof("payload")
@@ -391,14 +390,41 @@ CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
                 moves += [(r.model or envelope.stream, r.pointer, 0) for r in applied.removed]
                 for deployment in applied.deployments:
                     prefix = f"deployment:{deployment.environment}#"
-                    await conn.execute(clear_split, envelope.stream, prefix)
+                    splits[(envelope.stream, prefix)] = None
+                    named = pointers.get(envelope.stream, {})
+                    for pointer in [p for p in named if p.startswith(prefix)]:
+                        del named[pointer]
                     for weight in deployment.weights:
                         moves.append((envelope.stream, f"{prefix}{weight.version}", weight.version))
             for model, pointer, version in moves:
-                if version == 0:  # cleared
-                    await conn.execute(delete, model, pointer)
-                else:
-                    await conn.execute(upsert, model, pointer, version)
+                pointers.setdefault(model, {})[pointer] = version
+        final = [(m, p, v) for m, named in pointers.items() for p, v in named.items()]
+        if splits:
+            await conn.execute(
+                f"DELETE FROM {s}.version_pointers v USING unnest($1::text[], $2::text[]) AS c(model, prefix)"
+                " WHERE v.model = c.model AND starts_with(v.pointer, c.prefix)",
+                [m for m, _ in splits],
+                [p for _, p in splits],
+            )
+        cleared = [(m, p) for m, p, v in final if v == 0]
+        if cleared:
+            await conn.execute(
+                f"DELETE FROM {s}.version_pointers v"
+                " USING unnest($1::text[], $2::text[]) AS c(model, pointer)"
+                " WHERE v.model = c.model AND v.pointer = c.pointer",
+                [m for m, _ in cleared],
+                [p for _, p in cleared],
+            )
+        moved = [(m, p, v) for m, p, v in final if v != 0]
+        if moved:
+            await conn.execute(
+                f"INSERT INTO {s}.version_pointers (model, pointer, version)"
+                " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])"
+                " ON CONFLICT (model, pointer) DO UPDATE SET version = EXCLUDED.version",
+                [m for m, _, _ in moved],
+                [p for _, p, _ in moved],
+                [v for _, _, v in moved],
+            )
 
 
 class PostgresVersionReader:
