@@ -13,9 +13,11 @@ The end of the log is the high watermark reported by a fetch, never
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import re
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
 import asyncpg
@@ -45,9 +47,11 @@ async def read_log(
     *,
     until: Mapping[int, int] | None = None,
     max_records: int = 5000,
+    share: tuple[int, int] = (0, 1),
 ) -> AsyncIterator[tuple[int, list[Record]]]:
     """Yields (partition, records) from offset 0 up to the end seen at the first fetch
-    (or up to `until[partition]`, exclusive)."""
+    (or up to `until[partition]`, exclusive). With `share` (i, n), only the partitions p
+    with p % n == i."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
         enable_auto_commit=False,
@@ -61,7 +65,9 @@ async def read_log(
         if not partitions:
             await consumer.topics()
             partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        tps = [TopicPartition(topic, p) for p in sorted(partitions) if p % share[1] == share[0]]
+        if not tps:
+            return
         consumer.assign(tps)
         for tp in tps:
             consumer.seek(tp, 0)
@@ -142,25 +148,84 @@ async def rebuild_all(
     routes: Mapping[str, ProjectionHandler],
     kafka: KafkaSettings,
     fresh: bool = True,
+    processes: int = 1,
+    dsn: str = "",
 ) -> dict[str, ReplayStats]:
     """Folds every topic of `routes` (full topic name -> handler) into `schema`, all at once;
     returns each topic's stats, timed from the common start.
 
     Topics are independent folds (a reference cache keeps its streams under its own scope),
-    so they run concurrently, as the live projector folds them.
+    and so are partitions, so they run concurrently, as the live projector folds them. The
+    fold is Python-bound: with `processes` > 1 (and the `dsn` of `pool`'s database) the
+    partitions are shared out among that many worker processes, partition p to worker
+    p % processes, each with its own consumer and connections.
     """
     started = time.perf_counter()
     async with pool.acquire() as conn:
         await create_schema(conn, schema, list(routes.values()), fresh=fresh, indexed=False)
 
-    async def fold(topic: str, handler: ProjectionHandler) -> ReplayStats:
-        count = await _fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka)
+    async def index(handler: ProjectionHandler) -> None:
         async with pool.acquire() as conn:
             await conn.execute(handler.ddl(schema))
+
+    if processes > 1:
+        if not dsn:
+            raise ValueError("worker processes need the database's dsn")
+        wall_started = time.time()
+        loop = asyncio.get_running_loop()
+        # spawn, not fork: this process runs an event loop and the clients' threads.
+        with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool_:
+            shares = await asyncio.gather(
+                *(
+                    loop.run_in_executor(pool_, _fold_share, dsn, schema, dict(routes), kafka, (i, processes))
+                    for i in range(processes)
+                )
+            )
+        for handler in routes.values():
+            await index(handler)
+        return {
+            topic: ReplayStats(
+                sum(share[topic][0] for share in shares),
+                max(share[topic][1] for share in shares) - wall_started,
+            )
+            for topic in routes
+        }
+
+    async def fold(topic: str, handler: ProjectionHandler) -> ReplayStats:
+        count = await _fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka)
+        await index(handler)
         return ReplayStats(count, time.perf_counter() - started)
 
-    stats = await asyncio.gather(*(fold(topic, handler) for topic, handler in routes.items()))
-    return dict(zip(routes, stats, strict=True))
+    results = await asyncio.gather(*(fold(topic, handler) for topic, handler in routes.items()))
+    return dict(zip(routes, results, strict=True))
+
+
+def _fold_share(
+    dsn: str,
+    schema: str,
+    routes: dict[str, ProjectionHandler],
+    kafka: KafkaSettings,
+    share: tuple[int, int],
+) -> dict[str, tuple[int, float]]:
+    """A worker process of rebuild_all: folds its share of every topic's partitions; returns
+    per topic the records read and when (wall clock) it finished."""
+
+    async def run() -> dict[str, tuple[int, float]]:
+        pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+        try:
+
+            async def fold(topic: str, handler: ProjectionHandler) -> tuple[int, float]:
+                count = await _fold_topic(
+                    pool, schema=schema, topic=topic, handler=handler, kafka=kafka, share=share
+                )
+                return count, time.time()
+
+            done = await asyncio.gather(*(fold(topic, handler) for topic, handler in routes.items()))
+            return dict(zip(routes, done, strict=True))
+        finally:
+            await pool.close()
+
+    return asyncio.run(run())
 
 
 async def _fold_topic(
@@ -171,6 +236,7 @@ async def _fold_topic(
     handler: ProjectionHandler,
     kafka: KafkaSettings,
     until: Mapping[int, int] | None = None,
+    share: tuple[int, int] = (0, 1),
 ) -> int:
     """Reads `topic` and folds it with one writer per partition; returns the records read.
 
@@ -209,7 +275,7 @@ async def _fold_topic(
 
         pending: dict[int, list[Record]] = {}
         # Fetches are small; folding in large batches amortises the per-batch round trips.
-        async for partition, records in read_log(kafka, topic, until=until):
+        async for partition, records in read_log(kafka, topic, until=until, share=share):
             pending.setdefault(partition, []).extend(records)
             count += len(records)
             if len(pending[partition]) >= REPLAY_BATCH:

@@ -8,6 +8,7 @@ import os
 
 import asyncpg
 import grpc
+import pytest
 from google.protobuf.message import Message
 
 from modelreg.eventlog import ANY_REVISION, GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
@@ -176,8 +177,9 @@ async def test_gc_lists_unreferenced_blobs_only_after_the_grace_period(
     assert await versioning_blobs.stat(sha(kept)) is not None
 
 
+@pytest.mark.parametrize("processes", [1, 2])
 async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
-    versioning_stub, versioning_host, create_model
+    versioning_stub, versioning_host, create_model, processes
 ) -> None:  # type: ignore[no-untyped-def]
     model, token = await create_model()
     version = await ready_version(versioning_stub, model, token, tags={"a": "b"}, metrics={"auc": 0.9})
@@ -195,12 +197,14 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
     pool = await asyncpg.create_pool(versioning_host.settings.pg_dsn, min_size=1, max_size=2)
     try:
         live = "versioning"
-        # All three folds at once, as the bench's replay does.
+        # All three folds at once (with 2: their partitions shared by two worker processes).
         await rebuild_all(
             pool,
             schema=shadow,
             routes={versioning_host.topic(logical): handler for logical, handler in handlers},
             kafka=versioning_host.settings.kafka,
+            processes=processes,
+            dsn=versioning_host.settings.pg_dsn,
         )
         async with pool.acquire() as conn:
             # The live projectors may still be folding the last records; give them a moment.
