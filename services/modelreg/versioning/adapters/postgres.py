@@ -48,6 +48,9 @@ from modelreg.versioning.domain.model import (
 
 log = structlog.get_logger(__name__)
 
+COPY_THRESHOLD = 64
+"""Changed versions in one batch from which COPY pays for its extra round trips."""
+
 VERSION_COLUMNS = (
     "model, number, semver, major, minor, pipeline, status, spec, create_time, update_time,"
     " created_by, updated_by, state_reason, created_revision"
@@ -227,10 +230,11 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
             else:
                 changed[(stream, number)] = state.versions[number]
         if changed:
-            # New rows go in with COPY (a replay is almost all creations; DESIGN.md measured
-            # COPY fastest); versions that were already stored are upserted.
             rows = [_version_row(v) for v in changed.values()]
-            fresh = [r for r, key in zip(rows, changed, strict=True) if key not in stored]
+            # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs
+            # three round trips; a live batch of a few events is one pipelined upsert.
+            bulk = len(rows) >= COPY_THRESHOLD
+            fresh = [r for r, key in zip(rows, changed, strict=True) if bulk and key not in stored]
             if fresh:
                 await conn.copy_records_to_table(
                     "model_versions",
@@ -238,15 +242,15 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
                     columns=[c.strip() for c in VERSION_COLUMNS.split(",")],
                     records=fresh,
                 )
-            updated = [r for r, key in zip(rows, changed, strict=True) if key in stored]
-            if updated:
+            upserted = [r for r, key in zip(rows, changed, strict=True) if not bulk or key in stored]
+            if upserted:
                 await conn.executemany(
                     f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS})"
                     " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14)"
                     " ON CONFLICT (model, number) DO UPDATE SET status = EXCLUDED.status,"
                     " spec = EXCLUDED.spec, update_time = EXCLUDED.update_time,"
                     " updated_by = EXCLUDED.updated_by, state_reason = EXCLUDED.state_reason",
-                    updated,
+                    upserted,
                 )
         if policies:
             await conn.executemany(
