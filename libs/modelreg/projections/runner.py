@@ -35,8 +35,8 @@ log = structlog.get_logger(__name__)
 @dataclass(frozen=True, slots=True)
 class ProjectorSettings:
     # Tansu re-checks a waiting fetch instead of waking it on new data, so the
-    # fetch wait is the write latency floor: 2 ms measured best (DESIGN.md).
-    fetch_max_wait_ms: int = 2
+    # fetch wait bounds how soon records written by others are folded (DESIGN.md).
+    fetch_max_wait_ms: int = 5
     max_records: int = 5000
     max_partition_fetch_bytes: int = 4 * 1024 * 1024
     # None: this process takes every partition. A group id lets several
