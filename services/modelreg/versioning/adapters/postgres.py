@@ -118,6 +118,12 @@ def _timestamp(value: datetime | str) -> datetime:
     return value if isinstance(value, datetime) else datetime.fromisoformat(value)
 
 
+_FOLD_COLUMNS = ", ".join(
+    "CASE WHEN t.number IS NULL THEN NULL ELSE v.spec END AS spec" if column == "spec" else f"v.{column}"
+    for column in (c.strip() for c in VERSION_COLUMNS.split(","))
+)
+
+
 def version_from_row(row: Any) -> ModelVersion:
     return ModelVersion(
         model=row["model"],
@@ -178,35 +184,25 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
         if not streams:
             return
         states = {m: ModelVersions(m) for m in streams}
-        # Full rows only for the versions this batch names; of the others, fits()
-        # needs just number and semver, and only changed versions are written back.
+        # One read: full rows for the versions this batch names; of the others, fits()
+        # needs just number and semver (their spec is left out), and only changed
+        # versions are written back. Retention policies are not read: the fold only
+        # ever writes the one a RetentionSet carries.
         touched = {
             (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
         }
+        stored: set[tuple[str, int]] = set()
         for row in await conn.fetch(
-            f"SELECT {VERSION_COLUMNS} FROM {s}.model_versions v"
-            " JOIN unnest($1::text[], $2::bigint[]) AS t(model, number) USING (model, number)",
+            f"SELECT {_FOLD_COLUMNS}, t.number IS NOT NULL AS touched FROM {s}.model_versions v"
+            " LEFT JOIN unnest($2::text[], $3::bigint[]) AS t(model, number) USING (model, number)"
+            " WHERE v.model = ANY($1::text[])",
+            streams,
             [m for m, _ in touched],
             [n for _, n in touched],
         ):
-            v = version_from_row(row)
-            states[v.model].versions[v.number] = v
-        stored: set[tuple[str, int]] = set()
-        for row in await conn.fetch(
-            f"SELECT model, number, major, minor, pipeline FROM {s}.model_versions"
-            " WHERE model = ANY($1::text[])",
-            streams,
-        ):
             stored.add((row["model"], row["number"]))
-            if (row["model"], row["number"]) not in touched:
-                states[row["model"]].versions[row["number"]] = _summary(row)
-        for row in await conn.fetch(
-            f"SELECT model, keep_last_per_major FROM {s}.retention_policies WHERE model = ANY($1::text[])",
-            streams,
-        ):
-            states[row["model"]] = ModelVersions(
-                row["model"], states[row["model"]].versions, row["keep_last_per_major"]
-            )
+            version = version_from_row(row) if row["touched"] else _summary(row)
+            states[row["model"]].versions[row["number"]] = version
         changed: dict[tuple[str, int], ModelVersion] = {}
         policies: dict[str, int] = {}
         for accepted, event in decoded:
