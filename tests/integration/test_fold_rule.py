@@ -156,12 +156,15 @@ async def run_schedule(base: Settings, steps: list[tuple[int, int, str]]) -> Non
             if action == "local":
                 # As a command handler does: fold its own append from the produce
                 # response, racing the consumer's fetch of the same record.
-                if await projector.fold_appended(position, encode(envelope)):
+                local = await projector.fold_appended(position, encode(envelope), envelope.event_id)
+                if local.folded:
                     outcome = await pool.fetchval(
                         f"SELECT verdict FROM {quote_schema(live)}.event_outcomes WHERE event_id = $1::uuid",
                         envelope.event_id,
                     )
                     assert (outcome == "accepted") == (envelope.event_id in oracle.accepted)
+                    if local.outcome is not None:  # judged by this call: the same verdict as stored
+                        assert local.outcome.verdict.value == outcome
             # A writer learns the outcome of its own append, as a command handler does.
             if envelope.event_id in oracle.accepted:
                 view[stream] = (oracle.accepted[envelope.event_id], envelope.hash)
@@ -247,7 +250,9 @@ async def test_concurrent_local_folds_fold_every_append_once(settings: Settings)
                 context=EventContext(actor="burst"),
             )
             position = await log.append(topic, envelope)
-            return envelope.event_id, await projector.fold_appended(position, encode(envelope))
+            local = await projector.fold_appended(position, encode(envelope), envelope.event_id)
+            assert local.outcome is None or local.outcome.event_id == envelope.event_id
+            return envelope.event_id, local.folded
 
         results = await asyncio.gather(*(command(i) for i in range(40)))
         assert all(folded for _, folded in results)

@@ -172,8 +172,12 @@ async def apply_batch(
     partition: int,
     expected_next_offset: int,
     records: Sequence[Record],
+    verdicts: dict[str, Outcome] | None = None,
 ) -> int:
     """Folds `records` (consecutive, from one partition) and returns the new checkpoint.
+
+    `verdicts`, when given, receives the outcome of each event judged, by event id,
+    once the transaction has committed.
 
     Three round trips besides the handler's own: BEGIN, lock-and-load, and one
     statement that writes outcomes, heads and the checkpoint and notifies.
@@ -225,6 +229,8 @@ async def apply_batch(
             progress_channel(schema),
             f"{partition}:{next_offset}:{topic}",
         )
+    if verdicts is not None:
+        verdicts.update((o.event_id, o) for o, _, _ in outcomes)
     return next_offset
 
 

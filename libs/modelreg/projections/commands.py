@@ -29,13 +29,14 @@ from modelreg.eventlog import (
     encode,
 )
 from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.observability.metrics import COMMAND_ABORTS, COMMAND_CONFLICTS
-from modelreg.projections.contracts import CommandResult, Loaded, State
+from modelreg.projections.contracts import CommandResult, Loaded, LocalVerdict, State
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.schema import quote_schema
 
-LocalFold = Callable[[Position, bytes], Awaitable[bool]]
-"""Folds a record this process has just appended; True once it is folded (see Projector.fold_appended)."""
+LocalFold = Callable[[Position, bytes, str], Awaitable[LocalVerdict]]
+"""Folds a record this process has just appended (Projector.fold_appended)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,11 +140,7 @@ class CommandExecutor:
                     context=command.context,
                 )
                 position = await self._log.append(self._topic, envelope)
-                folded = self._local_fold is not None and await self._local_fold(position, encode(envelope))
-                if folded:
-                    # Reads carrying this command's token need not wait for the NOTIFY.
-                    self._progress.advance(position.topic, position.partition, position.offset + 1)
-                outcome = await self._verdict(envelope.event_id, position, folded)
+                outcome = await self._verdict(envelope, position)
                 if outcome.verdict is Verdict.ACCEPTED:
                     return self._result(outcome, replayed=False)
                 if outcome.verdict is Verdict.DUPLICATE and outcome.duplicate_of:
@@ -159,14 +156,27 @@ class CommandExecutor:
             f"{self._max_attempts} attempts, retry the request"
         )
 
-    async def _verdict(self, event_id: str, position: Position, folded: bool) -> StoredOutcome:
+    async def _verdict(self, envelope: Envelope, position: Position) -> StoredOutcome:
+        event_id = envelope.event_id
+        if self._local_fold is not None:
+            local = await self._local_fold(position, encode(envelope), event_id)
+            if local.folded:
+                # Reads carrying this command's token need not wait for the NOTIFY.
+                self._progress.advance(position.topic, position.partition, position.offset + 1)
+                if local.outcome is not None:
+                    o = local.outcome
+                    return StoredOutcome(o.event_id, o.verdict, o.revision, position, o.duplicate_of or None)
+                return await self._stored_outcome(event_id, position)
         token = ConsistencyToken.after([position])
-        if not folded and not await self._progress.wait_for(token.required, self._verdict_timeout_s):
+        if not await self._progress.wait_for(token.required, self._verdict_timeout_s):
             raise ConsistencyTimeout(
                 f"the event was recorded at {position.topic}[{position.partition}]@"
                 f"{position.offset} but not projected within {self._verdict_timeout_s:g}s; "
                 "retry with the same request_id to learn its outcome"
             )
+        return await self._stored_outcome(event_id, position)
+
+    async def _stored_outcome(self, event_id: str, position: Position) -> StoredOutcome:
         outcome = await self._outcomes.by_event(event_id)
         if outcome is None:
             raise RuntimeError(f"projected past {position} without an outcome for {event_id}")
