@@ -10,8 +10,9 @@ offset 0 must give identical tables.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -95,6 +96,53 @@ class Oracle:
             self.requests.add((e.stream, e.request_id))
 
 
+@dataclass
+class FactsLog:
+    """A fresh `facts` topic folded live by a projector, with a shadow schema for replay."""
+
+    kafka: KafkaSettings
+    topic: str
+    live: str
+    shadow: str
+    pool: asyncpg.Pool
+    projector: Projector
+    log: KafkaEventLog
+    handler: FactsProjection = field(default_factory=FactsProjection)
+
+    async def assert_replay_matches(self) -> int:
+        """Stops the live fold, replays the log from offset 0, and compares; returns the records read."""
+        await self.projector.stop()
+        stats = await rebuild(
+            self.pool, schema=self.shadow, topic=self.topic, handler=self.handler, kafka=self.kafka
+        )
+        tables = [*self.handler.read_model_tables, *BOOKKEEPING_TABLES]
+        async with self.pool.acquire() as conn:
+            assert await digest(conn, self.live, tables) == await digest(conn, self.shadow, tables)
+        return stats.records
+
+
+@contextlib.asynccontextmanager
+async def facts_log(base: Settings, name: str, partitions: int) -> AsyncIterator[FactsLog]:
+    run = uuid.uuid4().hex[:8]
+    kafka = KafkaSettings(base.kafka.bootstrap_servers, topic_prefix=f"{name}-{run}.")
+    topic = kafka.topic("facts")
+    live, shadow = f"{name}_{run}", f"{name}_{run}_replay"
+    await ensure_topics(Settings(kafka=kafka, pg_dsn=base.pg_dsn, partitions=partitions), ["facts"])
+    pool = await asyncpg.create_pool(base.pg_dsn, min_size=1, max_size=4)
+    handler = FactsProjection()
+    await pool.execute(bookkeeping_ddl(live) + handler.ddl(live))
+    projector = Projector(pool=pool, schema=live, routes={topic: handler}, kafka=kafka)
+    log = KafkaEventLog(kafka)
+    await asyncio.gather(projector.start(), log.start())
+    try:
+        yield FactsLog(kafka, topic, live, shadow, pool, projector, log, handler)
+    finally:
+        await asyncio.gather(projector.stop(), log.stop(), return_exceptions=True)
+        for schema in (live, shadow):
+            await pool.execute(f"DROP SCHEMA IF EXISTS {quote_schema(schema)} CASCADE")
+        await pool.close()
+
+
 STREAMS = 3
 WRITERS = 3
 step = st.tuples(
@@ -105,18 +153,14 @@ step = st.tuples(
 
 
 async def run_schedule(base: Settings, steps: list[tuple[int, int, str]]) -> None:
-    run = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(base.kafka.bootstrap_servers, topic_prefix=f"fold-{run}.")
-    topic = kafka.topic("facts")
-    live, shadow = f"fold_{run}", f"fold_{run}_replay"
-    await ensure_topics(Settings(kafka=kafka, pg_dsn=base.pg_dsn, partitions=2), ["facts"])
-    pool = await asyncpg.create_pool(base.pg_dsn, min_size=1, max_size=4)
-    handler = FactsProjection()
-    await pool.execute(bookkeeping_ddl(live) + handler.ddl(live))
-    projector = Projector(pool=pool, schema=live, routes={topic: handler}, kafka=kafka)
-    progress = ProgressListener(base.pg_dsn, live, {topic})
-    log = KafkaEventLog(kafka)
-    await asyncio.gather(projector.start(), progress.start(), log.start())
+    async with facts_log(base, "fold", partitions=2) as facts:
+        await fold_schedule(facts, base.pg_dsn, steps)
+
+
+async def fold_schedule(facts: FactsLog, dsn: str, steps: list[tuple[int, int, str]]) -> None:
+    topic, live, pool, projector, log = facts.topic, facts.live, facts.pool, facts.projector, facts.log
+    progress = ProgressListener(dsn, live, {topic})
+    await progress.start()
     oracle = Oracle()
     produced: list[tuple[Envelope, Position]] = []
     views: list[dict[str, tuple[int, bytes]]] = [{} for _ in range(WRITERS)]
@@ -185,17 +229,9 @@ async def run_schedule(base: Settings, steps: list[tuple[int, int, str]]) -> Non
         verdicts = await pool.fetch(f"SELECT event_id::text FROM {quote_schema(live)}.event_outcomes")
         assert {v["event_id"] for v in verdicts} == {e.event_id for e, _ in produced}
 
-        await projector.stop()
-        stats = await rebuild(pool, schema=shadow, topic=topic, handler=handler, kafka=kafka)
-        assert stats.records >= len(produced)
-        tables = [*handler.read_model_tables, *BOOKKEEPING_TABLES]
-        async with pool.acquire() as conn:
-            assert await digest(conn, live, tables) == await digest(conn, shadow, tables)
+        assert await facts.assert_replay_matches() >= len(produced)
     finally:
-        await asyncio.gather(projector.stop(), progress.stop(), log.stop(), return_exceptions=True)
-        for schema in (live, shadow):
-            await pool.execute(f"DROP SCHEMA IF EXISTS {quote_schema(schema)} CASCADE")
-        await pool.close()
+        await progress.stop()
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
@@ -224,18 +260,7 @@ def test_decoding_what_was_built_round_trips() -> None:
 async def test_concurrent_local_folds_fold_every_append_once(settings: Settings) -> None:
     """Many commands of one process appending at once (one partition, distinct streams):
     each learns its record is folded, and the fold matches the log's replay."""
-    run = uuid.uuid4().hex[:8]
-    kafka = KafkaSettings(settings.kafka.bootstrap_servers, topic_prefix=f"burst-{run}.")
-    topic = kafka.topic("facts")
-    live, shadow = f"burst_{run}", f"burst_{run}_replay"
-    await ensure_topics(Settings(kafka=kafka, pg_dsn=settings.pg_dsn, partitions=1), ["facts"])
-    pool = await asyncpg.create_pool(settings.pg_dsn, min_size=1, max_size=4)
-    handler = FactsProjection()
-    await pool.execute(bookkeeping_ddl(live) + handler.ddl(live))
-    projector = Projector(pool=pool, schema=live, routes={topic: handler}, kafka=kafka)
-    log = KafkaEventLog(kafka)
-    await asyncio.gather(projector.start(), log.start())
-    try:
+    async with facts_log(settings, "burst", partitions=1) as facts:
 
         async def command(i: int) -> tuple[str, bool]:
             envelope = build_envelope(
@@ -249,26 +274,16 @@ async def test_concurrent_local_folds_fold_every_append_once(settings: Settings)
                 source="test",
                 context=EventContext(actor="burst"),
             )
-            position = await log.append(topic, envelope)
-            local = await projector.fold_appended(position, encode(envelope), envelope.event_id)
+            position = await facts.log.append(facts.topic, envelope)
+            local = await facts.projector.fold_appended(position, encode(envelope), envelope.event_id)
             assert local.outcome is None or local.outcome.event_id == envelope.event_id
             return envelope.event_id, local.folded
 
         results = await asyncio.gather(*(command(i) for i in range(40)))
         assert all(folded for _, folded in results)
         # Folded means committed: every verdict is readable without waiting.
-        verdicts = await pool.fetch(
-            f"SELECT event_id::text, verdict FROM {quote_schema(live)}.event_outcomes"
+        verdicts = await facts.pool.fetch(
+            f"SELECT event_id::text, verdict FROM {quote_schema(facts.live)}.event_outcomes"
         )
         assert {v["event_id"]: v["verdict"] for v in verdicts} == {e: "accepted" for e, _ in results}
-
-        await projector.stop()
-        await rebuild(pool, schema=shadow, topic=topic, handler=handler, kafka=kafka)
-        tables = [*handler.read_model_tables, *BOOKKEEPING_TABLES]
-        async with pool.acquire() as conn:
-            assert await digest(conn, live, tables) == await digest(conn, shadow, tables)
-    finally:
-        await asyncio.gather(projector.stop(), log.stop(), return_exceptions=True)
-        for schema in (live, shadow):
-            await pool.execute(f"DROP SCHEMA IF EXISTS {quote_schema(schema)} CASCADE")
-        await pool.close()
+        await facts.assert_replay_matches()
