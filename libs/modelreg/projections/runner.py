@@ -183,8 +183,9 @@ class Projector:
         """Folds a record this process has just appended, from the produce response.
 
         The broker has acknowledged these bytes at this offset, so folding them now
-        is folding the log, only without waiting for the next fetch: that wait, not
-        the work, was most of a write's latency. Only a run of records that starts
+        is folding the log, only without waiting for the next fetch (which Tansu
+        answers only when its wait ends), so the fetch wait is off the write path
+        and can be set for idle CPU. Only a run of records that starts
         at the checkpoint is folded; a record behind a gap (another writer's, not
         fetched yet) waits for its fetch like any other. Appends that queue behind
         one fold go into the next together, one transaction for all of them. The
