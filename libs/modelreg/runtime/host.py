@@ -82,7 +82,7 @@ class ServiceHost:
         self.pool: asyncpg.Pool | None = None
         self.log: KafkaEventLog | None = None
         self.progress: ProgressListener | None = None
-        self.projectors: list[Projector] = []
+        self.projector: Projector | None = None
         self.server: grpc.aio.Server | None = None
         self.port: int | None = None
 
@@ -110,7 +110,7 @@ class ServiceHost:
         )
         await ensure_schema(self.pool, spec.schema, [h for _, h in spec.projections])
         if project:
-            projector = Projector(
+            self.projector = Projector(
                 pool=self.pool,
                 schema=spec.schema,
                 routes={self.topic(logical): handler for logical, handler in spec.projections},
@@ -121,8 +121,7 @@ class ServiceHost:
                     group_id=f"modelreg-{spec.name}-projector" if settings.projector_group else None,
                 ),
             )
-            await projector.start()
-            self.projectors.append(projector)
+            await self.projector.start()
         if serve:
             await self._serve(port, host)
 
@@ -141,7 +140,7 @@ class ServiceHost:
             progress=self.progress,
             topic=self.topic(spec.own_topic),
             source=f"modelreg/{spec.name}",
-            local_fold=self.projectors[0].fold_appended if self.projectors else None,
+            local_fold=self.projector.fold_appended if self.projector else None,
         )
         runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress)
         authenticator = BearerTokenAuthenticator.from_env()
@@ -175,8 +174,8 @@ class ServiceHost:
     async def stop(self, grace: float = 2.0) -> None:
         if self.server is not None:
             await self.server.stop(grace)
-        for projector in self.projectors:
-            await projector.stop()
+        if self.projector is not None:
+            await self.projector.stop()
         if self.log is not None:
             await self.log.stop()
         if self.progress is not None:
