@@ -139,13 +139,16 @@ CREATE INDEX IF NOT EXISTS lineage_edges_by_target
             " $6::timestamptz[], $7::text[], $8::uuid[], $9::text[])",
             *[list(c) for c in zip(*records, strict=True)],
         )
+        # Nodes are shared across models, so batches of different partitions insert the same
+        # ids concurrently; in id order they queue on each other instead of deadlocking.
+        ordered = [nodes[i] for i in sorted(nodes)]
         await conn.execute(
             f"INSERT INTO {s}.lineage_nodes (id, type, attributes)"
             " SELECT i, t, a::jsonb FROM unnest($1::text[], $2::text[], $3::text[]) AS u(i, t, a)"
             " ON CONFLICT (id) DO NOTHING",
-            [n.id for n in nodes.values()],
-            [n.type.value for n in nodes.values()],
-            [json.dumps(dict(n.attributes), sort_keys=True) for n in nodes.values()],
+            [n.id for n in ordered],
+            [n.type.value for n in ordered],
+            [json.dumps(dict(n.attributes), sort_keys=True) for n in ordered],
         )
         if edges:
             await conn.execute(
