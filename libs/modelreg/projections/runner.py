@@ -24,11 +24,11 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from modelreg.commands.contracts import LocalVerdict
 from modelreg.eventlog import Outcome, Position
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.observability.metrics import PROJECTED_RECORDS, PROJECTOR_LAG
 from modelreg.projections.batch import Fenced, ProjectionHandler, Record, apply_batch, ensure_checkpoint
-from modelreg.projections.contracts import LocalVerdict
 
 log = structlog.get_logger(__name__)
 

@@ -19,12 +19,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from modelreg.commands.executor import CommandExecutor, OutcomeStore
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.eventlog.topics import ensure_topics as create_topics
 from modelreg.grpcutil.auth import BearerTokenAuthenticator
 from modelreg.grpcutil.interceptor import ServiceInterceptor
 from modelreg.projections.batch import ProjectionHandler
-from modelreg.projections.commands import CommandExecutor, OutcomeStore
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.runner import Projector, ProjectorSettings
 from modelreg.projections.schema import bookkeeping_ddl

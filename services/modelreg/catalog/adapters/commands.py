@@ -7,8 +7,8 @@ from collections.abc import Callable
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.adapters.postgres import PostgresCatalogReader
 from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
+from modelreg.commands.executor import Command, CommandExecutor, CommandResult
 from modelreg.eventlog import EventContext
-from modelreg.projections.commands import Command, CommandExecutor, CommandResult
 
 
 class LoggedCatalogCommands:

@@ -48,9 +48,9 @@ from modelreg.catalog.domain.query import (
     Or,
     SortKey,
 )
+from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import StreamHead, head_of
 from modelreg.projections.batch import AcceptedEvent
-from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
 
 COLUMNS = (

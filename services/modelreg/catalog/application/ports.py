@@ -10,8 +10,8 @@ from typing import Protocol
 from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
 from modelreg.catalog.domain.names import ModelName
 from modelreg.catalog.domain.query import Node, Ordering
+from modelreg.commands.contracts import CommandResult, Loaded
 from modelreg.eventlog import EventContext
-from modelreg.projections.contracts import CommandResult, Loaded
 
 SortValue = str | datetime
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from modelreg.commands.executor import Command, CommandExecutor, CommandResult
 from modelreg.eventlog import EventContext
 from modelreg.lineage.adapters import codec
 from modelreg.lineage.adapters.postgres import PostgresLineageReader
 from modelreg.lineage.domain.model import LineageEvent, RecordState
-from modelreg.projections.commands import Command, CommandExecutor, CommandResult
 
 
 class LoggedLineageCommands:

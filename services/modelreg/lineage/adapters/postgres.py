@@ -23,6 +23,7 @@ from datetime import UTC
 
 import asyncpg
 
+from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
@@ -40,7 +41,6 @@ from modelreg.lineage.domain.model import (
     graph_of,
 )
 from modelreg.projections.batch import AcceptedEvent
-from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
 
 MAX_SUBGRAPH_NODES = 50_000

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
+from modelreg.commands.contracts import CommandResult
 from modelreg.eventlog import EventContext
 from modelreg.lineage.domain.model import (
     Direction,
@@ -14,7 +15,6 @@ from modelreg.lineage.domain.model import (
     StoredRecord,
     Subgraph,
 )
-from modelreg.projections.contracts import CommandResult
 
 
 class LineageReader(Protocol):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from modelreg.commands.executor import Command, CommandExecutor, CommandResult
 from modelreg.eventlog import EventContext
-from modelreg.projections.commands import Command, CommandExecutor, CommandResult
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.adapters.postgres import PostgresPromotionReader
 from modelreg.promotion.domain.model import Aggregate, PromotionEvent

@@ -22,11 +22,11 @@ from datetime import UTC, datetime
 
 import asyncpg
 
+from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
 from modelreg.projections.batch import AcceptedEvent
-from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.domain.model import (

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from modelreg.commands.contracts import CommandResult
 from modelreg.eventlog import EventContext
-from modelreg.projections.contracts import CommandResult
 from modelreg.promotion.domain.model import (
     AccessDenied,
     Aggregate,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from modelreg.commands.executor import Command, CommandExecutor, CommandResult
 from modelreg.eventlog import EventContext
-from modelreg.projections.commands import Command, CommandExecutor, CommandResult
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.postgres import PostgresVersionReader
 from modelreg.versioning.domain.model import Command as DomainCommand

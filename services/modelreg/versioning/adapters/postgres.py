@@ -22,10 +22,10 @@ from typing import Any
 import asyncpg
 import structlog
 
+from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import head_of
 from modelreg.projections.batch import AcceptedEvent
-from modelreg.projections.contracts import Loaded
 from modelreg.projections.schema import quote_schema
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.domain import query

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from modelreg.commands.contracts import CommandResult, Loaded
 from modelreg.eventlog import EventContext
-from modelreg.projections.contracts import CommandResult, Loaded
 from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import Command, ModelVersion, ModelVersions
 

@@ -18,6 +18,7 @@ from typing import Generic
 import asyncpg
 from google.protobuf.message import Message
 
+from modelreg.commands.contracts import CommandResult, Loaded, LocalVerdict, State
 from modelreg.errors import Aborted, ConsistencyTimeout
 from modelreg.eventlog import (
     ANY_REVISION,
@@ -31,7 +32,6 @@ from modelreg.eventlog import (
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.observability.metrics import COMMAND_ABORTS, COMMAND_CONFLICTS
-from modelreg.projections.contracts import CommandResult, Loaded, LocalVerdict, State
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.schema import quote_schema
 
