@@ -4,7 +4,6 @@ from datetime import UTC, datetime
 
 import pytest
 
-from modelreg.catalog.application.use_cases import decode_page_token, encode_page_token
 from modelreg.catalog.domain.model import (
     ArchiveRegisteredModel,
     CreateNamespace,
@@ -31,7 +30,6 @@ from modelreg.catalog.domain.model import (
     evolve_namespace,
 )
 from modelreg.catalog.domain.names import ModelName, parse_model_name, parse_parent
-from modelreg.catalog.domain.query import SortKey, parse_order_by
 from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 
 NAME = ModelName("ns", "churn")
@@ -200,16 +198,3 @@ def test_limits_name_the_offending_field() -> None:
     with pytest.raises(InvalidArgument) as error:
         CreateRegisteredModel(NAME, ModelFields(tags={"ok": "x" * 1025}))
     assert error.value.violations[0].field.startswith("registered_model.tags")
-
-
-def test_page_tokens_round_trip_and_are_bound_to_their_query() -> None:
-    ordering = parse_order_by("create_time desc")
-    assert ordering.keys == ((SortKey.CREATE_TIME, True), (SortKey.NAME, True))
-    token = encode_page_token("q1", (T0, "m-7"))
-    assert decode_page_token(token, "q1", ordering) == (T0, "m-7")
-    with pytest.raises(InvalidArgument, match="different listing"):
-        decode_page_token(token, "q2", ordering)
-    with pytest.raises(InvalidArgument):
-        decode_page_token("not a token", "q1", ordering)
-    with pytest.raises(InvalidArgument):
-        decode_page_token(token, "q1", parse_order_by("name"))

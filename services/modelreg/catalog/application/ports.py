@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Protocol
 
 from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
@@ -12,8 +11,7 @@ from modelreg.catalog.domain.names import ModelName
 from modelreg.catalog.domain.query import Node, Ordering
 from modelreg.commands.contracts import CommandResult, Loaded
 from modelreg.eventlog import EventContext
-
-SortValue = str | datetime
+from modelreg.paging import SortValue
 
 
 @dataclass(frozen=True, slots=True)

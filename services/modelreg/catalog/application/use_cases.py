@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from modelreg.catalog.application.ports import CatalogCommands, RegisteredModelReader, SearchQuery, SortValue
+from modelreg.catalog.application.ports import CatalogCommands, RegisteredModelReader, SearchQuery
 from modelreg.catalog.domain.model import (
     ArchiveRegisteredModel,
     CreateNamespace,
@@ -26,11 +22,9 @@ from modelreg.catalog.domain.model import (
 )
 from modelreg.catalog.domain.names import ModelName, check_id, parse_parent
 from modelreg.catalog.domain.query import Ordering, SortKey, parse_filter, parse_order_by
-from modelreg.errors import AlreadyExists, InvalidArgument, NotFound
+from modelreg.errors import AlreadyExists, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
-
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
+from modelreg.paging import SortValue, page_request
 
 ModelCommand = UpdateRegisteredModel | ArchiveRegisteredModel | RestoreRegisteredModel | DeleteRegisteredModel
 
@@ -118,18 +112,22 @@ class Catalog:
 
     async def list(self, request: ListRequest) -> Page:
         namespace = parse_parent(request.parent)
-        limit = page_limit(request.page_size)
         node = parse_filter(request.filter)
         ordering = parse_order_by(request.order_by)
-        binding = _binding(namespace, request.filter, ordering, request.show_deleted)
-        after = decode_page_token(request.page_token, binding, ordering) if request.page_token else None
-        models = await self._reader.search(
-            SearchQuery(namespace, node, ordering, after, request.show_deleted, limit + 1)
+        paging = page_request(
+            request.page_size,
+            request.page_token,
+            [str if key is SortKey.NAME else datetime for key, _ in ordering.keys],
+            parent=namespace,
+            filter=request.filter,
+            order_by=ordering.normalized(),
+            show_deleted=request.show_deleted,
         )
-        more = len(models) > limit
-        models = models[:limit]
-        next_token = encode_page_token(binding, _sort_values(models[-1], ordering)) if more else ""
-        return Page(models, next_token)
+        models = await self._reader.search(
+            SearchQuery(namespace, node, ordering, paging.after, request.show_deleted, paging.fetch)
+        )
+        page = paging.page(models, lambda model: _sort_values(model, ordering))
+        return Page(page.items, page.next_page_token)
 
     async def create_namespace(self, command: CreateNamespace, context: EventContext) -> WrittenNamespace:
         result = await self._commands.run_namespace(
@@ -147,22 +145,11 @@ class Catalog:
         return found
 
     async def list_namespaces(self, page_size: int, page_token: str) -> NamespacePage:
-        limit = page_limit(page_size)
-        binding = "namespaces"
-        after = None
-        if page_token:
-            (value,) = decode_page_token(page_token, binding, Ordering(((SortKey.NAME, False),)))
-            after = check_id(str(value), "page_token")
-        namespaces = await self._reader.list_namespaces(after=after, limit=limit + 1)
-        more = len(namespaces) > limit
-        namespaces = namespaces[:limit]
-        return NamespacePage(namespaces, encode_page_token(binding, (namespaces[-1].name,)) if more else "")
-
-
-def page_limit(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument.of("page_size", "must not be negative")
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        paging = page_request(page_size, page_token, [str], listing="namespaces")
+        after = check_id(str(paging.after[0]), "page_token") if paging.after else None
+        namespaces = await self._reader.list_namespaces(after=after, limit=paging.fetch)
+        page = paging.page(namespaces, lambda namespace: (namespace.name,))
+        return NamespacePage(page.items, page.next_page_token)
 
 
 def _sort_values(model: RegisteredModel, ordering: Ordering) -> tuple[SortValue, ...]:
@@ -172,43 +159,3 @@ def _sort_values(model: RegisteredModel, ordering: Ordering) -> tuple[SortValue,
         SortKey.UPDATE_TIME: model.update_time,
     }
     return tuple(values[k] for k, _ in ordering.keys)
-
-
-# Keyset pagination: the token holds the sort-key values of the last model
-# served, so pages stay disjoint and complete while models are added. It is
-# bound to a hash of everything that shapes the listing except page_size, so a
-# token cannot silently continue a different query.
-def _binding(namespace: str, filter_text: str, ordering: Ordering, show_deleted: bool) -> str:
-    shape = json.dumps([namespace, filter_text, ordering.normalized(), show_deleted])
-    return hashlib.sha256(shape.encode()).hexdigest()[:16]
-
-
-def encode_page_token(binding: str, values: tuple[SortValue, ...]) -> str:
-    encoded = [v.isoformat() if isinstance(v, datetime) else v for v in values]
-    raw = json.dumps({"v": 2, "q": binding, "k": encoded}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str, binding: str, ordering: Ordering) -> tuple[SortValue, ...]:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-        if not isinstance(data, dict) or data.get("v") != 2:
-            raise ValueError("not a token")
-        if data["q"] != binding:
-            raise InvalidArgument.of(
-                "page_token",
-                "belongs to a different listing (parent, filter, order_by or show_deleted changed)",
-            )
-        raw = data["k"]
-        if not isinstance(raw, list) or len(raw) != len(ordering.keys):
-            raise ValueError("wrong arity")
-        values: list[SortValue] = []
-        for (key, _), value in zip(ordering.keys, raw, strict=True):
-            if not isinstance(value, str):
-                raise ValueError("not a string")
-            values.append(value if key is SortKey.NAME else datetime.fromisoformat(value))
-        return tuple(values)
-    except InvalidArgument:
-        raise
-    except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError):
-        raise InvalidArgument.of("page_token", "is not a token returned by this list") from None

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,9 +40,9 @@ from modelreg.lineage.domain.model import (
     validate,
     version_node_id,
 )
+from modelreg.paging import page_request
 
 DEFAULT_PAGE_SIZE = 500
-MAX_PAGE_SIZE = 1000
 MAX_STAGES = 16
 STAGE_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -180,17 +176,17 @@ class Lineage:
         }
 
     async def subgraph(self, query: SubgraphQuery, page_size: int, page_token: str) -> SubgraphPage:
-        limit = page_limit(page_size)
-        binding = _binding(query)
-        after = decode_page_token(page_token, binding) if page_token else ""
+        paging = page_request(
+            page_size, page_token, [str], default_size=DEFAULT_PAGE_SIZE, query=query.normalized()
+        )
+        after = str(paging.after[0]) if paging.after else ""
         graph = await self._walk(query)
-        ids = sorted(i for i in graph.nodes if i > after)
-        page, more = ids[:limit], len(ids) > limit
-        on_page = set(page)
+        # The walk is in memory, so the keyset is applied here: node ids after the last one served.
+        page = paging.page(sorted(i for i in graph.nodes if i > after)[: paging.fetch], lambda i: (i,))
+        on_page = set(page.items)
         edges = {e for e in graph.edges if e.source in on_page}
-        nodes = sorted(await self._reader.nodes(page), key=lambda n: n.id)
-        next_token = encode_page_token(binding, page[-1]) if more else ""
-        return SubgraphPage(nodes, await self._edge_records(graph, edges), next_token)
+        nodes = sorted(await self._reader.nodes(page.items), key=lambda n: n.id)
+        return SubgraphPage(nodes, await self._edge_records(graph, edges), page.next_page_token)
 
     async def export(self, query: SubgraphQuery) -> FullSubgraph:
         graph = await self._walk(query)
@@ -222,32 +218,3 @@ class Lineage:
             staged = await self._stages.versions_in(stages)
             affected = [a for a in affected if a.model_version in staged]
         return sorted(affected, key=lambda a: a.model_version)
-
-
-def page_limit(page_size: int) -> int:
-    if page_size < 0:
-        raise InvalidArgument.of("page_size", "must not be negative")
-    return min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-
-
-# The page token holds the last node id served and a hash of the query, so a
-# token cannot silently continue a different query.
-def _binding(query: SubgraphQuery) -> str:
-    return hashlib.sha256(json.dumps(query.normalized()).encode()).hexdigest()[:16]
-
-
-def encode_page_token(binding: str, after: str) -> str:
-    raw = json.dumps({"q": binding, "a": after}, separators=(",", ":"))
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_page_token(token: str, binding: str) -> str:
-    try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
-        if not isinstance(data, dict) or not isinstance(data.get("a"), str):
-            raise ValueError("not a token")
-    except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise InvalidArgument.of("page_token", "is not a token from a previous response") from None
-    if data.get("q") != binding:
-        raise InvalidArgument.of("page_token", "belongs to a different query")
-    return str(data["a"])

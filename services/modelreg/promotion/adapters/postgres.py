@@ -26,6 +26,7 @@ from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
+from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
 from modelreg.promotion.adapters import codec
@@ -488,7 +489,7 @@ class PostgresPromotionReader:
         return _request_from_body(body) if body is not None else None
 
     async def requests(
-        self, model: str, state: str | None, before: int | None, limit: int
+        self, model: str, state: str | None, after: Keyset | None, limit: int
     ) -> list[tuple[int, Request]]:
         rows = await self._pool.fetch(
             f"SELECT created_revision, body FROM {self._s}.requests WHERE model = $1"
@@ -496,13 +497,13 @@ class PostgresPromotionReader:
             " ORDER BY created_revision DESC LIMIT $4",
             model,
             state,
-            before,
+            after[0] if after else None,
             limit,
         )
         return [(r["created_revision"], _request_from_body(r["body"])) for r in rows]
 
     async def history(
-        self, model: str, pointer: str | None, before: int | None, limit: int
+        self, model: str, pointer: str | None, after: Keyset | None, limit: int
     ) -> list[tuple[int, bytes]]:
         rows = await self._pool.fetch(
             f"SELECT revision, entry FROM {self._s}.transitions WHERE model = $1"
@@ -510,7 +511,7 @@ class PostgresPromotionReader:
             " ORDER BY revision DESC LIMIT $4",
             model,
             pointer,
-            before,
+            after[0] if after else None,
             limit,
         )
         return [(r["revision"], bytes(r["entry"])) for r in rows]
@@ -535,13 +536,13 @@ class PostgresPromotionReader:
         return namespace, None
 
     async def denials(
-        self, namespace: str, before: int | None, limit: int
+        self, namespace: str, after: Keyset | None, limit: int
     ) -> list[tuple[int, AccessDenied, datetime]]:
         rows = await self._pool.fetch(
             f"SELECT revision, principal, action, resource, reason, deny_time FROM {self._s}.access_denials"
             " WHERE namespace = $1 AND ($2::bigint IS NULL OR revision < $2) ORDER BY revision DESC LIMIT $3",
             namespace,
-            before,
+            after[0] if after else None,
             limit,
         )
         return [

@@ -8,6 +8,7 @@ from typing import Protocol
 
 from modelreg.commands.contracts import CommandResult
 from modelreg.eventlog import EventContext
+from modelreg.paging import Keyset
 from modelreg.promotion.domain.model import (
     AccessDenied,
     Aggregate,
@@ -28,23 +29,23 @@ class PromotionReader(Protocol):
         """The request an accepted event created (or created and applied)."""
 
     async def requests(
-        self, model: str, state: str | None, before: int | None, limit: int
+        self, model: str, state: str | None, after: Keyset | None, limit: int
     ) -> list[tuple[int, Request]]:
-        """(creation revision, request), newest first, created before `before`."""
+        """(creation revision, request), newest first, created before the keyset `after` (revision,)."""
 
     async def history(
-        self, model: str, pointer: str | None, before: int | None, limit: int
+        self, model: str, pointer: str | None, after: Keyset | None, limit: int
     ) -> list[tuple[int, bytes]]:
-        """(revision, serialised PointerHistoryEntry), newest first."""
+        """(revision, serialised PointerHistoryEntry), newest first, before the keyset `after` (revision,)."""
 
     async def policy(self, parent: str) -> Policy | None: ...
 
     async def effective_policy(self, model: str) -> tuple[str, Policy | None]: ...
 
     async def denials(
-        self, namespace: str, before: int | None, limit: int
+        self, namespace: str, after: Keyset | None, limit: int
     ) -> list[tuple[int, AccessDenied, datetime]]:
-        """(revision, denial, when), newest first."""
+        """(revision, denial, when), newest first, before the keyset `after` (revision,)."""
 
     async def checkpoints(self, topic: str) -> dict[int, int]:
         """partition -> next offset projected, committed together with the rows."""

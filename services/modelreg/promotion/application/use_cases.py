@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from modelreg.eventlog import ConsistencyToken, EventContext, InvalidToken
+from modelreg.paging import Keyset, page_request
 from modelreg.promotion.application.ports import (
     Progress,
     PromotionCommands,
@@ -50,8 +51,6 @@ from modelreg.promotion.domain.model import (
     validate_moves,
 )
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 T = TypeVar("T")
 
 
@@ -69,15 +68,9 @@ def model_of_request(name: str) -> str:
     return name.rsplit("/transitionRequests/", 1)[0]
 
 
-def page(page_size: int, page_token: str) -> tuple[int, int | None]:
-    if page_size < 0:
-        raise InvalidArgument.of("page_size", "must be >= 0")
-    limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-    if not page_token:
-        return limit, None
-    if not page_token.isdigit():
-        raise InvalidArgument.of("page_token", "is not a token from a previous response")
-    return limit, int(page_token)
+def _revision(row: tuple[int, *tuple[object, ...]]) -> Keyset:
+    """Rows are listed newest first by stream revision, which is unique within the listed stream(s)."""
+    return (row[0],)
 
 
 class Promotion:
@@ -309,31 +302,26 @@ class Promotion:
         self, model: str, state: str | None, page_size: int, page_token: str, context: EventContext
     ) -> tuple[list[Request], str]:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "ListTransitionRequests", model)
-        limit, before = page(page_size, page_token)
-        rows = await self._reader.requests(model, state, before, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return [r for _, r in rows], str(rows[-1][0]) if more else ""
+        paging = page_request(page_size, page_token, [int], parent=model, state=state)
+        page = paging.page(await self._reader.requests(model, state, paging.after, paging.fetch), _revision)
+        return [r for _, r in page.items], page.next_page_token
 
     async def history(
         self, model: str, pointer: str, page_size: int, page_token: str, context: EventContext
     ) -> tuple[list[bytes], str]:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "ListPointerHistory", model)
-        limit, before = page(page_size, page_token)
-        rows = await self._reader.history(model, pointer or None, before, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return [entry for _, entry in rows], str(rows[-1][0]) if more else ""
+        paging = page_request(page_size, page_token, [int], model=model, pointer=pointer)
+        rows = await self._reader.history(model, pointer or None, paging.after, paging.fetch)
+        page = paging.page(rows, _revision)
+        return [entry for _, entry in page.items], page.next_page_token
 
     async def denials(
         self, namespace: str, page_size: int, page_token: str, context: EventContext
     ) -> tuple[list[tuple[AccessDenied, datetime]], str]:
         await self._authorize(context, namespace, Role.ADMIN, "ListAccessDenials", f"namespaces/{namespace}")
-        limit, before = page(page_size, page_token)
-        rows = await self._reader.denials(namespace, before, limit + 1)
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return [(d, at) for _, d, at in rows], str(rows[-1][0]) if more else ""
+        paging = page_request(page_size, page_token, [int], parent=f"namespaces/{namespace}")
+        page = paging.page(await self._reader.denials(namespace, paging.after, paging.fetch), _revision)
+        return [(d, at) for _, d, at in page.items], page.next_page_token
 
     # Watch -------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ import structlog
 from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import head_of
+from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
 from modelreg.versioning.adapters import codec
@@ -538,12 +539,12 @@ class PostgresVersionReader:
         self,
         model: str,
         *,
-        before: int | None,
+        after: Keyset | None,
         limit: int,
         show_deleted: bool,
         where: query.Node | None = None,
     ) -> list[ModelVersion]:
-        params: list[object] = [model, before if before is not None else 1 << 62, show_deleted, limit]
+        params: list[object] = [model, after[0] if after else 1 << 62, show_deleted, limit]
         condition = f" AND ({compile_filter(where, params)})" if where is not None else ""
         rows = await self._pool.fetch(
             f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions WHERE model = $1 AND number < $2"

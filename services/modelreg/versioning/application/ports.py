@@ -6,6 +6,7 @@ from typing import Protocol
 
 from modelreg.commands.contracts import CommandResult, Loaded
 from modelreg.eventlog import EventContext
+from modelreg.paging import Keyset
 from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import Command, ModelVersion, ModelVersions
 
@@ -38,12 +39,12 @@ class VersionReader(Protocol):
         self,
         model: str,
         *,
-        before: int | None,
+        after: Keyset | None,
         limit: int,
         show_deleted: bool,
         where: query.Node | None = None,
     ) -> list[ModelVersion]:
-        """Versions numbered below `before` that match `where`, newest first."""
+        """Versions that match `where`, newest first, numbered below the keyset `after` (number,)."""
 
 
 class VersionCommands(Protocol):

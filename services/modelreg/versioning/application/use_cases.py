@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from modelreg.artifacts import BlobMismatch, BlobStore, Check, put_stream, verify
 from modelreg.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
+from modelreg.paging import page_request
 from modelreg.versioning.application.ports import VersionCommands, VersionReader
 from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import (
@@ -29,8 +30,6 @@ from modelreg.versioning.domain.model import (
     retention_plan,
 )
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 1000
 PRESIGN_EXPIRY = timedelta(hours=1)
 DEFAULT_GRACE = timedelta(days=1)
 MAX_CHUNK_BYTES = 4 * 1024 * 1024
@@ -243,20 +242,18 @@ class Versioning:
         self, model: str, page_size: int, page_token: str, show_deleted: bool, filter_text: str = ""
     ) -> tuple[list[ModelVersion], str]:
         where = query.parse_filter(filter_text)
-        if page_size < 0:
-            raise InvalidArgument.of("page_size", "must not be negative")
-        limit = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
-        before = None
-        if page_token:
-            if not page_token.isdigit() or len(page_token) > 18:
-                raise InvalidArgument.of("page_token", "is not a token returned by this list")
-            before = int(page_token)
-        versions = await self._reader.list_versions(
-            model, before=before, limit=limit + 1, show_deleted=show_deleted, where=where
+        paging = page_request(
+            page_size, page_token, [int], parent=model, filter=filter_text, show_deleted=show_deleted
         )
-        more = len(versions) > limit
-        versions = versions[:limit]
-        return versions, str(versions[-1].number) if more else ""
+        versions = await self._reader.list_versions(
+            model,
+            after=paging.after,
+            limit=paging.fetch,
+            show_deleted=show_deleted,
+            where=where,
+        )
+        page = paging.page(versions, lambda version: (version.number,))
+        return page.items, page.next_page_token
 
     # Retention and GC -------------------------------------------------------
 
