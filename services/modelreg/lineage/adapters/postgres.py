@@ -27,7 +27,6 @@ from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
 from modelreg.lineage.adapters import codec
 from modelreg.lineage.domain.model import (
     Direction,
@@ -41,6 +40,7 @@ from modelreg.lineage.domain.model import (
     graph_of,
 )
 from modelreg.projections.batch import AcceptedEvent
+from modelreg.projections.pointers import net_pointer_changes, write_pointer_changes
 from modelreg.projections.schema import quote_schema
 
 MAX_SUBGRAPH_NODES = 50_000
@@ -371,43 +371,9 @@ CREATE TABLE IF NOT EXISTS {s}.stage_pointers (
 """
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
-        s = quote_schema(schema)
-        # Pointer changes come as their own payloads and nested in a transition
-        # (one fact per atomic transition); version 0 means the pointer was unset.
-        # Applied in log order, the last change of a pointer wins.
-        latest: dict[tuple[str, str], int] = {}
-        for accepted in events:
-            envelope = accepted.envelope
-            field = envelope.WhichOneof("payload")
-            moved: list[promotion_events.PointerMoved] = []
-            removed: list[promotion_events.PointerRemoved] = []
-            if field == "pointer_moved":
-                moved.append(envelope.pointer_moved)
-            elif field == "pointer_removed":
-                removed.append(envelope.pointer_removed)
-            elif field == "transition_applied":
-                moved += envelope.transition_applied.moved
-                removed += envelope.transition_applied.removed
-            for m in moved:
-                latest[(m.model or envelope.stream, m.pointer)] = m.version
-            for r in removed:
-                latest[(r.model or envelope.stream, r.pointer)] = 0
-        if not latest:
-            return
-        keys = list(latest)
-        await conn.execute(
-            f"DELETE FROM {s}.stage_pointers p USING unnest($1::text[], $2::text[]) AS u(model, pointer)"
-            " WHERE p.model = u.model AND p.pointer = u.pointer",
-            [m for m, _ in keys],
-            [p for _, p in keys],
-        )
-        kept = [(m, p, v) for (m, p), v in latest.items() if v > 0]
-        if kept:
-            await conn.execute(
-                f"INSERT INTO {s}.stage_pointers (model, pointer, version)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])",
-                *[list(c) for c in zip(*kept, strict=True)],
-            )
+        # Deployments' traffic splits name versions too, but no stage: not kept here.
+        changes = net_pointer_changes((a.envelope for a in events), deployments=False)
+        await write_pointer_changes(conn, f"{quote_schema(schema)}.stage_pointers", changes)
 
 
 class PostgresStageDirectory:

@@ -27,6 +27,7 @@ from modelreg.errors import InvalidArgument
 from modelreg.eventlog import head_of
 from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
+from modelreg.projections.pointers import net_pointer_changes, write_pointer_changes
 from modelreg.projections.schema import quote_schema
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.domain import query
@@ -347,10 +348,8 @@ class PointersCache:
     """Reference cache of `modelreg.promotion.v1`: which versions stages, aliases and
     deployments name.
 
-    Pointers arrive as `pointer_moved` / `pointer_removed` payloads and nested in
-    `transition_applied` (one fact per atomic transition). Every version in a
-    deployment's traffic split is in use too; it is kept as the pointer
-    `deployment:{environment}#{version}`, and a new split replaces the old one.
+    Every version in a deployment's traffic split is in use too, so the splits are
+    kept, as `deployment:{environment}#{version}` pointers (modelreg.projections.pointers).
     """
 
     name = "versioning-promotion-cache"
@@ -368,64 +367,8 @@ CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
 """
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
-        s = quote_schema(schema)
-        # The batch is reduced, in log order, to its net effect, then written in three
-        # statements (one per move cost a round trip each). A key's last operation wins: a
-        # move sets it, a removal clears it, and clearing a split drops the split's pointers
-        # seen so far in the batch and deletes the stored ones before the moves are written.
-        pointers: dict[str, dict[str, int]] = {}  # model -> pointer -> version (0: removed)
-        splits: dict[tuple[str, str], None] = {}  # (model, prefix) of split pointers to delete
-        for accepted in events:
-            envelope = accepted.envelope
-            kind = envelope.WhichOneof("payload")
-            moves: list[tuple[str, str, int]] = []
-            if kind == "pointer_moved":
-                m = envelope.pointer_moved
-                moves.append((m.model or envelope.stream, m.pointer, m.version))
-            elif kind == "pointer_removed":
-                r = envelope.pointer_removed
-                moves.append((r.model or envelope.stream, r.pointer, 0))
-            elif kind == "transition_applied":
-                applied = envelope.transition_applied
-                moves += [(m.model or envelope.stream, m.pointer, m.version) for m in applied.moved]
-                moves += [(r.model or envelope.stream, r.pointer, 0) for r in applied.removed]
-                for deployment in applied.deployments:
-                    prefix = f"deployment:{deployment.environment}#"
-                    splits[(envelope.stream, prefix)] = None
-                    named = pointers.get(envelope.stream, {})
-                    for pointer in [p for p in named if p.startswith(prefix)]:
-                        del named[pointer]
-                    for weight in deployment.weights:
-                        moves.append((envelope.stream, f"{prefix}{weight.version}", weight.version))
-            for model, pointer, version in moves:
-                pointers.setdefault(model, {})[pointer] = version
-        final = [(m, p, v) for m, named in pointers.items() for p, v in named.items()]
-        if splits:
-            await conn.execute(
-                f"DELETE FROM {s}.version_pointers v USING unnest($1::text[], $2::text[]) AS c(model, prefix)"
-                " WHERE v.model = c.model AND starts_with(v.pointer, c.prefix)",
-                [m for m, _ in splits],
-                [p for _, p in splits],
-            )
-        cleared = [(m, p) for m, p, v in final if v == 0]
-        if cleared:
-            await conn.execute(
-                f"DELETE FROM {s}.version_pointers v"
-                " USING unnest($1::text[], $2::text[]) AS c(model, pointer)"
-                " WHERE v.model = c.model AND v.pointer = c.pointer",
-                [m for m, _ in cleared],
-                [p for _, p in cleared],
-            )
-        moved = [(m, p, v) for m, p, v in final if v != 0]
-        if moved:
-            await conn.execute(
-                f"INSERT INTO {s}.version_pointers (model, pointer, version)"
-                " SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[])"
-                " ON CONFLICT (model, pointer) DO UPDATE SET version = EXCLUDED.version",
-                [m for m, _, _ in moved],
-                [p for _, p, _ in moved],
-                [v for _, _, v in moved],
-            )
+        changes = net_pointer_changes((a.envelope for a in events), deployments=True)
+        await write_pointer_changes(conn, f"{quote_schema(schema)}.version_pointers", changes)
 
 
 class PostgresVersionReader:

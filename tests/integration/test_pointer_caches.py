@@ -1,17 +1,20 @@
-"""The promotion reference cache folds a batch to its net effect; it must end exactly where
-folding the same events one at a time (in log order) ends."""
+"""The promotion reference caches (versioning's, lineage's) fold a batch to its net effect
+through one shared reducer; each must end exactly where folding the same events one at a
+time (in log order) ends."""
 
 from __future__ import annotations
 
 import random
 
 import asyncpg
+import pytest
 from google.protobuf.message import Message
 
 from modelreg.eventlog import GENESIS_HASH, EventContext, Position, build_envelope
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
-from modelreg.projections.batch import AcceptedEvent
+from modelreg.lineage.adapters.postgres import PointerCache
+from modelreg.projections.batch import AcceptedEvent, ProjectionHandler
 from modelreg.projections.replay import digest
 from modelreg.projections.schema import quote_schema
 from modelreg.versioning.adapters.postgres import PointersCache
@@ -64,8 +67,9 @@ def random_events(rng: random.Random, count: int) -> list[AcceptedEvent]:
     return events
 
 
-async def test_a_batch_ends_where_one_event_at_a_time_ends(database: str) -> None:
-    cache = PointersCache()
+# Versioning keeps deployments' splits as pointers; lineage keeps stages and aliases only.
+@pytest.mark.parametrize("cache", [PointersCache(), PointerCache()], ids=["versioning", "lineage"])
+async def test_a_batch_ends_where_one_event_at_a_time_ends(database: str, cache: ProjectionHandler) -> None:
     batched, single = unique("pointers_batched_"), unique("pointers_single_")
     conn = await asyncpg.connect(database)
     try:
@@ -87,4 +91,41 @@ async def test_a_batch_ends_where_one_event_at_a_time_ends(database: str) -> Non
     finally:
         for schema in (batched, single):
             await conn.execute(f"DROP SCHEMA IF EXISTS {quote_schema(schema)} CASCADE")
+        await conn.close()
+
+
+async def test_versioning_keeps_deployment_splits_and_lineage_keeps_stages_only(database: str) -> None:
+    model = MODELS[0]
+    split = promotion_pb2.Deployment(
+        environment="prod", weights=[promotion_pb2.TrafficWeight(version=v, percent=50) for v in (2, 3)]
+    )
+    applied = promotion.TransitionApplied(
+        moved=[promotion.PointerMoved(model=model, pointer="PRODUCTION", version=3)], deployments=[split]
+    )
+    envelope = build_envelope(
+        stream=model,
+        payload_field="transition_applied",
+        payload=applied,
+        expected_revision=-1,
+        prev_hash=GENESIS_HASH,
+        source="test",
+        context=EventContext(actor="t"),
+    )
+    schema = unique("pointers_kept_")
+    conn = await asyncpg.connect(database)
+    try:
+        s = quote_schema(schema)
+        await conn.execute(f"CREATE SCHEMA {s}; {PointersCache().ddl(schema)} {PointerCache().ddl(schema)}")
+        async with conn.transaction():
+            for cache in (PointersCache(), PointerCache()):
+                await cache.apply(conn, schema, [AcceptedEvent(envelope, 1, Position("t", 0, 0))])
+        query = "SELECT pointer, version FROM {}.{} ORDER BY pointer"
+        assert [tuple(r) for r in await conn.fetch(query.format(s, "version_pointers"))] == [
+            ("PRODUCTION", 3),
+            ("deployment:prod#2", 2),
+            ("deployment:prod#3", 3),
+        ]
+        assert [tuple(r) for r in await conn.fetch(query.format(s, "stage_pointers"))] == [("PRODUCTION", 3)]
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {quote_schema(schema)} CASCADE")
         await conn.close()
