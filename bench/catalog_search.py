@@ -24,6 +24,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -176,8 +177,8 @@ def search_mix(mid: datetime) -> dict[str, tuple[str, str]]:
     }
 
 
-async def measure(port: int, count: int, calls: int) -> dict[str, object]:
-    results: dict[str, object] = {}
+async def measure(port: int, count: int, calls: int) -> dict[str, dict[str, Any]]:
+    results: dict[str, dict[str, Any]] = {}
     rng = random.Random(11)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
@@ -189,7 +190,7 @@ async def measure(port: int, count: int, calls: int) -> dict[str, object]:
         )
         names = [stream for stream, _, _ in model_events(count)]
 
-        def get(i: int):  # type: ignore[no-untyped-def]
+        def get(i: int):
             return catalog.GetRegisteredModel(pb.GetRegisteredModelRequest(name=rng.choice(names)))
 
         await timed(50, get)
@@ -206,7 +207,7 @@ async def measure(port: int, count: int, calls: int) -> dict[str, object]:
             second.CopyFrom(request)
             second.page_token = first.next_page_token
 
-            async def search(i: int, request=request, second=second):  # type: ignore[no-untyped-def]
+            async def search(i: int, request=request, second=second):
                 # Alternate first pages and continuation pages (keyset from a token).
                 return await catalog.ListRegisteredModels(second if i % 2 and second.page_token else request)
 
@@ -263,7 +264,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     (OUT / "catalog_search.json").write_text(json.dumps(results, indent=2, default=str))
 
-    floor = results["floor_health_check"]["p50_ms"]  # type: ignore[index]
+    floor = results["floor_health_check"]["p50_ms"]
     table = Table(title=f"catalog search at {args.models} models: floor (health Check p50) = {floor:.2f} ms")
     for column in ("measure", "p50 ms", "p99 ms", "p50 - floor", "rows"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -272,10 +273,10 @@ def main() -> None:
             continue
         table.add_row(
             name,
-            f"{f['p50_ms']:.2f}",  # type: ignore[index]
-            f"{f['p99_ms']:.2f}",  # type: ignore[index]
-            f"{f['p50_ms'] - floor:+.2f}",  # type: ignore[index]
-            str(f.get("page", "")),  # type: ignore[union-attr]
+            f"{f['p50_ms']:.2f}",
+            f"{f['p99_ms']:.2f}",
+            f"{f['p50_ms'] - floor:+.2f}",
+            str(f.get("page", "")),
         )
     console.print(table)
     console.print(f"written to {OUT / 'catalog_search.json'}")

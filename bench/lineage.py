@@ -25,6 +25,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import grpc
@@ -57,7 +58,7 @@ async def produce(kafka: KafkaSettings, graph: Graph) -> dict[int, int]:
     ends: dict[int, int] = {}
     recorded_ids: list[str] = []
 
-    async def append(stream: str, field: str, payload, any_revision: bool) -> str:  # type: ignore[no-untyped-def]
+    async def append(stream: str, field: str, payload, any_revision: bool) -> str:
         head = heads.get(stream, EMPTY_HEAD)
         envelope = build_envelope(
             stream=stream,
@@ -119,16 +120,16 @@ async def wait_projected(dsn: str, topic: str, ends: dict[int, int], timeout: fl
         await conn.close()
 
 
-async def measure(port: int, graph: Graph, calls: int) -> dict[str, object]:
+async def measure(port: int, graph: Graph, calls: int) -> dict[str, dict[str, Any]]:
     rng = random.Random(11)
     used = sorted({e[0] for e in graph.edges if e[0].startswith("dataset:")})
     versions = [f"model_version:{v}" for v in graph.versions]
-    results: dict[str, object] = {}
+    results: dict[str, dict[str, Any]] = {}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = lineage_pb2_grpc.LineageServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
 
-        async def subgraph(start: str, direction: int) -> int:
+        async def subgraph(start: str, direction: pb.Direction.ValueType) -> int:
             token, nodes = "", 0
             while True:
                 page = await stub.GetLineageSubgraph(
@@ -235,7 +236,7 @@ def main() -> None:
     OUT.mkdir(exist_ok=True)
     (OUT / "lineage.json").write_text(json.dumps(results, indent=2, default=str))
 
-    floor = results["floor_health_check"]["p50_ms"]  # type: ignore[index]
+    floor = results["floor_health_check"]["p50_ms"]
     console.print(results["load"])
     table = Table(
         title=f"lineage queries on {len(graph.node_types)} nodes: floor (health Check p50) = {floor:.2f} ms"
@@ -247,10 +248,10 @@ def main() -> None:
             continue
         table.add_row(
             name,
-            f"{f['p50_ms']:.2f}",  # type: ignore[index]
-            f"{f['p99_ms']:.2f}",  # type: ignore[index]
-            f"{f['p50_ms'] - floor:+.2f}",  # type: ignore[index]
-            str(f.get("mean_nodes", "")),  # type: ignore[union-attr]
+            f"{f['p50_ms']:.2f}",
+            f"{f['p99_ms']:.2f}",
+            f"{f['p50_ms'] - floor:+.2f}",
+            str(f.get("mean_nodes", "")),
         )
     console.print(table)
     console.print(f"written to {OUT / 'lineage.json'}")

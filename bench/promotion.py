@@ -27,6 +27,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -91,10 +92,10 @@ async def seed_versions(kafka: KafkaSettings, dsn: str, model: str) -> None:
         await log.stop()
 
 
-async def measure(port: int, kafka: KafkaSettings, dsn: str, promotions: int) -> dict[str, object]:
+async def measure(port: int, kafka: KafkaSettings, dsn: str, promotions: int) -> dict[str, dict[str, Any]]:
     model = f"namespaces/bench/models/m{uuid.uuid4().hex[:8]}"
     await seed_versions(kafka, dsn, model)
-    results: dict[str, object] = {}
+    results: dict[str, dict[str, Any]] = {}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = promotion_pb2_grpc.PromotionServiceStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
@@ -179,14 +180,14 @@ def main() -> None:
     }
     OUT.mkdir(exist_ok=True)
     (OUT / "promotion.json").write_text(json.dumps(results, indent=2))
-    floor = results["floor_health_check"]["p50_ms"]  # type: ignore[index]
+    floor = results["floor_health_check"]["p50_ms"]
     table = Table(title=f"modelreg promotion bench: floor (health Check p50) = {floor:.2f} ms")
     for column in ("measure", "p50 ms", "p95 ms", "p99 ms", "n"):
         table.add_column(column, justify="right" if column != "measure" else "left")
     for name, f in results.items():
         if name == "meta":
             continue
-        table.add_row(name, f"{f['p50_ms']:.2f}", f"{f['p95_ms']:.2f}", f"{f['p99_ms']:.2f}", str(f["n"]))  # type: ignore[index]
+        table.add_row(name, f"{f['p50_ms']:.2f}", f"{f['p95_ms']:.2f}", f"{f['p99_ms']:.2f}", str(f["n"]))
     console.print(table)
     console.print(f"written to {OUT / 'promotion.json'}")
 

@@ -67,6 +67,7 @@ from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from modelreg.gen.versioning.v1 import versioning_pb2_grpc
+from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.replay import rebuild_all
 from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings
@@ -116,12 +117,13 @@ async def timed(calls: int, make_call: Callable[[int], Awaitable[Any]]) -> list[
 
 async def rate(calls: int, make_call: Callable[[int], Awaitable[Any]], clients: int = 1) -> dict[str, float]:
     """Latency percentiles and calls/s; with clients > 1, client c makes calls c, c+clients, ..."""
+
+    def client(c: int) -> Callable[[int], Awaitable[Any]]:
+        return lambda i: make_call(c + i * clients)
+
     started = time.perf_counter()
     per_client = await asyncio.gather(
-        *(
-            timed(len(range(c, calls, clients)), lambda i, c=c: make_call(c + i * clients))
-            for c in range(clients)
-        )
+        *(timed(len(range(c, calls, clients)), client(c)) for c in range(clients))
     )
     elapsed = time.perf_counter() - started
     flat = [s for samples in per_client for s in samples]
@@ -415,7 +417,7 @@ async def measure_replay_on(kafka: KafkaSettings, dsn: str, topics: dict[str, st
     fold concurrently, so each topic's seconds run from the common start."""
     pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
     try:
-        handlers = {
+        handlers: dict[str, ProjectionHandler] = {
             "modelreg.versioning.v1": VersioningProjection(),
             "modelreg.catalog.v1": CatalogModelsCache(),
             "modelreg.promotion.v1": PointersCache(),

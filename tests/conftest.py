@@ -44,7 +44,7 @@ def settings(local_stack: LocalStack, database: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def catalog_host(settings: Settings):  # type: ignore[no-untyped-def]
+async def catalog_host(settings: Settings):
     from modelreg.catalog.main import spec
     from modelreg.runtime.host import ServiceHost
 
@@ -55,13 +55,13 @@ async def catalog_host(settings: Settings):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-async def catalog_channel(catalog_host) -> AsyncIterator[grpc.aio.Channel]:  # type: ignore[no-untyped-def]
+async def catalog_channel(catalog_host) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{catalog_host.port}") as channel:
         yield channel
 
 
 @pytest.fixture(scope="session")
-def catalog_stub(catalog_channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+def catalog_stub(catalog_channel: grpc.aio.Channel):
     from modelreg.gen.catalog.v1 import catalog_pb2_grpc
 
     return catalog_pb2_grpc.CatalogServiceStub(catalog_channel)

@@ -8,7 +8,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import grpc
 from google.protobuf import descriptor_pool, message_factory
@@ -17,7 +19,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from modelreg.devstack.ports import free_port, port_is_open
 
 
-def call_by_reflection(channel: grpc.Channel, method: str, fields: dict[str, object]):  # type: ignore[no-untyped-def]
+def call_by_reflection(channel: grpc.Channel, method: str, fields: Mapping[str, object]) -> Any:
     """Looks the method up through the server's reflection service and calls it."""
     pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
     service_name, method_name = method.rsplit("/", 1)

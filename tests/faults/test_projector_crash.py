@@ -25,7 +25,7 @@ EVENTS = 12_000
 TABLES = [*CatalogProjection.read_model_tables, *BOOKKEEPING_TABLES]
 
 
-def created(stream: str, note: str):  # type: ignore[no-untyped-def]
+def created(stream: str, note: str):
     return build_envelope(
         stream=stream,
         payload_field="registered_model_created",

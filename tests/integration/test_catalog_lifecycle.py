@@ -43,7 +43,7 @@ def full_model() -> pb.RegisteredModel:
     return model
 
 
-async def create(stub, ns: str, model: str, body: pb.RegisteredModel | None = None) -> pb.RegisteredModel:  # type: ignore[no-untyped-def]
+async def create(stub, ns: str, model: str, body: pb.RegisteredModel | None = None) -> pb.RegisteredModel:
     return await stub.CreateRegisteredModel(
         pb.CreateRegisteredModelRequest(
             parent=f"namespaces/{ns}",
@@ -53,7 +53,7 @@ async def create(stub, ns: str, model: str, body: pb.RegisteredModel | None = No
     )
 
 
-async def fails(code: grpc.StatusCode, call) -> str:  # type: ignore[no-untyped-def]
+async def fails(code: grpc.StatusCode, call) -> str:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await call
     assert error.value.code() == code, error.value.details()
@@ -81,7 +81,7 @@ async def authenticated(
         await replica.stop()
 
 
-async def test_create_round_trips_every_field_and_defaults_owners_to_the_creator(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_create_round_trips_every_field_and_defaults_owners_to_the_creator(catalog_stub) -> None:
     ns = unique("full")
     created = await create(catalog_stub, ns, "churn", full_model())
     expected = full_model()
@@ -93,7 +93,7 @@ async def test_create_round_trips_every_field_and_defaults_owners_to_the_creator
     assert got == created
 
 
-async def test_update_changes_only_masked_fields_and_bumps_etag_time_and_actor(authenticated) -> None:  # type: ignore[no-untyped-def]
+async def test_update_changes_only_masked_fields_and_bumps_etag_time_and_actor(authenticated) -> None:
     stub, alice, bob = authenticated["stub"], authenticated["alice"], authenticated["bob"]
     ns = unique("upd")
     created = await stub.CreateRegisteredModel(
@@ -159,7 +159,7 @@ async def test_update_changes_only_masked_fields_and_bumps_etag_time_and_actor(a
 
 async def test_update_events_carry_the_new_values_and_the_mask(
     catalog_stub, catalog_host: ServiceHost
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ns = unique("evt")
     created = await create(catalog_stub, ns, "m", full_model())
     await catalog_stub.UpdateRegisteredModel(
@@ -210,7 +210,7 @@ BAD_UPDATES = [
 @pytest.mark.parametrize(("field", "paths", "body"), BAD_UPDATES, ids=[f"{f}-{p}" for f, p, _ in BAD_UPDATES])
 async def test_bad_updates_name_the_field_and_append_nothing(
     catalog_stub, catalog_host: ServiceHost, field: str, paths: list[str], body: pb.RegisteredModel
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     created = await create(catalog_stub, unique("bad"), "m")
     body.name = created.name
     request = pb.UpdateRegisteredModelRequest(registered_model=body)
@@ -228,7 +228,7 @@ async def test_bad_updates_name_the_field_and_append_nothing(
     )
 
 
-async def test_concurrent_updates_with_one_etag_have_exactly_one_winner(catalog_stub, catalog_host) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_updates_with_one_etag_have_exactly_one_winner(catalog_stub, catalog_host) -> None:
     """Through two replicas, so both the in-process queue and the log's revision check are in play."""
     from modelreg.catalog.main import spec
 
@@ -276,13 +276,13 @@ async def test_concurrent_updates_with_one_etag_have_exactly_one_winner(catalog_
         await replica.stop()
 
 
-async def test_archive_restore_delete_lifecycle(catalog_stub, catalog_host: ServiceHost) -> None:  # type: ignore[no-untyped-def]
+async def test_archive_restore_delete_lifecycle(catalog_stub, catalog_host: ServiceHost) -> None:
     ns = unique("life")
     created = await create(catalog_stub, ns, "m", pb.RegisteredModel(description="d"))
     name = created.name
     stub = catalog_stub
 
-    def update(description: str, etag: str = ""):  # type: ignore[no-untyped-def]
+    def update(description: str, etag: str = ""):
         return stub.UpdateRegisteredModel(
             pb.UpdateRegisteredModelRequest(
                 registered_model=pb.RegisteredModel(name=name, description=description, etag=etag),
@@ -371,7 +371,7 @@ async def test_archive_restore_delete_lifecycle(catalog_stub, catalog_host: Serv
     assert reasons == ["superseded by v2"]
 
 
-async def test_retried_update_request_id_has_one_effect(catalog_stub, catalog_host: ServiceHost) -> None:  # type: ignore[no-untyped-def]
+async def test_retried_update_request_id_has_one_effect(catalog_stub, catalog_host: ServiceHost) -> None:
     created = await create(catalog_stub, unique("idem"), "m")
     request = pb.UpdateRegisteredModelRequest(
         registered_model=pb.RegisteredModel(name=created.name, tags={"n": "1"}),
@@ -384,7 +384,7 @@ async def test_retried_update_request_id_has_one_effect(catalog_stub, catalog_ho
     assert first.etag == 'W/"2"'
 
 
-async def test_namespaces(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_namespaces(catalog_stub) -> None:
     explicit = unique("nsa")
     made = await catalog_stub.CreateNamespace(
         pb.CreateNamespaceRequest(namespace_id=explicit, namespace=pb.Namespace(description="team A"))
@@ -428,7 +428,7 @@ async def test_namespaces(catalog_stub) -> None:  # type: ignore[no-untyped-def]
 
 async def test_replay_from_offset_zero_reproduces_the_catalog_tables(
     catalog_stub, catalog_host: ServiceHost
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Run last in this module: by now the topic holds every kind of catalog event."""
     ns = unique("replay")
     created = await create(catalog_stub, ns, "m", full_model())
@@ -457,7 +457,7 @@ async def test_replay_from_offset_zero_reproduces_the_catalog_tables(
 
 async def test_a_record_that_does_not_fit_is_skipped_not_wedging_the_projector(
     catalog_stub, catalog_host: ServiceHost
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """An update for a model that never existed, appended by hand at ANY revision: the fold
     accepts it (the rule knows nothing of payloads) but the read model must skip it."""
     from modelreg.eventlog import ANY_REVISION, GENESIS_HASH, ConsistencyToken, EventContext, build_envelope

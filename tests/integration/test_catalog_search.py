@@ -88,7 +88,7 @@ def describe(rng: random.Random, i: int) -> tuple[str, dict[str, str], dict[str,
 
 
 @pytest.fixture(scope="module")
-async def dataset(catalog_stub) -> tuple[str, list[Model]]:  # type: ignore[no-untyped-def]
+async def dataset(catalog_stub) -> tuple[str, list[Model]]:
     ns = unique("search")
     rng = random.Random(20260127)
     models: list[Model] = []
@@ -354,7 +354,7 @@ def expected_order(models: list[Model], order_by: str) -> list[str]:
     return [m.id for m in sorted(models, key=functools.cmp_to_key(compare))]
 
 
-async def list_all(stub, ns: str, page_size: int, **request: Any) -> list[list[str]]:  # type: ignore[no-untyped-def]
+async def list_all(stub, ns: str, page_size: int, **request: Any) -> list[list[str]]:
     pages: list[list[str]] = []
     token = ""
     while True:
@@ -373,7 +373,7 @@ async def list_all(stub, ns: str, page_size: int, **request: Any) -> list[list[s
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-async def test_random_filters_match_a_python_evaluation(catalog_stub, dataset, data) -> None:  # type: ignore[no-untyped-def]
+async def test_random_filters_match_a_python_evaluation(catalog_stub, dataset, data) -> None:
     ns, models = dataset
     node = data.draw(filters(models), label="filter")
     order_by = data.draw(st.sampled_from(list(ORDERINGS)), label="order_by")
@@ -389,7 +389,7 @@ async def test_random_filters_match_a_python_evaluation(catalog_stub, dataset, d
     assert got == expected, text
 
 
-async def test_the_dataset_exercises_every_branch(dataset) -> None:  # type: ignore[no-untyped-def]
+async def test_the_dataset_exercises_every_branch(dataset) -> None:
     """Guards the property test against a dataset too uniform to tell right from wrong."""
     _, models = dataset
     kinds = {m.properties["acc"][0] for m in models if "acc" in m.properties}
@@ -408,7 +408,7 @@ async def test_the_dataset_exercises_every_branch(dataset) -> None:  # type: ign
 )
 async def test_every_page_size_gives_disjoint_complete_ordered_pages(
     catalog_stub, dataset, filter_: str, order_by: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     ns, models = dataset
     whole = (await list_all(catalog_stub, ns, 1000, filter=filter_, order_by=order_by))[0]
     assert len(whole) >= 10
@@ -420,7 +420,7 @@ async def test_every_page_size_gives_disjoint_complete_ordered_pages(
         assert len(pages) == -(-len(whole) // page_size)
 
 
-async def test_page_tokens_are_bound_to_the_query(catalog_stub, dataset) -> None:  # type: ignore[no-untyped-def]
+async def test_page_tokens_are_bound_to_the_query(catalog_stub, dataset) -> None:
     ns, _ = dataset
     first = await catalog_stub.ListRegisteredModels(
         pb.ListRegisteredModelsRequest(parent=f"namespaces/{ns}", page_size=2, filter="tags.team:*")
@@ -453,7 +453,7 @@ async def test_page_tokens_are_bound_to_the_query(catalog_stub, dataset) -> None
 )
 async def test_filter_errors_name_the_field_position_and_expected_token(
     catalog_stub, filter_: str, position: int, expected: str
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await catalog_stub.ListRegisteredModels(
             pb.ListRegisteredModelsRequest(parent="namespaces/x", filter=filter_)
@@ -463,7 +463,7 @@ async def test_filter_errors_name_the_field_position_and_expected_token(
 
 
 @pytest.mark.parametrize("order_by", ["size", "name sideways", "name, name"])
-async def test_bad_order_by_is_invalid_argument(catalog_stub, order_by: str) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_order_by_is_invalid_argument(catalog_stub, order_by: str) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await catalog_stub.ListRegisteredModels(
             pb.ListRegisteredModelsRequest(parent="namespaces/x", order_by=order_by)
@@ -472,7 +472,7 @@ async def test_bad_order_by_is_invalid_argument(catalog_stub, order_by: str) -> 
     assert error.value.details().startswith("order_by")
 
 
-async def test_full_text_over_descriptions_and_annotations(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_full_text_over_descriptions_and_annotations(catalog_stub) -> None:
     ns = unique("text")
     texts = {
         "churn": ("Predicts customer **churn** for the growth team.", ""),
@@ -510,7 +510,7 @@ async def test_full_text_over_descriptions_and_annotations(catalog_stub) -> None
     assert await search('text:"team growth" OR name = "rank"') == ["churn", "rank"]
 
 
-async def test_every_operator_at_its_boundary_on_every_field_kind(catalog_stub, dataset) -> None:  # type: ignore[no-untyped-def]
+async def test_every_operator_at_its_boundary_on_every_field_kind(catalog_stub, dataset) -> None:
     """Deterministic companion of the property test: each operator with a literal equal to a
     stored value, where `<` and `<=` (or `=` and `!=`) must differ."""
     ns, models = dataset

@@ -25,14 +25,14 @@ def create_request(namespace: str, model: str, **fields: object) -> pb.CreateReg
     )
 
 
-async def create(stub, namespace: str, model: str, **fields: object):  # type: ignore[no-untyped-def]
+async def create(stub, namespace: str, model: str, **fields: object):
     call = stub.CreateRegisteredModel(create_request(namespace, model, **fields))
     created = await call
     metadata = dict(await call.trailing_metadata())
     return created, metadata[TOKEN_METADATA_KEY]
 
 
-async def test_create_then_get_and_list(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_create_then_get_and_list(catalog_stub) -> None:
     ns = unique("ns")
     created, token = await create(catalog_stub, ns, "churn", description="# Churn", tags={"team": "growth"})
     assert created.name == f"namespaces/{ns}/models/churn"
@@ -53,14 +53,14 @@ async def test_create_then_get_and_list(catalog_stub) -> None:  # type: ignore[n
     assert listed.next_page_token == ""
 
 
-async def test_get_unknown_model_is_not_found(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_get_unknown_model_is_not_found(catalog_stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await catalog_stub.GetRegisteredModel(pb.GetRegisteredModelRequest(name="namespaces/x/models/nope"))
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
 @pytest.mark.parametrize("page_size", [1, 2, 3, 7, 13, 0])
-async def test_pages_are_disjoint_and_complete(catalog_stub, page_size: int) -> None:  # type: ignore[no-untyped-def]
+async def test_pages_are_disjoint_and_complete(catalog_stub, page_size: int) -> None:
     ns = unique("ns")
     names = sorted(f"model-{i:02d}" for i in range(13))
     await asyncio.gather(*(create(catalog_stub, ns, n) for n in names))
@@ -81,7 +81,7 @@ async def test_pages_are_disjoint_and_complete(catalog_stub, page_size: int) -> 
     assert pages == (-(-len(names) // page_size) if page_size else 1)
 
 
-async def test_bad_page_token_is_invalid_argument(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_page_token_is_invalid_argument(catalog_stub) -> None:
     for token in ["garbage!", "djEvb3RoZXIvbTE="]:  # undecodable; a token of another namespace
         with pytest.raises(grpc.aio.AioRpcError) as error:
             await catalog_stub.ListRegisteredModels(
@@ -128,7 +128,7 @@ async def test_bad_input_names_the_field_and_appends_nothing(
     catalog_stub,
     catalog_host: ServiceHost,
     field: str,
-    request_: pb.CreateRegisteredModelRequest,  # type: ignore[no-untyped-def]
+    request_: pb.CreateRegisteredModelRequest,
 ) -> None:
     # Model streams only: the sentinel's fresh namespace is registered implicitly, one more event.
     model_outcomes = "SELECT count(*) FROM catalog.event_outcomes WHERE stream LIKE '%/models/%'"
@@ -152,7 +152,7 @@ async def test_bad_input_names_the_field_and_appends_nothing(
     assert all(e.stream != bad_stream for e in envelopes)
 
 
-async def test_read_your_writes_200_times(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_read_your_writes_200_times(catalog_stub) -> None:
     ns = unique("ryw")
     for i in range(200):
         created, token = await create(catalog_stub, ns, f"m{i}")
@@ -164,7 +164,7 @@ async def test_read_your_writes_200_times(catalog_stub) -> None:  # type: ignore
 
 async def test_token_ahead_of_the_projector_waits_then_fails_clearly(
     catalog_stub,
-    catalog_host: ServiceHost,  # type: ignore[no-untyped-def]
+    catalog_host: ServiceHost,
 ) -> None:
     _, token = await create(catalog_stub, unique("ns"), "m")
     ahead = ConsistencyToken(
@@ -182,7 +182,7 @@ async def test_token_ahead_of_the_projector_waits_then_fails_clearly(
     assert waited >= catalog_host.settings.token_wait_s * 0.9
 
 
-async def test_malformed_token_is_invalid_argument(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_malformed_token_is_invalid_argument(catalog_stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await catalog_stub.GetRegisteredModel(
             pb.GetRegisteredModelRequest(name="namespaces/a/models/b"),
@@ -192,7 +192,7 @@ async def test_malformed_token_is_invalid_argument(catalog_stub) -> None:  # typ
     assert TOKEN_METADATA_KEY in error.value.details()
 
 
-async def test_retried_request_id_returns_the_original_result(catalog_stub, catalog_host) -> None:  # type: ignore[no-untyped-def]
+async def test_retried_request_id_returns_the_original_result(catalog_stub, catalog_host) -> None:
     ns = unique("idem")
     request = create_request(ns, "m", description="first")
     request.request_id = unique("req")

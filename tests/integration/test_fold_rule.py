@@ -46,6 +46,7 @@ class FactsProjection:
 
     name = "facts"
     read_model_tables = ("facts",)
+    stream_scope = ""
 
     def ddl(self, schema: str) -> str:
         return (

@@ -17,7 +17,7 @@ from tests.helpers import log_envelopes, unique
 CATALOG_TABLES = [*CatalogProjection.read_model_tables, *BOOKKEEPING_TABLES]
 
 
-async def test_the_same_record_produced_twice_has_no_effect(catalog_host: ServiceHost, catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_the_same_record_produced_twice_has_no_effect(catalog_host: ServiceHost, catalog_stub) -> None:
     created = await catalog_stub.CreateRegisteredModel(
         pb.CreateRegisteredModelRequest(
             parent=f"namespaces/{unique('dup')}",
@@ -49,7 +49,7 @@ async def test_the_same_record_produced_twice_has_no_effect(catalog_host: Servic
     assert got == created
 
 
-async def test_a_zombie_projector_cannot_commit(catalog_host: ServiceHost, catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_a_zombie_projector_cannot_commit(catalog_host: ServiceHost, catalog_stub) -> None:
     """Two projectors hold the same partition; the one that lost the race is fenced off."""
     for i in range(3):
         await catalog_stub.CreateRegisteredModel(

@@ -122,9 +122,9 @@ def test_lifecycle_rules() -> None:
         UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",)),
     ):
         with pytest.raises(NotFound):
-            decide(deleted, command)  # type: ignore[arg-type]
+            decide(deleted, command)
         with pytest.raises(NotFound):
-            decide(None, command)  # type: ignore[arg-type]
+            decide(None, command)
 
 
 def test_typed_fields_are_validated() -> None:

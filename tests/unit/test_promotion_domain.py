@@ -44,7 +44,7 @@ def facts(**overrides: VersionFacts) -> dict[int, VersionFacts]:
     return base
 
 
-def create(moves, actor="alice", deployments=(), **kw) -> CreateTransition:  # type: ignore[no-untyped-def]
+def create(moves, actor="alice", deployments=(), **kw) -> CreateTransition:
     return CreateTransition(
         f"{MODEL}/transitionRequests/r{next(_ids)}", tuple(moves), tuple(deployments), "why", actor, T0, **kw
     )
@@ -53,7 +53,7 @@ def create(moves, actor="alice", deployments=(), **kw) -> CreateTransition:  # t
 _ids = itertools.count()
 
 
-def fold(state: Aggregate, event, actor="x") -> Aggregate:  # type: ignore[no-untyped-def]
+def fold(state: Aggregate, event, actor="x") -> Aggregate:
     return evolve(state, event, EventMeta(T0, actor, 1))
 
 

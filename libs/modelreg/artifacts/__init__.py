@@ -61,11 +61,20 @@ class BlobMismatch(ValueError):
 
 
 class BlobStore(Protocol):
+    @property
+    def spool_dir(self) -> str | None:
+        """Where uploads are spooled before commit (None: the system's temporary directory)."""
+        ...
+
     async def stat(self, digest: str) -> BlobInfo | None:
         """The stored blob's size and last write time, or None."""
 
-    async def read(self, digest: str) -> AsyncIterator[bytes]:
-        """The blob's content in chunks; FileNotFoundError when absent."""
+    def read(self, digest: str) -> AsyncIterator[bytes]:
+        """The blob's content in chunks; FileNotFoundError when absent.
+
+        Not `async def`: the adapters are async generators, so calling one returns
+        the iterator itself, with nothing to await.
+        """
 
     async def commit(self, spooled: Path, digest: str) -> bool:
         """Stores a local file (already hashed) at the digest's address; False if it was there."""
@@ -112,10 +121,9 @@ async def put_stream(
     *,
     expected_sha256: str,
     expected_size: int,
-    spool_dir: str | None = None,
 ) -> bool:
     """Stores streamed content only if it matches; True if newly stored, False if it was there."""
-    path, digest, size = await spool(chunks, spool_dir)
+    path, digest, size = await spool(chunks, store.spool_dir)
     try:
         if size != expected_size:
             raise BlobMismatch(f"received {size} bytes, expected {expected_size}")

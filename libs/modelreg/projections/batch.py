@@ -40,33 +40,35 @@ class AcceptedEvent:
 
 
 class ProjectionHandler(Protocol):
-    """A service's read model: its tables and how accepted events change them."""
+    """A service's read model: its tables and how accepted events change them.
 
-    name: str
-    read_model_tables: Sequence[str]
-    """Tables this projection alone writes, in dependency order; used for digests and resets."""
+    The members are read-only, so a handler declares them as plain class attributes.
+    """
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def read_model_tables(self) -> Sequence[str]:
+        """Tables this projection alone writes, in dependency order; used for digests and resets."""
+        ...
+
+    @property
+    def stream_scope(self) -> str:
+        """The prefix under which this topic's streams are kept in the schema's shared
+        bookkeeping (stream_heads, event_outcomes); "" for the service's own fold.
+
+        A reference cache folds another service's topic into this schema, and that
+        topic uses the same stream names (the model). Without a scope its heads would
+        mix with the own topic's, and each fold would judge events by the other's
+        revisions. So a reference-cache handler sets one (e.g. "catalog:").
+        """
+        ...
 
     def ddl(self, schema: str) -> str: ...
 
-    # Optional: `stream_scope: str`, a prefix for this topic's streams in the
-    # schema's shared bookkeeping (stream_heads, event_outcomes). A reference
-    # cache needs it when its topic keys streams like the service's own topic
-    # (both key by model name); otherwise the two folds would judge each other's
-    # events against the wrong stream head. The service's own fold leaves it unset.
-
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         """Writes the effect of accepted events, in log order, inside the caller's transaction."""
-
-
-def stream_scope(handler: ProjectionHandler) -> str:
-    """The prefix under which a handler's streams are kept in stream_heads and event_outcomes.
-
-    A reference cache folds another service's topic into this schema, and that
-    topic uses the same stream names (the model). Without a scope its heads would
-    mix with the own topic's, and each fold would judge events by the other's
-    revisions. A reference-cache handler sets `stream_scope` (e.g. "catalog:").
-    """
-    return getattr(handler, "stream_scope", "")
 
 
 class Fenced(RuntimeError):
@@ -182,7 +184,7 @@ async def apply_batch(
     Three round trips besides the handler's own: BEGIN, lock-and-load, and one
     statement that writes outcomes, heads and the checkpoint and notifies.
     """
-    scope = stream_scope(handler)
+    scope = handler.stream_scope
     records = [r for r in records if r.offset >= expected_next_offset]
     if not records:
         return expected_next_offset

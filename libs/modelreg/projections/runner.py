@@ -204,7 +204,7 @@ class Projector:
                 folded_to = self._positions.get(tp)
                 if folded_to is None:
                     return LocalVerdict(folded=False)
-                run = []
+                run: list[Record] = []
                 while folded_to + len(run) in waiting:
                     offset = folded_to + len(run)
                     run.append(Record(offset, waiting[offset]))

@@ -153,7 +153,7 @@ def lineage_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def lineage_host(lineage_settings: Settings):  # type: ignore[no-untyped-def]
+async def lineage_host(lineage_settings: Settings):
     from modelreg.lineage.main import spec
     from modelreg.runtime.host import ServiceHost
 
@@ -164,20 +164,20 @@ async def lineage_host(lineage_settings: Settings):  # type: ignore[no-untyped-d
 
 
 @pytest.fixture(scope="session")
-async def lineage_channel(lineage_host) -> AsyncIterator[grpc.aio.Channel]:  # type: ignore[no-untyped-def]
+async def lineage_channel(lineage_host) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{lineage_host.port}") as channel:
         yield channel
 
 
 @pytest.fixture(scope="session")
-def lineage_stub(lineage_channel: grpc.aio.Channel):  # type: ignore[no-untyped-def]
+def lineage_stub(lineage_channel: grpc.aio.Channel):
     from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 
     return lineage_pb2_grpc.LineageServiceStub(lineage_channel)
 
 
 @pytest.fixture(scope="session")
-async def writer(lineage_settings: Settings, lineage_host) -> AsyncIterator[Writer]:  # type: ignore[no-untyped-def]
+async def writer(lineage_settings: Settings, lineage_host) -> AsyncIterator[Writer]:
     w = Writer(lineage_settings.kafka)
     await w.log.start()
     yield w

@@ -163,7 +163,7 @@ def build(prefix: str, *, models: int = 200, versions_per_model: int = 5, seed: 
     return g
 
 
-def bfs(edges: Iterable[EdgeT], nodes: set[str], start: Iterable[str], direction: str, hops: int):  # type: ignore[no-untyped-def]
+def bfs(edges: Iterable[EdgeT], nodes: set[str], start: Iterable[str], direction: str, hops: int):
     """The oracle: (node -> depth, edges followed), over `edges`, the plain way."""
     out: dict[str, list[EdgeT]] = {}
     into: dict[str, list[EdgeT]] = {}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 import asyncpg
 import pytest
@@ -73,9 +74,9 @@ async def graph(writer: Writer, lineage_settings: Settings) -> Graph:
 
 
 async def walk(
-    stub, query: pb.SubgraphQuery, page_size: int
-) -> tuple[dict[str, int], set[tuple[str, str, str]]]:  # type: ignore[no-untyped-def]
-    nodes: dict[str, int] = {}
+    stub: Any, query: pb.SubgraphQuery, page_size: int
+) -> tuple[dict[str, pb.NodeType.ValueType], set[tuple[str, str, str]]]:
+    nodes: dict[str, pb.NodeType.ValueType] = {}
     edges: set[tuple[str, str, str]] = set()
     token = ""
     pages = 0
@@ -111,7 +112,7 @@ async def test_the_graph_has_the_expected_size(graph: Graph, database: str) -> N
 
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 @given(data=st.data())
-async def test_subgraph_equals_a_bfs_over_the_recorded_edges(lineage_stub, graph: Graph, data) -> None:  # type: ignore[no-untyped-def]
+async def test_subgraph_equals_a_bfs_over_the_recorded_edges(lineage_stub, graph: Graph, data) -> None:
     ids = sorted(graph.node_types)
     starts = data.draw(st.lists(st.sampled_from(ids), min_size=1, max_size=3), label="starts")
     if data.draw(st.booleans(), label="with an unknown start"):
@@ -146,7 +147,7 @@ async def test_the_oracle_sees_supersedes(graph: Graph) -> None:
     assert dropped
 
 
-async def test_corrected_records_no_longer_count(lineage_stub, graph: Graph) -> None:  # type: ignore[no-untyped-def]
+async def test_corrected_records_no_longer_count(lineage_stub, graph: Graph) -> None:
     """Every superseded record at once: one hop around its version and its old datasets."""
     corrected = [graph.records[index][2].record.model_version for index, _, _ in graph.supersedes]  # type: ignore[attr-defined]
     old_datasets = sorted(
@@ -165,7 +166,7 @@ async def test_corrected_records_no_longer_count(lineage_stub, graph: Graph) -> 
         assert got_edges == followed
 
 
-async def test_impact_finds_every_affected_version_and_nothing_else(lineage_stub, graph: Graph) -> None:  # type: ignore[no-untyped-def]
+async def test_impact_finds_every_affected_version_and_nothing_else(lineage_stub, graph: Graph) -> None:
     rng = random.Random(3)
     used = sorted({e[0] for e in graph.edges if e[0].startswith("dataset:")})
     checked = 0

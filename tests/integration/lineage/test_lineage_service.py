@@ -49,7 +49,7 @@ def a_record(seed: str, **overrides: object) -> pb.LineageRecord:
     return pb.LineageRecord(**fields)  # type: ignore[arg-type]
 
 
-async def record(stub, version: str, message: pb.LineageRecord, token: ConsistencyToken | None = None, **kw):  # type: ignore[no-untyped-def]
+async def record(stub, version: str, message: pb.LineageRecord, token: ConsistencyToken | None = None, **kw):
     call = stub.RecordLineage(
         pb.RecordLineageRequest(parent=version, record=message, **kw),
         metadata=token_md(token) if token else None,
@@ -59,7 +59,7 @@ async def record(stub, version: str, message: pb.LineageRecord, token: Consisten
     return result, metadata[TOKEN_METADATA_KEY]
 
 
-async def lineage_events(lineage_settings, database: str, schema: str = "lineage") -> int:  # type: ignore[no-untyped-def]
+async def lineage_events(lineage_settings, database: str, schema: str = "lineage") -> int:
     return await count_rows(
         database,
         f'SELECT count(*) FROM "{schema}".event_outcomes WHERE topic = $1',
@@ -67,7 +67,7 @@ async def lineage_events(lineage_settings, database: str, schema: str = "lineage
     )
 
 
-async def test_record_then_read_back_with_the_token(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_record_then_read_back_with_the_token(lineage_stub, writer: Writer) -> None:
     ns = unique("ns")
     version = f"namespaces/{ns}/models/churn/versions/1"
     created = await writer.create_versions([version])
@@ -96,7 +96,7 @@ def violations(error: grpc.aio.AioRpcError) -> list[str]:
     return fields
 
 
-async def test_the_version_must_exist(lineage_stub, writer: Writer, lineage_settings, database) -> None:  # type: ignore[no-untyped-def]
+async def test_the_version_must_exist(lineage_stub, writer: Writer, lineage_settings, database) -> None:
     ns = unique("ns")
     version = f"namespaces/{ns}/models/m/versions/1"
     before = await lineage_events(lineage_settings, database)
@@ -140,7 +140,11 @@ BAD = [
         "V",
         a_record("b", datasets=[pb.Dataset(uri="s3://" + "x" * 3000, digest=SHA)]),
     ),
-    ("record.datasets[0].role", "V", a_record("b", datasets=[pb.Dataset(uri="s3://x", digest=SHA, role=9)])),
+    (
+        "record.datasets[0].role",
+        "V",
+        a_record("b", datasets=[pb.Dataset(uri="s3://x", digest=SHA, role=pb.DatasetRole.ValueType(9))]),
+    ),
     (
         "record.datasets",
         "V",
@@ -178,7 +182,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_appends_nothin
     field: str,
     parent: str,
     message: pb.LineageRecord | None,
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     version = f"namespaces/{unique('ns')}/models/m/versions/1"
     created = await writer.create_versions([version])
     if message is not None:
@@ -201,7 +205,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field_and_appends_nothin
 
 async def test_a_retried_request_id_records_once(
     lineage_stub, writer: Writer, lineage_settings, database
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     version = f"namespaces/{unique('ns')}/models/m/versions/1"
     created = await writer.create_versions([version])
     first, _ = await record(lineage_stub, version, a_record("idem"), created, request_id="req-1")
@@ -211,7 +215,7 @@ async def test_a_retried_request_id_records_once(
     assert len(listed.records) == 1
 
 
-async def test_supersede_keeps_history_and_moves_the_graph(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_supersede_keeps_history_and_moves_the_graph(lineage_stub, writer: Writer) -> None:
     ns = unique("ns")
     version = f"namespaces/{ns}/models/m/versions/1"
     created = await writer.create_versions([version])
@@ -263,7 +267,7 @@ async def test_supersede_keeps_history_and_moves_the_graph(lineage_stub, writer:
     assert "reason" in violations(error.value)
 
 
-async def test_diff_names_what_changed(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_diff_names_what_changed(lineage_stub, writer: Writer) -> None:
     ns = unique("ns")
     a, b = f"namespaces/{ns}/models/m/versions/1", f"namespaces/{ns}/models/m/versions/2"
     created = await writer.create_versions([a, b])
@@ -318,7 +322,7 @@ async def test_diff_names_what_changed(lineage_stub, writer: Writer) -> None:  #
     assert error.value.code() == grpc.StatusCode.NOT_FOUND
 
 
-async def test_reproduction_info_merges_the_current_records(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_reproduction_info_merges_the_current_records(lineage_stub, writer: Writer) -> None:
     ns = unique("ns")
     parent, child = f"namespaces/{ns}/models/base/versions/1", f"namespaces/{ns}/models/ft/versions/1"
     created = await writer.create_versions([parent, child])
@@ -343,7 +347,7 @@ async def test_reproduction_info_merges_the_current_records(lineage_stub, writer
     assert [e.id for e in info.evaluations] == ["eval-late"]
 
 
-async def test_export_as_json_and_dot(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_export_as_json_and_dot(lineage_stub, writer: Writer) -> None:
     ns = unique("ns")
     version = f"namespaces/{ns}/models/m/versions/1"
     created = await writer.create_versions([version])
@@ -367,7 +371,7 @@ async def test_export_as_json_and_dot(lineage_stub, writer: Writer) -> None:  # 
     assert f'"model_version:{version}" -> "evaluation:eval-{ns}"' in dot.content
 
 
-async def test_downstream_filtered_by_stage(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_downstream_filtered_by_stage(lineage_stub, writer: Writer) -> None:
     ns = unique("ns")
     model = f"namespaces/{ns}/models/m"
     versions = [f"{model}/versions/{n}" for n in (1, 2, 3)]
@@ -401,7 +405,7 @@ async def test_downstream_filtered_by_stage(lineage_stub, writer: Writer) -> Non
     assert violations(error.value) == ["stages[0]"]
 
 
-async def test_page_tokens_are_bound_to_their_query(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_page_tokens_are_bound_to_their_query(lineage_stub, writer: Writer) -> None:
     version = f"namespaces/{unique('ns')}/models/m/versions/1"
     created = await writer.create_versions([version])
     _, token = await record(lineage_stub, version, a_record(version), created)
@@ -426,7 +430,7 @@ async def test_page_tokens_are_bound_to_their_query(lineage_stub, writer: Writer
         assert violations(error.value) == [field]
 
 
-async def test_downstream_of_code(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_downstream_of_code(lineage_stub, writer: Writer) -> None:
     ns = unique("ns")
     a, b, c = (f"namespaces/{ns}/models/m/versions/{n}" for n in (1, 2, 3))
     created = await writer.create_versions([a, b, c])
@@ -447,7 +451,7 @@ async def test_downstream_of_code(lineage_stub, writer: Writer) -> None:  # type
 
 async def test_racing_supersedes_across_replicas_have_one_winner(
     lineage_stub, lineage_settings, writer: Writer
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     """Two API replicas (one projector) correct the same record at once: the log's revision
     check lets one through; the other, decided again on fresh state, finds it superseded."""
     from modelreg.gen.lineage.v1 import lineage_pb2_grpc

@@ -26,7 +26,7 @@ async def replica_stub(promotion_settings: Settings, promotion_host: ServiceHost
     await replica.stop()
 
 
-async def test_concurrent_conflicting_transitions_one_wins_the_rest_abort(  # type: ignore[no-untyped-def]
+async def test_concurrent_conflicting_transitions_one_wins_the_rest_abort(
     promotion_stub, replica_stub, facts: Facts
 ) -> None:
     model = new_model()
@@ -68,7 +68,7 @@ async def test_concurrent_conflicting_transitions_one_wins_the_rest_abort(  # ty
     assert dict((await pointers(promotion_stub, model)).stages) == {"STAGING": loser_version}
 
 
-async def test_concurrent_approvals_apply_once(promotion_stub, replica_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_concurrent_approvals_apply_once(promotion_stub, replica_stub, facts: Facts) -> None:
     model = new_model()
     await facts.version(model, 1)
     await set_policy(promotion_stub, model, required_approvals=2)
@@ -97,7 +97,7 @@ async def test_concurrent_approvals_apply_once(promotion_stub, replica_stub, fac
     assert len(history.entries) == 1
 
 
-async def test_multi_pointer_transitions_are_never_seen_half_done(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_multi_pointer_transitions_are_never_seen_half_done(promotion_stub, facts: Facts) -> None:
     model = new_model()
     for n in range(1, 5):
         await facts.version(model, n)
@@ -107,7 +107,7 @@ async def test_multi_pointer_transitions_are_never_seen_half_done(promotion_stub
         ({"STAGING": 4}, {"champion": 3, "challenger": 2}, {3: 50, 2: 50}),
     ]
 
-    def canonical(stages: dict, aliases: dict, split: dict) -> tuple[object, ...]:  # type: ignore[type-arg]
+    def canonical(stages: dict, aliases: dict, split: dict) -> tuple[object, ...]:
         return tuple(tuple(sorted(m.items())) for m in (stages, aliases, split))
 
     def seen(p: pb.Pointers) -> tuple[object, ...]:

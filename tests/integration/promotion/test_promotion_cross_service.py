@@ -74,12 +74,12 @@ async def versioning(
     await host.stop()
 
 
-async def with_token(call):  # type: ignore[no-untyped-def]
+async def with_token(call):
     response = await call
     return response, dict(await call.trailing_metadata())[TOKEN_METADATA_KEY]
 
 
-async def create_model(catalog):  # type: ignore[no-untyped-def]
+async def create_model(catalog):
     """A new model and the catalog's token, which versioning needs to see it at once."""
     model, token = await with_token(
         catalog.CreateRegisteredModel(
@@ -93,7 +93,7 @@ async def create_model(catalog):  # type: ignore[no-untyped-def]
     return model, [(TOKEN_METADATA_KEY, token)]
 
 
-async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ignore[no-untyped-def]
+async def test_checks_use_facts_recorded_by_the_versioning_service(
     catalog, versioning, promotion_stub
 ) -> None:
     model, catalog_token = await create_model(catalog)
@@ -101,7 +101,7 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
         inputs=[vpb.TensorSpec(name="x", dtype="float32", shape=[-1])],
         outputs=[vpb.TensorSpec(name="p", dtype="float64", shape=[-1])],
     )
-    good = await versioning.CreateModelVersion(  # type: ignore[attr-defined]
+    good = await versioning.CreateModelVersion(
         vpb.CreateModelVersionRequest(
             parent=model.name,
             model_version=vpb.ModelVersion(metrics={"auc": 0.97}, signature=signature),
@@ -110,10 +110,10 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
         metadata=catalog_token,
     )
     good, _ = await with_token(
-        versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=good.name))  # type: ignore[attr-defined]
+        versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=good.name))
     )
     weak, token = await with_token(
-        versioning.CreateModelVersion(  # type: ignore[attr-defined]
+        versioning.CreateModelVersion(
             vpb.CreateModelVersionRequest(
                 parent=model.name,
                 model_version=vpb.ModelVersion(metrics={"auc": 0.91}, signature=signature),
@@ -138,7 +138,7 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
     )
     metadata = [*auth("alice"), (TOKEN_METADATA_KEY, token)]
 
-    def promote(version: int):  # type: ignore[no-untyped-def]
+    def promote(version: int):
         return promotion_stub.CreateTransitionRequest(
             pb.CreateTransitionRequestRequest(
                 parent=model.name,
@@ -162,9 +162,7 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
     assert applied.state == pb.TransitionRequest.STATE_APPLIED
 
     _, token = await with_token(
-        versioning.DeleteModelVersion(  # type: ignore[attr-defined]
-            vpb.DeleteModelVersionRequest(name=weak.name, reason="superseded")
-        )
+        versioning.DeleteModelVersion(vpb.DeleteModelVersionRequest(name=weak.name, reason="superseded"))
     )
     error = await rpc_error(
         promotion_stub.CreateTransitionRequest(
@@ -180,13 +178,11 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(  # type: ign
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "is deleted" in error.details()
 
 
-async def test_versioning_refuses_to_delete_what_a_pointer_names(  # type: ignore[no-untyped-def]
-    catalog, versioning, promotion_stub
-) -> None:
+async def test_versioning_refuses_to_delete_what_a_pointer_names(catalog, versioning, promotion_stub) -> None:
     """Promotion records moves nested in TransitionApplied; versioning's pointer cache reads them."""
     model, catalog_token = await create_model(catalog)
     version, token = await with_token(
-        versioning.CreateModelVersion(  # type: ignore[attr-defined]
+        versioning.CreateModelVersion(
             vpb.CreateModelVersionRequest(
                 parent=model.name, model_version=vpb.ModelVersion(), bump=vpb.BUMP_MINOR
             ),
@@ -206,27 +202,27 @@ async def test_versioning_refuses_to_delete_what_a_pointer_names(  # type: ignor
     )
     assert moved.state == pb.TransitionRequest.STATE_APPLIED
     error = await rpc_error(
-        versioning.DeleteModelVersion(  # type: ignore[attr-defined]
+        versioning.DeleteModelVersion(
             vpb.DeleteModelVersionRequest(name=version.name), metadata=[(TOKEN_METADATA_KEY, token)]
         )
     )
     assert error.code() == grpc.StatusCode.FAILED_PRECONDITION and "champion" in error.details()
 
 
-async def test_versions_in_a_traffic_split_are_kept_by_versioning(  # type: ignore[no-untyped-def]
+async def test_versions_in_a_traffic_split_are_kept_by_versioning(
     catalog, versioning, promotion_stub
 ) -> None:
     model, catalog_token = await create_model(catalog)
     numbers = []
     for _ in range(2):
-        created = await versioning.CreateModelVersion(  # type: ignore[attr-defined]
+        created = await versioning.CreateModelVersion(
             vpb.CreateModelVersionRequest(
                 parent=model.name, model_version=vpb.ModelVersion(), bump=vpb.BUMP_MINOR
             ),
             metadata=catalog_token,
         )
         ready, token = await with_token(
-            versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=created.name))  # type: ignore[attr-defined]
+            versioning.FinalizeModelVersion(vpb.FinalizeModelVersionRequest(name=created.name))
         )
         numbers.append(ready)
     split = pb.Deployment(
@@ -249,7 +245,7 @@ async def test_versions_in_a_traffic_split_are_kept_by_versioning(  # type: igno
     )
     assert applied.state == pb.TransitionRequest.STATE_APPLIED
     error = await rpc_error(
-        versioning.DeleteModelVersion(  # type: ignore[attr-defined]
+        versioning.DeleteModelVersion(
             vpb.DeleteModelVersionRequest(name=numbers[1].name), metadata=[(TOKEN_METADATA_KEY, token)]
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.replay import digest, rebuild
 from modelreg.promotion.adapters.postgres import PromotionProjection, VersionFactsCache
 from modelreg.runtime.host import ServiceHost
@@ -13,7 +14,7 @@ from tests.integration.promotion.conftest import Facts
 from tests.integration.promotion.test_promotion_service import approve, new_model, request, set_policy
 
 
-async def test_replay_reproduces_tables_and_history(  # type: ignore[no-untyped-def]
+async def test_replay_reproduces_tables_and_history(
     promotion_settings: Settings, promotion_host: ServiceHost, promotion_stub, facts: Facts
 ) -> None:
     model = new_model()
@@ -29,10 +30,11 @@ async def test_replay_reproduces_tables_and_history(  # type: ignore[no-untyped-
 
     pool = await asyncpg.create_pool(promotion_settings.pg_dsn, min_size=1, max_size=2)
     try:
-        for logical, handler, shadow in [
+        folds: list[tuple[str, ProjectionHandler, str]] = [
             ("modelreg.promotion.v1", PromotionProjection(), "promotion_replay"),
             ("modelreg.versioning.v1", VersionFactsCache(), "promotion_replay_versions"),
-        ]:
+        ]
+        for logical, handler, shadow in folds:
             topic = promotion_settings.kafka.topic(logical)
             async with pool.acquire() as conn:
                 until = {

@@ -19,7 +19,7 @@ def new_model() -> str:
     return f"namespaces/{unique('ns')}/models/{unique('m')}"
 
 
-def transition(*moves: tuple[str, int], deployments: dict[str, dict[int, int]] | None = None, **kw: object):  # type: ignore[no-untyped-def]
+def transition(*moves: tuple[str, int], deployments: dict[str, dict[int, int]] | None = None, **kw: object):
     return pb.TransitionRequest(
         moves=[pb.PointerMove(pointer=p, version=v) for p, v in moves],
         deployments=[
@@ -32,24 +32,24 @@ def transition(*moves: tuple[str, int], deployments: dict[str, dict[int, int]] |
     )
 
 
-async def request(stub, model: str, *moves, who: str = "alice", **kw):  # type: ignore[no-untyped-def]
+async def request(stub, model: str, *moves, who: str = "alice", **kw):
     return await stub.CreateTransitionRequest(
         pb.CreateTransitionRequestRequest(parent=model, transition_request=transition(*moves, **kw)),
         metadata=auth(who),
     )
 
 
-async def approve(stub, name: str, who: str, comment: str = "lgtm"):  # type: ignore[no-untyped-def]
+async def approve(stub, name: str, who: str, comment: str = "lgtm"):
     return await stub.ApproveTransitionRequest(
         pb.ApproveTransitionRequestRequest(name=name, comment=comment), metadata=auth(who)
     )
 
 
-async def pointers(stub, model: str) -> pb.Pointers:  # type: ignore[no-untyped-def]
+async def pointers(stub, model: str) -> pb.Pointers:
     return await stub.GetPointers(pb.GetPointersRequest(model=model), metadata=auth("victor"))
 
 
-async def set_policy(stub, parent: str, **fields: object) -> None:  # type: ignore[no-untyped-def]
+async def set_policy(stub, parent: str, **fields: object) -> None:
     fields.setdefault("separation_of_duties", True)
     await stub.SetPromotionPolicy(
         pb.SetPromotionPolicyRequest(policy=pb.PromotionPolicy(parent=parent, **fields)),  # type: ignore[arg-type]
@@ -57,7 +57,7 @@ async def set_policy(stub, parent: str, **fields: object) -> None:  # type: igno
     )
 
 
-async def rpc_error(call) -> grpc.aio.AioRpcError:  # type: ignore[no-untyped-def]
+async def rpc_error(call) -> grpc.aio.AioRpcError:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await call
     return error.value
@@ -68,7 +68,7 @@ async def versions(facts: Facts, model: str, *numbers: int, **kw: object) -> Non
         await facts.version(model, n, **kw)  # type: ignore[arg-type]
 
 
-async def test_unprotected_move_applies_at_once(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_unprotected_move_applies_at_once(promotion_stub, facts: Facts) -> None:
     model = new_model()
     await versions(facts, model, 1, 2)
     call = promotion_stub.CreateTransitionRequest(
@@ -86,7 +86,7 @@ async def test_unprotected_move_applies_at_once(promotion_stub, facts: Facts) ->
     assert got.etag == 'W/"1"'
 
 
-async def test_protected_move_waits_for_an_approver_then_applies(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_protected_move_waits_for_an_approver_then_applies(promotion_stub, facts: Facts) -> None:
     model = new_model()
     await versions(facts, model, 7)
     created = await request(promotion_stub, model, ("PRODUCTION", 7))
@@ -114,7 +114,7 @@ async def test_protected_move_waits_for_an_approver_then_applies(promotion_stub,
     assert entry.apply_time.seconds > 0
 
 
-async def test_denials_are_refused_and_recorded(promotion_stub, facts: Facts, settings) -> None:  # type: ignore[no-untyped-def]
+async def test_denials_are_refused_and_recorded(promotion_stub, facts: Facts, settings) -> None:
     model = new_model()
     namespace = model.split("/")[1]
     await versions(facts, model, 7)
@@ -161,7 +161,7 @@ async def test_denials_are_refused_and_recorded(promotion_stub, facts: Facts, se
         (3, True, ["bob", "carol", "dave"], State.STATE_APPLIED),
     ],
 )
-async def test_policy_matrix_through_grpc(  # type: ignore[no-untyped-def]
+async def test_policy_matrix_through_grpc(
     promotion_stub, facts: Facts, required: int, sod: bool, approvers: list[str], outcome: int
 ) -> None:
     model = new_model()
@@ -185,7 +185,7 @@ async def test_policy_matrix_through_grpc(  # type: ignore[no-untyped-def]
     assert last.state == outcome
 
 
-async def test_failed_check_names_check_and_values_and_appends_nothing(  # type: ignore[no-untyped-def]
+async def test_failed_check_names_check_and_values_and_appends_nothing(
     promotion_stub, facts: Facts, settings
 ) -> None:
     model = new_model()
@@ -229,7 +229,7 @@ async def test_failed_check_names_check_and_values_and_appends_nothing(  # type:
     assert applied.state == State.STATE_APPLIED  # deprecated still passes auc/signature/lineage
 
 
-async def test_missing_deleted_and_not_ready_versions(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_missing_deleted_and_not_ready_versions(promotion_stub, facts: Facts) -> None:
     model = new_model()
     await facts.version(model, 1)
     await facts.version(model, 2)
@@ -258,7 +258,7 @@ async def test_missing_deleted_and_not_ready_versions(promotion_stub, facts: Fac
         (transition(("STAGING", 1), comment="x" * 5000), "transition_request.comment"),
     ],
 )
-async def test_bad_input_is_invalid_argument_naming_the_field(  # type: ignore[no-untyped-def]
+async def test_bad_input_is_invalid_argument_naming_the_field(
     promotion_stub, settings, body: pb.TransitionRequest, field: str
 ) -> None:
     model = new_model()
@@ -281,7 +281,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field(  # type: ignore[n
     )
 
 
-async def test_bad_names_are_invalid_argument(promotion_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_bad_names_are_invalid_argument(promotion_stub) -> None:
     for call in [
         promotion_stub.GetPointers(pb.GetPointersRequest(model="models/x"), metadata=auth("victor")),
         promotion_stub.ApproveTransitionRequest(
@@ -294,7 +294,7 @@ async def test_bad_names_are_invalid_argument(promotion_stub) -> None:  # type: 
         assert (await rpc_error(call)).code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
-async def test_rollback_restores_exactly_the_previous_version(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_rollback_restores_exactly_the_previous_version(promotion_stub, facts: Facts) -> None:
     model = new_model()
     await versions(facts, model, 3, 5, 7)
     await set_policy(promotion_stub, model, required_approvals=2, emergency_rollback=True)
@@ -341,7 +341,7 @@ async def test_rollback_restores_exactly_the_previous_version(promotion_stub, fa
     ]
 
 
-async def test_traffic_split_is_a_governed_transition(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_traffic_split_is_a_governed_transition(promotion_stub, facts: Facts) -> None:
     model = new_model()
     await versions(facts, model, 7, 8)
     created = await request(promotion_stub, model, deployments={"prod": {7: 90, 8: 10}})
@@ -357,7 +357,7 @@ async def test_traffic_split_is_a_governed_transition(promotion_stub, facts: Fac
 
 async def test_applying_supersedes_competing_requests_and_idempotent_retries(
     promotion_stub, facts: Facts
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model = new_model()
     await versions(facts, model, 1, 2)
     first = await request(promotion_stub, model, ("PRODUCTION", 1))
@@ -379,7 +379,7 @@ async def test_applying_supersedes_competing_requests_and_idempotent_retries(
     assert (await pointers(promotion_stub, model)).etag == 'W/"2"'
 
 
-async def test_reject_and_cancel_are_final_decisions_with_their_actor(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_reject_and_cancel_are_final_decisions_with_their_actor(promotion_stub, facts: Facts) -> None:
     model = new_model()
     await versions(facts, model, 1)
     rejected = await request(promotion_stub, model, ("PRODUCTION", 1))
@@ -402,7 +402,7 @@ async def test_reject_and_cancel_are_final_decisions_with_their_actor(promotion_
     assert [r.name for r in listed.transition_requests] == [cancelled.name, rejected.name]
 
 
-async def test_effective_policy_model_over_namespace_over_default(promotion_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_effective_policy_model_over_namespace_over_default(promotion_stub) -> None:
     model = new_model()
     namespace = "/".join(model.split("/")[:2])
     get = promotion_stub.GetPromotionPolicy

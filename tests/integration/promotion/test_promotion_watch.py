@@ -16,7 +16,7 @@ from tests.integration.promotion.test_promotion_service import new_model, reques
 WATCH_SCHEMA = "promotion_watch"
 
 
-async def move(stub, model: str, version: int) -> None:  # type: ignore[no-untyped-def]
+async def move(stub, model: str, version: int) -> None:
     await request(stub, model, ("champion", version))
 
 
@@ -25,11 +25,11 @@ def version_of(item: pb.WatchPromotionsResponse) -> int:
     return change.version
 
 
-async def read(call, count: int) -> list[pb.WatchPromotionsResponse]:  # type: ignore[no-untyped-def]
+async def read(call, count: int) -> list[pb.WatchPromotionsResponse]:
     return [await asyncio.wait_for(call.read(), 10) for _ in range(count)]
 
 
-async def test_watch_resumes_without_gaps_across_a_restart(  # type: ignore[no-untyped-def]
+async def test_watch_resumes_without_gaps_across_a_restart(
     promotion_settings: Settings, promotion_stub, facts: Facts
 ) -> None:
     model = new_model()
@@ -86,7 +86,7 @@ async def test_watch_resumes_without_gaps_across_a_restart(  # type: ignore[no-u
         await watcher.stop()
 
 
-async def test_watch_of_a_namespace_from_a_token_in_the_middle(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_watch_of_a_namespace_from_a_token_in_the_middle(promotion_stub, facts: Facts) -> None:
     model = new_model()
     namespace = "/".join(model.split("/")[:2])
     for n in (1, 2, 3):

@@ -68,7 +68,7 @@ async def versioning_stub(versioning_host: ServiceHost) -> AsyncIterator[object]
 
 
 @pytest.fixture
-def create_model(catalog_stub) -> CreateModel:  # type: ignore[no-untyped-def]
+def create_model(catalog_stub) -> CreateModel:
     """Registers a fresh model in the catalog; returns (model name, catalog consistency token)."""
 
     async def create() -> tuple[str, str]:

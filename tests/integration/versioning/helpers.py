@@ -41,12 +41,15 @@ async def create_version(
     model: str,
     token: str | None = None,
     *,
-    bump: int = pb.BUMP_MINOR,
+    bump: pb.Bump.ValueType = pb.BUMP_MINOR,
     semver: str = "",
     **fields: Any,
 ) -> pb.ModelVersion:
     request = pb.CreateModelVersionRequest(
-        parent=model, model_version=pb.ModelVersion(**fields), bump=0 if semver else bump, semver=semver
+        parent=model,
+        model_version=pb.ModelVersion(**fields),
+        bump=pb.BUMP_UNSPECIFIED if semver else bump,
+        semver=semver,
     )
     response, _ = await call(stub.CreateModelVersion, request, token)
     return response
@@ -76,7 +79,7 @@ async def http_put(url: str, content: bytes) -> int:
     return await asyncio.to_thread(put)
 
 
-def upload_requests(name: str, path: str, content: bytes, chunk: int = 64 * 1024):  # type: ignore[no-untyped-def]
+def upload_requests(name: str, path: str, content: bytes, chunk: int = 64 * 1024):
     yield pb.UploadArtifactRequest(header=pb.UploadArtifactRequest.Header(name=name, path=path))
     for i in range(0, len(content), chunk):
         yield pb.UploadArtifactRequest(chunk=content[i : i + chunk])

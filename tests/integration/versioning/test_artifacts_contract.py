@@ -20,7 +20,7 @@ from tests.integration.versioning.helpers import http_put, sha
 
 
 @pytest.fixture(params=["filesystem", "s3"])
-def store(request, tmp_path: Path, moto_s3: MotoS3Server) -> BlobStore:  # type: ignore[no-untyped-def]
+def store(request, tmp_path: Path, moto_s3: MotoS3Server) -> BlobStore:
     if request.param == "filesystem":
         return FilesystemBlobStore(tmp_path / "artifacts")
     return s3_store(moto_s3, f"contract-{uuid.uuid4().hex[:12]}")

@@ -15,7 +15,7 @@ Code = grpc.StatusCode
 
 async def test_stage_and_alias_resolve_in_one_call_after_the_promotion_token(
     versioning_stub, versioning_host, create_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model, token = await create_model()
     for _ in range(3):
         await ready_version(versioning_stub, model, token)
@@ -25,7 +25,7 @@ async def test_stage_and_alias_resolve_in_one_call_after_the_promotion_token(
     )
     promotion_token = await append_promotion(versioning_host, model, "transition_applied", moved)
 
-    def get(ref: str):  # type: ignore[no-untyped-def]
+    def get(ref: str):
         return versioning_stub.GetModelVersion(
             pb.GetModelVersionRequest(name=f"{model}@{ref}"), metadata=metadata(promotion_token)
         )
@@ -50,7 +50,7 @@ async def test_stage_and_alias_resolve_in_one_call_after_the_promotion_token(
     )
 
 
-async def test_list_filter_on_tags_state_semver_and_version(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_list_filter_on_tags_state_semver_and_version(versioning_stub, create_model) -> None:
     model, token = await create_model()
     for i in range(6):
         tags = {"k1": f"v{i % 3}", "team": "a" if i < 3 else "b"}

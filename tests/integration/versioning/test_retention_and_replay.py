@@ -16,6 +16,7 @@ from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
+from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild_all
 from modelreg.runtime.host import ServiceHost
 from modelreg.versioning.adapters.postgres import CatalogModelsCache, PointersCache, VersioningProjection
@@ -63,7 +64,7 @@ async def move_pointer(host: ServiceHost, model: str, pointer: str, version: int
 
 async def test_retention_keeps_last_n_per_major_line_and_pointed_versions(
     versioning_stub, versioning_host, create_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model, token = await create_model()
     for semver in ("1.0.0", "1.1.0", "1.2.0", "2.0.0", "2.1.0"):
         await ready_version(versioning_stub, model, token, semver=semver)
@@ -104,7 +105,7 @@ async def test_retention_keeps_last_n_per_major_line_and_pointed_versions(
 
 async def test_transitions_and_deployments_protect_versions(
     versioning_stub, versioning_host, create_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model, token = await create_model()
     for _ in range(4):
         await ready_version(versioning_stub, model, token)
@@ -153,7 +154,7 @@ async def test_transitions_and_deployments_protect_versions(
 
 async def test_gc_lists_unreferenced_blobs_only_after_the_grace_period(
     versioning_stub, versioning_blobs, create_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model, token = await create_model()
     kept, dropped = os.urandom(500), os.urandom(700)
     live = await create_version(versioning_stub, model, token, files=[artifact("k.bin", kept)])
@@ -180,7 +181,7 @@ async def test_gc_lists_unreferenced_blobs_only_after_the_grace_period(
 @pytest.mark.parametrize("processes", [1, 2])
 async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
     versioning_stub, versioning_host, create_model, processes, monkeypatch
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     if processes == 1:
         # The live fold upserts its small batches; this replay COPYs every new row,
         # so the digest holds the two write paths equal.
@@ -193,7 +194,7 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
     await versioning_stub.DeprecateModelVersion(pb.DeprecateModelVersionRequest(name=version.name))
     await move_pointer(versioning_host, model, "staging", 2)
 
-    handlers = [
+    handlers: list[tuple[str, ProjectionHandler]] = [
         ("modelreg.versioning.v1", VersioningProjection()),
         ("modelreg.catalog.v1", CatalogModelsCache()),
         ("modelreg.promotion.v1", PointersCache()),

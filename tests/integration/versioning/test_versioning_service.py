@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+from typing import Any
 
 import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -28,7 +29,7 @@ Code = grpc.StatusCode
 
 async def test_eight_concurrent_bumps_get_distinct_consecutive_versions(
     versioning_stub, create_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model, token = await create_model()
     created = await asyncio.gather(
         *[create_version(versioning_stub, model, token, bump=pb.BUMP_MINOR) for _ in range(8)]
@@ -41,10 +42,10 @@ async def test_eight_concurrent_bumps_get_distinct_consecutive_versions(
     assert [v.version for v in listed.model_versions] == list(range(8, 0, -1))
 
 
-async def test_explicit_versions_and_bumps(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_explicit_versions_and_bumps(versioning_stub, create_model) -> None:
     model, token = await create_model()
 
-    async def semver_of(**kwargs):  # type: ignore[no-untyped-def]
+    async def semver_of(**kwargs):
         return (await create_version(versioning_stub, model, token, **kwargs)).semver
 
     assert await semver_of(bump=pb.BUMP_PIPELINE) == "1.0.0"  # the first version is 1.0.0
@@ -63,7 +64,7 @@ async def test_explicit_versions_and_bumps(versioning_stub, create_model) -> Non
     await expect(
         Code.INVALID_ARGUMENT,
         versioning_stub.CreateModelVersion(
-            pb.CreateModelVersionRequest(parent=model, bump=1, semver="5.0.0")
+            pb.CreateModelVersionRequest(parent=model, bump=pb.BUMP_MAJOR, semver="5.0.0")
         ),
     )
     await expect(
@@ -73,7 +74,7 @@ async def test_explicit_versions_and_bumps(versioning_stub, create_model) -> Non
     assert len(listed.model_versions) == 8
 
 
-async def test_references(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_references(versioning_stub, create_model) -> None:
     model, token = await create_model()
     for semver in ("1.0.0", "1.1.0", "2.0.0", "1.2.0"):
         await create_version(versioning_stub, model, token, semver=semver)
@@ -106,7 +107,7 @@ def signature(*inputs: tuple[str, str, list[int]], output: str = "float64") -> p
     )
 
 
-async def test_signature_must_stay_compatible_within_a_major_line(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_signature_must_stay_compatible_within_a_major_line(versioning_stub, create_model) -> None:
     model, token = await create_model()
     base = signature(("x", "float32", [-1, 3]), ("y", "int64", [-1]))
     await create_version(versioning_stub, model, token, signature=base)
@@ -121,7 +122,7 @@ async def test_signature_must_stay_compatible_within_a_major_line(versioning_stu
     ).semver == "2.0.0"
 
 
-async def test_model_must_exist_in_the_catalog(versioning_stub, catalog_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_model_must_exist_in_the_catalog(versioning_stub, catalog_stub, create_model) -> None:
     await expect(Code.NOT_FOUND, create_version(versioning_stub, "namespaces/nobody/models/nothing"))
     for _ in range(5):  # with the catalog's token, a just-created model is always seen
         model, token = await create_model()
@@ -135,9 +136,9 @@ async def test_model_must_exist_in_the_catalog(versioning_stub, catalog_stub, cr
 
 async def test_bad_input_names_the_field_and_appends_nothing(
     versioning_stub, versioning_host, create_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model, token = await create_model()
-    cases = {
+    cases: dict[str, dict[str, Any]] = {
         "model_version.tags": dict(tags={"Bad Key": "v"}),
         "model_version.metrics": dict(metrics={"nan": float("nan")}),
         "model_version.files[0].sha256": dict(files=[pb.ArtifactFile(path="a", size=1, sha256="xyz")]),
@@ -157,7 +158,7 @@ async def test_bad_input_names_the_field_and_appends_nothing(
     assert not [e for e in envelopes if e.stream == model]
 
 
-async def test_update_tags_and_description_after_ready(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_update_tags_and_description_after_ready(versioning_stub, create_model) -> None:
     model, token = await create_model()
     version = await ready_version(versioning_stub, model, token, description="v1", tags={"a": "1"})
     assert version.state == pb.ModelVersion.STATE_READY
@@ -178,7 +179,7 @@ async def test_update_tags_and_description_after_ready(versioning_stub, create_m
     assert deprecated.state == pb.ModelVersion.STATE_DEPRECATED and deprecated.state_reason == "old"
 
 
-async def test_identical_files_are_stored_once(versioning_stub, versioning_blobs, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_identical_files_are_stored_once(versioning_stub, versioning_blobs, create_model) -> None:
     model, token = await create_model()
     shared, first_only, second_only = os.urandom(2048), os.urandom(100), os.urandom(300)
     files_1 = [
@@ -221,7 +222,7 @@ async def test_identical_files_are_stored_once(versioning_stub, versioning_blobs
     assert f"blobs/sha256/{digest[:2]}/{digest[2:4]}/{digest}" in keys and len(keys) == 3
 
 
-async def test_finalize_verifies_every_blob_and_ready_is_immutable(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_finalize_verifies_every_blob_and_ready_is_immutable(versioning_stub, create_model) -> None:
     model, token = await create_model()
     good, other = os.urandom(1000), os.urandom(1000)
     version = await create_version(versioning_stub, model, token, files=[artifact("m.bin", good)])
@@ -254,7 +255,7 @@ async def test_finalize_verifies_every_blob_and_ready_is_immutable(versioning_st
         assert "immutable" in error.details()
 
 
-async def test_streaming_upload_and_download_round_trip(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_streaming_upload_and_download_round_trip(versioning_stub, create_model) -> None:
     model, token = await create_model()
     content = os.urandom(300_000)
     version = await create_version(versioning_stub, model, token, files=[artifact("model/w.bin", content)])
@@ -286,7 +287,7 @@ async def test_streaming_upload_and_download_round_trip(versioning_stub, create_
     assert bytes(received) == content
 
 
-async def test_a_retried_create_returns_the_original_version(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_a_retried_create_returns_the_original_version(versioning_stub, create_model) -> None:
     model, token = await create_model()
     request = pb.CreateModelVersionRequest(
         parent=model, model_version=pb.ModelVersion(), bump=pb.BUMP_MINOR, request_id="req-1"
@@ -300,7 +301,7 @@ async def test_a_retried_create_returns_the_original_version(versioning_stub, cr
 
 async def test_a_model_deleted_in_the_catalog_takes_no_new_versions(
     versioning_stub, catalog_stub, create_model
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     model, token = await create_model()
     await create_version(versioning_stub, model, token)
     _, deleted_token = await call(
@@ -310,7 +311,7 @@ async def test_a_model_deleted_in_the_catalog_takes_no_new_versions(
     assert "does not exist in the catalog" in error.details()
 
 
-async def test_large_file_through_presigned_parts(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_large_file_through_presigned_parts(versioning_stub, create_model) -> None:
     model, token = await create_model()
     content = os.urandom(6 * 1024 * 1024 + 10)
     version = await create_version(versioning_stub, model, token, files=[artifact("big.bin", content)])

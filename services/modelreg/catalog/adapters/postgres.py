@@ -67,6 +67,7 @@ class CatalogProjection:
 
     name = "catalog"
     read_model_tables = ("registered_models", "namespaces")
+    stream_scope = ""
 
     def ddl(self, schema: str) -> str:
         s = quote_schema(schema)

@@ -153,7 +153,7 @@ class Catalog:
 
 
 def _sort_values(model: RegisteredModel, ordering: Ordering) -> tuple[SortValue, ...]:
-    values = {
+    values: dict[SortKey, SortValue] = {
         SortKey.NAME: model.name.model,
         SortKey.CREATE_TIME: model.create_time,
         SortKey.UPDATE_TIME: model.update_time,

@@ -56,6 +56,7 @@ class LineageProjection:
 
     name = "lineage"
     read_model_tables = ("lineage_records", "lineage_nodes", "lineage_edges")
+    stream_scope = ""
 
     def ddl(self, schema: str) -> str:
         s = quote_schema(schema)

@@ -58,6 +58,7 @@ class PromotionProjection:
 
     name = "promotion"
     read_model_tables = ("pointers", "requests", "transitions", "policies", "access_denials")
+    stream_scope = ""
 
     def ddl(self, schema: str) -> str:
         s = quote_schema(schema)
@@ -133,7 +134,7 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
         touched: set[str] = set()
         # name -> [request, creating event id, creating revision]; ON CONFLICT keeps
         # the creating event of rows that already exist.
-        changed_requests: dict[str, list[object]] = {}
+        changed_requests: dict[str, tuple[Request, str, int]] = {}
         for accepted, event in decoded:
             if event is None:
                 continue
@@ -166,10 +167,10 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
             touched.add(stream)
             for name, request in new.requests.items():
                 if state.requests.get(name) is not request:
-                    if name in changed_requests:
-                        changed_requests[name][0] = request
-                    else:
-                        changed_requests[name] = [request, envelope.event_id, meta.revision]
+                    _, created_event, created_revision = changed_requests.get(
+                        name, (request, envelope.event_id, meta.revision)
+                    )
+                    changed_requests[name] = (request, created_event, created_revision)
             if isinstance(event, TransitionApplied):
                 entry = history_entry(event, new.pointers, meta)
                 transitions.append(
@@ -197,7 +198,7 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
                 " VALUES ($1, $2, $3, $4::uuid, $5, $6)"
                 " ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, body = EXCLUDED.body",
                 [
-                    (name, r.model, r.state.value, event_id, revision, _request_body(r))  # type: ignore[attr-defined]
+                    (name, r.model, r.state.value, event_id, revision, _request_body(r))
                     for name, (r, event_id, revision) in sorted(changed_requests.items())
                 ],
             )

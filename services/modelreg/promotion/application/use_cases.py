@@ -38,6 +38,7 @@ from modelreg.promotion.domain.model import (
     Pointers,
     Policy,
     PolicySet,
+    PromotionEvent,
     Request,
     RequestState,
     Role,
@@ -213,7 +214,7 @@ class Promotion:
         comment: str,
         context: EventContext,
         needed: Role,
-        decide: Callable[..., object],
+        decide: Callable[..., PromotionEvent],
     ) -> Written:
         model = model_of_request(name)
         namespace = namespace_of(model)
@@ -235,7 +236,7 @@ class Promotion:
         )
 
         async def run() -> Written:
-            result = await self._commands.run(model, context, lambda state: decide(state, command, facts))  # type: ignore[arg-type]
+            result = await self._commands.run(model, context, lambda state: decide(state, command, facts))
             written = await self._reader.request(name)
             assert written is not None
             return Written(written, result.token)

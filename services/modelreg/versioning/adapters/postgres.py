@@ -147,6 +147,7 @@ class VersioningProjection:
 
     name = "versioning"
     read_model_tables = ("model_versions", "retention_policies")
+    stream_scope = ""
 
     def ddl(self, schema: str) -> str:
         s = quote_schema(schema)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
 from dataclasses import dataclass
@@ -188,7 +189,6 @@ class Versioning:
                 bounded(),
                 expected_sha256=file.sha256,
                 expected_size=file.size,
-                spool_dir=getattr(self._blobs, "spool_dir", None),
             )
         except BlobMismatch as error:
             raise InvalidArgument.of("chunk", f"{path}: {error}") from None
@@ -278,7 +278,7 @@ class Versioning:
 
     async def collect_garbage(
         self, grace: timedelta, dry_run: bool, now: datetime | None = None
-    ) -> list[Garbage]:
+    ) -> builtins.list[Garbage]:  # `list` is the method above
         cutoff = (now or datetime.now(UTC)) - grace
         blobs = await self._blobs.list_blobs()
         # Read references after listing: a blob uploaded and referenced in between
