@@ -15,6 +15,7 @@ from google.protobuf.field_mask_pb2 import FieldMask
 from modelreg.catalog.adapters.postgres import CatalogProjection
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+from modelreg.gen.common.v1.signature_pb2 import Signature, TensorSpec
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
@@ -30,9 +31,9 @@ def full_model() -> pb.RegisteredModel:
         annotations="trained on 2025 data",
         tags={"team": "growth", "env": "prod"},
         owners=["alice", "group:ml"],
-        signature=pb.ModelSignature(
-            inputs=[pb.TensorSpec(name="features", dtype=pb.TensorSpec.DATA_TYPE_FLOAT32, shape=[-1, 12])],
-            outputs=[pb.TensorSpec(name="p", dtype=pb.TensorSpec.DATA_TYPE_FLOAT64, shape=[-1])],
+        signature=Signature(
+            inputs=[TensorSpec(name="features", dtype=TensorSpec.DATA_TYPE_FLOAT32, shape=[-1, 12])],
+            outputs=[TensorSpec(name="p", dtype=TensorSpec.DATA_TYPE_FLOAT64, shape=[-1])],
         ),
     )
     model.properties["acc"].double_value = 0.91
@@ -201,7 +202,7 @@ BAD_UPDATES = [
     (
         "registered_model.signature.inputs[0].dtype",
         ["signature"],
-        pb.RegisteredModel(signature=pb.ModelSignature(inputs=[pb.TensorSpec(name="x")])),
+        pb.RegisteredModel(signature=Signature(inputs=[TensorSpec(name="x")])),
     ),
     ("registered_model.etag", ["description"], pb.RegisteredModel(description="x", etag="nonsense")),
 ]

@@ -21,8 +21,6 @@ from modelreg.catalog.domain.model import (
     RegisteredModelRestored,
     RegisteredModelUpdated,
     RestoreRegisteredModel,
-    Signature,
-    TensorSpec,
     UpdateRegisteredModel,
     decide,
     decide_namespace,
@@ -31,6 +29,7 @@ from modelreg.catalog.domain.model import (
 )
 from modelreg.catalog.domain.names import ModelName, parse_model_name, parse_parent
 from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.signatures import Signature, TensorSpec
 
 NAME = ModelName("ns", "churn")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

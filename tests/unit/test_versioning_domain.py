@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelreg.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.domain.model import (
     Bump,
     CreateVersion,
@@ -18,9 +19,7 @@ from modelreg.versioning.domain.model import (
     ModelVersions,
     Reference,
     SemVer,
-    Signature,
     Status,
-    TensorSpec,
     VersionSpec,
     decide,
     evolve,

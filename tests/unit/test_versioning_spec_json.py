@@ -5,13 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.adapters.postgres import spec_from_json, spec_to_json
 from modelreg.versioning.domain.model import (
     ArtifactFile,
     CodeReference,
     Environment,
-    Signature,
-    TensorSpec,
     VersionSpec,
 )
 

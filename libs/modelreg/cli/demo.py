@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from modelreg.client import Endpoints, Registry
+from modelreg.gen.common.v1 import signature_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2
@@ -84,9 +85,10 @@ def run_demo(*, model: str | None, console: Console, home: Path) -> None:
     endpoints = Endpoints.from_env()
     name = model or f"churn-{secrets.token_hex(2)}"
     uri = f"demo/{name}"
-    signature = versioning_pb2.Signature(
-        inputs=[versioning_pb2.TensorSpec(name="features", dtype="float32", shape=[-1, 32])],
-        outputs=[versioning_pb2.TensorSpec(name="churn_probability", dtype="float32", shape=[-1])],
+    float32 = signature_pb2.TensorSpec.DATA_TYPE_FLOAT32
+    signature = signature_pb2.Signature(
+        inputs=[signature_pb2.TensorSpec(name="features", dtype=float32, shape=[-1, 32])],
+        outputs=[signature_pb2.TensorSpec(name="churn_probability", dtype=float32, shape=[-1])],
     )
 
     def step(text: str) -> None:

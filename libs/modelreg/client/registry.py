@@ -36,6 +36,7 @@ from modelreg.client.errors import NotFound as NotFoundError
 from modelreg.client.uris import parse_uri
 from modelreg.eventlog.positions import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from modelreg.gen.common.v1 import signature_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2, lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
@@ -318,7 +319,7 @@ class AsyncRegistry:
         flavor: str = "",
         code: versioning_pb2.CodeReference | None = None,
         environment: versioning_pb2.Environment | None = None,
-        signature: versioning_pb2.Signature | None = None,
+        signature: signature_pb2.Signature | None = None,
         progress: bool | None = None,
         direct_upload: bool = True,
         request_id: str | None = None,

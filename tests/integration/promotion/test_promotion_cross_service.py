@@ -16,6 +16,7 @@ import pytest
 from modelreg.eventlog import TOKEN_METADATA_KEY
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2
+from modelreg.gen.common.v1.signature_pb2 import Signature, TensorSpec
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2 as vpb
@@ -97,9 +98,9 @@ async def test_checks_use_facts_recorded_by_the_versioning_service(
     catalog, versioning, promotion_stub
 ) -> None:
     model, catalog_token = await create_model(catalog)
-    signature = vpb.Signature(
-        inputs=[vpb.TensorSpec(name="x", dtype="float32", shape=[-1])],
-        outputs=[vpb.TensorSpec(name="p", dtype="float64", shape=[-1])],
+    signature = Signature(
+        inputs=[TensorSpec(name="x", dtype=TensorSpec.DATA_TYPE_FLOAT32, shape=[-1])],
+        outputs=[TensorSpec(name="p", dtype=TensorSpec.DATA_TYPE_FLOAT64, shape=[-1])],
     )
     good = await versioning.CreateModelVersion(
         vpb.CreateModelVersionRequest(

@@ -11,6 +11,7 @@ import grpc
 from google.protobuf.field_mask_pb2 import FieldMask
 
 from modelreg.gen.catalog.v1 import catalog_pb2
+from modelreg.gen.common.v1.signature_pb2 import Signature, TensorSpec
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from tests.helpers import log_envelopes
 from tests.integration.versioning.helpers import (
@@ -100,10 +101,13 @@ async def test_references(versioning_stub, create_model) -> None:
     )
 
 
-def signature(*inputs: tuple[str, str, list[int]], output: str = "float64") -> pb.Signature:
-    return pb.Signature(
-        inputs=[pb.TensorSpec(name=n, dtype=d, shape=s) for n, d, s in inputs],
-        outputs=[pb.TensorSpec(name="p", dtype=output, shape=[-1])],
+def signature(*inputs: tuple[str, str, list[int]], output: str = "float64") -> Signature:
+    def dtype(name: str) -> TensorSpec.DataType.ValueType:
+        return TensorSpec.DataType.Value(f"DATA_TYPE_{name.upper()}")
+
+    return Signature(
+        inputs=[TensorSpec(name=n, dtype=dtype(d), shape=s) for n, d, s in inputs],
+        outputs=[TensorSpec(name="p", dtype=dtype(output), shape=[-1])],
     )
 
 
@@ -144,7 +148,8 @@ async def test_bad_input_names_the_field_and_appends_nothing(
         "model_version.files[0].sha256": dict(files=[pb.ArtifactFile(path="a", size=1, sha256="xyz")]),
         "model_version.files[0].path": dict(files=[pb.ArtifactFile(path="../etc", size=1, sha256="0" * 64)]),
         "model_version.signature.inputs[0].dtype": dict(
-            signature=pb.Signature(inputs=[pb.TensorSpec(name="x", dtype="f")])
+            # A dtype number this build does not know, as a newer client could send.
+            signature=Signature(inputs=[TensorSpec(name="x", dtype=99)])  # type: ignore[arg-type]
         ),
         "model_version.description": dict(description="x" * 20_000),
     }

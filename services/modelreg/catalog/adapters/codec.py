@@ -1,7 +1,8 @@
 """Domain events <-> the protobuf payloads that travel in envelopes.
 
-The field conversions (properties, signature) are shared with the API mapping,
-so the log and the API can never disagree on what a value means.
+The field conversions (properties here, signatures in modelreg.signatures_proto)
+are shared with the API mapping, so the log and the API can never disagree on
+what a value means.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from datetime import UTC
 from google.protobuf.message import Message
 
 from modelreg.catalog.domain.model import (
-    DATA_TYPES,
     CatalogEvent,
     ModelFields,
     NamespaceCreated,
@@ -22,18 +22,11 @@ from modelreg.catalog.domain.model import (
     RegisteredModelDeleted,
     RegisteredModelRestored,
     RegisteredModelUpdated,
-    Signature,
-    TensorSpec,
 )
 from modelreg.catalog.domain.names import parse_model_name
 from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
-
-# Proto enum values are DATA_TYPE_<NAME>; the domain keeps the lower-case name.
-_DTYPE_TO_PROTO = {
-    name: catalog_pb2.TensorSpec.DataType.Value(f"DATA_TYPE_{name.upper()}") for name in DATA_TYPES
-}
-_DTYPE_FROM_PROTO = {number: name for name, number in _DTYPE_TO_PROTO.items()}
+from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 
 
 def property_to_proto(prop: Property) -> catalog_pb2.PropertyValue:
@@ -65,22 +58,6 @@ def property_from_proto(value: catalog_pb2.PropertyValue) -> Property | None:
         case "timestamp_value":
             return Property(PropertyKind.TIMESTAMP, value.timestamp_value.ToDatetime(tzinfo=UTC))
     return None
-
-
-def signature_to_proto(signature: Signature) -> catalog_pb2.ModelSignature:
-    def spec(s: TensorSpec) -> catalog_pb2.TensorSpec:
-        return catalog_pb2.TensorSpec(name=s.name, dtype=_DTYPE_TO_PROTO[s.dtype], shape=list(s.shape))
-
-    return catalog_pb2.ModelSignature(
-        inputs=[spec(s) for s in signature.inputs], outputs=[spec(s) for s in signature.outputs]
-    )
-
-
-def signature_from_proto(message: catalog_pb2.ModelSignature) -> Signature:
-    def spec(s: catalog_pb2.TensorSpec) -> TensorSpec:
-        return TensorSpec(s.name, _DTYPE_FROM_PROTO.get(s.dtype, ""), tuple(s.shape))
-
-    return Signature(tuple(spec(s) for s in message.inputs), tuple(spec(s) for s in message.outputs))
 
 
 def fields_to_proto(values: ModelFields, message: catalog_pb2.RegisteredModel, only: tuple[str, ...]) -> None:

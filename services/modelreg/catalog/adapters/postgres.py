@@ -28,8 +28,6 @@ from modelreg.catalog.domain.model import (
     PropertyKind,
     RegisteredModel,
     RegisteredModelCreated,
-    Signature,
-    TensorSpec,
     evolve,
     evolve_namespace,
 )
@@ -52,6 +50,7 @@ from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import StreamHead, head_of
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
+from modelreg.signatures import Signature, TensorSpec
 
 COLUMNS = (
     "name, namespace, model, description, annotations, tags, properties, signature, owners, state,"

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import re
 
-from modelreg.catalog.adapters.codec import (
-    property_from_proto,
-    property_to_proto,
-    signature_from_proto,
-    signature_to_proto,
-)
+from modelreg.catalog.adapters.codec import property_from_proto, property_to_proto
 from modelreg.catalog.domain.model import (
     OUTPUT_ONLY_FIELDS,
     UPDATABLE_FIELDS,
@@ -28,6 +23,7 @@ from modelreg.catalog.domain.model import (
 from modelreg.catalog.domain.names import ModelName, check_id, parse_model_name, parse_parent
 from modelreg.errors import InvalidArgument
 from modelreg.gen.catalog.v1 import catalog_pb2
+from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 
 MAX_REQUEST_ID_CHARS = 128
 

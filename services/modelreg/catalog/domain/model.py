@@ -18,9 +18,6 @@ from modelreg.catalog.domain.names import (
     MAX_PROPERTIES,
     MAX_PROPERTY_STRING_BYTES,
     MAX_REASON_BYTES,
-    MAX_SHAPE_DIMS,
-    MAX_SIGNATURE_FIELDS,
-    TENSOR_NAME_PATTERN,
     ModelName,
     check_description,
     check_key,
@@ -28,6 +25,7 @@ from modelreg.catalog.domain.names import (
     check_tags,
 )
 from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.signatures import Signature, check_signature
 
 
 class ModelState(StrEnum):
@@ -50,35 +48,6 @@ class Property:
 
     kind: PropertyKind
     value: str | int | float | bool | datetime
-
-
-DATA_TYPES = (
-    "bool",
-    "int8",
-    "int16",
-    "int32",
-    "int64",
-    "uint8",
-    "float16",
-    "bfloat16",
-    "float32",
-    "float64",
-    "string",
-    "bytes",
-)
-
-
-@dataclass(frozen=True, slots=True)
-class TensorSpec:
-    name: str
-    dtype: str
-    shape: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Signature:
-    inputs: tuple[TensorSpec, ...] = ()
-    outputs: tuple[TensorSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,26 +135,6 @@ def check_properties(properties: dict[str, Property], field: str) -> None:
                 assert isinstance(prop.value, float)
                 if not math.isfinite(prop.value):
                     raise InvalidArgument.of(where, "must be a finite number")
-
-
-def check_signature(signature: Signature, field: str) -> None:
-    for side, specs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
-        where = f"{field}.{side}"
-        if len(specs) > MAX_SIGNATURE_FIELDS:
-            raise InvalidArgument.of(where, f"has {len(specs)} entries, at most {MAX_SIGNATURE_FIELDS}")
-        seen: set[str] = set()
-        for i, spec in enumerate(specs):
-            if not TENSOR_NAME_PATTERN.match(spec.name):
-                raise InvalidArgument.of(f"{where}[{i}].name", f"must match {TENSOR_NAME_PATTERN.pattern}")
-            if spec.name in seen:
-                raise InvalidArgument.of(f"{where}[{i}].name", f"{spec.name!r} appears twice")
-            seen.add(spec.name)
-            if spec.dtype not in DATA_TYPES:
-                raise InvalidArgument.of(f"{where}[{i}].dtype", "is required")
-            if len(spec.shape) > MAX_SHAPE_DIMS or any(d < -1 for d in spec.shape):
-                raise InvalidArgument.of(
-                    f"{where}[{i}].shape", f"needs at most {MAX_SHAPE_DIMS} dimensions, each >= -1"
-                )
 
 
 # Commands -------------------------------------------------------------------

@@ -15,6 +15,7 @@ from google.protobuf.message import Message
 
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.versioning.v1 import events_pb2, versioning_pb2
+from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 from modelreg.versioning.domain.model import (
     ArtifactFile,
     CodeReference,
@@ -24,9 +25,7 @@ from modelreg.versioning.domain.model import (
     ModelVersion,
     RetentionSet,
     SemVer,
-    Signature,
     Status,
-    TensorSpec,
     VersionCreated,
     VersionDeleted,
     VersionDeprecated,
@@ -52,20 +51,6 @@ def file_to_proto(f: ArtifactFile) -> versioning_pb2.ArtifactFile:
 
 def file_from_proto(f: versioning_pb2.ArtifactFile) -> ArtifactFile:
     return ArtifactFile(f.path, f.size, f.sha256, f.media_type or "application/octet-stream")
-
-
-def signature_to_proto(s: Signature) -> versioning_pb2.Signature:
-    def spec(t: TensorSpec) -> versioning_pb2.TensorSpec:
-        return versioning_pb2.TensorSpec(name=t.name, dtype=t.dtype, shape=list(t.shape))
-
-    return versioning_pb2.Signature(inputs=[spec(t) for t in s.inputs], outputs=[spec(t) for t in s.outputs])
-
-
-def signature_from_proto(s: versioning_pb2.Signature) -> Signature:
-    def spec(t: versioning_pb2.TensorSpec) -> TensorSpec:
-        return TensorSpec(t.name, t.dtype, tuple(t.shape))
-
-    return Signature(tuple(spec(t) for t in s.inputs), tuple(spec(t) for t in s.outputs))
 
 
 def _dict(m: Mapping[str, _V]) -> dict[str, _V]:

@@ -29,6 +29,7 @@ from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.pointers import net_pointer_changes, write_pointer_changes
 from modelreg.projections.schema import quote_schema
+from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import (
@@ -40,9 +41,7 @@ from modelreg.versioning.domain.model import (
     ModelVersion,
     ModelVersions,
     SemVer,
-    Signature,
     Status,
-    TensorSpec,
     VersionSpec,
     evolve,
     fits,

@@ -18,13 +18,10 @@ from datetime import datetime
 from enum import StrEnum
 
 from modelreg.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.signatures import Signature, TensorSpec, check_signature
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-TENSOR_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$")
 SEMVER_PATTERN = re.compile(r"^v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$")
-DATA_TYPES = frozenset(
-    "bool int8 int16 int32 int64 uint8 float16 bfloat16 float32 float64 string bytes".split()
-)
 MAX_DESCRIPTION_BYTES = 16 * 1024
 MAX_TAGS = 64
 MAX_TAG_VALUE_BYTES = 256
@@ -37,8 +34,6 @@ MAX_URL_BYTES = 2048
 MAX_FILES = 1000
 MAX_PATH_BYTES = 512
 MAX_FILE_SIZE = 5 * 1024**4  # 5 TiB, S3's object limit
-MAX_SIGNATURE_FIELDS = 256
-MAX_SHAPE_DIMS = 32
 MAX_REASON_BYTES = 1024
 MAX_KEEP_LAST = 10_000
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -90,19 +85,6 @@ class ArtifactFile:
     size: int
     sha256: str
     media_type: str = "application/octet-stream"
-
-
-@dataclass(frozen=True, slots=True)
-class TensorSpec:
-    name: str
-    dtype: str
-    shape: tuple[int, ...] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class Signature:
-    inputs: tuple[TensorSpec, ...] = ()
-    outputs: tuple[TensorSpec, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,28 +220,6 @@ def check_files(files: tuple[ArtifactFile, ...], field_name: str) -> None:
         if not _HEX64.match(f.sha256):
             raise InvalidArgument.of(f"{where}.sha256", "must be 64 lower-case hex characters")
         _check_text(f.media_type, f"{where}.media_type", MAX_SHORT_BYTES)
-
-
-def check_signature(signature: Signature, field_name: str) -> None:
-    for side, specs in (("inputs", signature.inputs), ("outputs", signature.outputs)):
-        where = f"{field_name}.{side}"
-        if len(specs) > MAX_SIGNATURE_FIELDS:
-            raise InvalidArgument.of(where, f"has {len(specs)} entries, at most {MAX_SIGNATURE_FIELDS}")
-        seen: set[str] = set()
-        for i, spec in enumerate(specs):
-            if not TENSOR_NAME_PATTERN.match(spec.name):
-                raise InvalidArgument.of(f"{where}[{i}].name", f"must match {TENSOR_NAME_PATTERN.pattern}")
-            if spec.name in seen:
-                raise InvalidArgument.of(f"{where}[{i}].name", f"{spec.name!r} appears twice")
-            seen.add(spec.name)
-            if spec.dtype not in DATA_TYPES:
-                raise InvalidArgument.of(
-                    f"{where}[{i}].dtype", f"must be one of {', '.join(sorted(DATA_TYPES))}"
-                )
-            if len(spec.shape) > MAX_SHAPE_DIMS or any(d < -1 for d in spec.shape):
-                raise InvalidArgument.of(
-                    f"{where}[{i}].shape", f"at most {MAX_SHAPE_DIMS} dimensions, each >= -1"
-                )
 
 
 def check_spec(spec: VersionSpec, prefix: str = "model_version") -> None:

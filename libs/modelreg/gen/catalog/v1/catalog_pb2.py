@@ -27,9 +27,10 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.api import resource_pb2 as google_dot_api_dot_resource__pb2
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
+from modelreg.gen.common.v1 import signature_pb2 as modelreg_dot_common_dot_v1_dot_signature__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!modelreg/catalog/v1/catalog.proto\x12\x13modelreg.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xeb\x01\n\tNamespace\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08implicit\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03:2\xea\x41/\n\x15modelreg.io/Namespace\x12\x16namespaces/{namespace}\"\xa9\x01\n\rPropertyValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x35\n\x0ftimestamp_value\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04kind\"\xa0\x03\n\nTensorSpec\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12=\n\x05\x64type\x18\x02 \x01(\x0e\x32(.modelreg.catalog.v1.TensorSpec.DataTypeB\x04\xe2\x41\x01\x02\x12\x13\n\x05shape\x18\x03 \x03(\x03\x42\x04\xe2\x41\x01\x01\"\xa9\x02\n\x08\x44\x61taType\x12\x19\n\x15\x44\x41TA_TYPE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x44\x41TA_TYPE_BOOL\x10\x01\x12\x12\n\x0e\x44\x41TA_TYPE_INT8\x10\x02\x12\x13\n\x0f\x44\x41TA_TYPE_INT16\x10\x03\x12\x13\n\x0f\x44\x41TA_TYPE_INT32\x10\x04\x12\x13\n\x0f\x44\x41TA_TYPE_INT64\x10\x05\x12\x13\n\x0f\x44\x41TA_TYPE_UINT8\x10\x06\x12\x15\n\x11\x44\x41TA_TYPE_FLOAT16\x10\x07\x12\x16\n\x12\x44\x41TA_TYPE_BFLOAT16\x10\x08\x12\x15\n\x11\x44\x41TA_TYPE_FLOAT32\x10\t\x12\x15\n\x11\x44\x41TA_TYPE_FLOAT64\x10\n\x12\x14\n\x10\x44\x41TA_TYPE_STRING\x10\x0b\x12\x13\n\x0f\x44\x41TA_TYPE_BYTES\x10\x0c\"s\n\x0eModelSignature\x12/\n\x06inputs\x18\x01 \x03(\x0b\x32\x1f.modelreg.catalog.v1.TensorSpec\x12\x30\n\x07outputs\x18\x02 \x03(\x0b\x32\x1f.modelreg.catalog.v1.TensorSpec\"\xe0\x06\n\x0fRegisteredModel\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x42\n\x04tags\x18\x03 \x03(\x0b\x32..modelreg.catalog.v1.RegisteredModel.TagsEntryB\x04\xe2\x41\x01\x01\x12?\n\x05state\x18\x04 \x01(\x0e\x32*.modelreg.catalog.v1.RegisteredModel.StateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nupdated_by\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x61nnotations\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12N\n\nproperties\x18\x0b \x03(\x0b\x32\x34.modelreg.catalog.v1.RegisteredModel.PropertiesEntryB\x04\xe2\x41\x01\x01\x12<\n\tsignature\x18\x0c \x01(\x0b\x32#.modelreg.catalog.v1.ModelSignatureB\x04\xe2\x41\x01\x01\x12\x14\n\x06owners\x18\r \x03(\tB\x04\xe2\x41\x01\x01\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aU\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x31\n\x05value\x18\x02 \x01(\x0b\x32\".modelreg.catalog.v1.PropertyValue:\x02\x38\x01\"W\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_ARCHIVED\x10\x02\x12\x11\n\rSTATE_DELETED\x10\x03:G\xea\x41\x44\n\x1bmodelreg.io/RegisteredModel\x12%namespaces/{namespace}/models/{model}\"\xb7\x01\n\x1c\x43reateRegisteredModelRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12!\n\x13registered_model_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x44\n\x10registered_model\x18\x03 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModelB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"K\n\x19GetRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cshow_deleted\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x01\"\xb0\x01\n\x1bListRegisteredModelsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_by\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cshow_deleted\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x01\"x\n\x1cListRegisteredModelsResponse\x12?\n\x11registered_models\x18\x01 \x03(\x0b\x32$.modelreg.catalog.v1.RegisteredModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb5\x01\n\x1cUpdateRegisteredModelRequest\x12\x44\n\x10registered_model\x18\x01 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModelB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"a\n\x1d\x41rchiveRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"a\n\x1dRestoreRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"v\n\x1c\x44\x65leteRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\x87\x01\n\x16\x43reateNamespaceRequest\x12\x1a\n\x0cnamespace_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\tnamespace\x18\x02 \x01(\x0b\x32\x1e.modelreg.catalog.v1.NamespaceB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\")\n\x13GetNamespaceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x15ListNamespacesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"e\n\x16ListNamespacesResponse\x12\x32\n\nnamespaces\x18\x01 \x03(\x0b\x32\x1e.modelreg.catalog.v1.Namespace\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xdc\x08\n\x0e\x43\x61talogService\x12p\n\x15\x43reateRegisteredModel\x12\x31.modelreg.catalog.v1.CreateRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12j\n\x12GetRegisteredModel\x12..modelreg.catalog.v1.GetRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12{\n\x14ListRegisteredModels\x12\x30.modelreg.catalog.v1.ListRegisteredModelsRequest\x1a\x31.modelreg.catalog.v1.ListRegisteredModelsResponse\x12p\n\x15UpdateRegisteredModel\x12\x31.modelreg.catalog.v1.UpdateRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12r\n\x16\x41rchiveRegisteredModel\x12\x32.modelreg.catalog.v1.ArchiveRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12r\n\x16RestoreRegisteredModel\x12\x32.modelreg.catalog.v1.RestoreRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12p\n\x15\x44\x65leteRegisteredModel\x12\x31.modelreg.catalog.v1.DeleteRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12^\n\x0f\x43reateNamespace\x12+.modelreg.catalog.v1.CreateNamespaceRequest\x1a\x1e.modelreg.catalog.v1.Namespace\x12X\n\x0cGetNamespace\x12(.modelreg.catalog.v1.GetNamespaceRequest\x1a\x1e.modelreg.catalog.v1.Namespace\x12i\n\x0eListNamespaces\x12*.modelreg.catalog.v1.ListNamespacesRequest\x1a+.modelreg.catalog.v1.ListNamespacesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!modelreg/catalog/v1/catalog.proto\x12\x13modelreg.catalog.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\"modelreg/common/v1/signature.proto\"\xeb\x01\n\tNamespace\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x35\n\x0b\x63reate_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x04 \x01(\tB\x04\xe2\x41\x01\x03\x12\x16\n\x08implicit\x18\x05 \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\x06 \x01(\tB\x04\xe2\x41\x01\x03:2\xea\x41/\n\x15modelreg.io/Namespace\x12\x16namespaces/{namespace}\"\xa9\x01\n\rPropertyValue\x12\x16\n\x0cstring_value\x18\x01 \x01(\tH\x00\x12\x13\n\tint_value\x18\x02 \x01(\x03H\x00\x12\x16\n\x0c\x64ouble_value\x18\x03 \x01(\x01H\x00\x12\x14\n\nbool_value\x18\x04 \x01(\x08H\x00\x12\x35\n\x0ftimestamp_value\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04kind\"\xda\x06\n\x0fRegisteredModel\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x19\n\x0b\x64\x65scription\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x42\n\x04tags\x18\x03 \x03(\x0b\x32..modelreg.catalog.v1.RegisteredModel.TagsEntryB\x04\xe2\x41\x01\x01\x12?\n\x05state\x18\x04 \x01(\x0e\x32*.modelreg.catalog.v1.RegisteredModel.StateB\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x18\n\ncreated_by\x18\x07 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nupdated_by\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x12\n\x04\x65tag\x18\t \x01(\tB\x04\xe2\x41\x01\x03\x12\x19\n\x0b\x61nnotations\x18\n \x01(\tB\x04\xe2\x41\x01\x01\x12N\n\nproperties\x18\x0b \x03(\x0b\x32\x34.modelreg.catalog.v1.RegisteredModel.PropertiesEntryB\x04\xe2\x41\x01\x01\x12\x36\n\tsignature\x18\x0c \x01(\x0b\x32\x1d.modelreg.common.v1.SignatureB\x04\xe2\x41\x01\x01\x12\x14\n\x06owners\x18\r \x03(\tB\x04\xe2\x41\x01\x01\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1aU\n\x0fPropertiesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x31\n\x05value\x18\x02 \x01(\x0b\x32\".modelreg.catalog.v1.PropertyValue:\x02\x38\x01\"W\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_ARCHIVED\x10\x02\x12\x11\n\rSTATE_DELETED\x10\x03:G\xea\x41\x44\n\x1bmodelreg.io/RegisteredModel\x12%namespaces/{namespace}/models/{model}\"\xb7\x01\n\x1c\x43reateRegisteredModelRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12!\n\x13registered_model_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x44\n\x10registered_model\x18\x03 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModelB\x04\xe2\x41\x01\x02\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"K\n\x19GetRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x1a\n\x0cshow_deleted\x18\x02 \x01(\x08\x42\x04\xe2\x41\x01\x01\"\xb0\x01\n\x1bListRegisteredModelsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\tpage_size\x18\x02 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\x12\x16\n\x08order_by\x18\x05 \x01(\tB\x04\xe2\x41\x01\x01\x12\x1a\n\x0cshow_deleted\x18\x06 \x01(\x08\x42\x04\xe2\x41\x01\x01\"x\n\x1cListRegisteredModelsResponse\x12?\n\x11registered_models\x18\x01 \x03(\x0b\x32$.modelreg.catalog.v1.RegisteredModel\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\xb5\x01\n\x1cUpdateRegisteredModelRequest\x12\x44\n\x10registered_model\x18\x01 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModelB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"a\n\x1d\x41rchiveRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"a\n\x1dRestoreRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\"v\n\x1c\x44\x65leteRegisteredModelRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\x04\x65tag\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06reason\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"\x87\x01\n\x16\x43reateNamespaceRequest\x12\x1a\n\x0cnamespace_id\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x37\n\tnamespace\x18\x02 \x01(\x0b\x32\x1e.modelreg.catalog.v1.NamespaceB\x04\xe2\x41\x01\x01\x12\x18\n\nrequest_id\x18\x03 \x01(\tB\x04\xe2\x41\x01\x01\")\n\x13GetNamespaceRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"J\n\x15ListNamespacesRequest\x12\x17\n\tpage_size\x18\x01 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\"e\n\x16ListNamespacesResponse\x12\x32\n\nnamespaces\x18\x01 \x03(\x0b\x32\x1e.modelreg.catalog.v1.Namespace\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2\xdc\x08\n\x0e\x43\x61talogService\x12p\n\x15\x43reateRegisteredModel\x12\x31.modelreg.catalog.v1.CreateRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12j\n\x12GetRegisteredModel\x12..modelreg.catalog.v1.GetRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12{\n\x14ListRegisteredModels\x12\x30.modelreg.catalog.v1.ListRegisteredModelsRequest\x1a\x31.modelreg.catalog.v1.ListRegisteredModelsResponse\x12p\n\x15UpdateRegisteredModel\x12\x31.modelreg.catalog.v1.UpdateRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12r\n\x16\x41rchiveRegisteredModel\x12\x32.modelreg.catalog.v1.ArchiveRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12r\n\x16RestoreRegisteredModel\x12\x32.modelreg.catalog.v1.RestoreRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12p\n\x15\x44\x65leteRegisteredModel\x12\x31.modelreg.catalog.v1.DeleteRegisteredModelRequest\x1a$.modelreg.catalog.v1.RegisteredModel\x12^\n\x0f\x43reateNamespace\x12+.modelreg.catalog.v1.CreateNamespaceRequest\x1a\x1e.modelreg.catalog.v1.Namespace\x12X\n\x0cGetNamespace\x12(.modelreg.catalog.v1.GetNamespaceRequest\x1a\x1e.modelreg.catalog.v1.Namespace\x12i\n\x0eListNamespaces\x12*.modelreg.catalog.v1.ListNamespacesRequest\x1a+.modelreg.catalog.v1.ListNamespacesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -50,12 +51,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_NAMESPACE'].fields_by_name['etag']._serialized_options = b'\342A\001\003'
   _globals['_NAMESPACE']._loaded_options = None
   _globals['_NAMESPACE']._serialized_options = b'\352A/\n\025modelreg.io/Namespace\022\026namespaces/{namespace}'
-  _globals['_TENSORSPEC'].fields_by_name['name']._loaded_options = None
-  _globals['_TENSORSPEC'].fields_by_name['name']._serialized_options = b'\342A\001\002'
-  _globals['_TENSORSPEC'].fields_by_name['dtype']._loaded_options = None
-  _globals['_TENSORSPEC'].fields_by_name['dtype']._serialized_options = b'\342A\001\002'
-  _globals['_TENSORSPEC'].fields_by_name['shape']._loaded_options = None
-  _globals['_TENSORSPEC'].fields_by_name['shape']._serialized_options = b'\342A\001\001'
   _globals['_REGISTEREDMODEL_TAGSENTRY']._loaded_options = None
   _globals['_REGISTEREDMODEL_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_REGISTEREDMODEL_PROPERTIESENTRY']._loaded_options = None
@@ -150,48 +145,42 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTNAMESPACESREQUEST'].fields_by_name['page_size']._serialized_options = b'\342A\001\001'
   _globals['_LISTNAMESPACESREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTNAMESPACESREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
-  _globals['_NAMESPACE']._serialized_start=186
-  _globals['_NAMESPACE']._serialized_end=421
-  _globals['_PROPERTYVALUE']._serialized_start=424
-  _globals['_PROPERTYVALUE']._serialized_end=593
-  _globals['_TENSORSPEC']._serialized_start=596
-  _globals['_TENSORSPEC']._serialized_end=1012
-  _globals['_TENSORSPEC_DATATYPE']._serialized_start=715
-  _globals['_TENSORSPEC_DATATYPE']._serialized_end=1012
-  _globals['_MODELSIGNATURE']._serialized_start=1014
-  _globals['_MODELSIGNATURE']._serialized_end=1129
-  _globals['_REGISTEREDMODEL']._serialized_start=1132
-  _globals['_REGISTEREDMODEL']._serialized_end=1996
-  _globals['_REGISTEREDMODEL_TAGSENTRY']._serialized_start=1704
-  _globals['_REGISTEREDMODEL_TAGSENTRY']._serialized_end=1747
-  _globals['_REGISTEREDMODEL_PROPERTIESENTRY']._serialized_start=1749
-  _globals['_REGISTEREDMODEL_PROPERTIESENTRY']._serialized_end=1834
-  _globals['_REGISTEREDMODEL_STATE']._serialized_start=1836
-  _globals['_REGISTEREDMODEL_STATE']._serialized_end=1923
-  _globals['_CREATEREGISTEREDMODELREQUEST']._serialized_start=1999
-  _globals['_CREATEREGISTEREDMODELREQUEST']._serialized_end=2182
-  _globals['_GETREGISTEREDMODELREQUEST']._serialized_start=2184
-  _globals['_GETREGISTEREDMODELREQUEST']._serialized_end=2259
-  _globals['_LISTREGISTEREDMODELSREQUEST']._serialized_start=2262
-  _globals['_LISTREGISTEREDMODELSREQUEST']._serialized_end=2438
-  _globals['_LISTREGISTEREDMODELSRESPONSE']._serialized_start=2440
-  _globals['_LISTREGISTEREDMODELSRESPONSE']._serialized_end=2560
-  _globals['_UPDATEREGISTEREDMODELREQUEST']._serialized_start=2563
-  _globals['_UPDATEREGISTEREDMODELREQUEST']._serialized_end=2744
-  _globals['_ARCHIVEREGISTEREDMODELREQUEST']._serialized_start=2746
-  _globals['_ARCHIVEREGISTEREDMODELREQUEST']._serialized_end=2843
-  _globals['_RESTOREREGISTEREDMODELREQUEST']._serialized_start=2845
-  _globals['_RESTOREREGISTEREDMODELREQUEST']._serialized_end=2942
-  _globals['_DELETEREGISTEREDMODELREQUEST']._serialized_start=2944
-  _globals['_DELETEREGISTEREDMODELREQUEST']._serialized_end=3062
-  _globals['_CREATENAMESPACEREQUEST']._serialized_start=3065
-  _globals['_CREATENAMESPACEREQUEST']._serialized_end=3200
-  _globals['_GETNAMESPACEREQUEST']._serialized_start=3202
-  _globals['_GETNAMESPACEREQUEST']._serialized_end=3243
-  _globals['_LISTNAMESPACESREQUEST']._serialized_start=3245
-  _globals['_LISTNAMESPACESREQUEST']._serialized_end=3319
-  _globals['_LISTNAMESPACESRESPONSE']._serialized_start=3321
-  _globals['_LISTNAMESPACESRESPONSE']._serialized_end=3422
-  _globals['_CATALOGSERVICE']._serialized_start=3425
-  _globals['_CATALOGSERVICE']._serialized_end=4541
+  _globals['_NAMESPACE']._serialized_start=222
+  _globals['_NAMESPACE']._serialized_end=457
+  _globals['_PROPERTYVALUE']._serialized_start=460
+  _globals['_PROPERTYVALUE']._serialized_end=629
+  _globals['_REGISTEREDMODEL']._serialized_start=632
+  _globals['_REGISTEREDMODEL']._serialized_end=1490
+  _globals['_REGISTEREDMODEL_TAGSENTRY']._serialized_start=1198
+  _globals['_REGISTEREDMODEL_TAGSENTRY']._serialized_end=1241
+  _globals['_REGISTEREDMODEL_PROPERTIESENTRY']._serialized_start=1243
+  _globals['_REGISTEREDMODEL_PROPERTIESENTRY']._serialized_end=1328
+  _globals['_REGISTEREDMODEL_STATE']._serialized_start=1330
+  _globals['_REGISTEREDMODEL_STATE']._serialized_end=1417
+  _globals['_CREATEREGISTEREDMODELREQUEST']._serialized_start=1493
+  _globals['_CREATEREGISTEREDMODELREQUEST']._serialized_end=1676
+  _globals['_GETREGISTEREDMODELREQUEST']._serialized_start=1678
+  _globals['_GETREGISTEREDMODELREQUEST']._serialized_end=1753
+  _globals['_LISTREGISTEREDMODELSREQUEST']._serialized_start=1756
+  _globals['_LISTREGISTEREDMODELSREQUEST']._serialized_end=1932
+  _globals['_LISTREGISTEREDMODELSRESPONSE']._serialized_start=1934
+  _globals['_LISTREGISTEREDMODELSRESPONSE']._serialized_end=2054
+  _globals['_UPDATEREGISTEREDMODELREQUEST']._serialized_start=2057
+  _globals['_UPDATEREGISTEREDMODELREQUEST']._serialized_end=2238
+  _globals['_ARCHIVEREGISTEREDMODELREQUEST']._serialized_start=2240
+  _globals['_ARCHIVEREGISTEREDMODELREQUEST']._serialized_end=2337
+  _globals['_RESTOREREGISTEREDMODELREQUEST']._serialized_start=2339
+  _globals['_RESTOREREGISTEREDMODELREQUEST']._serialized_end=2436
+  _globals['_DELETEREGISTEREDMODELREQUEST']._serialized_start=2438
+  _globals['_DELETEREGISTEREDMODELREQUEST']._serialized_end=2556
+  _globals['_CREATENAMESPACEREQUEST']._serialized_start=2559
+  _globals['_CREATENAMESPACEREQUEST']._serialized_end=2694
+  _globals['_GETNAMESPACEREQUEST']._serialized_start=2696
+  _globals['_GETNAMESPACEREQUEST']._serialized_end=2737
+  _globals['_LISTNAMESPACESREQUEST']._serialized_start=2739
+  _globals['_LISTNAMESPACESREQUEST']._serialized_end=2813
+  _globals['_LISTNAMESPACESRESPONSE']._serialized_start=2815
+  _globals['_LISTNAMESPACESRESPONSE']._serialized_end=2916
+  _globals['_CATALOGSERVICE']._serialized_start=2919
+  _globals['_CATALOGSERVICE']._serialized_end=4035
 # @@protoc_insertion_point(module_scope)

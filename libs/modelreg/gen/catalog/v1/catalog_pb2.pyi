@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from modelreg.gen.common.v1 import signature_pb2 as _signature_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -110,135 +111,6 @@ class PropertyValue(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType_kind) -> _WhichOneofReturnType_kind | None: ...
 
 Global___PropertyValue: _TypeAlias = PropertyValue  # noqa: Y015
-
-@_typing.final
-class TensorSpec(_message.Message):
-    """One named, typed input or output of a model."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    class _DataType:
-        ValueType = _typing.NewType("ValueType", _builtins.int)
-        V: _TypeAlias = ValueType  # noqa: Y015
-
-    class _DataTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[TensorSpec._DataType.ValueType], _builtins.type):
-        DESCRIPTOR: _descriptor.EnumDescriptor
-        DATA_TYPE_UNSPECIFIED: TensorSpec._DataType.ValueType  # 0
-        """Never used."""
-        DATA_TYPE_BOOL: TensorSpec._DataType.ValueType  # 1
-        """Boolean."""
-        DATA_TYPE_INT8: TensorSpec._DataType.ValueType  # 2
-        """Signed integers."""
-        DATA_TYPE_INT16: TensorSpec._DataType.ValueType  # 3
-        """16-bit signed integer."""
-        DATA_TYPE_INT32: TensorSpec._DataType.ValueType  # 4
-        """32-bit signed integer."""
-        DATA_TYPE_INT64: TensorSpec._DataType.ValueType  # 5
-        """64-bit signed integer."""
-        DATA_TYPE_UINT8: TensorSpec._DataType.ValueType  # 6
-        """8-bit unsigned integer."""
-        DATA_TYPE_FLOAT16: TensorSpec._DataType.ValueType  # 7
-        """IEEE half precision."""
-        DATA_TYPE_BFLOAT16: TensorSpec._DataType.ValueType  # 8
-        """bfloat16."""
-        DATA_TYPE_FLOAT32: TensorSpec._DataType.ValueType  # 9
-        """IEEE single precision."""
-        DATA_TYPE_FLOAT64: TensorSpec._DataType.ValueType  # 10
-        """IEEE double precision."""
-        DATA_TYPE_STRING: TensorSpec._DataType.ValueType  # 11
-        """UTF-8 text."""
-        DATA_TYPE_BYTES: TensorSpec._DataType.ValueType  # 12
-        """Raw bytes."""
-
-    class DataType(_DataType, metaclass=_DataTypeEnumTypeWrapper):
-        """Element type of a tensor or column."""
-
-    DATA_TYPE_UNSPECIFIED: TensorSpec.DataType.ValueType  # 0
-    """Never used."""
-    DATA_TYPE_BOOL: TensorSpec.DataType.ValueType  # 1
-    """Boolean."""
-    DATA_TYPE_INT8: TensorSpec.DataType.ValueType  # 2
-    """Signed integers."""
-    DATA_TYPE_INT16: TensorSpec.DataType.ValueType  # 3
-    """16-bit signed integer."""
-    DATA_TYPE_INT32: TensorSpec.DataType.ValueType  # 4
-    """32-bit signed integer."""
-    DATA_TYPE_INT64: TensorSpec.DataType.ValueType  # 5
-    """64-bit signed integer."""
-    DATA_TYPE_UINT8: TensorSpec.DataType.ValueType  # 6
-    """8-bit unsigned integer."""
-    DATA_TYPE_FLOAT16: TensorSpec.DataType.ValueType  # 7
-    """IEEE half precision."""
-    DATA_TYPE_BFLOAT16: TensorSpec.DataType.ValueType  # 8
-    """bfloat16."""
-    DATA_TYPE_FLOAT32: TensorSpec.DataType.ValueType  # 9
-    """IEEE single precision."""
-    DATA_TYPE_FLOAT64: TensorSpec.DataType.ValueType  # 10
-    """IEEE double precision."""
-    DATA_TYPE_STRING: TensorSpec.DataType.ValueType  # 11
-    """UTF-8 text."""
-    DATA_TYPE_BYTES: TensorSpec.DataType.ValueType  # 12
-    """Raw bytes."""
-
-    NAME_FIELD_NUMBER: _builtins.int
-    DTYPE_FIELD_NUMBER: _builtins.int
-    SHAPE_FIELD_NUMBER: _builtins.int
-    name: _builtins.str
-    """Field name, unique within inputs (or outputs); 1-128 characters matching
-    `^[A-Za-z_][A-Za-z0-9_.:/-]{0,127}$`.
-    """
-    dtype: Global___TensorSpec.DataType.ValueType
-    """Element type."""
-    @_builtins.property
-    def shape(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """Dimensions, at most 32; -1 marks a dynamic dimension (e.g. the batch).
-        Empty means a scalar.
-        """
-
-    def __init__(
-        self,
-        *,
-        name: _builtins.str = ...,
-        dtype: Global___TensorSpec.DataType.ValueType = ...,
-        shape: _abc.Iterable[_builtins.int] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dtype", b"dtype", "name", b"name", "shape", b"shape"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___TensorSpec: _TypeAlias = TensorSpec  # noqa: Y015
-
-@_typing.final
-class ModelSignature(_message.Message):
-    """The model's input/output schema."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    INPUTS_FIELD_NUMBER: _builtins.int
-    OUTPUTS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
-        """Inputs, at most 256."""
-
-    @_builtins.property
-    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
-        """Outputs, at most 256."""
-
-    def __init__(
-        self,
-        *,
-        inputs: _abc.Iterable[Global___TensorSpec] | None = ...,
-        outputs: _abc.Iterable[Global___TensorSpec] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "outputs", b"outputs"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___ModelSignature: _TypeAlias = ModelSignature  # noqa: Y015
 
 @_typing.final
 class RegisteredModel(_message.Message):
@@ -366,7 +238,7 @@ class RegisteredModel(_message.Message):
         """
 
     @_builtins.property
-    def signature(self) -> Global___ModelSignature:
+    def signature(self) -> _signature_pb2.Signature:
         """The input/output schema."""
 
     @_builtins.property
@@ -389,7 +261,7 @@ class RegisteredModel(_message.Message):
         etag: _builtins.str = ...,
         annotations: _builtins.str = ...,
         properties: _abc.Mapping[_builtins.str, Global___PropertyValue] | None = ...,
-        signature: Global___ModelSignature | None = ...,
+        signature: _signature_pb2.Signature | None = ...,
         owners: _abc.Iterable[_builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "signature", b"signature", "update_time", b"update_time"]  # noqa: Y015

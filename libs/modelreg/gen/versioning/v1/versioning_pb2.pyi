@@ -11,6 +11,7 @@ from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from modelreg.gen.common.v1 import signature_pb2 as _signature_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -86,68 +87,6 @@ class ArtifactFile(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ArtifactFile: _TypeAlias = ArtifactFile  # noqa: Y015
-
-@_typing.final
-class TensorSpec(_message.Message):
-    """A named, typed input or output."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    NAME_FIELD_NUMBER: _builtins.int
-    DTYPE_FIELD_NUMBER: _builtins.int
-    SHAPE_FIELD_NUMBER: _builtins.int
-    name: _builtins.str
-    """Field name."""
-    dtype: _builtins.str
-    """Data type: bool, int8..int64, uint8, float16, bfloat16, float32, float64, string, bytes."""
-    @_builtins.property
-    def shape(self) -> _containers.RepeatedScalarFieldContainer[_builtins.int]:
-        """Shape; -1 for a variable dimension."""
-
-    def __init__(
-        self,
-        *,
-        name: _builtins.str = ...,
-        dtype: _builtins.str = ...,
-        shape: _abc.Iterable[_builtins.int] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["dtype", b"dtype", "name", b"name", "shape", b"shape"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___TensorSpec: _TypeAlias = TensorSpec  # noqa: Y015
-
-@_typing.final
-class Signature(_message.Message):
-    """What the model takes and returns."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    INPUTS_FIELD_NUMBER: _builtins.int
-    OUTPUTS_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def inputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
-        """Inputs, at most 256."""
-
-    @_builtins.property
-    def outputs(self) -> _containers.RepeatedCompositeFieldContainer[Global___TensorSpec]:
-        """Outputs, at most 256."""
-
-    def __init__(
-        self,
-        *,
-        inputs: _abc.Iterable[Global___TensorSpec] | None = ...,
-        outputs: _abc.Iterable[Global___TensorSpec] | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["inputs", b"inputs", "outputs", b"outputs"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
-
-Global___Signature: _TypeAlias = Signature  # noqa: Y015
 
 @_typing.final
 class CodeReference(_message.Message):
@@ -416,7 +355,7 @@ class ModelVersion(_message.Message):
         """Training environment."""
 
     @_builtins.property
-    def signature(self) -> Global___Signature:
+    def signature(self) -> _signature_pb2.Signature:
         """Inputs and outputs; checked against the previous version of the MAJOR line."""
 
     @_builtins.property
@@ -446,7 +385,7 @@ class ModelVersion(_message.Message):
         environment: Global___Environment | None = ...,
         framework: _builtins.str = ...,
         flavor: _builtins.str = ...,
-        signature: Global___Signature | None = ...,
+        signature: _signature_pb2.Signature | None = ...,
         files: _abc.Iterable[Global___ArtifactFile] | None = ...,
         state_reason: _builtins.str = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
