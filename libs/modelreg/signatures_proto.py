@@ -12,7 +12,7 @@ from modelreg.signatures import DATA_TYPES, Signature, TensorSpec
 _DTYPE_TO_PROTO = {
     name: signature_pb2.TensorSpec.DataType.Value(f"DATA_TYPE_{name.upper()}") for name in DATA_TYPES
 }
-_DTYPE_FROM_PROTO = {number: name for name, number in _DTYPE_TO_PROTO.items()}
+_DTYPE_FROM_PROTO: dict[int, str] = {number: name for name, number in _DTYPE_TO_PROTO.items()}
 
 
 def signature_to_proto(signature: Signature) -> signature_pb2.Signature:

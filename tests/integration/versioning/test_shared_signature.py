@@ -27,7 +27,7 @@ def every_dtype_signature() -> Signature:
     )
 
 
-async def test_a_signature_round_trips_identically_through_catalog_and_versioning(  # type: ignore[no-untyped-def]
+async def test_a_signature_round_trips_identically_through_catalog_and_versioning(
     catalog_stub, catalog_host: ServiceHost, versioning_stub, versioning_host: ServiceHost
 ) -> None:
     sent = every_dtype_signature()
@@ -64,7 +64,7 @@ async def test_a_signature_round_trips_identically_through_catalog_and_versionin
     }
 
 
-async def test_both_services_refuse_a_bad_signature_with_the_same_words(  # type: ignore[no-untyped-def]
+async def test_both_services_refuse_a_bad_signature_with_the_same_words(
     catalog_stub, versioning_stub, create_model
 ) -> None:
     model, token = await create_model()
