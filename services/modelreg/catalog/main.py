@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 import grpc
 
-from modelreg.catalog.adapters.commands import LoggedCatalogCommands
+from modelreg.catalog.adapters import codec
 from modelreg.catalog.adapters.postgres import CatalogProjection, PostgresCatalogReader
 from modelreg.catalog.api.servicer import CatalogServicer
 from modelreg.catalog.application.use_cases import Catalog
+from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from modelreg.runtime.host import Runtime, ServiceSpec
 from modelreg.runtime.process import run_service
@@ -25,7 +26,11 @@ SERVICE_NAME = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_na
 
 def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
     reader = PostgresCatalogReader(runtime.pool, runtime.schema)
-    catalog = Catalog(reader, LoggedCatalogCommands(runtime.executor, reader))
+    catalog = Catalog(
+        reader,
+        LoggedCommands(runtime.executor, load=reader.load, encode=codec.encode),
+        LoggedCommands(runtime.executor, load=reader.load_namespace, encode=codec.encode),
+    )
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogServicer(catalog), server)
     return [SERVICE_NAME]
 

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 
 import grpc
 
+from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.lineage.v1 import lineage_pb2, lineage_pb2_grpc
-from modelreg.lineage.adapters.commands import LoggedLineageCommands
+from modelreg.lineage.adapters import codec
 from modelreg.lineage.adapters.postgres import (
     LineageProjection,
     PointerCache,
@@ -36,7 +37,9 @@ def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
     reader = PostgresLineageReader(runtime.pool, runtime.schema)
     lineage = Lineage(
         reader,
-        LoggedLineageCommands(runtime.executor, reader),
+        LoggedCommands(
+            runtime.executor, load_part=reader.load_record, load_head=reader.load_head, encode=codec.encode
+        ),
         PostgresVersionDirectory(runtime.pool, runtime.schema),
         PostgresStageDirectory(runtime.pool, runtime.schema),
     )

@@ -14,8 +14,9 @@ from collections.abc import Sequence
 
 import grpc
 
+from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
-from modelreg.promotion.adapters.commands import LoggedPromotionCommands
+from modelreg.promotion.adapters import codec
 from modelreg.promotion.adapters.postgres import (
     LineageCache,
     PostgresPromotionReader,
@@ -40,7 +41,9 @@ def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
     promotion = Promotion(
         reader=reader,
         facts=reader,
-        commands=LoggedPromotionCommands(runtime.executor, reader),
+        commands=LoggedCommands(
+            runtime.executor, load=reader.load, load_head=reader.load_head, encode=codec.encode
+        ),
         roles=RoleMap.from_env(),
         progress=runtime.progress,
         topic=runtime.settings.kafka.topic(TOPIC),

@@ -19,10 +19,11 @@ import grpc
 
 from modelreg.artifacts import BlobStore
 from modelreg.artifacts.config import open_blob_store
+from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
 from modelreg.runtime.host import Runtime, ServiceSpec
 from modelreg.runtime.process import run_service
-from modelreg.versioning.adapters.commands import LoggedVersionCommands
+from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.postgres import (
     CatalogModelsCache,
     PointersCache,
@@ -49,7 +50,8 @@ def artifacts_url(environ: os._Environ[str] | dict[str, str] = os.environ) -> st
 def registrar(blobs: Callable[[], BlobStore]) -> Callable[[Runtime, grpc.aio.Server], Sequence[str]]:
     def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
         reader = PostgresVersionReader(runtime.pool, runtime.schema)
-        versioning = Versioning(reader, LoggedVersionCommands(runtime.executor, reader), blobs())
+        commands = LoggedCommands(runtime.executor, load_part=reader.load_for, encode_on=codec.encode)
+        versioning = Versioning(reader, commands, blobs())
         versioning_pb2_grpc.add_VersioningServiceServicer_to_server(VersioningServicer(versioning), server)
         return [SERVICE_NAME]
 

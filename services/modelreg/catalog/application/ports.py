@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
 from modelreg.catalog.domain.names import ModelName
 from modelreg.catalog.domain.query import Node, Ordering
-from modelreg.commands.contracts import CommandResult, Loaded
-from modelreg.eventlog import EventContext
+from modelreg.commands.contracts import Commands, Loaded
 from modelreg.paging import SortValue
 
 
@@ -44,13 +43,5 @@ class RegisteredModelReader(Protocol):
         """Namespaces in name order, starting after the id `after`."""
 
 
-class CatalogCommands(Protocol):
-    async def run(
-        self, stream: str, context: EventContext, decide: Callable[[RegisteredModel | None], CatalogEvent]
-    ) -> CommandResult:
-        """Decides against the model's current state, appends, awaits the verdict; retries conflicts."""
-
-    async def run_namespace(
-        self, stream: str, context: EventContext, decide: Callable[[Namespace | None], CatalogEvent]
-    ) -> CommandResult:
-        """The same for a namespace stream."""
+ModelCommands = Commands[RegisteredModel | None, CatalogEvent]
+NamespaceCommands = Commands[Namespace | None, CatalogEvent]

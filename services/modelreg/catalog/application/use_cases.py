@@ -6,7 +6,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from modelreg.catalog.application.ports import CatalogCommands, RegisteredModelReader, SearchQuery
+from modelreg.catalog.application.ports import (
+    ModelCommands,
+    NamespaceCommands,
+    RegisteredModelReader,
+    SearchQuery,
+)
 from modelreg.catalog.domain.model import (
     ArchiveRegisteredModel,
     CreateNamespace,
@@ -64,9 +69,12 @@ class ListRequest:
 
 
 class Catalog:
-    def __init__(self, reader: RegisteredModelReader, commands: CatalogCommands) -> None:
+    def __init__(
+        self, reader: RegisteredModelReader, commands: ModelCommands, namespaces: NamespaceCommands
+    ) -> None:
         self._reader = reader
         self._commands = commands
+        self._namespaces = namespaces
 
     async def create(self, command: CreateRegisteredModel, context: EventContext) -> Written:
         if not command.values.owners:
@@ -87,7 +95,7 @@ class Catalog:
         )
         command = CreateNamespace(namespace, implicit=True)
         try:
-            result = await self._commands.run_namespace(
+            result = await self._namespaces.run(
                 f"namespaces/{namespace}", implicit, lambda state: decide_namespace(state, command)
             )
         except AlreadyExists:
@@ -130,7 +138,7 @@ class Catalog:
         return Page(page.items, page.next_page_token)
 
     async def create_namespace(self, command: CreateNamespace, context: EventContext) -> WrittenNamespace:
-        result = await self._commands.run_namespace(
+        result = await self._namespaces.run(
             f"namespaces/{command.name}", context, lambda state: decide_namespace(state, command)
         )
         namespace = await self._reader.get_namespace(command.name)

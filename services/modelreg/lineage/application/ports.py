@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Protocol
 
-from modelreg.commands.contracts import CommandResult
-from modelreg.eventlog import EventContext
+from modelreg.commands.contracts import Commands
 from modelreg.lineage.domain.model import (
     Direction,
     LineageEvent,
@@ -50,17 +49,5 @@ class StageDirectory(Protocol):
         """Version names some stage in `stages` points at; FailedPrecondition if unknown here."""
 
 
-class LineageCommands(Protocol):
-    async def append(
-        self, stream: str, context: EventContext, decide: Callable[[], LineageEvent]
-    ) -> CommandResult:
-        """Appends an append-only fact at ANY revision and awaits its verdict."""
-
-    async def supersede(
-        self,
-        stream: str,
-        record_id: str,
-        context: EventContext,
-        decide: Callable[[RecordState | None], LineageEvent],
-    ) -> CommandResult:
-        """Decides against the record's state and appends expecting the revision it was read at."""
+LineageCommands = Commands[RecordState | None, LineageEvent]
+"""On a model's stream: records are appended; a supersede decides on the record its `part` names."""

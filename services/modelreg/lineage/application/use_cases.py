@@ -91,9 +91,11 @@ class Lineage:
     async def record(self, parent: str, record: LineageRecord, context: EventContext) -> Written:
         version = parse_version_name(parent, "parent")
         command = RecordLineage(record)
-        decide_record(command)  # validate before asking the cache: bad input is INVALID_ARGUMENT first
+        event = decide_record(
+            command
+        )  # validate before asking the cache: bad input is INVALID_ARGUMENT first
         await self._require_versions(record)
-        result = await self._commands.append(version.model_name, context, lambda: decide_record(command))
+        result = await self._commands.append(version.model_name, context, event)
         return Written(await self._read_back(result.event_id), result.token)
 
     async def supersede(
@@ -103,8 +105,8 @@ class Lineage:
         command = SupersedeRecord(record_id, str(version), record, reason)
         validate(record)  # bad input is INVALID_ARGUMENT before any lookup
         await self._require_versions(record)
-        result = await self._commands.supersede(
-            version.model_name, record_id, context, lambda state: decide_supersede(state, command)
+        result = await self._commands.run(
+            version.model_name, context, lambda state: decide_supersede(state, command), part=record_id
         )
         return Written(await self._read_back(result.event_id), result.token)
 

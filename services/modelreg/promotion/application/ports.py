@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from modelreg.commands.contracts import CommandResult
-from modelreg.eventlog import EventContext
+from modelreg.commands.contracts import Commands
 from modelreg.paging import Keyset
 from modelreg.promotion.domain.model import (
     AccessDenied,
@@ -62,14 +61,8 @@ class VersionFactsReader(Protocol):
     async def facts(self, model: str, versions: Sequence[int]) -> dict[int, VersionFacts]: ...
 
 
-class PromotionCommands(Protocol):
-    async def run(
-        self, stream: str, context: EventContext, decide: Callable[[Aggregate], PromotionEvent]
-    ) -> CommandResult:
-        """Decides against the model's current aggregate, appends, awaits the verdict; retries conflicts."""
-
-    async def append(self, stream: str, context: EventContext, event: PromotionEvent) -> CommandResult:
-        """Appends an append-only fact."""
+PromotionCommands = Commands[Aggregate, PromotionEvent]
+"""Appends are the facts of a namespace (a policy, a denial), valid whatever the stream holds."""
 
 
 class Progress(Protocol):

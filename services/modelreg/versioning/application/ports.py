@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from modelreg.commands.contracts import CommandResult, Loaded
-from modelreg.eventlog import EventContext
+from modelreg.commands.contracts import Commands, Loaded
 from modelreg.paging import Keyset
 from modelreg.versioning.domain import query
-from modelreg.versioning.domain.model import Command, ModelVersion, ModelVersions
+from modelreg.versioning.domain.model import Event, ModelVersion, ModelVersions
 
 
 class VersionReader(Protocol):
@@ -47,6 +46,5 @@ class VersionReader(Protocol):
         """Versions that match `where`, newest first, numbered below the keyset `after` (number,)."""
 
 
-class VersionCommands(Protocol):
-    async def run(self, model: str, context: EventContext, command: Command) -> CommandResult:
-        """Decides against the model's versions, appends, awaits the verdict; retries conflicts."""
+VersionCommands = Commands[ModelVersions, Event]
+"""On a model's stream; `part` is the number of the version a command names."""

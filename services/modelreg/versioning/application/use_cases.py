@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from modelreg.artifacts import BlobMismatch, BlobStore, Check, put_stream, verify
+from modelreg.commands.contracts import CommandResult
 from modelreg.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
 from modelreg.paging import page_request
@@ -16,6 +17,7 @@ from modelreg.versioning.application.ports import VersionCommands, VersionReader
 from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import (
     ArtifactFile,
+    Command,
     CreateVersion,
     DeclareManifest,
     Delete,
@@ -27,6 +29,7 @@ from modelreg.versioning.domain.model import (
     SetRetention,
     Status,
     UpdateVersion,
+    decide,
     resolve,
     retention_plan,
 )
@@ -91,15 +94,20 @@ class Versioning:
                 )
             case "archived":
                 raise FailedPrecondition(f"{command.model} is archived; restore it to add versions")
-        result = await self._commands.run(command.model, context, command)
+        result = await self._run(command.model, context, command)
         # The revision identifies the version, for a replayed request_id too.
         version = await self._reader.version(command.model, revision=result.revision)
         if version is None:
             raise NotFound(f"the version created at revision {result.revision} is not in the read model")
         return Written(version, result.token)
 
-    async def _write(self, model: str, number: int, command: object, context: EventContext) -> Written:
-        result = await self._commands.run(model, context, command)  # type: ignore[arg-type]
+    async def _run(self, model: str, context: EventContext, command: Command) -> CommandResult:
+        # Only the version the command names is read in full (see the reader's load_for).
+        number = getattr(command, "number", None)
+        return await self._commands.run(model, context, lambda state: decide(state, command), part=number)
+
+    async def _write(self, model: str, number: int, command: Command, context: EventContext) -> Written:
+        result = await self._run(model, context, command)
         version = await self._reader.version(model, number=number)
         if version is None:
             raise NotFound(f"{model}/versions/{number} is not in the read model after its write was accepted")
@@ -119,7 +127,7 @@ class Versioning:
     async def set_retention(
         self, model: str, command: SetRetention, context: EventContext
     ) -> ConsistencyToken:
-        return (await self._commands.run(model, context, command)).token
+        return (await self._run(model, context, command)).token
 
     # Artifacts --------------------------------------------------------------
 
@@ -128,7 +136,7 @@ class Versioning:
     ) -> Prepared:
         token = None
         if files is not None:
-            result = await self._commands.run(model, context, DeclareManifest(number, files))
+            result = await self._run(model, context, DeclareManifest(number, files))
             token = result.token
         version = await self.get(Reference(model, number=number))
         _pending(version)
