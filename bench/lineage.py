@@ -29,6 +29,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
@@ -58,7 +59,7 @@ async def produce(kafka: KafkaSettings, graph: Graph) -> dict[int, int]:
     ends: dict[int, int] = {}
     recorded_ids: list[str] = []
 
-    async def append(stream: str, field: str, payload, any_revision: bool) -> str:
+    async def append(stream: str, field: str, payload: Message, any_revision: bool) -> str:
         head = heads.get(stream, EMPTY_HEAD)
         envelope = build_envelope(
             stream=stream,
@@ -74,13 +75,13 @@ async def produce(kafka: KafkaSettings, graph: Graph) -> dict[int, int]:
         ends[position.partition] = max(ends.get(position.partition, 0), position.offset + 1)
         return envelope.event_id
 
-    async def streams(events: list[tuple[int, str, str, object]], any_revision: bool) -> dict[int, str]:
-        by_stream: dict[str, list[tuple[int, str, object]]] = {}
+    async def streams(events: list[tuple[int, str, str, Message]], any_revision: bool) -> dict[int, str]:
+        by_stream: dict[str, list[tuple[int, str, Message]]] = {}
         for i, stream, field, payload in events:
             by_stream.setdefault(stream, []).append((i, field, payload))
         ids: dict[int, str] = {}
 
-        async def one(stream: str, items: list[tuple[int, str, object]]) -> None:
+        async def one(stream: str, items: list[tuple[int, str, Message]]) -> None:
             for i, field, payload in items:
                 ids[i] = await append(stream, field, payload, any_revision)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, cast
 
 import grpc
 import pytest
@@ -15,6 +16,10 @@ import pytest
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.runtime.settings import Settings
+
+if TYPE_CHECKING:  # the services are imported where a test first needs one
+    from modelreg.gen.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
+    from modelreg.runtime.host import ServiceHost
 
 
 @pytest.fixture(scope="session")
@@ -44,7 +49,7 @@ def settings(local_stack: LocalStack, database: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def catalog_host(settings: Settings):
+async def catalog_host(settings: Settings) -> AsyncIterator[ServiceHost]:
     from modelreg.catalog.main import spec
     from modelreg.runtime.host import ServiceHost
 
@@ -55,13 +60,14 @@ async def catalog_host(settings: Settings):
 
 
 @pytest.fixture(scope="session")
-async def catalog_channel(catalog_host) -> AsyncIterator[grpc.aio.Channel]:
+async def catalog_channel(catalog_host: ServiceHost) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{catalog_host.port}") as channel:
         yield channel
 
 
 @pytest.fixture(scope="session")
-def catalog_stub(catalog_channel: grpc.aio.Channel):
+def catalog_stub(catalog_channel: grpc.aio.Channel) -> CatalogServiceAsyncStub:
     from modelreg.gen.catalog.v1 import catalog_pb2_grpc
 
-    return catalog_pb2_grpc.CatalogServiceStub(catalog_channel)
+    # grpc ships no types: the channel is Any, which would pick the stub's sync overload.
+    return cast("CatalogServiceAsyncStub", catalog_pb2_grpc.CatalogServiceStub(catalog_channel))

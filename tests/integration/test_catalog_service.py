@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -17,11 +18,11 @@ from modelreg.runtime.host import ServiceHost
 from tests.helpers import count_rows, log_envelopes, unique
 
 
-def create_request(namespace: str, model: str, **fields: object) -> pb.CreateRegisteredModelRequest:
+def create_request(namespace: str, model: str, **fields: Any) -> pb.CreateRegisteredModelRequest:
     return pb.CreateRegisteredModelRequest(
         parent=f"namespaces/{namespace}",
         registered_model_id=model,
-        registered_model=pb.RegisteredModel(**fields),  # type: ignore[arg-type]
+        registered_model=pb.RegisteredModel(**fields),
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import asyncpg
 import pytest
 
@@ -29,7 +31,8 @@ async def test_the_same_record_produced_twice_has_no_effect(catalog_host: Servic
     [original] = [
         e for e in await log_envelopes(catalog_host.settings.kafka, topic) if e.stream == created.name
     ]
-    async with catalog_host.pool.acquire() as conn:  # type: ignore[union-attr]
+    assert catalog_host.pool is not None
+    async with catalog_host.pool.acquire() as conn:
         before = await digest(conn, "catalog", CATALOG_TABLES)
 
     message = to_kafka_message(original)
@@ -43,7 +46,7 @@ async def test_the_same_record_produced_twice_has_no_effect(catalog_host: Servic
     assert catalog_host.progress is not None
     assert await catalog_host.progress.wait_for(ConsistencyToken.after(positions).required, 10.0)
 
-    async with catalog_host.pool.acquire() as conn:  # type: ignore[union-attr]
+    async with catalog_host.pool.acquire() as conn:
         assert await digest(conn, "catalog", CATALOG_TABLES) == before
     got = await catalog_stub.GetRegisteredModel(pb.GetRegisteredModelRequest(name=created.name))
     assert got == created
@@ -69,15 +72,21 @@ async def test_a_zombie_projector_cannot_commit(catalog_host: ServiceHost, catal
         await conn.execute(
             f'INSERT INTO "{schema}".checkpoints VALUES ($1, $2, $3, 0)', handler.name, topic, partition
         )
-        kwargs = dict(
-            schema=schema, handler=handler, topic=topic, partition=partition, expected_next_offset=0
+        fold_from_0 = partial(
+            apply_batch,
+            conn,
+            schema=schema,
+            handler=handler,
+            topic=topic,
+            partition=partition,
+            expected_next_offset=0,
         )
-        live_next = await apply_batch(conn, records=records, **kwargs)  # type: ignore[arg-type]
+        live_next = await fold_from_0(records=records)
         assert live_next == records[-1].offset + 1
         snapshot = await digest(conn, schema, CATALOG_TABLES)
 
         with pytest.raises(Fenced) as fenced:  # the zombie still believes it is at offset 0
-            await apply_batch(conn, records=[Record(r.offset, r.value) for r in records], **kwargs)  # type: ignore[arg-type]
+            await fold_from_0(records=[Record(r.offset, r.value) for r in records])
         assert fenced.value.stored == live_next
         assert await digest(conn, schema, CATALOG_TABLES) == snapshot
     finally:

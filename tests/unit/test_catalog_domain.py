@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -10,6 +11,7 @@ from modelreg.catalog.domain.model import (
     CreateRegisteredModel,
     DeleteRegisteredModel,
     EventMeta,
+    ModelCommand,
     ModelFields,
     ModelState,
     Property,
@@ -36,12 +38,12 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 T1 = datetime(2026, 1, 2, tzinfo=UTC)
 
 
-def active(**values: object) -> RegisteredModel:
-    return evolve(None, RegisteredModelCreated(NAME, ModelFields(**values)), EventMeta(T0, "alice", 1))  # type: ignore[arg-type]
+def active(**values: Any) -> RegisteredModel:
+    return evolve(None, RegisteredModelCreated(NAME, ModelFields(**values)), EventMeta(T0, "alice", 1))
 
 
-def apply(state: RegisteredModel, command: object, actor: str = "bob") -> RegisteredModel:
-    return evolve(state, decide(state, command), EventMeta(T1, actor, state.revision + 1))  # type: ignore[arg-type]
+def apply(state: RegisteredModel, command: ModelCommand, actor: str = "bob") -> RegisteredModel:
+    return evolve(state, decide(state, command), EventMeta(T1, actor, state.revision + 1))
 
 
 def test_create_decides_a_created_event_and_evolves_into_an_active_model() -> None:

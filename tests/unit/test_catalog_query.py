@@ -56,7 +56,8 @@ def test_literals_are_typed() -> None:
     ast = parse_filter("properties.acc >= 0.5 and properties.acc IN (1, true, 2026-01-01T00:00:00.5Z, 'x')")
     assert isinstance(ast, And)
     assert ast.operands[0] == Compare(prop, ">=", Literal(LiteralKind.NUMBER, Decimal("0.5"), "0.5"))
-    values = ast.operands[1].values  # type: ignore[union-attr]
+    assert isinstance(ast.operands[1], In)
+    values = ast.operands[1].values
     assert [v.kind for v in values] == [
         LiteralKind.NUMBER,
         LiteralKind.BOOL,

@@ -5,9 +5,12 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from google.protobuf.message import Message
 
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import GENESIS_HASH, EventContext, build_envelope
+from modelreg.gen.events.v1.envelope_pb2 import Envelope
+from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.lineage.adapters import codec
 from modelreg.lineage.domain.model import (
     CodeRef,
@@ -42,7 +45,7 @@ FULL = LineageRecord(
 )
 
 
-def envelope(field: str, payload):  # type: ignore[no-untyped-def]
+def envelope(field: str, payload: Message) -> Envelope:
     return build_envelope(
         stream="namespaces/ns/models/m",
         payload_field=field,
@@ -56,8 +59,9 @@ def envelope(field: str, payload):  # type: ignore[no-untyped-def]
 
 def test_a_full_record_round_trips() -> None:
     message = codec.record_to_proto(FULL)
-    assert message.config.digest == FULL.config.digest  # type: ignore[union-attr]
-    assert message.environment.digest == FULL.environment.digest  # type: ignore[union-attr]
+    assert FULL.config is not None and FULL.environment is not None
+    assert message.config.digest == FULL.config.digest
+    assert message.environment.digest == FULL.environment.digest
     assert codec.record_from_proto(message, V) == FULL
 
 
@@ -72,12 +76,12 @@ def test_events_round_trip_through_the_envelope() -> None:
 
 def test_unknown_enum_numbers_are_refused_naming_the_field() -> None:
     message = codec.record_to_proto(FULL)
-    message.datasets[0].role = 42  # type: ignore[assignment]
+    message.datasets[0].role = pb.DatasetRole.ValueType(42)
     with pytest.raises(InvalidArgument) as error:
         codec.record_from_proto(message, V)
     assert [v.field for v in error.value.violations] == ["record.datasets[0].role"]
     message = codec.record_to_proto(FULL)
-    message.parents[0].relation = 42  # type: ignore[assignment]
+    message.parents[0].relation = pb.ParentRelation.ValueType(42)
     with pytest.raises(InvalidArgument) as error:
         codec.record_from_proto(message, V)
     assert [v.field for v in error.value.violations] == ["record.parents[0].relation"]

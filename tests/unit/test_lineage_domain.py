@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -44,14 +46,14 @@ SHA = "sha256:" + "b" * 64
 RID = "0190f0e4-1234-7abc-8def-0123456789ab"
 
 
-def record(version: str = V1, **fields: object) -> LineageRecord:
-    values: dict[str, object] = {
+def record(version: str = V1, **fields: Any) -> LineageRecord:
+    values: dict[str, Any] = {
         "datasets": (Dataset("s3://d/train", SHA, row_count=5, role=DatasetRole.TRAIN),),
         "code": (CodeRef("https://git/x", "abc", "train.py"),),
         "config": Config((("epochs", "3"), ("lr", "0.1"))),
     }
     values.update(fields)
-    return LineageRecord(model_version=version, **values)  # type: ignore[arg-type]
+    return LineageRecord(model_version=version, **values)
 
 
 def field_of(error: pytest.ExceptionInfo[InvalidArgument]) -> list[str]:

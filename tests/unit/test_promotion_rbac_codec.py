@@ -8,6 +8,7 @@ import pytest
 
 from modelreg.eventlog import EventContext, build_envelope, decode
 from modelreg.eventlog.envelope import GENESIS_HASH
+from modelreg.gen.promotion.v1 import events_pb2
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.application.rbac import RoleMap
 from modelreg.promotion.domain.model import (
@@ -20,6 +21,7 @@ from modelreg.promotion.domain.model import (
     PointerChange,
     Policy,
     PolicySet,
+    PromotionEvent,
     Request,
     RequestState,
     Role,
@@ -83,7 +85,7 @@ REQUEST = Request(
         TransitionRejected(REQUEST.name, "no"),
         TransitionCancelled(REQUEST.name, "oops"),
         TransitionApplied(
-            Request(**{**{f: getattr(REQUEST, f) for f in REQUEST.__slots__}, "state": RequestState.APPLIED}),  # type: ignore[arg-type]
+            Request(**{**{f: getattr(REQUEST, f) for f in REQUEST.__slots__}, "state": RequestState.APPLIED}),
             (
                 PointerChange("PRODUCTION", 7, 6),
                 PointerChange("STAGING", 0, 7),
@@ -100,8 +102,8 @@ REQUEST = Request(
         AccessDenied("mallory", "ApproveTransitionRequest", REQUEST.name, "needs approver"),
     ],
 )
-def test_every_event_survives_the_log(event: object) -> None:
-    field, payload = codec.encode(event)  # type: ignore[arg-type]
+def test_every_event_survives_the_log(event: PromotionEvent) -> None:
+    field, payload = codec.encode(event)
     envelope = build_envelope(
         stream=MODEL,
         payload_field=field,
@@ -119,7 +121,8 @@ def test_applied_moves_are_visible_as_pointer_moved_and_removed() -> None:
         REQUEST, (PointerChange("PRODUCTION", 7, 6), PointerChange("STAGING", 0, 7)), (), (), (), ()
     )
     _, payload = codec.encode(applied)
+    assert isinstance(payload, events_pb2.TransitionApplied)
     assert [(m.model, m.pointer, m.version, m.previous) for m in payload.moved] == [
         (MODEL, "PRODUCTION", 7, 6)
-    ]  # type: ignore[attr-defined]
-    assert [(m.model, m.pointer, m.previous) for m in payload.removed] == [(MODEL, "STAGING", 7)]  # type: ignore[attr-defined]
+    ]
+    assert [(m.model, m.pointer, m.previous) for m in payload.removed] == [(MODEL, "STAGING", 7)]

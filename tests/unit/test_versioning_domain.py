@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +13,7 @@ from modelreg.errors import AlreadyExists, FailedPrecondition, InvalidArgument, 
 from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.domain.model import (
     Bump,
+    Command,
     CreateVersion,
     Delete,
     EventMeta,
@@ -33,13 +35,13 @@ MODEL = "namespaces/ns/models/m"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def apply(state: ModelVersions, command: object) -> ModelVersions:
-    event = decide(state, command)  # type: ignore[arg-type]
+def apply(state: ModelVersions, command: Command) -> ModelVersions:
+    event = decide(state, command)
     return evolve(state, event, EventMeta(MODEL, T0, "tester", len(state.versions) + 1))
 
 
-def create(state: ModelVersions, **kwargs: object) -> ModelVersions:
-    return apply(state, CreateVersion(MODEL, kwargs.pop("spec", VersionSpec()), **kwargs))  # type: ignore[arg-type]
+def create(state: ModelVersions, **kwargs: Any) -> ModelVersions:
+    return apply(state, CreateVersion(MODEL, kwargs.pop("spec", VersionSpec()), **kwargs))
 
 
 @settings(max_examples=60, deadline=None)

@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
+from typing import TYPE_CHECKING, cast
 
 import asyncpg
 import grpc
@@ -33,6 +34,10 @@ from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
 from modelreg.gen.versioning.v1 import events_pb2 as versioning_events
 from modelreg.gen.versioning.v1 import versioning_pb2
 from modelreg.runtime.settings import Settings
+
+if TYPE_CHECKING:  # the services are imported where a test first needs one
+    from modelreg.gen.lineage.v1.lineage_pb2_grpc import LineageServiceAsyncStub
+    from modelreg.runtime.host import ServiceHost
 
 LINEAGE = "modelreg.lineage.v1"
 VERSIONING = "modelreg.versioning.v1"
@@ -153,7 +158,7 @@ def lineage_settings(settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
-async def lineage_host(lineage_settings: Settings):
+async def lineage_host(lineage_settings: Settings) -> AsyncIterator[ServiceHost]:
     from modelreg.lineage.main import spec
     from modelreg.runtime.host import ServiceHost
 
@@ -164,20 +169,21 @@ async def lineage_host(lineage_settings: Settings):
 
 
 @pytest.fixture(scope="session")
-async def lineage_channel(lineage_host) -> AsyncIterator[grpc.aio.Channel]:
+async def lineage_channel(lineage_host: ServiceHost) -> AsyncIterator[grpc.aio.Channel]:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{lineage_host.port}") as channel:
         yield channel
 
 
 @pytest.fixture(scope="session")
-def lineage_stub(lineage_channel: grpc.aio.Channel):
+def lineage_stub(lineage_channel: grpc.aio.Channel) -> LineageServiceAsyncStub:
     from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 
-    return lineage_pb2_grpc.LineageServiceStub(lineage_channel)
+    # grpc ships no types: the channel is Any, which would pick the stub's sync overload.
+    return cast("LineageServiceAsyncStub", lineage_pb2_grpc.LineageServiceStub(lineage_channel))
 
 
 @pytest.fixture(scope="session")
-async def writer(lineage_settings: Settings, lineage_host) -> AsyncIterator[Writer]:
+async def writer(lineage_settings: Settings, lineage_host: ServiceHost) -> AsyncIterator[Writer]:
     w = Writer(lineage_settings.kafka)
     await w.log.start()
     yield w

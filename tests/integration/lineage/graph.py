@@ -15,6 +15,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from google.protobuf.message import Message
+
 from modelreg.gen.lineage.v1 import events_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 
@@ -41,7 +43,7 @@ class Graph:
     prefix: str
     versions: list[str] = field(default_factory=list)
     # (stream, envelope field, payload) in log order; supersedes name the index of the record they replace.
-    records: list[tuple[str, str, object]] = field(default_factory=list)
+    records: list[tuple[str, str, Message]] = field(default_factory=list)
     supersedes: list[tuple[int, str, events_pb2.LineageRecordSuperseded]] = field(default_factory=list)
     edges_by_record: list[set[EdgeT]] = field(default_factory=list)
     superseded: set[int] = field(default_factory=set)
@@ -147,8 +149,9 @@ def build(prefix: str, *, models: int = 200, versions_per_model: int = 5, seed: 
     # Every 20th record is corrected: new datasets, the rest unchanged.
     for index in range(0, len(g.records), 20):
         stream, _, original = g.records[index]
+        assert isinstance(original, events_pb2.LineageRecorded)  # only recordings precede the corrections
         fixed = pb.LineageRecord()
-        fixed.CopyFrom(original.record)  # type: ignore[attr-defined]
+        fixed.CopyFrom(original.record)
         del fixed.datasets[:]
         fixed.datasets.extend(
             pb.Dataset(uri=d.uri, digest=d.digest, role=pb.DATASET_ROLE_TRAIN)

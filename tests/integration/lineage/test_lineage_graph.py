@@ -48,7 +48,7 @@ TYPE_NAMES = {v: k for k, v in TYPES.items()}
 
 async def load(writer: Writer, lineage_settings: Settings, graph: Graph) -> ConsistencyToken:
     recorded = [r for r in graph.records if r[1] == "lineage_recorded"]
-    results = await writer.rounds(LINEAGE, recorded, any_revision=True)  # type: ignore[arg-type]
+    results = await writer.rounds(LINEAGE, recorded, any_revision=True)
     positions = [p for _, p in results]
     for index, _, event in graph.supersedes:
         event.superseded_record = results[index][0]
@@ -149,7 +149,7 @@ async def test_the_oracle_sees_supersedes(graph: Graph) -> None:
 
 async def test_corrected_records_no_longer_count(lineage_stub, graph: Graph) -> None:
     """Every superseded record at once: one hop around its version and its old datasets."""
-    corrected = [graph.records[index][2].record.model_version for index, _, _ in graph.supersedes]  # type: ignore[attr-defined]
+    corrected = [correction.record.model_version for _, _, correction in graph.supersedes]
     old_datasets = sorted(
         {
             e[0]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 import grpc
 import pytest
@@ -28,8 +29,8 @@ def token_md(token: ConsistencyToken | str) -> list[tuple[str, str]]:
     return [(TOKEN_METADATA_KEY, token if isinstance(token, str) else token.encode())]
 
 
-def a_record(seed: str, **overrides: object) -> pb.LineageRecord:
-    fields: dict[str, object] = {
+def a_record(seed: str, **overrides: Any) -> pb.LineageRecord:
+    fields: dict[str, Any] = {
         "datasets": [
             pb.Dataset(
                 uri=f"s3://data/{seed}/train",
@@ -46,7 +47,7 @@ def a_record(seed: str, **overrides: object) -> pb.LineageRecord:
         "evaluations": [pb.Evaluation(id=f"eval-{seed}", metrics={"auc": 0.91})],
     }
     fields.update(overrides)
-    return pb.LineageRecord(**fields)  # type: ignore[arg-type]
+    return pb.LineageRecord(**fields)
 
 
 async def record(stub, version: str, message: pb.LineageRecord, token: ConsistencyToken | None = None, **kw):

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 
 import grpc
 import pytest
+from google.protobuf.message import Message
 
 from modelreg.eventlog import GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
@@ -108,12 +109,12 @@ class Facts:
     log: KafkaEventLog
     heads: dict[tuple[str, str], tuple[int, bytes]] = field(default_factory=dict)
 
-    async def _append(self, logical_topic: str, stream: str, payload_field: str, payload: object) -> None:
+    async def _append(self, logical_topic: str, stream: str, payload_field: str, payload: Message) -> None:
         revision, prev = self.heads.get((logical_topic, stream), (0, GENESIS_HASH))
         envelope = build_envelope(
             stream=stream,
             payload_field=payload_field,
-            payload=payload,  # type: ignore[arg-type]
+            payload=payload,
             expected_revision=revision,
             prev_hash=prev,
             source="promotion-tests",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 import pytest
 from google.rpc import error_details_pb2
@@ -19,7 +21,7 @@ def new_model() -> str:
     return f"namespaces/{unique('ns')}/models/{unique('m')}"
 
 
-def transition(*moves: tuple[str, int], deployments: dict[str, dict[int, int]] | None = None, **kw: object):
+def transition(*moves: tuple[str, int], deployments: dict[str, dict[int, int]] | None = None, **kw: Any):
     return pb.TransitionRequest(
         moves=[pb.PointerMove(pointer=p, version=v) for p, v in moves],
         deployments=[
@@ -28,7 +30,7 @@ def transition(*moves: tuple[str, int], deployments: dict[str, dict[int, int]] |
             )
             for env, split in (deployments or {}).items()
         ],
-        **{"comment": "because", **kw},  # type: ignore[arg-type]
+        **{"comment": "because", **kw},
     )
 
 
@@ -49,10 +51,10 @@ async def pointers(stub, model: str) -> pb.Pointers:
     return await stub.GetPointers(pb.GetPointersRequest(model=model), metadata=auth("victor"))
 
 
-async def set_policy(stub, parent: str, **fields: object) -> None:
+async def set_policy(stub, parent: str, **fields: Any) -> None:
     fields.setdefault("separation_of_duties", True)
     await stub.SetPromotionPolicy(
-        pb.SetPromotionPolicyRequest(policy=pb.PromotionPolicy(parent=parent, **fields)),  # type: ignore[arg-type]
+        pb.SetPromotionPolicyRequest(policy=pb.PromotionPolicy(parent=parent, **fields)),
         metadata=auth("root"),
     )
 
@@ -63,9 +65,9 @@ async def rpc_error(call) -> grpc.aio.AioRpcError:
     return error.value
 
 
-async def versions(facts: Facts, model: str, *numbers: int, **kw: object) -> None:
+async def versions(facts: Facts, model: str, *numbers: int, **kw: Any) -> None:
     for n in numbers:
-        await facts.version(model, n, **kw)  # type: ignore[arg-type]
+        await facts.version(model, n, **kw)
 
 
 async def test_unprotected_move_applies_at_once(promotion_stub, facts: Facts) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import TYPE_CHECKING, cast
 
 import grpc
 import pytest
@@ -16,6 +17,10 @@ from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.helpers import unique
+
+if TYPE_CHECKING:
+    from modelreg.gen.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
+    from modelreg.gen.versioning.v1.versioning_pb2_grpc import VersioningServiceAsyncStub
 
 CreateModel = Callable[[], Awaitable[tuple[str, str]]]
 
@@ -60,15 +65,16 @@ async def versioning_host(settings: Settings, versioning_blobs: S3BlobStore) -> 
 
 
 @pytest.fixture(scope="session")
-async def versioning_stub(versioning_host: ServiceHost) -> AsyncIterator[object]:
+async def versioning_stub(versioning_host: ServiceHost) -> AsyncIterator[VersioningServiceAsyncStub]:
     from modelreg.gen.versioning.v1 import versioning_pb2_grpc
 
     async with grpc.aio.insecure_channel(f"127.0.0.1:{versioning_host.port}") as channel:
-        yield versioning_pb2_grpc.VersioningServiceStub(channel)
+        # grpc ships no types: the channel is Any, which would pick the stub's sync overload.
+        yield cast("VersioningServiceAsyncStub", versioning_pb2_grpc.VersioningServiceStub(channel))
 
 
 @pytest.fixture
-def create_model(catalog_stub) -> CreateModel:
+def create_model(catalog_stub: CatalogServiceAsyncStub) -> CreateModel:
     """Registers a fresh model in the catalog; returns (model name, catalog consistency token)."""
 
     async def create() -> tuple[str, str]:

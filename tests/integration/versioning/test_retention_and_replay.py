@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from typing import Any
 
 import asyncpg
 import grpc
@@ -114,8 +115,8 @@ async def test_transitions_and_deployments_protect_versions(
         weights = [promotion_pb2.TrafficWeight(version=v, percent=100 // len(versions)) for v in versions]
         return promotion_pb2.Deployment(environment="prod", weights=weights)
 
-    def applied(**fields: object) -> promotion.TransitionApplied:
-        return promotion.TransitionApplied(**fields)  # type: ignore[arg-type]
+    def applied(**fields: Any) -> promotion.TransitionApplied:
+        return promotion.TransitionApplied(**fields)
 
     await append_promotion(
         versioning_host,
