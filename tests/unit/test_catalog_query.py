@@ -7,11 +7,13 @@ from decimal import Decimal
 
 import pytest
 
-from modelreg.catalog.domain.query import (
+from modelreg.catalog.domain.query import SortKey, parse_filter, parse_order_by
+from modelreg.errors import InvalidArgument
+from modelreg.filtering import (
     And,
     Compare,
+    Exists,
     Field,
-    FieldKind,
     Has,
     In,
     Like,
@@ -20,13 +22,9 @@ from modelreg.catalog.domain.query import (
     Not,
     Or,
     ParseError,
-    SortKey,
-    parse_filter,
-    parse_order_by,
 )
-from modelreg.errors import InvalidArgument
 
-NAME = Field(FieldKind.NAME)
+NAME = Field("name")
 
 
 def s(text: str) -> Literal:
@@ -52,7 +50,7 @@ def test_precedence_and_before_or_not_binds_tightest() -> None:
 
 
 def test_literals_are_typed() -> None:
-    prop = Field(FieldKind.PROPERTY, "acc")
+    prop = Field("properties", "acc")
     ast = parse_filter("properties.acc >= 0.5 and properties.acc IN (1, true, 2026-01-01T00:00:00.5Z, 'x')")
     assert isinstance(ast, And)
     assert ast.operands[0] == Compare(prop, ">=", Literal(LiteralKind.NUMBER, Decimal("0.5"), "0.5"))
@@ -68,7 +66,7 @@ def test_literals_are_typed() -> None:
 
 
 def test_strings_fields_take_any_literal_as_text_and_times_take_quoted_rfc3339() -> None:
-    assert parse_filter("tags.version = 2") == Compare(Field(FieldKind.TAG, "version"), "=", s("2"))
+    assert parse_filter("tags.version = 2") == Compare(Field("tags", "version"), "=", s("2"))
     ast = parse_filter('create_time > "2026-01-01T01:00:00+01:00"')
     assert isinstance(ast, Compare)
     assert ast.value.value == datetime(2026, 1, 1, tzinfo=UTC)
@@ -76,10 +74,10 @@ def test_strings_fields_take_any_literal_as_text_and_times_take_quoted_rfc3339()
 
 def test_like_in_has_text_and_state() -> None:
     assert parse_filter("name NOT ILIKE 'Ch%'") == Not(Like(NAME, "Ch%", True))
-    assert parse_filter('tags.team not in ("a")') == Not(In(Field(FieldKind.TAG, "team"), (s("a"),)))
-    assert parse_filter("tags.team:*") == Has(Field(FieldKind.TAG, "team"), None)
-    assert parse_filter('owners:"alice"') == Has(Field(FieldKind.OWNERS), "alice")
-    assert parse_filter('text:"churn model"') == Has(Field(FieldKind.TEXT), "churn model")
+    assert parse_filter('tags.team not in ("a")') == Not(In(Field("tags", "team"), (s("a"),)))
+    assert parse_filter("tags.team:*") == Exists(Field("tags", "team"))
+    assert parse_filter('owners:"alice"') == Has(Field("owners"), "alice")
+    assert parse_filter('text:"churn model"') == Has(Field("text"), "churn model")
     ast = parse_filter("state = STATE_ARCHIVED")
     assert isinstance(ast, Compare) and ast.value.value == "archived"
     assert parse_filter(r'name = "a\"b"') == Compare(NAME, "=", s('a"b'))

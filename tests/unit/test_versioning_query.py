@@ -5,28 +5,39 @@ from __future__ import annotations
 import pytest
 
 from modelreg.errors import InvalidArgument
-from modelreg.versioning.domain.model import SemVer, Status
-from modelreg.versioning.domain.query import And, Compare, Has, Not, Or, parse_filter
+from modelreg.filtering import And, Compare, Exists, Field, Literal, LiteralKind, Not, Or
+from modelreg.versioning.domain.model import SemVer
+from modelreg.versioning.domain.query import parse_filter
+
+
+def s(text: str) -> Literal:
+    return Literal(LiteralKind.STRING, text, text)
 
 
 def test_precedence_and_types() -> None:
     assert parse_filter("") is None
-    assert parse_filter('tags.k1 = "v3"') == Compare("tags", "k1", "=", "v3")
+    assert parse_filter('tags.k1 = "v3"') == Compare(Field("tags", "k1"), "=", s("v3"))
+    ready = Literal(LiteralKind.ENUM, "ready", "READY")
     assert parse_filter("tags.a = x OR tags.b = y AND NOT state = READY") == Or(
         (
-            Compare("tags", "a", "=", "x"),
-            And((Compare("tags", "b", "=", "y"), Not(Compare("state", "", "=", Status.READY)))),
+            Compare(Field("tags", "a"), "=", s("x")),
+            And((Compare(Field("tags", "b"), "=", s("y")), Not(Compare(Field("state"), "=", ready)))),
         )
     )
     assert parse_filter('(semver >= "1.2.0") AND version < 10 AND params.lr:*') == And(
         (
-            Compare("semver", "", ">=", SemVer(1, 2, 0)),
-            Compare("version", "", "<", 10),
-            Has("params", "lr"),
+            Compare(Field("semver"), ">=", Literal(LiteralKind.ROW, (1, 2, 0), "1.2.0")),
+            Compare(Field("version"), "<", Literal(LiteralKind.INT, 10, "10")),
+            Exists(Field("params", "lr")),
         )
     )
-    assert parse_filter("state = STATE_DEPRECATED") == Compare("state", "", "=", Status.DEPRECATED)
-    assert parse_filter(r'tags.q = "say \"hi\""') == Compare("tags", "q", "=", 'say "hi"')
+    deprecated = Literal(LiteralKind.ENUM, "deprecated", "STATE_DEPRECATED")
+    assert parse_filter("state = STATE_DEPRECATED") == Compare(Field("state"), "=", deprecated)
+    assert parse_filter(r'tags.q = "say \"hi\""') == Compare(Field("tags", "q"), "=", s('say "hi"'))
+    assert parse_filter("-tags.a = b") == Not(Compare(Field("tags", "a"), "=", s("b")))
+    assert parse_filter("semver < v1.4.0") == Compare(
+        Field("semver"), "<", Literal(LiteralKind.ROW, (1, 4, 0), "v1.4.0")
+    )
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,5 @@
-"""The catalog's read model in PostgreSQL: the projection that writes it, the reader,
-and the compiler from the filter AST to parameterised SQL.
+"""The catalog's read model in PostgreSQL: the projection that writes it and the reader
+(whose search compiles the filter through modelreg.filtering and the catalog's schema).
 
 Layout: one row per model (maps and the signature as jsonb) and one per
 namespace. Properties are stored as `{"key": {"type": ..., "s"|"n"|"b"|"t": value}}`
@@ -32,22 +32,10 @@ from modelreg.catalog.domain.model import (
     evolve_namespace,
 )
 from modelreg.catalog.domain.names import ModelName, parse_model_name
-from modelreg.catalog.domain.query import (
-    And,
-    Compare,
-    FieldKind,
-    Has,
-    In,
-    Like,
-    Literal,
-    LiteralKind,
-    Node,
-    Not,
-    Or,
-    SortKey,
-)
+from modelreg.catalog.domain.query import FILTER, SortKey
 from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import StreamHead, head_of
+from modelreg.filtering import Compiler
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
 from modelreg.signatures import Signature, TensorSpec
@@ -256,12 +244,11 @@ _SORT_COLUMN = {
     SortKey.CREATE_TIME: "m.create_time",
     SortKey.UPDATE_TIME: "m.update_time",
 }
-_SQL_OP = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 def compile_search(s: str, query: SearchQuery) -> tuple[str, list[object]]:
     """The SELECT for a search; every value travels as a bind parameter."""
-    compiler = _Compiler()
+    compiler = Compiler(FILTER)
     where = [f"m.namespace = {compiler.param(query.namespace, 'text')}"]
     if not query.show_deleted:
         where.append("m.state <> 'deleted'")
@@ -294,121 +281,6 @@ def compile_search(s: str, query: SearchQuery) -> tuple[str, list[object]]:
         f" WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {limit}"
     )
     return sql, compiler.params
-
-
-class _Compiler:
-    """AST -> SQL boolean expression. Every atom is NULL-free (COALESCE), so NOT is plain
-    two-valued negation and matches the documented semantics exactly."""
-
-    def __init__(self) -> None:
-        self.params: list[object] = []
-
-    def param(self, value: object, cast: str) -> str:
-        self.params.append(value)
-        return f"${len(self.params)}::{cast}"
-
-    def node(self, node: Node) -> str:
-        match node:
-            case And(operands):
-                return " AND ".join(f"({self.node(o)})" for o in operands)
-            case Or(operands):
-                return " OR ".join(f"({self.node(o)})" for o in operands)
-            case Not(operand):
-                return f"NOT ({self.node(operand)})"
-            case In(field, values):
-                return " OR ".join(f"({self.compare(Compare(field, '=', v))})" for v in values)
-            case Compare():
-                return self.compare(node)
-            case Like(field, pattern, insensitive):
-                op = "ILIKE" if insensitive else "LIKE"
-                matched = f"COALESCE({self.string_of(field)} {op} {self.param(pattern, 'text')}, false)"
-                prefix = like_prefix(pattern)
-                if field.kind is FieldKind.NAME and not insensitive and prefix:
-                    # Implied by the LIKE, but spelled out so the (namespace, model) btree
-                    # scans just the prefix's range: the pattern is a bind parameter, so the
-                    # planner cannot derive the range itself.
-                    bounds = f"m.model >= {self.param(prefix, 'text')}"
-                    if ord(prefix[-1]) < 0x10FFFF:
-                        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
-                        bounds += f" AND m.model < {self.param(upper, 'text')}"
-                    return f"({bounds} AND {matched})"
-                return matched
-            case Has(field, value):
-                if field.kind is FieldKind.TAG:
-                    return f"m.tags ? {self.param(field.key, 'text')}"
-                if field.kind is FieldKind.PROPERTY:
-                    return f"m.properties ? {self.param(field.key, 'text')}"
-                if field.kind is FieldKind.OWNERS:
-                    return f"m.owners @> jsonb_build_array({self.param(value, 'text')})"
-                return f"m.search @@ websearch_to_tsquery('english'::regconfig, {self.param(value, 'text')})"
-        raise TypeError(f"cannot compile {node!r}")
-
-    def string_of(self, field: object) -> str:
-        """The text a string comparison or LIKE looks at (NULL when absent or not a string)."""
-        assert hasattr(field, "kind")
-        kind, key = field.kind, getattr(field, "key", "")
-        if kind is FieldKind.NAME:
-            return "m.model"
-        if kind is FieldKind.TAG:
-            return f'(m.tags ->> {self.param(key, "text")}) COLLATE "C"'
-        return f"(m.properties -> {self.param(key, 'text')} ->> 's') COLLATE \"C\""
-
-    def compare(self, node: Compare) -> str:
-        field, op, value = node.field, _SQL_OP[node.op], node.value
-        match field.kind:
-            case FieldKind.NAME:
-                return f"m.model {op} {self.param(value.value, 'text')}"
-            case FieldKind.STATE:
-                return f"m.state {op} {self.param(value.value, 'text')}"
-            case FieldKind.CREATE_TIME:
-                return f"m.create_time {op} {self.param(value.value, 'timestamptz')}"
-            case FieldKind.UPDATE_TIME:
-                return f"m.update_time {op} {self.param(value.value, 'timestamptz')}"
-            case FieldKind.TAG:
-                if op == "=":  # containment, so the GIN index answers it
-                    key, wanted = self.param(field.key, "text"), self.param(value.value, "text")
-                    return f"m.tags @> jsonb_build_object({key}, {wanted})"
-                return f"COALESCE({self.string_of(field)} {op} {self.param(value.value, 'text')}, false)"
-            case FieldKind.PROPERTY:
-                return self.compare_property(field.key, op, value)
-        raise TypeError(f"cannot compare {field!r}")
-
-    def compare_property(self, key: str, op: str, value: Literal) -> str:
-        k = self.param(key, "text")
-        member, cast = {
-            LiteralKind.STRING: ("s", "text"),
-            LiteralKind.NUMBER: ("n", "numeric"),
-            LiteralKind.BOOL: ("b", "boolean"),
-            LiteralKind.TIMESTAMP: ("t", "timestamptz"),
-        }[value.kind]
-        v = self.param(value.value, cast)
-        if op == "=" and value.kind is not LiteralKind.TIMESTAMP:
-            # {"key": {"n": 5}} is contained in {"key": {"type": "int", "n": 5.0}}: jsonb compares numbers
-            # numerically, and ints and doubles share the member `n`.
-            return f"m.properties @> jsonb_build_object({k}, jsonb_build_object('{member}', {v}))"
-        # Ranges read the jsonb of each candidate row: a full pass of the namespace when
-        # matches are sparse (~70 ms at 100k models). A one-row-per-property btree table was
-        # tried; the planner then drives from the name index and probes it per row, which is
-        # slower still, because it cannot know how selective a range on one key is.
-        extracted = f"(m.properties -> {k} ->> '{member}')"
-        typed = f'{extracted} COLLATE "C"' if cast == "text" else f"{extracted}::{cast}"
-        return f"COALESCE({typed} {op} {v}, false)"
-
-
-def like_prefix(pattern: str) -> str:
-    """The literal text every match of a LIKE pattern starts with."""
-    prefix: list[str] = []
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c in "%_":
-            break
-        if c == "\\":
-            i += 1
-            c = pattern[i]
-        prefix.append(c)
-        i += 1
-    return "".join(prefix)
 
 
 # Rows <-> domain ------------------------------------------------------------

@@ -8,8 +8,9 @@ from typing import Protocol
 
 from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
 from modelreg.catalog.domain.names import ModelName
-from modelreg.catalog.domain.query import Node, Ordering
+from modelreg.catalog.domain.query import Ordering
 from modelreg.commands.contracts import Commands, Loaded
+from modelreg.filtering import Node
 from modelreg.paging import SortValue
 
 

@@ -25,6 +25,7 @@ import structlog
 from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import head_of
+from modelreg.filtering import Node, compile_filter
 from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.pointers import net_pointer_changes, write_pointer_changes
@@ -485,59 +486,16 @@ class PostgresVersionReader:
         after: Keyset | None,
         limit: int,
         show_deleted: bool,
-        where: query.Node | None = None,
+        where: Node | None = None,
     ) -> list[ModelVersion]:
         params: list[object] = [model, after[0] if after else 1 << 62, show_deleted, limit]
-        condition = f" AND ({compile_filter(where, params)})" if where is not None else ""
+        condition = f" AND ({compile_filter(where, query.FILTER, params)})" if where is not None else ""
         rows = await self._pool.fetch(
             f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions WHERE model = $1 AND number < $2"
             f" AND ($3 OR status <> 'deleted'){condition} ORDER BY number DESC LIMIT $4",
             *params,
         )
         return [version_from_row(r) for r in rows]
-
-
-_SQL_OPS = {"=": "=", "!=": "<>", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
-
-
-def compile_filter(node: query.Node, params: list[object]) -> str:
-    """Parameterised SQL for a parsed filter; appends its values to `params`.
-
-    Field names and operators come from fixed tables, never from the text.
-    """
-
-    def param(value: object, cast: str) -> str:
-        params.append(value)
-        return f"${len(params)}::{cast}"
-
-    match node:
-        case query.And(operands):
-            return " AND ".join(f"({compile_filter(o, params)})" for o in operands)
-        case query.Or(operands):
-            return " OR ".join(f"({compile_filter(o, params)})" for o in operands)
-        case query.Not(operand):
-            return f"NOT ({compile_filter(operand, params)})"
-        case query.Has(field, key):
-            return f"(spec->'{field}') ? {param(key, 'text')}"
-        case query.Compare(field, key, op, value):
-            sql_op = _SQL_OPS[op]
-            if field in query.MAP_FIELDS:
-                if op == "=":  # containment, so the GIN index on tags serves it
-                    return f"(spec->'{field}') @> {param(json.dumps({key: value}), 'jsonb')}"
-                return f"(spec->'{field}'->>{param(key, 'text')}) IS DISTINCT FROM {param(value, 'text')}"
-            if field == "framework":
-                return f"(spec->>'framework') {sql_op} {param(value, 'text')}"
-            if field == "state":
-                assert isinstance(value, Status)
-                return f"status {sql_op} {param(value.value, 'text')}"
-            if field == "semver":
-                assert isinstance(value, SemVer)
-                return (
-                    f"(major, minor, pipeline) {sql_op} ({param(value.major, 'int')},"
-                    f" {param(value.minor, 'int')}, {param(value.pipeline, 'int')})"
-                )
-            return f"number {sql_op} {param(value, 'bigint')}"
-    raise AssertionError(f"unknown filter node {node!r}")
 
 
 def utc(value: datetime) -> datetime:

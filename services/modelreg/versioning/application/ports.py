@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Protocol
 
 from modelreg.commands.contracts import Commands, Loaded
+from modelreg.filtering import Node
 from modelreg.paging import Keyset
-from modelreg.versioning.domain import query
 from modelreg.versioning.domain.model import Event, ModelVersion, ModelVersions
 
 
@@ -41,7 +41,7 @@ class VersionReader(Protocol):
         after: Keyset | None,
         limit: int,
         show_deleted: bool,
-        where: query.Node | None = None,
+        where: Node | None = None,
     ) -> list[ModelVersion]:
         """Versions that match `where`, newest first, numbered below the keyset `after` (number,)."""
 
