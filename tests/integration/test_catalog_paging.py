@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
 from tests.helpers import unique
 from tests.integration.paging import (
@@ -14,7 +16,7 @@ from tests.integration.paging import (
 )
 
 
-async def create(stub, ns: str, model: str) -> str:  # type: ignore[no-untyped-def]
+async def create(stub, ns: str, model: str) -> str:
     created = await stub.CreateRegisteredModel(
         pb.CreateRegisteredModelRequest(
             parent=f"namespaces/{ns}", registered_model_id=model, registered_model=pb.RegisteredModel()
@@ -23,7 +25,7 @@ async def create(stub, ns: str, model: str) -> str:  # type: ignore[no-untyped-d
     return str(created.name)
 
 
-def models(stub, ns: str, **query: object) -> Lister:  # type: ignore[no-untyped-def]
+def models(stub, ns: str, **query: Any) -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListRegisteredModels(
             pb.ListRegisteredModelsRequest(
@@ -35,7 +37,7 @@ def models(stub, ns: str, **query: object) -> Lister:  # type: ignore[no-untyped
     return lister
 
 
-async def test_list_registered_models_pages(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_list_registered_models_pages(catalog_stub) -> None:
     ns = unique("ns")
     names = [await create(catalog_stub, ns, f"m-{i}") for i in range(7)]
     await create(catalog_stub, ns, "z-other")
@@ -64,7 +66,7 @@ async def test_list_registered_models_pages(catalog_stub) -> None:  # type: igno
         await assert_inserts_between_pages_skip_and_repeat_nothing(lister, before, insert)
 
 
-async def test_list_namespaces_pages(catalog_stub) -> None:  # type: ignore[no-untyped-def]
+async def test_list_namespaces_pages(catalog_stub) -> None:
     async def namespaces(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await catalog_stub.ListNamespaces(
             pb.ListNamespacesRequest(page_size=page_size, page_token=page_token)

@@ -17,7 +17,7 @@ from tests.integration.paging import (
 )
 
 
-async def test_get_lineage_subgraph_pages(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_get_lineage_subgraph_pages(lineage_stub, writer: Writer) -> None:
     model = f"namespaces/{unique('ns')}/models/m"
     versions = [f"{model}/versions/{n}" for n in (1, 2, 3)]
     token = await writer.create_versions(versions)

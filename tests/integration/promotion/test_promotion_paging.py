@@ -17,14 +17,16 @@ from tests.integration.promotion.test_promotion_service import new_model, reques
 State = pb.TransitionRequest.State
 
 
-def requests(stub, model: str, state: int = 0) -> Lister:  # type: ignore[no-untyped-def]
+def requests(
+    stub, model: str, state: pb.TransitionRequest.State.ValueType = State.STATE_UNSPECIFIED
+) -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListTransitionRequests(
             pb.ListTransitionRequestsRequest(
                 parent=model,
                 state=state,
                 page_size=page_size,
-                page_token=page_token,  # type: ignore[arg-type]
+                page_token=page_token,
             ),
             metadata=auth("victor"),
         )
@@ -33,7 +35,7 @@ def requests(stub, model: str, state: int = 0) -> Lister:  # type: ignore[no-unt
     return lister
 
 
-def history(stub, model: str, pointer: str = "") -> Lister:  # type: ignore[no-untyped-def]
+def history(stub, model: str, pointer: str = "") -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListPointerHistory(
             pb.ListPointerHistoryRequest(
@@ -46,7 +48,7 @@ def history(stub, model: str, pointer: str = "") -> Lister:  # type: ignore[no-u
     return lister
 
 
-def denials(stub, namespace: str) -> Lister:  # type: ignore[no-untyped-def]
+def denials(stub, namespace: str) -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListAccessDenials(
             pb.ListAccessDenialsRequest(
@@ -59,7 +61,7 @@ def denials(stub, namespace: str) -> Lister:  # type: ignore[no-untyped-def]
     return lister
 
 
-async def test_list_transition_requests_pages(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_list_transition_requests_pages(promotion_stub, facts: Facts) -> None:
     model, other = new_model(), new_model()
     await versions(facts, model, 1, 2, 3)
     await versions(facts, other, 1)
@@ -88,7 +90,7 @@ async def test_list_transition_requests_pages(promotion_stub, facts: Facts) -> N
     await assert_inserts_between_pages_skip_and_repeat_nothing(pending, names[::-1], insert)
 
 
-async def test_list_pointer_history_pages(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_list_pointer_history_pages(promotion_stub, facts: Facts) -> None:
     model, other = new_model(), new_model()
     await versions(facts, model, 1, 2, 3)
     await versions(facts, other, 1, 2)
@@ -116,7 +118,7 @@ async def test_list_pointer_history_pages(promotion_stub, facts: Facts) -> None:
     await assert_inserts_between_pages_skip_and_repeat_nothing(everything, newest_first, insert)
 
 
-async def test_list_access_denials_pages(promotion_stub, facts: Facts) -> None:  # type: ignore[no-untyped-def]
+async def test_list_access_denials_pages(promotion_stub, facts: Facts) -> None:
     models = [new_model() for _ in range(6)]
     namespace = models[0].split("/")[1]
     models = [f"namespaces/{namespace}/models/m{i}" for i in range(len(models))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from tests.integration.paging import (
     Lister,
@@ -13,7 +15,7 @@ from tests.integration.paging import (
 from tests.integration.versioning.helpers import create_version
 
 
-def versions(stub, model: str, **query: object) -> Lister:  # type: ignore[no-untyped-def]
+def versions(stub, model: str, **query: Any) -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListModelVersions(
             pb.ListModelVersionsRequest(parent=model, page_size=page_size, page_token=page_token, **query)
@@ -23,7 +25,7 @@ def versions(stub, model: str, **query: object) -> Lister:  # type: ignore[no-un
     return lister
 
 
-async def test_list_model_versions_pages(versioning_stub, create_model) -> None:  # type: ignore[no-untyped-def]
+async def test_list_model_versions_pages(versioning_stub, create_model) -> None:
     model, token = await create_model()
     other, _ = await create_model()
     for i in range(7):
