@@ -1,8 +1,8 @@
-"""GetLineageSubgraph keeps the paging contract (tests/integration/paging.py)."""
+"""GetLineageSubgraph and ListLineageRecords keep the paging contract (tests/integration/paging.py)."""
 
 from __future__ import annotations
 
-from modelreg.eventlog import ConsistencyToken
+from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from tests.helpers import unique
 from tests.integration.lineage.conftest import Writer
@@ -12,6 +12,7 @@ from tests.integration.paging import (
     assert_every_item_once_in_order,
     assert_garbled_tokens_rejected,
     assert_inserts_between_pages_skip_and_repeat_nothing,
+    assert_invalid,
     assert_token_bound_to_its_query,
     walk,
 )
@@ -61,3 +62,52 @@ async def test_get_lineage_subgraph_pages(lineage_stub, writer: Writer) -> None:
         metadata["token"] = metadata["token"].merge(ConsistencyToken.decode(written))
 
     await assert_inserts_between_pages_skip_and_repeat_nothing(upstream, nodes, insert)
+
+
+async def test_list_lineage_records_pages(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+    model = f"namespaces/{unique('ns')}/models/m"
+    version, other = f"{model}/versions/1", f"{model}/versions/2"
+    token = await writer.create_versions([version, other])
+    names = []
+    for i in range(6):
+        recorded, written = await record(lineage_stub, version, a_record(f"{unique('r')}-{i}"), token)
+        token = token.merge(ConsistencyToken.decode(written))
+        names.append(recorded.name)
+    _, written = await record(lineage_stub, other, a_record(unique("o")), token)
+    token = token.merge(ConsistencyToken.decode(written))
+    call = lineage_stub.SupersedeLineageRecord(
+        pb.SupersedeLineageRecordRequest(name=names[2], record=a_record(unique("fix")), reason="wrong run"),
+        metadata=token_md(token),
+    )
+    fixed = await call
+    token = token.merge(ConsistencyToken.decode(dict(await call.trailing_metadata())[TOKEN_METADATA_KEY]))
+    metadata = {"token": token}
+
+    def records(parent: str, show_superseded: bool = False) -> Lister:
+        async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
+            page = await lineage_stub.ListLineageRecords(
+                pb.ListLineageRecordsRequest(
+                    parent=parent, show_superseded=show_superseded, page_size=page_size, page_token=page_token
+                ),
+                metadata=token_md(metadata["token"]),
+            )
+            return [r.name for r in page.records], page.next_page_token
+
+        return lister
+
+    history = records(version, show_superseded=True)
+    current = records(version)
+    await assert_every_item_once_in_order(history, [*names, fixed.name])
+    await assert_every_item_once_in_order(current, [*names[:2], *names[3:], fixed.name])
+    await assert_token_bound_to_its_query(history, [current, records(other, show_superseded=True)])
+    await assert_garbled_tokens_rejected(history)
+    await assert_invalid(
+        lineage_stub.ListLineageRecords(pb.ListLineageRecordsRequest(parent=version, page_size=-1)),
+        "page_size",
+    )
+
+    async def insert() -> None:
+        _, written = await record(lineage_stub, version, a_record(unique("later")), metadata["token"])
+        metadata["token"] = metadata["token"].merge(ConsistencyToken.decode(written))
+
+    await assert_inserts_between_pages_skip_and_repeat_nothing(history, [*names, fixed.name], insert)

@@ -39,6 +39,7 @@ from modelreg.lineage.domain.model import (
     Subgraph,
     graph_of,
 )
+from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.pointers import net_pointer_changes, write_pointer_changes
 from modelreg.projections.schema import quote_schema
@@ -47,7 +48,7 @@ MAX_SUBGRAPH_NODES = 50_000
 """A walk that reaches more nodes than this is refused: lower max_hops."""
 
 RECORD_COLUMNS = (
-    "id::text, version, body, create_time, creator, supersedes::text, superseded_by::text, reason"
+    'id::text, version, "offset", body, create_time, creator, supersedes::text, superseded_by::text, reason'
 )
 
 
@@ -265,7 +266,8 @@ class PostgresLineageReader:
         self._record_sql = f"SELECT {RECORD_COLUMNS} FROM {s}.lineage_records WHERE id = $1::uuid"
         self._list_sql = (
             f"SELECT {RECORD_COLUMNS} FROM {s}.lineage_records"
-            f' WHERE version = $1 AND (superseded_by IS NULL OR $2) ORDER BY "offset"'
+            f' WHERE version = $1 AND (superseded_by IS NULL OR $2) AND "offset" > $3'
+            ' ORDER BY "offset" LIMIT $4'
         )
         select = "SELECT DISTINCT ON (source, target, relation) source, target, relation, record_id::text"
         order = " ORDER BY source, target, relation, record_id"
@@ -302,8 +304,12 @@ class PostgresLineageReader:
         row = await self._pool.fetchrow(self._record_sql, record_id)
         return _stored(row) if row else None
 
-    async def list_records(self, version: str, *, show_superseded: bool) -> Sequence[StoredRecord]:
-        return [_stored(r) for r in await self._pool.fetch(self._list_sql, version, show_superseded)]
+    async def list_records(
+        self, version: str, *, show_superseded: bool, after: Keyset | None = None, limit: int | None = None
+    ) -> Sequence[tuple[int, StoredRecord]]:
+        after_offset = after[0] if after else -1
+        rows = await self._pool.fetch(self._list_sql, version, show_superseded, after_offset, limit)
+        return [(r["offset"], _stored(r)) for r in rows]
 
     async def nodes(self, ids: Sequence[str]) -> Sequence[Node]:
         return [_node(r) for r in await self._pool.fetch(self._nodes_sql, list(ids))]

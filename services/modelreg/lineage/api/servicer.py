@@ -49,8 +49,12 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
     async def ListLineageRecords(  # noqa: N802
         self, request: pb.ListLineageRecordsRequest, context: Context
     ) -> pb.ListLineageRecordsResponse:
-        records = await self._lineage.list_records(request.parent, request.show_superseded)
-        return pb.ListLineageRecordsResponse(records=[mapping.record_out(r) for r in records])
+        page = await self._lineage.list_records(
+            request.parent, request.show_superseded, request.page_size, request.page_token
+        )
+        return pb.ListLineageRecordsResponse(
+            records=[mapping.record_out(r) for r in page.items], next_page_token=page.next_page_token
+        )
 
     async def GetLineageSubgraph(  # noqa: N802
         self, request: pb.GetLineageSubgraphRequest, context: Context

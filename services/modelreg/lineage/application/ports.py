@@ -14,13 +14,17 @@ from modelreg.lineage.domain.model import (
     StoredRecord,
     Subgraph,
 )
+from modelreg.paging import Keyset
 
 
 class LineageReader(Protocol):
     async def get_record(self, record_id: str) -> StoredRecord | None: ...
 
-    async def list_records(self, version: str, *, show_superseded: bool) -> Sequence[StoredRecord]:
-        """The version's records in log order; superseded ones only when asked."""
+    async def list_records(
+        self, version: str, *, show_superseded: bool, after: Keyset | None = None, limit: int | None = None
+    ) -> Sequence[tuple[int, StoredRecord]]:
+        """(log offset, record): the version's records in log order after the keyset `after` (offset,),
+        at most `limit`; superseded ones only when asked. A version's records share one partition."""
 
     async def nodes(self, ids: Sequence[str]) -> Sequence[Node]:
         """The nodes among `ids` that exist, in any order."""

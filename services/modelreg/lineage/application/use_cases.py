@@ -40,7 +40,7 @@ from modelreg.lineage.domain.model import (
     validate,
     version_node_id,
 )
-from modelreg.paging import page_request
+from modelreg.paging import MAX_PAGE_SIZE, Page, page_request
 
 DEFAULT_PAGE_SIZE = 500
 MAX_STAGES = 16
@@ -142,13 +142,27 @@ class Lineage:
             raise NotFound(f"{name} does not exist")
         return stored
 
-    async def list_records(self, parent: str, show_superseded: bool) -> Sequence[StoredRecord]:
+    async def list_records(
+        self, parent: str, show_superseded: bool, page_size: int = 0, page_token: str = ""
+    ) -> Page[StoredRecord]:
         version = parse_version_name(parent, "parent")
-        return await self._reader.list_records(str(version), show_superseded=show_superseded)
+        paging = page_request(
+            page_size,
+            page_token,
+            [int],
+            default_size=MAX_PAGE_SIZE,
+            parent=str(version),
+            show_superseded=show_superseded,
+        )
+        rows = await self._reader.list_records(
+            str(version), show_superseded=show_superseded, after=paging.after, limit=paging.fetch
+        )
+        page = paging.page(rows, lambda row: (row[0],))
+        return Page([record for _, record in page.items], page.next_page_token)
 
     async def _current(self, version: str, field: str) -> Sequence[StoredRecord]:
         parse_version_name(version, field)
-        records = await self._reader.list_records(version, show_superseded=False)
+        records = [record for _, record in await self._reader.list_records(version, show_superseded=False)]
         if not records:
             raise NotFound(f"{version} has no lineage recorded")
         return records
