@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 import structlog
@@ -355,8 +356,8 @@ def _signature(raw: str | None) -> Signature | None:
         return None
     data = json.loads(raw)
 
-    def spec(s: dict[str, object]) -> TensorSpec:
-        return TensorSpec(str(s["name"]), str(s["dtype"]), tuple(s["shape"]))  # type: ignore[arg-type]
+    def spec(s: dict[str, Any]) -> TensorSpec:
+        return TensorSpec(str(s["name"]), str(s["dtype"]), tuple(s["shape"]))
 
     return Signature(tuple(spec(s) for s in data["inputs"]), tuple(spec(s) for s in data["outputs"]))
 

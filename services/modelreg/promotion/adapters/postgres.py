@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import asyncpg
 
@@ -289,17 +290,17 @@ async def _upsert_pointers(
     )
 
 
-def _pointers(model: str, row: Mapping[str, object] | None) -> Pointers:
+def _pointers(model: str, row: Mapping[str, Any] | None) -> Pointers:
     if row is None or row["applied"] is None:
         return Pointers(model)
-    deployments = json.loads(row["deployments"])  # type: ignore[arg-type]
+    deployments = json.loads(row["deployments"])
     return Pointers(
         model,
-        json.loads(row["pointers"]),  # type: ignore[arg-type]
-        frozenset(json.loads(row["archived"])),  # type: ignore[arg-type]
+        json.loads(row["pointers"]),
+        frozenset(json.loads(row["archived"])),
         {env: tuple(Weight(v, p) for v, p in weights) for env, weights in deployments.items()},
-        json.loads(row["previous"]),  # type: ignore[arg-type]
-        row["applied"],  # type: ignore[arg-type]
+        json.loads(row["previous"]),
+        row["applied"],
     )
 
 
