@@ -32,7 +32,7 @@ from modelreg.errors import (
 )
 from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken, InvalidToken
 from modelreg.grpcutil.auth import BearerTokenAuthenticator
-from modelreg.grpcutil.context import RequestContext, current_request
+from modelreg.grpcutil.context import RequestContext, ServicerContext, current_request, request_id_of
 from modelreg.observability.metrics import RPC_ERRORS, RPC_LATENCY
 
 log = structlog.get_logger(__name__)
@@ -70,7 +70,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self._token_wait_s = token_wait_s
         # Infrastructure trouble (broker or database unreachable) is UNAVAILABLE, so
         # clients retry with the same request_id, rather than a bug-like INTERNAL.
-        self._transient = (ConnectionError, OSError, TimeoutError, *transient_errors)
+        self._transient: tuple[type[BaseException], ...] = (
+            ConnectionError,
+            OSError,
+            TimeoutError,
+            *transient_errors,
+        )
 
     async def intercept_service(
         self,
@@ -84,8 +89,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_unary:
             inner = handler.unary_unary
 
-            async def unary_unary(request: Any, context: grpc.aio.ServicerContext) -> Any:
-                return await self._call(method, context, lambda: inner(request, context))
+            async def unary_unary(request: Any, context: ServicerContext) -> Any:
+                return await self._call(method, context, lambda: inner(request, context), request)
 
             return grpc.unary_unary_rpc_method_handler(
                 unary_unary, handler.request_deserializer, handler.response_serializer
@@ -93,12 +98,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.unary_stream:
             inner_stream = handler.unary_stream
 
-            async def unary_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def unary_stream(request: Any, context: ServicerContext) -> Any:
                 async def drain() -> None:
                     async for item in inner_stream(request, context):
                         await context.write(item)
 
-                await self._call(method, context, drain)
+                await self._call(method, context, drain, request)
 
             return grpc.unary_stream_rpc_method_handler(
                 unary_stream, handler.request_deserializer, handler.response_serializer
@@ -106,7 +111,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler.stream_unary:
             inner_upload = handler.stream_unary
 
-            async def stream_unary(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            async def stream_unary(requests: Any, context: ServicerContext) -> Any:
                 return await self._call(method, context, lambda: inner_upload(requests, context))
 
             return grpc.stream_unary_rpc_method_handler(
@@ -117,9 +122,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     async def _call(
         self,
         method: str,
-        context: grpc.aio.ServicerContext,
+        context: ServicerContext,
         run: Callable[[], Awaitable[Any]],
+        request: object = None,
     ) -> Any:
+        """Runs the handler in its RequestContext; `request` is the one request message, if the
+        call has one (a client-streaming call's messages carry no request_id)."""
         started = time.perf_counter()
         code = grpc.StatusCode.OK
         metadata = dict(context.invocation_metadata() or ())
@@ -128,7 +136,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         try:
             principal = self._authenticator.authenticate(metadata.get("authorization"))
             token = _token(metadata.get(TOKEN_METADATA_KEY))
-            current_request.set(RequestContext(principal, correlation_id, token))
+            current_request.set(RequestContext(principal, correlation_id, token, request_id_of(request)))
             if token is not None and self._progress is not None:
                 await self._await_token(token, context)
             return await run()
@@ -156,7 +164,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 RPC_ERRORS.labels(method, name).inc()
                 log.info("rpc_failed", code=name, duration_ms=round(elapsed * 1000, 3))
 
-    async def _await_token(self, token: ConsistencyToken, context: grpc.aio.ServicerContext) -> None:
+    async def _await_token(self, token: ConsistencyToken, context: ServicerContext) -> None:
         assert self._progress is not None
         remaining = context.time_remaining()
         wait = self._token_wait_s if remaining is None else min(self._token_wait_s, remaining)
@@ -196,6 +204,6 @@ def _status(code: grpc.StatusCode, error: ModelregError) -> status_pb2.Status:
     return status
 
 
-def set_token(context: grpc.aio.ServicerContext, token: ConsistencyToken) -> None:
+def set_token(context: ServicerContext, token: ConsistencyToken) -> None:
     """Returns a write's consistency token to the client as trailing metadata."""
     context.set_trailing_metadata(((TOKEN_METADATA_KEY, token.encode()),))

@@ -25,20 +25,12 @@ from modelreg.errors import InvalidArgument
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 
-MAX_REQUEST_ID_CHARS = 128
-
 _STATE = {
     ModelState.ACTIVE: catalog_pb2.RegisteredModel.STATE_ACTIVE,
     ModelState.ARCHIVED: catalog_pb2.RegisteredModel.STATE_ARCHIVED,
     ModelState.DELETED: catalog_pb2.RegisteredModel.STATE_DELETED,
 }
 _ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
-
-
-def request_id(value: str) -> str:
-    if len(value) > MAX_REQUEST_ID_CHARS:
-        raise InvalidArgument.of("request_id", f"is longer than {MAX_REQUEST_ID_CHARS} characters")
-    return value
 
 
 def fields_of(body: catalog_pb2.RegisteredModel, prefix: str = "registered_model") -> ModelFields:

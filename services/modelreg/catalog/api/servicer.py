@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import grpc
-
 from modelreg.catalog.api import mapping
-from modelreg.catalog.api.mapping import namespace_to_proto, request_id, to_proto
+from modelreg.catalog.api.mapping import namespace_to_proto, to_proto
 from modelreg.catalog.application.use_cases import Catalog, ListRequest, Written
 from modelreg.catalog.domain.names import parse_model_name, parse_parent
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
+from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
-
-Context = grpc.aio.ServicerContext
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
@@ -26,7 +23,7 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def CreateRegisteredModel(  # noqa: N802 - gRPC method name
         self, request: catalog_pb2.CreateRegisteredModelRequest, context: Context
     ) -> catalog_pb2.RegisteredModel:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         return self._answer(await self._catalog.create(mapping.create_command(request), events), context)
 
     async def GetRegisteredModel(  # noqa: N802
@@ -54,31 +51,31 @@ class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):
     async def UpdateRegisteredModel(  # noqa: N802
         self, request: catalog_pb2.UpdateRegisteredModelRequest, context: Context
     ) -> catalog_pb2.RegisteredModel:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         return self._answer(await self._catalog.update(mapping.update_command(request), events), context)
 
     async def ArchiveRegisteredModel(  # noqa: N802
         self, request: catalog_pb2.ArchiveRegisteredModelRequest, context: Context
     ) -> catalog_pb2.RegisteredModel:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         return self._answer(await self._catalog.update(mapping.archive_command(request), events), context)
 
     async def RestoreRegisteredModel(  # noqa: N802
         self, request: catalog_pb2.RestoreRegisteredModelRequest, context: Context
     ) -> catalog_pb2.RegisteredModel:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         return self._answer(await self._catalog.update(mapping.restore_command(request), events), context)
 
     async def DeleteRegisteredModel(  # noqa: N802
         self, request: catalog_pb2.DeleteRegisteredModelRequest, context: Context
     ) -> catalog_pb2.RegisteredModel:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         return self._answer(await self._catalog.update(mapping.delete_command(request), events), context)
 
     async def CreateNamespace(  # noqa: N802
         self, request: catalog_pb2.CreateNamespaceRequest, context: Context
     ) -> catalog_pb2.Namespace:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         written = await self._catalog.create_namespace(mapping.create_namespace_command(request), events)
         set_token(context, written.token)
         return namespace_to_proto(written.namespace)

@@ -22,7 +22,6 @@ from modelreg.lineage.domain.model import (
     version_node_id,
 )
 
-MAX_REQUEST_ID_CHARS = 128
 MAX_RECORD_BYTES = 512 * 1024
 """A record travels in one event, and a Kafka record is at most 1 MB (eventlog.kafka)."""
 
@@ -43,12 +42,6 @@ NODE_TYPES = {
     pb.NODE_TYPE_EVALUATION: NodeType.EVALUATION,
 }
 NODE_TYPE_NUMBERS = {v: k for k, v in NODE_TYPES.items()}
-
-
-def request_id(value: str) -> str:
-    if len(value) > MAX_REQUEST_ID_CHARS:
-        raise InvalidArgument.of("request_id", f"is longer than {MAX_REQUEST_ID_CHARS} characters")
-    return value
 
 
 def record_in(message: pb.LineageRecord, version: str, has_record: bool) -> LineageRecord:

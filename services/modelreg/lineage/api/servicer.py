@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import grpc
-
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
+from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.lineage.api import mapping
 from modelreg.lineage.application.use_cases import Lineage, Written
 from modelreg.lineage.domain import export
 from modelreg.lineage.domain.model import parse_record_name
-
-Context = grpc.aio.ServicerContext
 
 
 class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
@@ -27,14 +24,14 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
     async def RecordLineage(  # noqa: N802 - gRPC method name
         self, request: pb.RecordLineageRequest, context: Context
     ) -> pb.LineageRecord:
-        events = request_context().event_context(mapping.request_id(request.request_id))
+        events = request_context().event_context()
         record = mapping.record_in(request.record, request.parent, request.HasField("record"))
         return self._answer(await self._lineage.record(request.parent, record, events), context)
 
     async def SupersedeLineageRecord(  # noqa: N802
         self, request: pb.SupersedeLineageRecordRequest, context: Context
     ) -> pb.LineageRecord:
-        events = request_context().event_context(mapping.request_id(request.request_id))
+        events = request_context().event_context()
         version, _ = parse_record_name(request.name)
         record = mapping.record_in(request.record, str(version), request.HasField("record"))
         return self._answer(

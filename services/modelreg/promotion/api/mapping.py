@@ -23,7 +23,6 @@ from modelreg.promotion.domain.model import (
 
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 PROTECTED_PATTERN = re.compile(r"^[A-Za-z0-9._*/?\[\]!-]{1,160}$")
-MAX_REQUEST_ID_CHARS = 128
 
 
 def check_id(value: str, field: str) -> str:
@@ -80,12 +79,6 @@ def comment(value: str, field: str) -> str:
     size = len(value.encode())
     if size > MAX_COMMENT_BYTES:
         raise InvalidArgument.of(field, f"is {size} bytes, at most {MAX_COMMENT_BYTES} are allowed")
-    return value
-
-
-def request_id(value: str) -> str:
-    if len(value) > MAX_REQUEST_ID_CHARS:
-        raise InvalidArgument.of("request_id", f"at most {MAX_REQUEST_ID_CHARS} characters")
     return value
 
 

@@ -4,21 +4,19 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
-import grpc
-
+from modelreg.eventlog import EventContext
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
+from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.api import mapping
 from modelreg.promotion.application.use_cases import Promotion, Written
 
-Context = grpc.aio.ServicerContext
 
-
-def _events(request_id: str = ""):  # type: ignore[no-untyped-def]
-    return request_context().event_context(mapping.request_id(request_id))
+def _events() -> EventContext:
+    return request_context().event_context()
 
 
 class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
@@ -40,7 +38,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
             mapping.deployments(body, "transition_request"),
             mapping.comment(body.comment, "transition_request.comment"),
             body.etag,
-            _events(request.request_id),
+            _events(),
         )
         return self._answer(written, context)
 
@@ -49,23 +47,21 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
     ) -> pb.TransitionRequest:
         name = mapping.request_name(request.name)
         comment = mapping.comment(request.comment, "comment")
-        return self._answer(
-            await self._promotion.approve(name, comment, _events(request.request_id)), context
-        )
+        return self._answer(await self._promotion.approve(name, comment, _events()), context)
 
     async def RejectTransitionRequest(  # noqa: N802
         self, request: pb.RejectTransitionRequestRequest, context: Context
     ) -> pb.TransitionRequest:
         name = mapping.request_name(request.name)
         comment = mapping.comment(request.comment, "comment")
-        return self._answer(await self._promotion.reject(name, comment, _events(request.request_id)), context)
+        return self._answer(await self._promotion.reject(name, comment, _events()), context)
 
     async def CancelTransitionRequest(  # noqa: N802
         self, request: pb.CancelTransitionRequestRequest, context: Context
     ) -> pb.TransitionRequest:
         name = mapping.request_name(request.name)
         comment = mapping.comment(request.comment, "comment")
-        return self._answer(await self._promotion.cancel(name, comment, _events(request.request_id)), context)
+        return self._answer(await self._promotion.cancel(name, comment, _events()), context)
 
     async def GetTransitionRequest(  # noqa: N802
         self, request: pb.GetTransitionRequestRequest, context: Context
@@ -93,7 +89,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
             mapping.comment(request.reason, "reason"),
             request.emergency,
             request.etag,
-            _events(request.request_id),
+            _events(),
         )
         return self._answer(written, context)
 
@@ -116,9 +112,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
         self, request: pb.SetPromotionPolicyRequest, context: Context
     ) -> pb.PromotionPolicy:
         parent = mapping.policy_parent(request.policy.parent, "policy.parent")
-        policy, token = await self._promotion.set_policy(
-            parent, mapping.policy(request.policy), _events(request.request_id)
-        )
+        policy, token = await self._promotion.set_policy(parent, mapping.policy(request.policy), _events())
         set_token(context, token)
         return codec.policy_to_proto(parent, policy)
 

@@ -8,19 +8,11 @@ from modelreg.versioning.adapters.codec import file_from_proto, spec_from_proto
 from modelreg.versioning.domain.model import Bump, CreateVersion, SemVer, UpdateVersion
 from modelreg.versioning.domain.names import parse_model, parse_version_name
 
-MAX_REQUEST_ID_CHARS = 128
-
 _BUMP = {
     versioning_pb2.BUMP_MAJOR: Bump.MAJOR,
     versioning_pb2.BUMP_MINOR: Bump.MINOR,
     versioning_pb2.BUMP_PIPELINE: Bump.PIPELINE,
 }
-
-
-def request_id(value: str) -> str:
-    if len(value) > MAX_REQUEST_ID_CHARS:
-        raise InvalidArgument.of("request_id", f"is longer than {MAX_REQUEST_ID_CHARS} characters")
-    return value
 
 
 def create_command(request: versioning_pb2.CreateModelVersionRequest) -> CreateVersion:

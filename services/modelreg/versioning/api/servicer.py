@@ -5,20 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
-import grpc
-
 from modelreg.errors import InvalidArgument
 from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
+from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.versioning.adapters.codec import file_to_proto, version_to_proto
 from modelreg.versioning.api import mapping
-from modelreg.versioning.api.mapping import request_id
 from modelreg.versioning.application.use_cases import DEFAULT_GRACE, Versioning, Written
 from modelreg.versioning.domain.model import Deprecate, SetRetention
 from modelreg.versioning.domain.names import parse_model, parse_reference, parse_version_name
 
-Context = grpc.aio.ServicerContext
 MAX_GRACE_SECONDS = 10 * 365 * 86400
 
 
@@ -33,7 +30,7 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
     async def CreateModelVersion(  # noqa: N802 - gRPC method name
         self, request: versioning_pb2.CreateModelVersionRequest, context: Context
     ) -> versioning_pb2.ModelVersion:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         return self._answer(await self._v.create(mapping.create_command(request), events), context)
 
     async def GetModelVersion(  # noqa: N802
@@ -58,14 +55,14 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
     async def UpdateModelVersion(  # noqa: N802
         self, request: versioning_pb2.UpdateModelVersionRequest, context: Context
     ) -> versioning_pb2.ModelVersion:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         model, command = mapping.update_command(request)
         return self._answer(await self._v.update(model, command, events), context)
 
     async def PrepareUpload(  # noqa: N802
         self, request: versioning_pb2.PrepareUploadRequest, context: Context
     ) -> versioning_pb2.PrepareUploadResponse:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         model, number = parse_version_name(request.name)
         prepared = await self._v.prepare_upload(model, number, mapping.files_of(request), events)
         if prepared.token is not None:
@@ -88,7 +85,7 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
     async def FinalizeModelVersion(  # noqa: N802
         self, request: versioning_pb2.FinalizeModelVersionRequest, context: Context
     ) -> versioning_pb2.ModelVersion:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         model, number = parse_version_name(request.name)
         return self._answer(await self._v.finalize(model, number, events), context)
 
@@ -120,7 +117,7 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
     async def DeprecateModelVersion(  # noqa: N802
         self, request: versioning_pb2.DeprecateModelVersionRequest, context: Context
     ) -> versioning_pb2.ModelVersion:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         model, number = parse_version_name(request.name)
         return self._answer(
             await self._v.deprecate(model, Deprecate(number, request.reason), events), context
@@ -129,14 +126,14 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
     async def DeleteModelVersion(  # noqa: N802
         self, request: versioning_pb2.DeleteModelVersionRequest, context: Context
     ) -> versioning_pb2.ModelVersion:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         model, number = parse_version_name(request.name)
         return self._answer(await self._v.delete(model, number, request.reason, events), context)
 
     async def SetRetentionPolicy(  # noqa: N802
         self, request: versioning_pb2.SetRetentionPolicyRequest, context: Context
     ) -> versioning_pb2.RetentionPolicy:
-        events = request_context().event_context(request_id(request.request_id))
+        events = request_context().event_context()
         model = parse_model(request.policy.model, "policy.model")
         command = SetRetention(request.policy.keep_last_per_major)
         set_token(context, await self._v.set_retention(model, command, events))
@@ -145,7 +142,7 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
     async def ApplyRetentionPolicy(  # noqa: N802
         self, request: versioning_pb2.ApplyRetentionPolicyRequest, context: Context
     ) -> versioning_pb2.ApplyRetentionPolicyResponse:
-        events = request_context().event_context("")
+        events = request_context().event_context()
         result = await self._v.apply_retention(parse_model(request.model, "model"), request.dry_run, events)
         if result.token is not None:
             set_token(context, result.token)
