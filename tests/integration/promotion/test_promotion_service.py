@@ -283,6 +283,33 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
     )
 
 
+async def test_an_overlong_request_id_is_invalid_argument_and_appends_nothing(
+    promotion_stub, settings
+) -> None:
+    model = new_model()
+    error = await rpc_error(
+        promotion_stub.CreateTransitionRequest(
+            pb.CreateTransitionRequestRequest(
+                parent=model, transition_request=transition(("STAGING", 1)), request_id="r" * 129
+            ),
+            metadata=auth("alice"),
+        )
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == "request_id: is longer than 128 characters"
+    status = rpc_status.from_call(error)
+    assert status is not None
+    detail = error_details_pb2.BadRequest()
+    status.details[0].Unpack(detail)
+    assert detail.field_violations[0].field == "request_id"
+    assert (
+        await count_rows(
+            settings.pg_dsn, "SELECT count(*) FROM promotion.stream_heads WHERE stream = $1", model
+        )
+        == 0
+    )
+
+
 async def test_bad_names_are_invalid_argument(promotion_stub) -> None:
     for call in [
         promotion_stub.GetPointers(pb.GetPointersRequest(model="models/x"), metadata=auth("victor")),
