@@ -64,7 +64,7 @@ async def test_get_lineage_subgraph_pages(lineage_stub, writer: Writer) -> None:
     await assert_inserts_between_pages_skip_and_repeat_nothing(upstream, nodes, insert)
 
 
-async def test_list_lineage_records_pages(lineage_stub, writer: Writer) -> None:  # type: ignore[no-untyped-def]
+async def test_list_lineage_records_pages(lineage_stub, writer: Writer) -> None:
     model = f"namespaces/{unique('ns')}/models/m"
     version, other = f"{model}/versions/1", f"{model}/versions/2"
     token = await writer.create_versions([version, other])
