@@ -1,7 +1,7 @@
 # Thin aliases over scripts/run.py, which is all a fresh machine needs (Python 3.11+).
 PYTHON ?= python3
 
-.PHONY: setup gen lint test dev bench bench-scale clean
+.PHONY: setup gen lint typecheck test dev bench bench-scale clean
 
 setup:
 	$(PYTHON) -c "import runpy, sys; sys.argv = ['run']; m = runpy.run_path('scripts/run.py'); m['ensure_installed']()"
@@ -11,6 +11,9 @@ gen:
 
 lint:
 	$(PYTHON) scripts/run.py lint
+
+typecheck:
+	$(PYTHON) scripts/run.py typecheck
 
 test:
 	$(PYTHON) scripts/run.py test
