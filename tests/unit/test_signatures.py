@@ -82,7 +82,10 @@ def test_every_dtype_maps_to_its_enum_value_and_back() -> None:
 
 def test_an_unset_or_unknown_dtype_is_refused_not_guessed() -> None:
     message = signature_pb2.Signature(
-        inputs=[signature_pb2.TensorSpec(name="a"), signature_pb2.TensorSpec(name="b", dtype=99)]  # type: ignore[arg-type]
+        inputs=[
+            signature_pb2.TensorSpec(name="a"),
+            signature_pb2.TensorSpec(name="b", dtype=signature_pb2.TensorSpec.DataType.ValueType(99)),
+        ]
     )
     decoded = signature_from_proto(message)
     assert [s.dtype for s in decoded.inputs] == ["", "99"]

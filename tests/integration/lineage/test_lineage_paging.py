@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from tests.helpers import unique
@@ -27,11 +29,11 @@ async def test_get_lineage_subgraph_pages(lineage_stub, writer: Writer) -> None:
         token = token.merge(ConsistencyToken.decode(written))
     metadata = {"token": token}
 
-    def subgraph(*start: str, **query: object) -> Lister:
+    def subgraph(*start: str, **query: Any) -> Lister:
         async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
             page = await lineage_stub.GetLineageSubgraph(
                 pb.GetLineageSubgraphRequest(
-                    query=pb.SubgraphQuery(start_nodes=list(start), **query),  # type: ignore[arg-type]
+                    query=pb.SubgraphQuery(start_nodes=list(start), **query),
                     page_size=page_size,
                     page_token=page_token,
                 ),

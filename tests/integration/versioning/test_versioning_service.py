@@ -149,7 +149,7 @@ async def test_bad_input_names_the_field_and_appends_nothing(
         "model_version.files[0].path": dict(files=[pb.ArtifactFile(path="../etc", size=1, sha256="0" * 64)]),
         "model_version.signature.inputs[0].dtype": dict(
             # A dtype number this build does not know, as a newer client could send.
-            signature=Signature(inputs=[TensorSpec(name="x", dtype=99)])  # type: ignore[arg-type]
+            signature=Signature(inputs=[TensorSpec(name="x", dtype=TensorSpec.DataType.ValueType(99))])
         ),
         "model_version.description": dict(description="x" * 20_000),
     }
