@@ -39,18 +39,19 @@ T1 = datetime(2026, 1, 2, tzinfo=UTC)
 
 
 def active(**values: Any) -> RegisteredModel:
-    return evolve(None, RegisteredModelCreated(NAME, ModelFields(**values)), EventMeta(T0, "alice", 1))
+    created = RegisteredModelCreated(NAME, ModelFields(**values))
+    return evolve(None, created, EventMeta(str(NAME), T0, "alice", 1))
 
 
 def apply(state: RegisteredModel, command: ModelCommand, actor: str = "bob") -> RegisteredModel:
-    return evolve(state, decide(state, command), EventMeta(T1, actor, state.revision + 1))
+    return evolve(state, decide(state, command), EventMeta(str(NAME), T1, actor, state.revision + 1))
 
 
 def test_create_decides_a_created_event_and_evolves_into_an_active_model() -> None:
     values = ModelFields(description="d", tags={"team": "a"}, owners=("alice",))
     event = decide(None, CreateRegisteredModel(NAME, values))
     assert event == RegisteredModelCreated(NAME, values)
-    model = evolve(None, event, EventMeta(T0, "alice", 1))
+    model = evolve(None, event, EventMeta(str(NAME), T0, "alice", 1))
     assert model.state is ModelState.ACTIVE
     assert (model.created_by, model.create_time, model.revision, model.fields) == ("alice", T0, 1, values)
 
@@ -71,7 +72,7 @@ def test_update_changes_only_masked_fields_and_records_whole_values() -> None:
     assert isinstance(event, RegisteredModelUpdated)
     assert event.fields == ("description", "tags")
     assert event.values.tags == {"a": "9"}  # tags.b removed: absent from the request's map
-    updated = evolve(model, event, EventMeta(T1, "bob", 2))
+    updated = evolve(model, event, EventMeta(str(NAME), T1, "bob", 2))
     assert (updated.description, updated.fields.annotations, updated.tags) == ("new", "keep", {"a": "9"})
     assert (updated.update_time, updated.updated_by, updated.revision) == (T1, "bob", 2)
     assert (updated.create_time, updated.created_by) == (T0, "alice")
@@ -163,7 +164,7 @@ def test_typed_fields_are_validated() -> None:
 
 def test_namespaces_are_created_once() -> None:
     event = decide_namespace(None, CreateNamespace("ns", "d", implicit=True))
-    namespace = evolve_namespace(None, event, EventMeta(T0, "alice", 1))
+    namespace = evolve_namespace(None, event, EventMeta("namespaces/ns", T0, "alice", 1))
     assert (namespace.name, namespace.implicit, namespace.created_by) == ("ns", True, "alice")
     with pytest.raises(AlreadyExists):
         decide_namespace(namespace, CreateNamespace("ns"))

@@ -54,7 +54,7 @@ _ids = itertools.count()
 
 
 def fold(state: Aggregate, event, actor="x") -> Aggregate:
-    return evolve(state, event, EventMeta(T0, actor, 1))
+    return evolve(state, event, EventMeta(MODEL, T0, actor, 1))
 
 
 def empty() -> Aggregate:

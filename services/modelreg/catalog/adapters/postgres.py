@@ -125,6 +125,7 @@ CREATE TABLE IF NOT EXISTS {s}.namespaces (
             if event is None:
                 continue
             meta = EventMeta(
+                accepted.envelope.stream,
                 accepted.envelope.occurred_at.ToDatetime(tzinfo=UTC),
                 accepted.envelope.actor,
                 accepted.revision,

@@ -25,6 +25,7 @@ from modelreg.catalog.domain.names import (
     check_tags,
 )
 from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.eventmeta import EventMeta
 from modelreg.signatures import Signature, check_signature
 
 
@@ -265,15 +266,6 @@ ModelEvent = (
     | RegisteredModelDeleted
 )
 CatalogEvent = ModelEvent | NamespaceCreated
-
-
-@dataclass(frozen=True, slots=True)
-class EventMeta:
-    """What the log adds to every event: when, by whom, and the resulting revision."""
-
-    occurred_at: datetime
-    actor: str
-    revision: int
 
 
 # Decide ---------------------------------------------------------------------

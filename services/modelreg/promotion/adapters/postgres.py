@@ -140,7 +140,12 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
             if event is None:
                 continue
             envelope = accepted.envelope
-            meta = EventMeta(envelope.occurred_at.ToDatetime(tzinfo=UTC), envelope.actor, accepted.revision)
+            meta = EventMeta(
+                envelope.stream,
+                envelope.occurred_at.ToDatetime(tzinfo=UTC),
+                envelope.actor,
+                accepted.revision,
+            )
             if isinstance(event, AccessDenied):
                 denials.append(
                     (

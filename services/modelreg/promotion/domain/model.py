@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import IntEnum, StrEnum
 
 from modelreg.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
+from modelreg.eventmeta import EventMeta
 
 STAGING = "STAGING"
 PRODUCTION = "PRODUCTION"
@@ -263,13 +264,6 @@ PromotionEvent = (
     | PolicySet
     | AccessDenied
 )
-
-
-@dataclass(frozen=True, slots=True)
-class EventMeta:
-    occurred_at: datetime
-    actor: str
-    revision: int
 
 
 # Commands -------------------------------------------------------------------

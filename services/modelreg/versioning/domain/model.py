@@ -18,6 +18,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from modelreg.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.eventmeta import EventMeta
 from modelreg.signatures import Signature, TensorSpec, check_signature
 
 NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
@@ -529,14 +530,6 @@ def fits(state: ModelVersions, event: Event) -> bool:
     return event.number in state.versions
 
 
-@dataclass(frozen=True, slots=True)
-class EventMeta:
-    model: str
-    occurred_at: datetime
-    actor: str
-    revision: int
-
-
 def evolve(state: ModelVersions, event: Event, meta: EventMeta) -> ModelVersions:
     versions = dict(state.versions)
 
@@ -550,7 +543,7 @@ def evolve(state: ModelVersions, event: Event, meta: EventMeta) -> ModelVersions
     match event:
         case VersionCreated(number, semver, spec):
             versions[number] = ModelVersion(
-                meta.model,
+                meta.stream,
                 number,
                 semver,
                 Status.PENDING_UPLOAD,
@@ -566,7 +559,7 @@ def evolve(state: ModelVersions, event: Event, meta: EventMeta) -> ModelVersions
                 index = {*index, semver}  # the parent's index stays the parent's
             else:
                 index = None
-            return ModelVersions(meta.model, versions, state.keep_last_per_major, index)
+            return ModelVersions(meta.stream, versions, state.keep_last_per_major, index)
         case ManifestDeclared(number, files):
             return change(number, spec=replace(versions[number].spec, files=files))
         case VersionFinalized(number):
@@ -583,7 +576,7 @@ def evolve(state: ModelVersions, event: Event, meta: EventMeta) -> ModelVersions
         case VersionDeleted(number, reason):
             return change(number, status=Status.DELETED, state_reason=reason)
         case RetentionSet(keep):
-            return ModelVersions(meta.model, state.versions, keep, state.semver_index)
+            return ModelVersions(meta.stream, state.versions, keep, state.semver_index)
     raise TypeError(f"unknown event {event!r}")
 
 
