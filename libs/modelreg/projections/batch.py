@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import NamedTuple, Protocol
 
 import asyncpg
 import structlog
@@ -122,18 +122,9 @@ async def lock_and_load(
     moved the checkpoint, and the locked row shows its new offset, so this batch
     is fenced rather than folded on stale heads.
     """
-    s = quote_schema(schema)
     requested = [(scope + e.stream, e.request_id) for e in envelopes if e.request_id]
-    row = await conn.fetchrow(
-        f"SELECT (SELECT next_offset FROM {s}.checkpoints WHERE topic = $1 AND partition = $2 FOR UPDATE),"
-        # A lost commit is re-projected from the log with the same verdict, so
-        # derived state may skip the wait for the WAL flush (SET LOCAL, as a function).
-        " set_config('synchronous_commit', 'off', true),"
-        f" ARRAY(SELECT (stream, revision, hash) FROM {s}.stream_heads WHERE stream = ANY($3::text[])),"
-        f" ARRAY(SELECT event_id::text FROM {s}.event_outcomes WHERE event_id = ANY($4::uuid[])),"
-        f" ARRAY(SELECT (o.stream, o.request_id, o.event_id::text) FROM {s}.event_outcomes o"
-        " JOIN unnest($5::text[], $6::text[]) AS r(stream, request_id)"
-        " ON o.stream = r.stream AND o.request_id = r.request_id WHERE o.verdict = 'accepted')",
+    stored_offset, _, heads, known, accepted = await conn.fetchrow(
+        _lock_and_load_sql(schema),
         topic,
         partition,
         list({scope + e.stream for e in envelopes}),
@@ -141,7 +132,6 @@ async def lock_and_load(
         [stream for stream, _ in requested],
         [request for _, request in requested],
     )
-    stored_offset, _, heads, known, accepted = row
     cut = len(scope)
     state = FoldState()
     for stream, revision, hash_ in heads:
@@ -150,6 +140,24 @@ async def lock_and_load(
     for stream, request_id, event_id in accepted:
         state.accepted_requests[(stream[cut:], request_id)] = event_id
     return _Locked(stored_offset, state)
+
+
+def _lock_and_load_sql(schema: str) -> str:
+    """$1 topic, $2 partition: the checkpoint row locked. $3 the streams: their heads.
+    $4 the event ids: those already judged. $5/$6 (stream, request_id) pairs: the
+    events already accepted for them."""
+    s = quote_schema(schema)
+    return (
+        f"SELECT (SELECT next_offset FROM {s}.checkpoints WHERE topic = $1 AND partition = $2 FOR UPDATE),"
+        # A lost commit is re-projected from the log with the same verdict, so
+        # derived state may skip the wait for the WAL flush (SET LOCAL, as a function).
+        " set_config('synchronous_commit', 'off', true),"
+        f" ARRAY(SELECT (stream, revision, hash) FROM {s}.stream_heads WHERE stream = ANY($3::text[])),"
+        f" ARRAY(SELECT event_id::text FROM {s}.event_outcomes WHERE event_id = ANY($4::uuid[])),"
+        f" ARRAY(SELECT (o.stream, o.request_id, o.event_id::text) FROM {s}.event_outcomes o"
+        " JOIN unnest($5::text[], $6::text[]) AS r(stream, request_id)"
+        " ON o.stream = r.stream AND o.request_id = r.request_id WHERE o.verdict = 'accepted')"
+    )
 
 
 def _decode_records(topic: str, partition: int, records: Sequence[Record]) -> list[tuple[Envelope, Position]]:
@@ -163,6 +171,74 @@ def _decode_records(topic: str, partition: int, records: Sequence[Record]) -> li
                 "undecodable_record", topic=topic, partition=partition, offset=record.offset, error=str(exc)
             )
     return envelopes
+
+
+class OutcomeRow(NamedTuple):
+    """A row of event_outcomes as a batch writes it; topic and partition are the batch's.
+    The fields are in the order of the write statement's outcome columns."""
+
+    event_id: str
+    stream: str
+    request_id: str
+    verdict: str
+    revision: int
+    reason: str
+    duplicate_of: str | None
+    offset: int
+    occurred_at: datetime
+    actor: str
+
+    @classmethod
+    def of(cls, outcome: Outcome, envelope: Envelope, position: Position, scope: str) -> OutcomeRow:
+        return cls(
+            outcome.event_id,
+            scope + outcome.stream,
+            envelope.request_id,
+            outcome.verdict.value,
+            outcome.revision,
+            outcome.reason,
+            outcome.duplicate_of or None,
+            position.offset,
+            envelope.occurred_at.ToDatetime(tzinfo=UTC),
+            envelope.actor,
+        )
+
+
+class HeadRow(NamedTuple):
+    """A row of stream_heads; the fields are in the order of the write statement's head columns."""
+
+    stream: str
+    revision: int
+    hash: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class _Progress:
+    """What the batch's one write statement records: outcomes, heads, the checkpoint, the NOTIFY."""
+
+    outcomes: Sequence[OutcomeRow]
+    heads: Sequence[HeadRow]
+    topic: str
+    partition: int
+    next_offset: int
+    channel: str
+
+    def arguments(self) -> list[object]:
+        """The statement's parameters, in the order `_record_progress_sql` numbers them."""
+        return [
+            self.topic,
+            self.partition,
+            self.next_offset,
+            self.channel,
+            f"{self.partition}:{self.next_offset}:{self.topic}",
+            *_columns(self.outcomes, len(OutcomeRow._fields)),
+            *_columns(self.heads, len(HeadRow._fields)),
+        ]
+
+
+def _columns(rows: Sequence[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows to one array per column, for `unnest`."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[] for _ in range(width)]
 
 
 async def apply_batch(
@@ -196,49 +272,32 @@ async def apply_batch(
             stored = locked.stored_offset
             raise Fenced(topic, partition, stored if stored is not None else -1, expected_next_offset)
         state = locked.state
-        outcomes: list[tuple[Outcome, Envelope, Position]] = []
-        for envelope, position in envelopes:
-            outcome = state.apply(envelope)
-            if outcome is not None:
-                outcomes.append((outcome, envelope, position))
-
-        accepted = [
-            AcceptedEvent(envelope, outcome.revision, position)
-            for outcome, envelope, position in outcomes
-            if outcome.verdict is Verdict.ACCEPTED
-        ]
+        judged = [(outcome, e, p) for e, p in envelopes if (outcome := state.apply(e)) is not None]
+        accepted = [AcceptedEvent(e, o.revision, p) for o, e, p in judged if o.verdict is Verdict.ACCEPTED]
         if accepted:
             await handler.apply(conn, schema, accepted)
-        heads = [(stream, state.heads[stream]) for stream in sorted({a.envelope.stream for a in accepted})]
-        await conn.execute(
-            _record_progress_sql(schema),
-            [o.event_id for o, _, _ in outcomes],
-            [scope + o.stream for o, _, _ in outcomes],
-            [e.request_id for _, e, _ in outcomes],
-            [o.verdict.value for o, _, _ in outcomes],
-            [o.revision for o, _, _ in outcomes],
-            [o.reason for o, _, _ in outcomes],
-            [o.duplicate_of or None for o, _, _ in outcomes],
-            [p.offset for _, _, p in outcomes],
-            [e.occurred_at.ToDatetime(tzinfo=UTC) for _, e, _ in outcomes],
-            [e.actor for _, e, _ in outcomes],
-            [scope + stream for stream, _ in heads],
-            [head.revision for _, head in heads],
-            [head.hash for _, head in heads],
-            topic,
-            partition,
-            next_offset,
-            progress_channel(schema),
-            f"{partition}:{next_offset}:{topic}",
+        progress = _Progress(
+            outcomes=[OutcomeRow.of(o, e, p, scope) for o, e, p in judged],
+            heads=[
+                HeadRow(scope + stream, state.heads[stream].revision, state.heads[stream].hash)
+                for stream in sorted({a.envelope.stream for a in accepted})
+            ],
+            topic=topic,
+            partition=partition,
+            next_offset=next_offset,
+            channel=progress_channel(schema),
         )
+        await conn.execute(_record_progress_sql(schema), *progress.arguments())
     if verdicts is not None:
-        verdicts.update((o.event_id, o) for o, _, _ in outcomes)
+        verdicts.update((o.event_id, o) for o, _, _ in judged)
     return next_offset
 
 
 def _record_progress_sql(schema: str) -> str:
     """Outcomes, stream heads, the checkpoint and the NOTIFY as one statement.
 
+    $1 topic, $2 partition, $3 the new checkpoint, $4/$5 the NOTIFY's channel and
+    payload; $6-$15 the OutcomeRow columns, $16-$18 the HeadRow columns.
     Data-modifying CTEs run whether or not the outer query reads them.
     """
     s = quote_schema(schema)
@@ -247,18 +306,18 @@ WITH outcomes AS (
     INSERT INTO {s}.event_outcomes (event_id, stream, request_id, verdict, revision, reason,
                                     duplicate_of, topic, partition, "offset", occurred_at, actor)
     SELECT o.event_id, o.stream, o.request_id, o.verdict, o.revision, o.reason,
-           o.duplicate_of, $14, $15, o."offset", o.occurred_at, o.actor
-    FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::text[],
-                $7::uuid[], $8::bigint[], $9::timestamptz[], $10::text[])
+           o.duplicate_of, $1, $2, o."offset", o.occurred_at, o.actor
+    FROM unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[],
+                $12::uuid[], $13::bigint[], $14::timestamptz[], $15::text[])
          AS o(event_id, stream, request_id, verdict, revision, reason,
               duplicate_of, "offset", occurred_at, actor)
 ), heads AS (
     INSERT INTO {s}.stream_heads (stream, revision, hash)
-    SELECT * FROM unnest($11::text[], $12::bigint[], $13::bytea[])
+    SELECT * FROM unnest($16::text[], $17::bigint[], $18::bytea[])
     ON CONFLICT (stream) DO UPDATE SET revision = EXCLUDED.revision, hash = EXCLUDED.hash
 ), checkpoint AS (
-    UPDATE {s}.checkpoints SET next_offset = $16, updated_at = now()
-    WHERE topic = $14 AND partition = $15
+    UPDATE {s}.checkpoints SET next_offset = $3, updated_at = now()
+    WHERE topic = $1 AND partition = $2
 )
-SELECT pg_notify($17, $18)
+SELECT pg_notify($4, $5)
 """
