@@ -42,7 +42,6 @@ from modelreg.catalog.domain.model import (
     PropertyKind,
     RegisteredModelCreated,
 )
-from modelreg.catalog.domain.names import ModelName
 from modelreg.cli.dev import wait_until_serving
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.devstack.ports import free_port
@@ -50,6 +49,7 @@ from modelreg.eventlog import GENESIS_HASH, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+from modelreg.names import ModelName
 from modelreg.projections.replay import rebuild
 from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings

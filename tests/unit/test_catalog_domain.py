@@ -29,8 +29,8 @@ from modelreg.catalog.domain.model import (
     evolve,
     evolve_namespace,
 )
-from modelreg.catalog.domain.names import ModelName, parse_model_name, parse_parent
 from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.names import ModelName, parse_model_name, parse_parent
 from modelreg.signatures import Signature, TensorSpec
 
 NAME = ModelName("ns", "churn")

@@ -35,10 +35,10 @@ from modelreg.lineage.domain.model import (
     diff,
     graph_of,
     parse_record_name,
-    parse_version_name,
     reproduction,
     select,
 )
+from modelreg.names import parse_version_name
 
 V1 = "namespaces/ns/models/m/versions/1"
 V2 = "namespaces/ns/models/m/versions/2"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from modelreg.catalog.domain.model import CreateRegisteredModel, ModelFields
-from modelreg.catalog.domain.names import ModelName
 from modelreg.errors import InvalidArgument
 from modelreg.gen.common.v1 import signature_pb2
+from modelreg.names import ModelName
 from modelreg.signatures import DATA_TYPES, Signature, TensorSpec, check_signature
 from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 from modelreg.versioning.domain.model import Bump, CreateVersion, VersionSpec

@@ -23,9 +23,9 @@ from modelreg.catalog.domain.model import (
     RegisteredModelRestored,
     RegisteredModelUpdated,
 )
-from modelreg.catalog.domain.names import parse_model_name
 from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
+from modelreg.names import parse_model_name
 from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 
 

@@ -32,11 +32,11 @@ from modelreg.catalog.domain.model import (
     evolve,
     evolve_namespace,
 )
-from modelreg.catalog.domain.names import ModelName, parse_model_name
 from modelreg.catalog.domain.query import FILTER, SortKey
 from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import StreamHead, head_of
 from modelreg.filtering import Compiler
+from modelreg.names import ModelName, parse_model_name
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
 from modelreg.signatures import Signature, TensorSpec

@@ -20,9 +20,9 @@ from modelreg.catalog.domain.model import (
     RestoreRegisteredModel,
     UpdateRegisteredModel,
 )
-from modelreg.catalog.domain.names import ModelName, check_id, parse_model_name, parse_parent
 from modelreg.errors import InvalidArgument
 from modelreg.gen.catalog.v1 import catalog_pb2
+from modelreg.names import ModelName, check_id, parse_model_name, parse_parent
 from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 
 _STATE = {

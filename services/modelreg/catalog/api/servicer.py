@@ -5,11 +5,11 @@ from __future__ import annotations
 from modelreg.catalog.api import mapping
 from modelreg.catalog.api.mapping import namespace_to_proto, to_proto
 from modelreg.catalog.application.use_cases import Catalog, ListRequest, Written
-from modelreg.catalog.domain.names import parse_model_name, parse_parent
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
+from modelreg.names import parse_model_name, parse_parent
 
 
 class CatalogServicer(catalog_pb2_grpc.CatalogServiceServicer):

@@ -7,10 +7,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
-from modelreg.catalog.domain.names import ModelName
 from modelreg.catalog.domain.query import Ordering
 from modelreg.commands.contracts import Commands, Loaded
 from modelreg.filtering import Node
+from modelreg.names import ModelName
 from modelreg.paging import SortValue
 
 

@@ -25,10 +25,10 @@ from modelreg.catalog.domain.model import (
     decide,
     decide_namespace,
 )
-from modelreg.catalog.domain.names import ModelName, check_id, parse_parent
 from modelreg.catalog.domain.query import Ordering, SortKey, parse_filter, parse_order_by
 from modelreg.errors import AlreadyExists, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
+from modelreg.names import ModelName, check_id, parse_parent
 from modelreg.paging import SortValue, page_request
 
 ModelCommand = UpdateRegisteredModel | ArchiveRegisteredModel | RestoreRegisteredModel | DeleteRegisteredModel

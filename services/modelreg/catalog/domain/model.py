@@ -18,7 +18,6 @@ from modelreg.catalog.domain.names import (
     MAX_PROPERTIES,
     MAX_PROPERTY_STRING_BYTES,
     MAX_REASON_BYTES,
-    ModelName,
     check_description,
     check_key,
     check_owners,
@@ -26,6 +25,7 @@ from modelreg.catalog.domain.names import (
 )
 from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from modelreg.eventmeta import EventMeta
+from modelreg.names import ModelName
 from modelreg.signatures import Signature, check_signature
 
 

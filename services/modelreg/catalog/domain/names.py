@@ -1,13 +1,10 @@
-"""Resource names and the input limits every catalog field obeys."""
+"""The input limits every catalog field obeys (resource names are modelreg.names)."""
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from modelreg.errors import InvalidArgument
+from modelreg.names import ID_PATTERN
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 MAX_DESCRIPTION_BYTES = 64 * 1024
 MAX_TAGS = 64
 MAX_TAG_KEY_CHARS = 128
@@ -18,48 +15,6 @@ MAX_PROPERTY_STRING_BYTES = 1024
 MAX_OWNERS = 32
 MAX_OWNER_CHARS = 256
 MAX_REASON_BYTES = 1024
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class ModelName:
-    namespace: str
-    model: str
-
-    def __str__(self) -> str:
-        return f"namespaces/{self.namespace}/models/{self.model}"
-
-    @property
-    def parent(self) -> str:
-        return f"namespaces/{self.namespace}"
-
-
-def check_id(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument.of(field, "is required")
-    if not ID_PATTERN.match(value):
-        raise InvalidArgument.of(field, f"{value[:140]!r} must match {ID_PATTERN.pattern}")
-    return value
-
-
-def parse_parent(parent: str, field: str = "parent") -> str:
-    """`namespaces/{ns}` -> ns."""
-    if not parent:
-        raise InvalidArgument.of(field, "is required")
-    parts = parent.split("/")
-    if len(parts) != 2 or parts[0] != "namespaces":
-        raise InvalidArgument.of(field, f"{parent[:200]!r} is not of the form namespaces/{{namespace}}")
-    return check_id(parts[1], field)
-
-
-def parse_model_name(name: str, field: str = "name") -> ModelName:
-    if not name:
-        raise InvalidArgument.of(field, "is required")
-    parts = name.split("/")
-    if len(parts) != 4 or parts[0] != "namespaces" or parts[2] != "models":
-        raise InvalidArgument.of(
-            field, f"{name[:300]!r} is not of the form namespaces/{{namespace}}/models/{{model}}"
-        )
-    return ModelName(check_id(parts[1], field), check_id(parts[3], field))
 
 
 def check_description(description: str, field: str, limit: int = MAX_DESCRIPTION_BYTES) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from modelreg.catalog.domain.names import ID_PATTERN
 from modelreg.errors import InvalidArgument
 from modelreg.filtering import FieldSpec, FieldType, Node, Schema, parse
+from modelreg.names import ID_PATTERN
 
 FILTER = Schema(
     (

@@ -34,12 +34,12 @@ from modelreg.lineage.domain.model import (
     diff,
     node_type_of,
     parse_record_name,
-    parse_version_name,
     reproduction,
     select,
     validate,
     version_node_id,
 )
+from modelreg.names import parse_version_name
 from modelreg.paging import MAX_PAGE_SIZE, Page, page_request
 
 DEFAULT_PAGE_SIZE = 500

@@ -23,8 +23,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from modelreg.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
+from modelreg.names import VersionName, parse_version_name
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 RECORD_ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DIGEST_PATTERN = re.compile(r"^[a-z0-9]{2,16}:[A-Za-z0-9+/=_-]{8,256}$")
 MAX_URI_CHARS = 2048
@@ -66,43 +66,6 @@ class ParentRelation(StrEnum):
     UNSPECIFIED = "derived_from"
     FINE_TUNED = "fine_tuned_from"
     DISTILLED = "distilled_from"
-
-
-@dataclass(frozen=True, slots=True, order=True)
-class VersionName:
-    namespace: str
-    model: str
-    number: int
-
-    @property
-    def model_name(self) -> str:
-        """The lineage stream (and Kafka key): the model."""
-        return f"namespaces/{self.namespace}/models/{self.model}"
-
-    def __str__(self) -> str:
-        return f"{self.model_name}/versions/{self.number}"
-
-
-def parse_version_name(value: str, field_name: str) -> VersionName:
-    if not value:
-        raise InvalidArgument.of(field_name, "is required")
-    parts = value.split("/")
-    if (
-        len(parts) != 6
-        or parts[0] != "namespaces"
-        or parts[2] != "models"
-        or parts[4] != "versions"
-        or not ID_PATTERN.match(parts[1])
-        or not ID_PATTERN.match(parts[3])
-        or not parts[5].isdigit()
-        or parts[5].startswith("0")
-        or len(parts[5]) > 18
-    ):
-        raise InvalidArgument.of(
-            field_name,
-            f"{value[:300]!r} is not of the form namespaces/{{ns}}/models/{{model}}/versions/{{n}} (n >= 1)",
-        )
-    return VersionName(parts[1], parts[3], int(parts[5]))
 
 
 def parse_record_name(value: str, field_name: str = "name") -> tuple[VersionName, str]:

@@ -9,6 +9,7 @@ import re
 
 from modelreg.errors import InvalidArgument
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
+from modelreg.names import ID_PATTERN, check_id, parse_model_name, parse_parent
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.domain.model import (
     MAX_COMMENT_BYTES,
@@ -21,37 +22,15 @@ from modelreg.promotion.domain.model import (
     validate_policy,
 )
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 PROTECTED_PATTERN = re.compile(r"^[A-Za-z0-9._*/?\[\]!-]{1,160}$")
 
 
-def check_id(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument.of(field, "is required")
-    if not ID_PATTERN.match(value):
-        raise InvalidArgument.of(field, f"{value[:140]!r} must match {ID_PATTERN.pattern}")
-    return value
-
-
 def model_name(name: str, field: str) -> str:
-    if not name:
-        raise InvalidArgument.of(field, "is required")
-    parts = name.split("/")
-    if len(parts) != 4 or parts[0] != "namespaces" or parts[2] != "models":
-        raise InvalidArgument.of(
-            field, f"{name[:300]!r} is not of the form namespaces/{{namespace}}/models/{{model}}"
-        )
-    check_id(parts[1], field)
-    check_id(parts[3], field)
-    return name
+    return str(parse_model_name(name, field))
 
 
 def namespace_name(name: str, field: str) -> str:
-    parts = name.split("/")
-    if len(parts) != 2 or parts[0] != "namespaces":
-        raise InvalidArgument.of(field, f"{name[:300]!r} is not of the form namespaces/{{namespace}}")
-    check_id(parts[1], field)
-    return name
+    return f"namespaces/{parse_parent(name, field)}"
 
 
 def policy_parent(name: str, field: str) -> str:

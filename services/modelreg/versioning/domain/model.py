@@ -19,9 +19,9 @@ from enum import StrEnum
 
 from modelreg.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
 from modelreg.eventmeta import EventMeta
+from modelreg.names import ID_PATTERN
 from modelreg.signatures import Signature, TensorSpec, check_signature
 
-NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
 SEMVER_PATTERN = re.compile(r"^v?(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})\.(0|[1-9][0-9]{0,8})$")
 MAX_DESCRIPTION_BYTES = 16 * 1024
 MAX_TAGS = 64
@@ -185,8 +185,8 @@ def _check_text(value: str, field_name: str, limit: int) -> None:
 
 
 def _check_key(key: str, field_name: str) -> None:
-    if not NAME_PATTERN.match(key):
-        raise InvalidArgument.of(f"{field_name}[{key[:140]!r}]", f"key must match {NAME_PATTERN.pattern}")
+    if not ID_PATTERN.match(key):
+        raise InvalidArgument.of(f"{field_name}[{key[:140]!r}]", f"key must match {ID_PATTERN.pattern}")
 
 
 def check_tags(tags: dict[str, str], field_name: str) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from modelreg.errors import InvalidArgument
-from modelreg.versioning.domain.model import NAME_PATTERN, Reference, SemVer
+from modelreg.names import ID_PATTERN
+from modelreg.versioning.domain.model import Reference, SemVer
 
 _MODEL = r"namespaces/([^/@]+)/models/([^/@]+)"
 _VERSION = re.compile(rf"^{_MODEL}/versions/([1-9][0-9]{{0,17}})$")
@@ -22,8 +23,8 @@ def parse_model(name: str, field_name: str = "parent") -> str:
     if not match:
         raise InvalidArgument.of(field_name, "must be namespaces/{namespace}/models/{model}")
     for part in match.groups():
-        if not NAME_PATTERN.match(part):
-            raise InvalidArgument.of(field_name, f"{part[:140]!r} must match {NAME_PATTERN.pattern}")
+        if not ID_PATTERN.match(part):
+            raise InvalidArgument.of(field_name, f"{part[:140]!r} must match {ID_PATTERN.pattern}")
     return name
 
 
@@ -44,7 +45,7 @@ def parse_reference(name: str, field_name: str = "name") -> Reference:
             return Reference(model, semver=SemVer.parse(ref, field_name))
         if ref.upper() in STAGE_POINTERS:
             return Reference(model, pointer=ref.upper())
-        if NAME_PATTERN.match(ref):
+        if ID_PATTERN.match(ref):
             return Reference(model, pointer=ref)
         raise InvalidArgument.of(
             field_name, f"{ref[:140]!r} is not a semantic version, latest, v<N>.latest, a stage or an alias"
