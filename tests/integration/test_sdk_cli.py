@@ -24,15 +24,15 @@ def endpoints(catalog_host: ServiceHost) -> Endpoints:
 async def test_async_client_reads_its_own_writes_and_maps_errors(endpoints: Endpoints) -> None:
     ns = unique("sdk")
     async with AsyncRegistry(endpoints) as registry:
-        created = await registry.register_model(f"{ns}/churn", description="d", tags={"a": "b"})
+        created = await registry.catalog.register_model(f"{ns}/churn", description="d", tags={"a": "b"})
         assert registry.consistency_token
-        assert (await registry.get_model(f"modelreg://{ns}/churn")) == created
+        assert (await registry.catalog.get_model(f"modelreg://{ns}/churn")) == created
         with pytest.raises(AlreadyExists):
-            await registry.register_model(f"{ns}/churn")
+            await registry.catalog.register_model(f"{ns}/churn")
         with pytest.raises(NotFound):
-            await registry.get_model(f"{ns}/absent")
+            await registry.catalog.get_model(f"{ns}/absent")
         with pytest.raises(InvalidArgument) as error:
-            await registry.register_model(f"{ns}/big", description="x" * 70_000)
+            await registry.catalog.register_model(f"{ns}/big", description="x" * 70_000)
         assert error.value.field_violations[0][0] == "registered_model.description"
 
 
@@ -41,20 +41,20 @@ async def test_pipeline_steps_never_see_a_stale_read(endpoints: Endpoints) -> No
     ns = unique("pipe")
     async with AsyncRegistry(endpoints) as writer:
         for i in range(60):
-            await writer.register_model(f"{ns}/m{i}")
+            await writer.catalog.register_model(f"{ns}/m{i}")
             async with AsyncRegistry(endpoints) as reader:
                 reader.observe(writer.consistency_token)
-                assert (await reader.get_model(f"{ns}/m{i}")).name.endswith(f"/m{i}")
+                assert (await reader.catalog.get_model(f"{ns}/m{i}")).name.endswith(f"/m{i}")
         async with AsyncRegistry(endpoints) as reader:
             reader.observe(writer.consistency_token)
-            assert len(await reader.list_models(ns, page_size=7)) == 60
+            assert len(await reader.catalog.list_models(ns, page_size=7)) == 60
 
 
 async def test_a_retried_write_with_the_same_request_id_has_one_effect(endpoints: Endpoints) -> None:
     ns = unique("retry")
     async with AsyncRegistry(endpoints) as registry:
-        first = await registry.register_model(f"{ns}/m", request_id="same-key")
-        again = await registry.register_model(f"{ns}/m", request_id="same-key")
+        first = await registry.catalog.register_model(f"{ns}/m", request_id="same-key")
+        again = await registry.catalog.register_model(f"{ns}/m", request_id="same-key")
         assert again == first
 
 
@@ -71,7 +71,7 @@ async def test_unavailable_is_retried_until_the_service_is_up(catalog_host: Serv
     starter = asyncio.create_task(start_late())
     try:
         async with AsyncRegistry(Endpoints(catalog=f"127.0.0.1:{port}"), retries=6) as registry:
-            created = await registry.register_model(f"{unique('late')}/m")
+            created = await registry.catalog.register_model(f"{unique('late')}/m")
             assert created.etag == 'W/"1"'
     finally:
         await starter
@@ -83,9 +83,9 @@ async def test_sync_client(endpoints: Endpoints) -> None:
     def use_blocking_client() -> None:
         ns = unique("sync")
         with Registry(endpoints) as registry:
-            created = registry.register_model(f"{ns}/m", tags={"k": "v"})
-            assert registry.get_model(f"{ns}/m") == created
-            assert [m.name for m in registry.list_models(ns)] == [created.name]
+            created = registry.catalog.register_model(f"{ns}/m", tags={"k": "v"})
+            assert registry.catalog.get_model(f"{ns}/m") == created
+            assert [m.name for m in registry.catalog.list_models(ns)] == [created.name]
 
     await asyncio.to_thread(use_blocking_client)
 

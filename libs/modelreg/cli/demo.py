@@ -99,12 +99,12 @@ def run_demo(*, model: str | None, console: Console, home: Path) -> None:
         Registry(endpoints, bearer_token=tokens["bob"]) as bob,
         tempfile.TemporaryDirectory() as scratch,
     ):
-        alice.register_model(
+        alice.catalog.register_model(
             uri, description="# Churn\nPredicts who leaves next month.", tags={"team": "growth"}
         )
         step(f"alice registered [bold]modelreg://{uri}[/]")
 
-        alice.set_promotion_policy(
+        alice.promotion.set_promotion_policy(
             promotion_pb2.PromotionPolicy(
                 parent=f"namespaces/demo/models/{name}",
                 protected=["PRODUCTION", "deployments/*"],
@@ -133,7 +133,7 @@ def run_demo(*, model: str | None, console: Console, home: Path) -> None:
         for number, (bump, auc) in enumerate([("major", 0.91), ("minor", 0.93)], start=1):
             artifacts = Path(scratch) / f"v{number}"
             write_artifacts(artifacts, seed=f"{name}-{number}")
-            version = alice.create_version(
+            version = alice.versioning.create_version(
                 uri,
                 bump=bump,
                 artifacts=artifacts,
@@ -149,12 +149,12 @@ def run_demo(*, model: str | None, console: Console, home: Path) -> None:
                 f"alice created version {version.version} = v{version.semver} ({bump} bump),"
                 f" READY, {len(version.files)} files"
             )
-            alice.record_lineage(
+            alice.lineage.record_lineage(
                 f"{uri}/{version.version}", lineage_for(version.version, "sha256:" + f"{number:064x}")
             )
             step(f"alice recorded lineage of v{version.semver}: dataset, code, config, environment, run")
 
-            request = alice.request_promotion(
+            request = alice.promotion.request_promotion(
                 uri,
                 {"PRODUCTION": version.version, "champion": version.version},
                 comment=f"ship v{version.semver}",
@@ -165,24 +165,25 @@ def run_demo(*, model: str | None, console: Console, home: Path) -> None:
             )
             step(f"alice requested PRODUCTION and champion -> {version.version}: pending approval")
             bob.observe(alice.consistency_token)
-            approved = bob.approve(request.name, comment="metrics and lineage look good")
+            approved = bob.promotion.approve(request.name, comment="metrics and lineage look good")
             expect(
                 approved.state == promotion_pb2.TransitionRequest.STATE_APPLIED, "approval should apply it"
             )
             alice.observe(bob.consistency_token)
-            step(f"bob approved: PRODUCTION is now version {alice.pointers(uri).stages['PRODUCTION']}")
+            production = alice.promotion.pointers(uri).stages["PRODUCTION"]
+            step(f"bob approved: PRODUCTION is now version {production}")
 
-        rollback = alice.rollback(uri, "PRODUCTION", reason="latency regression in v1.1.0")
+        rollback = alice.promotion.rollback(uri, "PRODUCTION", reason="latency regression in v1.1.0")
         bob.observe(alice.consistency_token)
         if rollback.state == promotion_pb2.TransitionRequest.STATE_PENDING:
-            rollback = bob.approve(rollback.name, comment="confirmed the regression")
+            rollback = bob.promotion.approve(rollback.name, comment="confirmed the regression")
             alice.observe(bob.consistency_token)
         expect(rollback.state == promotion_pb2.TransitionRequest.STATE_APPLIED, "rollback was not applied")
-        production = alice.pointers(uri).stages["PRODUCTION"]
+        production = alice.promotion.pointers(uri).stages["PRODUCTION"]
         expect(production == versions[0].version, f"rollback left PRODUCTION at {production}")
         step(f"alice rolled PRODUCTION back to version {production} (approved by bob)")
 
-        served = alice.download(f"{uri}@production", Path(scratch) / "served", progress=True)
+        served = alice.versioning.download(f"{uri}@production", Path(scratch) / "served", progress=True)
         expect(
             (served / "model" / "weights.bin").read_bytes()
             == (Path(scratch) / "v1" / "model" / "weights.bin").read_bytes(),
@@ -193,7 +194,7 @@ def run_demo(*, model: str | None, console: Console, home: Path) -> None:
         history = Table(title=f"history of modelreg://{uri}")
         for column in ("applied", "changes", "requested by", "approved by", "comment"):
             history.add_column(column)
-        for entry in alice.history(uri):
+        for entry in alice.promotion.history(uri):
             changes = ", ".join(
                 f"{c.pointer}: {c.previous or '-'} -> {c.version or '-'}" for c in entry.changes
             )

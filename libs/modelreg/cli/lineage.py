@@ -9,7 +9,17 @@ import typer
 from google.protobuf.json_format import Parse, ParseError
 from rich.tree import Tree
 
-from modelreg.cli.output import Output, OutputOption, as_dict, console, emit, run
+from modelreg.cli.output import (
+    Output,
+    OutputOption,
+    as_dict,
+    console,
+    echo_json,
+    emit,
+    emit_fields,
+    output_option,
+    run,
+)
 from modelreg.gen.lineage.v1 import lineage_pb2
 
 app = typer.Typer(help="Lineage: datasets, code, config, runs and parents of versions.", no_args_is_help=True)
@@ -26,7 +36,7 @@ def record(
         message = Parse(file.read_text(), lineage_pb2.LineageRecord())
     except ParseError as error:
         raise typer.BadParameter(str(error), param_hint="--file") from None
-    recorded = run(lambda r: r.record_lineage(uri, message))
+    recorded = run(lambda r: r.lineage.record_lineage(uri, message))
     if output is Output.json:
         typer.echo(json.dumps(as_dict(recorded), indent=2))
     else:
@@ -43,7 +53,7 @@ def show(
     """Draw the lineage around a version as a tree."""
     if direction not in ("up", "down", "both"):
         raise typer.BadParameter("must be up, down or both", param_hint="--direction")
-    graph = run(lambda r: r.lineage_subgraph(uri, direction=direction, max_hops=hops))
+    graph = run(lambda r: r.lineage.lineage_subgraph(uri, direction=direction, max_hops=hops))
     if output is Output.json:
         typer.echo(json.dumps(as_dict(graph), indent=2))
         return
@@ -91,7 +101,7 @@ def impact(
     if bool(dataset) == bool(version):
         raise typer.BadParameter("give exactly one of --dataset or --version")
     affected = run(
-        lambda r: r.find_downstream(
+        lambda r: r.lineage.find_downstream(
             dataset_uri=dataset or "", dataset_digest=digest, version=version or "", stages=stage
         )
     )
@@ -105,7 +115,7 @@ def diff(
     output: Output = OutputOption,
 ) -> None:
     """What changed in data, code, config and environment between two versions."""
-    result = run(lambda r: r.diff_lineage(a, b))
+    result = run(lambda r: r.lineage.diff_lineage(a, b))
     if output is Output.json or result.identical:
         typer.echo(json.dumps(as_dict(result), indent=2) if output is Output.json else "identical")
         return
@@ -120,9 +130,9 @@ def diff(
 
 
 @app.command()
-def reproduce(uri: str = typer.Argument(...)) -> None:
-    """Everything needed to rebuild a version, as one JSON document."""
-    typer.echo(json.dumps(as_dict(run(lambda r: r.reproduction_info(uri))), indent=2))
+def reproduce(uri: str = typer.Argument(...), output: Output = output_option(Output.json)) -> None:
+    """Everything needed to rebuild a version: one JSON document, or a table of its fields."""
+    emit_fields(run(lambda r: r.lineage.reproduction_info(uri)), output, title=f"how to reproduce {uri}")
 
 
 @app.command()
@@ -130,8 +140,14 @@ def export(
     uri: str = typer.Argument(...),
     fmt: str = typer.Option("dot", "--format", help="dot or json"),
     hops: int = typer.Option(3),
+    output: Output = OutputOption,
 ) -> None:
-    """Export the lineage around a version as Graphviz DOT or JSON."""
+    """Export the lineage around a version as Graphviz DOT or JSON (`-o json` wraps the
+    text in a document that also names the version and the format)."""
     if fmt not in ("dot", "json"):
         raise typer.BadParameter("must be dot or json", param_hint="--format")
-    typer.echo(run(lambda r: r.export_lineage(uri, fmt=fmt, max_hops=hops)))
+    content = run(lambda r: r.lineage.export_lineage(uri, fmt=fmt, max_hops=hops))
+    if output is Output.json:
+        echo_json({"uri": uri, "format": fmt, "max_hops": hops, "content": content})
+    else:
+        typer.echo(content)

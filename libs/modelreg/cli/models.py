@@ -20,20 +20,20 @@ def create(
 ) -> None:
     """Register a model."""
     tags = parse_pairs(tag, "--tag")
-    model = run(lambda r: r.register_model(uri, description=description, tags=tags))
+    model = run(lambda r: r.catalog.register_model(uri, description=description, tags=tags))
     emit([model], output, MODEL_COLUMNS)
 
 
 @app.command()
 def get(uri: str = typer.Argument(..., help="namespace/model"), output: Output = OutputOption) -> None:
     """Show one model."""
-    emit([run(lambda r: r.get_model(uri))], output, MODEL_COLUMNS)
+    emit([run(lambda r: r.catalog.get_model(uri))], output, MODEL_COLUMNS)
 
 
 @app.command("list")
 def list_(namespace: str = typer.Argument(...), output: Output = OutputOption) -> None:
     """List the models of a namespace."""
-    models = run(lambda r: r.list_models(namespace))
+    models = run(lambda r: r.catalog.list_models(namespace))
     emit(models, output, MODEL_COLUMNS, title=f"models in {namespace}")
 
 
@@ -47,7 +47,7 @@ def search(
     output: Output = OutputOption,
 ) -> None:
     """Search the models of a namespace with the filter language."""
-    models = run(lambda r: r.search_models(namespace, filter=filter_, order_by=order_by))
+    models = run(lambda r: r.catalog.search_models(namespace, filter=filter_, order_by=order_by))
     emit(models, output, MODEL_COLUMNS, title=f"models in {namespace}")
 
 
@@ -64,7 +64,7 @@ def update(
     """Change only the fields given."""
     tags = parse_pairs(tag, "--tag") if tag else None
     model = run(
-        lambda r: r.update_model(
+        lambda r: r.catalog.update_model(
             uri, description=description, annotations=annotations, tags=tags, owners=owner or None, etag=etag
         )
     )
@@ -74,13 +74,13 @@ def update(
 @app.command()
 def archive(uri: str = typer.Argument(...), output: Output = OutputOption) -> None:
     """Archive a model: read-only until restored."""
-    emit([run(lambda r: r.archive_model(uri))], output, MODEL_COLUMNS)
+    emit([run(lambda r: r.catalog.archive_model(uri))], output, MODEL_COLUMNS)
 
 
 @app.command()
 def restore(uri: str = typer.Argument(...), output: Output = OutputOption) -> None:
     """Restore an archived model."""
-    emit([run(lambda r: r.restore_model(uri))], output, MODEL_COLUMNS)
+    emit([run(lambda r: r.catalog.restore_model(uri))], output, MODEL_COLUMNS)
 
 
 @app.command()
@@ -88,4 +88,4 @@ def delete(
     uri: str = typer.Argument(...), reason: str = typer.Option("", help="why"), output: Output = OutputOption
 ) -> None:
     """Soft-delete a model; its name stays reserved."""
-    emit([run(lambda r: r.delete_model(uri, reason=reason))], output, MODEL_COLUMNS)
+    emit([run(lambda r: r.catalog.delete_model(uri, reason=reason))], output, MODEL_COLUMNS)

@@ -19,10 +19,10 @@ def create(
     output: Output = OutputOption,
 ) -> None:
     """Create a namespace."""
-    emit([run(lambda r: r.create_namespace(namespace, description=description))], output, COLUMNS)
+    emit([run(lambda r: r.catalog.create_namespace(namespace, description=description))], output, COLUMNS)
 
 
 @app.command("list")
 def list_(output: Output = OutputOption) -> None:
     """List namespaces."""
-    emit(run(lambda r: r.list_namespaces()), output, COLUMNS, title="namespaces")
+    emit(run(lambda r: r.catalog.list_namespaces()), output, COLUMNS, title="namespaces")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
 import typer
 from google.protobuf.json_format import MessageToDict
@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.table import Table
 
 from modelreg.client import Registry, RegistryError, errors
+
+T = TypeVar("T")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -40,10 +42,14 @@ def as_dict(message: Message) -> dict[str, object]:
     return MessageToDict(message, preserving_proto_field_name=True)
 
 
+def echo_json(document: object) -> None:
+    typer.echo(json.dumps(document, indent=2))
+
+
 def emit(items: Sequence[Message], output: Output, columns: Sequence[str], title: str | None = None) -> None:
     rows = [as_dict(m) for m in items]
     if output is Output.json:
-        typer.echo(json.dumps(rows[0] if len(rows) == 1 and title is None else rows, indent=2))
+        echo_json(rows[0] if len(rows) == 1 and title is None else rows)
         return
     table = Table(title=title)
     for column in columns:
@@ -68,10 +74,29 @@ def fail(error: errors.RegistryError) -> typer.Exit:
     return typer.Exit(EXIT_CODES.get(type(error), 1))
 
 
-OutputOption = typer.Option(Output.table, "--output", "-o", help="table or json")
+def emit_fields(message: Message, output: Output, title: str) -> None:
+    """One message as a JSON document, or as a table of its fields, a row per list item."""
+    document = as_dict(message)
+    if output is Output.json:
+        echo_json(document)
+        return
+    table = Table(title=title)
+    table.add_column("field")
+    table.add_column("value")
+    for field, value in document.items():
+        for item in value if isinstance(value, list) else [value]:
+            table.add_row(field, _cell(item))
+    console.print(table)
 
 
-def run(action: Callable[[Registry], Any]) -> Any:
+def output_option(default: Output = Output.table) -> Any:
+    return typer.Option(default, "--output", "-o", help="table or json")
+
+
+OutputOption = output_option()
+
+
+def run(action: Callable[[Registry], T]) -> T:
     """Runs an SDK call with a client configured from the environment; errors become exit codes."""
     try:
         with Registry() as registry:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from contextlib import closing
+from itertools import islice
+
 import typer
 
-from modelreg.cli.output import Output, OutputOption, as_dict, console, emit, fail, parse_pairs, run
-from modelreg.client import RegistryError
+from modelreg.cli.output import Output, OutputOption, as_dict, console, emit, output_option, parse_pairs, run
+from modelreg.client import Registry
 
 TRANSITION_COLUMNS = ["name", "state", "moves", "requester", "approvals", "comment"]
 
@@ -23,7 +27,11 @@ def promote(
         moves = {pointer: int(version) for pointer, version in parse_pairs(to, "--to").items()}
     except ValueError:
         raise typer.BadParameter("versions must be numbers", param_hint="--to") from None
-    emit([run(lambda r: r.request_promotion(uri, moves, comment=comment))], output, TRANSITION_COLUMNS)
+    emit(
+        [run(lambda r: r.promotion.request_promotion(uri, moves, comment=comment))],
+        output,
+        TRANSITION_COLUMNS,
+    )
 
 
 def approve(
@@ -32,7 +40,7 @@ def approve(
     output: Output = OutputOption,
 ) -> None:
     """Approve a pending transition request."""
-    emit([run(lambda r: r.approve(transition, comment=comment))], output, TRANSITION_COLUMNS)
+    emit([run(lambda r: r.promotion.approve(transition, comment=comment))], output, TRANSITION_COLUMNS)
 
 
 def reject(
@@ -41,7 +49,7 @@ def reject(
     output: Output = OutputOption,
 ) -> None:
     """Reject a pending transition request."""
-    emit([run(lambda r: r.reject(transition, comment=comment))], output, TRANSITION_COLUMNS)
+    emit([run(lambda r: r.promotion.reject(transition, comment=comment))], output, TRANSITION_COLUMNS)
 
 
 def rollback(
@@ -53,7 +61,7 @@ def rollback(
 ) -> None:
     """Return a stage to its previous version."""
     emit(
-        [run(lambda r: r.rollback(uri, stage, reason=reason, emergency=emergency))],
+        [run(lambda r: r.promotion.rollback(uri, stage, reason=reason, emergency=emergency))],
         output,
         TRANSITION_COLUMNS,
     )
@@ -62,7 +70,9 @@ def rollback(
 def pointers(uri: str = typer.Argument(..., help="namespace/model"), output: Output = OutputOption) -> None:
     """Show where the stages and aliases of a model point."""
     emit(
-        [run(lambda r: r.pointers(uri))], output, ["model", "stages", "aliases", "archived_versions", "etag"]
+        [run(lambda r: r.promotion.pointers(uri))],
+        output,
+        ["model", "stages", "aliases", "archived_versions", "etag"],
     )
 
 
@@ -72,7 +82,7 @@ def history(
     output: Output = OutputOption,
 ) -> None:
     """Every applied transition: who moved what, when, why, and who approved."""
-    entries = run(lambda r: r.history(uri, pointer=pointer))
+    entries = run(lambda r: r.promotion.history(uri, pointer=pointer))
     if output is Output.json:
         emit(entries, output, [])
         return
@@ -93,26 +103,27 @@ def watch(
     parent: str = typer.Argument("", help="a namespace (namespaces/ns) or model; empty: everything"),
     resume_token: str = typer.Option("", help="continue after the item that carried this token"),
     limit: int = typer.Option(0, help="stop after this many items (0: follow forever)"),
+    output: Output = output_option(Output.json),
 ) -> None:
-    """Follow applied transitions as JSON lines, gap-free, from a resume token (for CD controllers)."""
-    import asyncio
-    import json
+    """Follow applied transitions, gap-free, from a resume token (for CD controllers):
+    JSON lines, or a line per transition with `-o table`."""
 
-    from modelreg.client import AsyncRegistry
+    def follow(registry: Registry) -> None:
+        if output is Output.table:
+            typer.echo("\t".join(("applied", "model", "changes", "requested by", "resume token")))
+        with closing(registry.promotion.watch_promotions(parent, resume_token=resume_token)) as items:
+            for item in islice(items, limit or None):
+                if output is Output.json:
+                    typer.echo(json.dumps(as_dict(item)))
+                    continue
+                entry = item.entry
+                changes = ", ".join(
+                    f"{c.pointer}: {c.previous or '-'} -> {c.version or '-'}" for c in entry.changes
+                )
+                applied = entry.apply_time.ToJsonString()
+                typer.echo("\t".join((applied, entry.model, changes, entry.requester, item.resume_token)))
 
-    async def follow() -> None:
-        async with AsyncRegistry() as registry:
-            seen = 0
-            async for item in registry.watch_promotions(parent, resume_token=resume_token):
-                typer.echo(json.dumps(as_dict(item)), nl=True)
-                seen += 1
-                if limit and seen >= limit:
-                    return
-
-    try:
-        asyncio.run(follow())
-    except RegistryError as error:
-        raise fail(error) from None
+    run(follow)
 
 
 def register(app: typer.Typer) -> None:

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from modelreg.cli.output import Output, OutputOption, console, emit, parse_pairs, run
+from modelreg.cli.output import Output, OutputOption, as_dict, console, echo_json, emit, parse_pairs, run
+from modelreg.client import Registry
+from modelreg.gen.versioning.v1 import versioning_pb2
 
 app = typer.Typer(help="Model versions and their artifacts.", no_args_is_help=True)
 
@@ -38,7 +40,7 @@ def create(
     except ValueError:
         raise typer.BadParameter("metric values must be numbers", param_hint="--metric") from None
     version = run(
-        lambda r: r.create_version(
+        lambda r: r.versioning.create_version(
             uri,
             bump=None if semver else bump,
             semver=semver,
@@ -61,7 +63,7 @@ def get(
     output: Output = OutputOption,
 ) -> None:
     """Show one version."""
-    version = run(lambda r: r.get_version(uri))
+    version = run(lambda r: r.versioning.get_version(uri))
     emit([version], output, VERSION_COLUMNS)
     if output is Output.table and version.files:
         emit(list(version.files), output, ["path", "size", "sha256", "media_type"], title="artifacts")
@@ -70,7 +72,7 @@ def get(
 @app.command("list")
 def list_(uri: str = typer.Argument(..., help="namespace/model"), output: Output = OutputOption) -> None:
     """List the versions of a model, newest first."""
-    emit(run(lambda r: r.list_versions(uri)), output, VERSION_COLUMNS, title=f"versions of {uri}")
+    emit(run(lambda r: r.versioning.list_versions(uri)), output, VERSION_COLUMNS, title=f"versions of {uri}")
 
 
 @app.command()
@@ -78,10 +80,29 @@ def download(
     uri: str = typer.Argument(..., help="ns/model@production, ns/model/3, ..."),
     destination: Path = typer.Argument(..., help="directory to write the files into"),
     progress: bool = typer.Option(True, help="show a progress bar"),
+    output: Output = OutputOption,
 ) -> None:
     """Download every artifact of a version, verifying each sha256."""
-    root = run(lambda r: r.download(uri, destination, progress=progress))
-    console.print(f"downloaded {uri} into {root}")
+
+    def fetch(registry: Registry) -> tuple[versioning_pb2.ModelVersion, Path]:
+        version = registry.versioning.get_version(uri)
+        show = progress and output is Output.table
+        return version, registry.versioning.download_version(version, destination, progress=show)
+
+    version, root = run(fetch)
+    if output is Output.json:
+        echo_json(
+            {
+                "uri": uri,
+                "name": version.name,
+                "version": version.version,
+                "semver": version.semver,
+                "destination": str(root),
+                "files": [as_dict(f) for f in version.files],
+            }
+        )
+    else:
+        console.print(f"downloaded {uri} into {root}")
 
 
 @app.command()
@@ -89,7 +110,7 @@ def deprecate(
     uri: str = typer.Argument(...), reason: str = typer.Option("", help="why"), output: Output = OutputOption
 ) -> None:
     """Mark a version DEPRECATED."""
-    emit([run(lambda r: r.deprecate_version(uri, reason=reason))], output, VERSION_COLUMNS)
+    emit([run(lambda r: r.versioning.deprecate_version(uri, reason=reason))], output, VERSION_COLUMNS)
 
 
 @app.command()
@@ -97,7 +118,7 @@ def delete(
     uri: str = typer.Argument(...), reason: str = typer.Option(..., help="why"), output: Output = OutputOption
 ) -> None:
     """Soft-delete a version (refused while a stage, alias or traffic split points at it)."""
-    emit([run(lambda r: r.delete_version(uri, reason=reason))], output, VERSION_COLUMNS)
+    emit([run(lambda r: r.versioning.delete_version(uri, reason=reason))], output, VERSION_COLUMNS)
 
 
 @app.command()
@@ -109,8 +130,8 @@ def retention(
 ) -> None:
     """Show (dry run) or apply what the model's retention policy deletes."""
     if keep_last is not None:
-        run(lambda r: r.set_retention(uri, keep_last_per_major=keep_last))
-    result = run(lambda r: r.apply_retention(uri, dry_run=not apply))
+        run(lambda r: r.versioning.set_retention(uri, keep_last_per_major=keep_last))
+    result = run(lambda r: r.versioning.apply_retention(uri, dry_run=not apply))
     if output is Output.json:
         emit([result], output, [])
         return
@@ -126,7 +147,7 @@ def gc(
     output: Output = OutputOption,
 ) -> None:
     """Garbage-collect blobs that no live version references."""
-    result = run(lambda r: r.collect_garbage(dry_run=not apply, grace_period_seconds=grace))
+    result = run(lambda r: r.versioning.collect_garbage(dry_run=not apply, grace_period_seconds=grace))
     if output is Output.json:
         emit([result], output, [])
         return

@@ -80,10 +80,10 @@ _BY_CODE = {
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> RegistryError:
-    code = error.code()  # type: ignore[union-attr]
-    details = error.details() or code.name  # type: ignore[union-attr]
+    code = error.code()
+    details = error.details() or code.name
     violations: list[tuple[str, str]] = []
-    status = rpc_status.from_call(error)  # type: ignore[arg-type]
+    status = rpc_status.from_call(error)
     if status is not None:
         for detail in status.details:
             bad_request = error_details_pb2.BadRequest()

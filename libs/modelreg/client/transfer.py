@@ -51,9 +51,9 @@ class Meter:
         self._progress: Progress | None = None
 
     @contextmanager
-    def task(self, description: str, total: int) -> Iterator[_Task]:
+    def task(self, description: str, total: int) -> Iterator[Task]:
         if not self.enabled:
-            yield _Task(None, None)
+            yield Task(None, None)
             return
         progress = Progress(
             TextColumn("{task.description}"),
@@ -64,11 +64,11 @@ class Meter:
             transient=False,
         )
         with progress:
-            yield _Task(progress, progress.add_task(description, total=total))
+            yield Task(progress, progress.add_task(description, total=total))
 
 
 @dataclass
-class _Task:
+class Task:
     progress: Progress | None
     task_id: TaskID | None
 
@@ -99,7 +99,7 @@ def scan(root: Path, meter: Meter) -> list[LocalFile]:
 class _CountingReader:
     """A file wrapper that reports what http.client has read from it."""
 
-    def __init__(self, handle: BinaryIO, task: _Task) -> None:
+    def __init__(self, handle: BinaryIO, task: Task) -> None:
         self._handle = handle
         self._task = task
 
@@ -109,11 +109,11 @@ class _CountingReader:
         return block
 
 
-def put_presigned(url: str, file: LocalFile, task: _Task) -> None:
+def put_presigned(url: str, file: LocalFile, task: Task) -> None:
     with file.path.open("rb") as handle:
         request = urllib.request.Request(
             url,
-            data=_CountingReader(handle, task),  # type: ignore[arg-type]
+            data=_CountingReader(handle, task),
             method="PUT",
             # Without an explicit octet-stream type some S3 servers store a form body.
             headers={"Content-Type": "application/octet-stream", "Content-Length": str(file.size)},
@@ -126,7 +126,7 @@ def put_presigned(url: str, file: LocalFile, task: _Task) -> None:
 class _Slice:
     """A window of a file, read as a file object, for one part of a multipart upload."""
 
-    def __init__(self, handle: BinaryIO, length: int, task: _Task) -> None:
+    def __init__(self, handle: BinaryIO, length: int, task: Task) -> None:
         self._handle = handle
         self._left = length
         self._task = task
@@ -139,7 +139,7 @@ class _Slice:
         return block
 
 
-def put_presigned_parts(urls: list[str], part_size: int, file: LocalFile, task: _Task) -> None:
+def put_presigned_parts(urls: list[str], part_size: int, file: LocalFile, task: Task) -> None:
     """Uploads part i of the file to urls[i]; the server completes the multipart upload."""
     with file.path.open("rb") as handle:
         for index, url in enumerate(urls):
@@ -147,7 +147,7 @@ def put_presigned_parts(urls: list[str], part_size: int, file: LocalFile, task: 
             handle.seek(index * part_size)
             request = urllib.request.Request(
                 url,
-                data=_Slice(handle, length, task),  # type: ignore[arg-type]
+                data=_Slice(handle, length, task),
                 method="PUT",
                 headers={"Content-Type": "application/octet-stream", "Content-Length": str(length)},
             )
@@ -157,7 +157,7 @@ def put_presigned_parts(urls: list[str], part_size: int, file: LocalFile, task: 
 
 
 async def stream_chunks(
-    version: str, file: LocalFile, task: _Task
+    version: str, file: LocalFile, task: Task
 ) -> AsyncIterator[versioning_pb2.UploadArtifactRequest]:
     yield versioning_pb2.UploadArtifactRequest(
         header=versioning_pb2.UploadArtifactRequest.Header(name=version, path=file.relative)

@@ -45,15 +45,15 @@ async def test_200_mb_up_and_down(
 ) -> None:
     model = f"{unique('big')}/m"
     async with AsyncRegistry(endpoints(catalog_host, versioning_host), timeout=300) as registry:
-        await registry.register_model(model)
+        await registry.catalog.register_model(model)
         started = time.perf_counter()
-        version = await registry.create_version(
+        version = await registry.versioning.create_version(
             model, artifacts=big_file, progress=False, direct_upload=direct
         )
         up = time.perf_counter() - started
         assert version.state == pb.ModelVersion.STATE_READY
         started = time.perf_counter()
-        await registry.download(f"{model}/1", tmp_path / "out", progress=False)
+        await registry.versioning.download(f"{model}/1", tmp_path / "out", progress=False)
         down = time.perf_counter() - started
     digest = await asyncio.to_thread(lambda: hashlib.sha256((tmp_path / "out" / "weights.bin").read_bytes()))
     assert digest.hexdigest() == version.files[0].sha256
@@ -73,8 +73,8 @@ async def test_a_corrupted_blob_fails_the_download_loudly(
     artifacts.mkdir()
     (artifacts / "model.bin").write_bytes(os.urandom(3_000_000))
     async with AsyncRegistry(endpoints(catalog_host, versioning_host)) as registry:
-        await registry.register_model(model)
-        version = await registry.create_version(model, artifacts=artifacts, progress=False)
+        await registry.catalog.register_model(model)
+        version = await registry.versioning.create_version(model, artifacts=artifacts, progress=False)
         digest = version.files[0].sha256
         rotten = bytearray((artifacts / "model.bin").read_bytes())
         rotten[1_000_000] ^= 0xFF  # same size, one flipped byte: bit rot in the bucket
@@ -82,7 +82,7 @@ async def test_a_corrupted_blob_fails_the_download_loudly(
             versioning_blobs.bucket, blob_key(digest), io.BytesIO(bytes(rotten)), len(rotten)
         )
         with pytest.raises(IntegrityError) as error:
-            await registry.download(f"{model}/1", tmp_path / "out", progress=False)
+            await registry.versioning.download(f"{model}/1", tmp_path / "out", progress=False)
     assert digest in str(error.value)
     assert not (tmp_path / "out" / "model.bin").exists()
     assert not (tmp_path / "out" / "model.bin.partial").exists()

@@ -1,0 +1,123 @@
+"""The lineage sub-client: what versions were made from, and what was made from them."""
+
+from __future__ import annotations
+
+import uuid
+
+from modelreg.client.blocking import Blocking, Facade
+from modelreg.client.connection import Connection
+from modelreg.client.references import reference_name, version_name
+from modelreg.gen.lineage.v1 import lineage_pb2
+from modelreg.gen.versioning.v1 import versioning_pb2
+
+_DIRECTIONS = {
+    "up": lineage_pb2.DIRECTION_UPSTREAM,
+    "down": lineage_pb2.DIRECTION_DOWNSTREAM,
+    "both": lineage_pb2.DIRECTION_BIDIRECTIONAL,
+}
+_FORMATS = {"dot": lineage_pb2.EXPORT_FORMAT_DOT, "json": lineage_pb2.EXPORT_FORMAT_JSON}
+
+
+class LineageClient:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def record_lineage(
+        self, uri: str, record: lineage_pb2.LineageRecord, *, request_id: str | None = None
+    ) -> lineage_pb2.LineageRecord:
+        """Records what a version was made from (datasets, code, config, run, parents...)."""
+        connection = self._connection
+        version = await version_name(connection, uri)
+        return await connection.call(
+            connection.lineage.RecordLineage,
+            lineage_pb2.RecordLineageRequest(
+                parent=version, record=record, request_id=request_id or str(uuid.uuid4())
+            ),
+        )
+
+    async def lineage_subgraph(
+        self, uri: str, *, direction: str = "up", max_hops: int = 3
+    ) -> lineage_pb2.GetLineageSubgraphResponse:
+        """The lineage around a version, all pages merged into one response."""
+        connection = self._connection
+        version = await connection.call(
+            connection.versioning.GetModelVersion,
+            versioning_pb2.GetModelVersionRequest(name=reference_name(uri)),
+        )
+        query = lineage_pb2.SubgraphQuery(
+            start_nodes=[f"model_version:{version.name}"], direction=_DIRECTIONS[direction], max_hops=max_hops
+        )
+        merged = lineage_pb2.GetLineageSubgraphResponse()
+        token = ""
+        while True:
+            page = await connection.call(
+                connection.lineage.GetLineageSubgraph,
+                lineage_pb2.GetLineageSubgraphRequest(query=query, page_size=1000, page_token=token),
+            )
+            merged.nodes.extend(page.nodes)
+            merged.edges.extend(page.edges)
+            token = page.next_page_token
+            if not token:
+                return merged
+
+    async def find_downstream(
+        self,
+        *,
+        dataset_uri: str = "",
+        dataset_digest: str = "",
+        version: str = "",
+        stages: list[str] | None = None,
+    ) -> list[lineage_pb2.AffectedVersion]:
+        """The impact query: which versions were made from this dataset (or version), optionally
+        only those a stage or alias points to."""
+        connection = self._connection
+        request = lineage_pb2.FindDownstreamRequest(stages=stages or [])
+        if version:
+            request.model_version = await version_name(connection, version)
+        else:
+            request.dataset.CopyFrom(lineage_pb2.Dataset(uri=dataset_uri, digest=dataset_digest))
+        return list((await connection.call(connection.lineage.FindDownstream, request)).versions)
+
+    async def diff_lineage(self, a: str, b: str) -> lineage_pb2.DiffLineageResponse:
+        """What changed in data, code, config and environment between two versions."""
+        connection = self._connection
+        return await connection.call(
+            connection.lineage.DiffLineage,
+            lineage_pb2.DiffLineageRequest(
+                model_version_a=await version_name(connection, a),
+                model_version_b=await version_name(connection, b),
+            ),
+        )
+
+    async def reproduction_info(self, uri: str) -> lineage_pb2.ReproductionInfo:
+        connection = self._connection
+        return await connection.call(
+            connection.lineage.GetReproductionInfo,
+            lineage_pb2.GetReproductionInfoRequest(model_version=await version_name(connection, uri)),
+        )
+
+    async def export_lineage(self, uri: str, *, fmt: str = "dot", max_hops: int = 3) -> str:
+        """The lineage around a version as Graphviz DOT or JSON text."""
+        connection = self._connection
+        version = await version_name(connection, uri)
+        response = await connection.call(
+            connection.lineage.ExportLineage,
+            lineage_pb2.ExportLineageRequest(
+                query=lineage_pb2.SubgraphQuery(
+                    start_nodes=[f"model_version:{version}"],
+                    direction=lineage_pb2.DIRECTION_BIDIRECTIONAL,
+                    max_hops=max_hops,
+                ),
+                format=_FORMATS[fmt],
+            ),
+        )
+        return str(response.content)
+
+
+class SyncLineageClient(Facade[LineageClient]):
+    record_lineage = Blocking(LineageClient.record_lineage)
+    lineage_subgraph = Blocking(LineageClient.lineage_subgraph)
+    find_downstream = Blocking(LineageClient.find_downstream)
+    diff_lineage = Blocking(LineageClient.diff_lineage)
+    reproduction_info = Blocking(LineageClient.reproduction_info)
+    export_lineage = Blocking(LineageClient.export_lineage)

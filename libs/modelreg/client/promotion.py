@@ -1,0 +1,159 @@
+"""The promotion sub-client: stages, aliases and traffic splits under policy, and the watch."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncGenerator, Mapping
+
+import grpc
+
+from modelreg.client.blocking import Blocking, Facade, Streaming
+from modelreg.client.connection import Connection
+from modelreg.client.errors import from_rpc_error
+from modelreg.client.uris import parse_uri
+from modelreg.gen.promotion.v1 import promotion_pb2
+
+
+class PromotionClient:
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+
+    async def request_promotion(
+        self,
+        uri: str,
+        moves: Mapping[str, int],
+        *,
+        comment: str = "",
+        deployments: Mapping[str, Mapping[int, int]] | None = None,
+        etag: str = "",
+        request_id: str | None = None,
+    ) -> promotion_pb2.TransitionRequest:
+        """Asks to move pointers of `ns/model` at once, e.g. {"PRODUCTION": 7, "champion": 7};
+        `deployments` sets traffic splits: {"prod": {7: 90, 8: 10}}."""
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.CreateTransitionRequest,
+            promotion_pb2.CreateTransitionRequestRequest(
+                parent=parse_uri(uri).model_name,
+                transition_request=promotion_pb2.TransitionRequest(
+                    moves=[promotion_pb2.PointerMove(pointer=p, version=v) for p, v in moves.items()],
+                    deployments=[
+                        promotion_pb2.Deployment(
+                            environment=env,
+                            weights=[
+                                promotion_pb2.TrafficWeight(version=v, percent=pct)
+                                for v, pct in split.items()
+                            ],
+                        )
+                        for env, split in (deployments or {}).items()
+                    ],
+                    comment=comment,
+                    etag=etag,
+                ),
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+
+    async def set_alias(
+        self, uri: str, alias: str, version: int, *, comment: str = ""
+    ) -> promotion_pb2.TransitionRequest:
+        """Points `alias` at `version`; applied at once unless the alias is protected."""
+        return await self.request_promotion(uri, {alias: version}, comment=comment)
+
+    async def approve(self, transition: str, *, comment: str = "") -> promotion_pb2.TransitionRequest:
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.ApproveTransitionRequest,
+            promotion_pb2.ApproveTransitionRequestRequest(
+                name=transition, comment=comment, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def reject(self, transition: str, *, comment: str = "") -> promotion_pb2.TransitionRequest:
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.RejectTransitionRequest,
+            promotion_pb2.RejectTransitionRequestRequest(
+                name=transition, comment=comment, request_id=str(uuid.uuid4())
+            ),
+        )
+
+    async def rollback(
+        self, uri: str, stage: str = "PRODUCTION", *, reason: str, emergency: bool = False
+    ) -> promotion_pb2.TransitionRequest:
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.Rollback,
+            promotion_pb2.RollbackRequest(
+                model=parse_uri(uri).model_name,
+                stage=stage.upper(),
+                reason=reason,
+                emergency=emergency,
+                request_id=str(uuid.uuid4()),
+            ),
+        )
+
+    async def pointers(self, uri: str) -> promotion_pb2.Pointers:
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.GetPointers,
+            promotion_pb2.GetPointersRequest(model=parse_uri(uri).model_name),
+        )
+
+    async def history(self, uri: str, *, pointer: str = "") -> list[promotion_pb2.PointerHistoryEntry]:
+        """Every applied transition of a model (or of one pointer), newest first."""
+        connection = self._connection
+        model = parse_uri(uri).model_name
+        entries: list[promotion_pb2.PointerHistoryEntry] = []
+        token = ""
+        while True:
+            page = await connection.call(
+                connection.promotion.ListPointerHistory,
+                promotion_pb2.ListPointerHistoryRequest(
+                    model=model, pointer=pointer, page_size=200, page_token=token
+                ),
+            )
+            entries.extend(page.entries)
+            token = page.next_page_token
+            if not token:
+                return entries
+
+    async def set_promotion_policy(
+        self, policy: promotion_pb2.PromotionPolicy
+    ) -> promotion_pb2.PromotionPolicy:
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.SetPromotionPolicy,
+            promotion_pb2.SetPromotionPolicyRequest(policy=policy, request_id=str(uuid.uuid4())),
+        )
+
+    async def watch_promotions(
+        self, parent: str = "", *, resume_token: str = ""
+    ) -> AsyncGenerator[promotion_pb2.WatchPromotionsResponse, None]:
+        """Applied transitions, in order and without gaps, from `resume_token` on, then live.
+        Keep each item's `resume_token` to continue after a restart. `parent`: a namespace or model.
+        Closing the generator (or leaving an `async for`) cancels the stream."""
+        connection = self._connection
+        stream = connection.promotion.WatchPromotions(
+            promotion_pb2.WatchPromotionsRequest(parent=parent, resume_token=resume_token),
+            metadata=connection.metadata(),
+        )
+        try:
+            async for item in stream:
+                yield item
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            stream.cancel()
+
+
+class SyncPromotionClient(Facade[PromotionClient]):
+    request_promotion = Blocking(PromotionClient.request_promotion)
+    set_alias = Blocking(PromotionClient.set_alias)
+    approve = Blocking(PromotionClient.approve)
+    reject = Blocking(PromotionClient.reject)
+    rollback = Blocking(PromotionClient.rollback)
+    pointers = Blocking(PromotionClient.pointers)
+    history = Blocking(PromotionClient.history)
+    set_promotion_policy = Blocking(PromotionClient.set_promotion_policy)
+    watch_promotions = Streaming(PromotionClient.watch_promotions)
