@@ -200,3 +200,46 @@ def test_cli_lifecycle_lineage_queries_retention_and_watch(dev: Dev, tmp_path: P
     assert dev.json("models", "restore", model, as_="alice")["state"] == "STATE_ACTIVE"
     assert dev.json("models", "delete", model, "--reason", "retired", as_="alice")["state"] == "STATE_DELETED"
     assert dev.run("models", "get", model).returncode == 3
+
+
+def test_lineage_export_reproduce_download_and_watch_answer_json(dev: Dev, tmp_path: Path) -> None:
+    model = "json/scorer"
+    artifacts = tmp_path / "artifacts"
+    artifacts.mkdir()
+    (artifacts / "weights.bin").write_bytes(os.urandom(10_000))
+    dev.json("models", "create", model, as_="alice")
+    version = dev.json("versions", "create", model, "--bump", "major", "-a", str(artifacts), as_="alice")
+    record = tmp_path / "lineage.json"
+    record.write_text(json.dumps({"datasets": [{"uri": "s3://d/scores", "digest": "sha256:" + "44" * 32}]}))
+    assert dev.run("lineage", "record", f"{model}/1", "-f", str(record), as_="alice").returncode == 0
+
+    exported = dev.json("lineage", "export", f"{model}/1")
+    assert (exported["uri"], exported["format"]) == (f"{model}/1", "dot")
+    assert exported["content"].lstrip().startswith("digraph") and "s3://d/scores" in exported["content"]
+    as_json = dev.json("lineage", "export", f"{model}/1", "--format", "json")
+    nodes = json.loads(as_json["content"])["nodes"]
+    assert any("s3://d/scores" in json.dumps(node) for node in nodes)
+
+    reproduced = dev.json("lineage", "reproduce", f"{model}/1")
+    assert reproduced["model_version"] == version["name"]
+    assert reproduced["datasets"][0]["uri"] == "s3://d/scores"
+    table = dev.run("lineage", "reproduce", f"{model}/1", "-o", "table")
+    assert table.returncode == 0 and "s3://d/scores" in table.stdout and "datasets" in table.stdout
+
+    downloaded = dev.json("versions", "download", f"{model}/1", str(tmp_path / "out"))
+    assert (downloaded["name"], downloaded["semver"]) == (version["name"], "1.0.0")
+    assert downloaded["destination"] == str(tmp_path / "out")
+    assert [(f["path"], f["sha256"]) for f in downloaded["files"]] == [
+        (f["path"], f["sha256"]) for f in version["files"]
+    ]
+    assert (tmp_path / "out" / "weights.bin").read_bytes() == (artifacts / "weights.bin").read_bytes()
+
+    dev.json("promote", model, "--to", "shadow=1", as_="alice")
+    watched = dev.run("watch", "namespaces/json", "--limit", "1", "-o", "json")
+    assert watched.returncode == 0, watched.stderr
+    (line,) = watched.stdout.splitlines()
+    item = json.loads(line)
+    assert item["resume_token"] and item["entry"]["changes"] == [{"pointer": "shadow", "version": "1"}]
+    rows = dev.run("watch", "namespaces/json", "--limit", "1", "-o", "table").stdout.splitlines()
+    assert rows[0].split("\t")[:3] == ["applied", "model", "changes"]
+    assert f"namespaces/{model.replace('/', '/models/')}" in rows[1] and "shadow: - -> 1" in rows[1]

@@ -641,7 +641,12 @@ class Edge(_message.Message):
     target: _builtins.str
     """The downstream node's id."""
     relation: _builtins.str
-    """e.g. `trained_on`, `evaluated_by`, `fine_tuned_from`."""
+    """How the source fed the target: `{role}_data` for a dataset (`train_data`,
+    `validation_data`, `test_data`, `input_data`), `preprocessed_by`,
+    `built_from` (code), `configured_by`, `ran_in` (environment),
+    `produced_by` (training run), `derived_from`, `fine_tuned_from` or
+    `distilled_from` (parent version), `evaluated_by` (version -> evaluation).
+    """
     record: _builtins.str
     """The record that states this edge."""
     def __init__(
