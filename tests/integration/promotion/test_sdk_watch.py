@@ -8,6 +8,7 @@ import threading
 import time
 
 from modelreg.client import Endpoints, Registry
+from modelreg.gen.promotion.v1.promotion_pb2_grpc import PromotionServiceStub
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.integration.promotion.conftest import Facts, start_promotion
@@ -19,8 +20,8 @@ def viewer(host: ServiceHost) -> Registry:
     return Registry(Endpoints(promotion=f"127.0.0.1:{host.port}"), bearer_token="t-victor")
 
 
-async def test_sync_watch_yields_a_promotion_applied_while_it_is_iterated(  # type: ignore[no-untyped-def]
-    promotion_host: ServiceHost, promotion_stub, facts: Facts
+async def test_sync_watch_yields_a_promotion_applied_while_it_is_iterated(
+    promotion_host: ServiceHost, promotion_stub: PromotionServiceStub, facts: Facts
 ) -> None:
     model = new_model()
     for n in (1, 2):
@@ -47,7 +48,7 @@ async def test_sync_watch_yields_a_promotion_applied_while_it_is_iterated(  # ty
 async def test_breaking_out_of_the_sync_watch_ends_the_stream(
     promotion_settings: Settings,
     promotion_stub,
-    facts: Facts,  # type: ignore[no-untyped-def]
+    facts: Facts,
 ) -> None:
     model = new_model()
     await facts.version(model, 1)
