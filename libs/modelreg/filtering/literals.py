@@ -51,7 +51,7 @@ def value(spec: FieldSpec, token: Token) -> Literal:
                 if when is not None:
                     return Literal(LiteralKind.TIMESTAMP, when, raw)
             raise _fail(token, "an RFC 3339 timestamp such as 2026-01-31T12:00:00Z")
-        case FieldType.STRING | FieldType.STRING_MAP:
+        case FieldType.STRING | FieldType.STRING_MAP | FieldType.STRING_ARRAY:
             # Strings compare with any literal as it is written.
             text = _bare(token)
             if text is None:

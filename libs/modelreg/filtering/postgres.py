@@ -80,6 +80,9 @@ class Compiler:
             return self.compare_string_map(spec, key, op, value)
         if spec.type is FieldType.TYPED_MAP:
             return self.compare_typed_map(spec, key, op, value)
+        if spec.type is FieldType.STRING_ARRAY:
+            element = f"{self.param(value.value, 'text')} = ANY({spec.column})"
+            return element if op == "=" else f"NOT ({element})"
         if spec.type is FieldType.ROW:
             assert isinstance(value.value, tuple)
             row = ", ".join(self.param(part, "bigint") for part in value.value)

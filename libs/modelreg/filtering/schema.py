@@ -34,6 +34,8 @@ class FieldType(StrEnum):
     """A jsonb object of {"type": ..., member: value}: the literal's type picks the member."""
     STRING_LIST = "string_list"
     """A jsonb array of strings: `owners:"alice"`."""
+    STRING_ARRAY = "string_array"
+    """A text[]: `pointer = "PRODUCTION"` holds when an element equals it (`!=` when none does)."""
     FULL_TEXT = "full_text"
     """A tsvector: `text:"words"`."""
 
@@ -49,6 +51,7 @@ _DEFAULT_OPS: dict[FieldType, tuple[str, ...]] = {
     FieldType.STRING_MAP: (*COMPARE_OPS, "in", "like", ":"),
     FieldType.TYPED_MAP: (*COMPARE_OPS, "in", "like", ":"),
     FieldType.STRING_LIST: (":",),
+    FieldType.STRING_ARRAY: (*EQUALITY_OPS, "in"),
     FieldType.FULL_TEXT: (":",),
 }
 

@@ -25,12 +25,14 @@ import asyncpg
 
 from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import EMPTY_HEAD, head_of
+from modelreg.filtering import Node, Schema, compile_filter
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
 from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
 from modelreg.promotion.adapters import codec
+from modelreg.promotion.domain import query
 from modelreg.promotion.domain.model import (
     AccessDenied,
     Aggregate,
@@ -80,7 +82,14 @@ CREATE TABLE IF NOT EXISTS {s}.requests (
     state            text NOT NULL,
     created_event    uuid NOT NULL,
     created_revision bigint NOT NULL,
-    body             bytea NOT NULL
+    body             bytea NOT NULL,
+    -- What ListTransitionRequests' filter reads; the rest of the request is in body.
+    requester        text NOT NULL,
+    decided_by       text NOT NULL,
+    rollback         boolean NOT NULL,
+    emergency        boolean NOT NULL,
+    create_time      timestamptz NOT NULL,
+    update_time      timestamptz
 );
 CREATE INDEX IF NOT EXISTS requests_by_model ON {s}.requests (model, created_revision);
 CREATE UNIQUE INDEX IF NOT EXISTS requests_by_event ON {s}.requests (created_event);
@@ -200,11 +209,14 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
             await _upsert_pointers(conn, s, [states[m].pointers for m in sorted(touched)], events)
         if changed_requests:
             await conn.executemany(
-                f"INSERT INTO {s}.requests (name, model, state, created_event, created_revision, body)"
-                " VALUES ($1, $2, $3, $4::uuid, $5, $6)"
-                " ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, body = EXCLUDED.body",
+                f"INSERT INTO {s}.requests (name, model, state, created_event, created_revision, body,"
+                " requester, decided_by, rollback, emergency, create_time, update_time)"
+                " VALUES ($1, $2, $3, $4::uuid, $5, $6, $7, $8, $9, $10, $11, $12)"
+                " ON CONFLICT (name) DO UPDATE SET state = EXCLUDED.state, body = EXCLUDED.body,"
+                " decided_by = EXCLUDED.decided_by, update_time = EXCLUDED.update_time",
                 [
                     (name, r.model, r.state.value, event_id, revision, _request_body(r))
+                    + (r.requester, r.decided_by, r.rollback, r.emergency, r.create_time, r.update_time)
                     for name, (r, event_id, revision) in sorted(changed_requests.items())
                 ],
             )
@@ -228,6 +240,11 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
                 " reason, deny_time) VALUES ($1::uuid, $2, $3, $4, $5, $6, $7, $8)",
                 denials,
             )
+
+
+def _and(where: Node | None, schema: Schema, params: list[object]) -> str:
+    """` AND (<the compiled filter>)`, its values appended to `params`; "" without a filter."""
+    return f" AND ({compile_filter(where, schema, params)})" if where is not None else ""
 
 
 def _request_body(request: Request) -> bytes:
@@ -496,30 +513,26 @@ class PostgresPromotionReader:
         return _request_from_body(body) if body is not None else None
 
     async def requests(
-        self, model: str, state: str | None, after: Keyset | None, limit: int
+        self, model: str, state: str | None, after: Keyset | None, limit: int, where: Node | None = None
     ) -> list[tuple[int, Request]]:
+        params: list[object] = [model, state, after[0] if after else None, limit]
         rows = await self._pool.fetch(
             f"SELECT created_revision, body FROM {self._s}.requests WHERE model = $1"
             " AND ($2::text IS NULL OR state = $2) AND ($3::bigint IS NULL OR created_revision < $3)"
-            " ORDER BY created_revision DESC LIMIT $4",
-            model,
-            state,
-            after[0] if after else None,
-            limit,
+            f"{_and(where, query.REQUESTS, params)} ORDER BY created_revision DESC LIMIT $4",
+            *params,
         )
         return [(r["created_revision"], _request_from_body(r["body"])) for r in rows]
 
     async def history(
-        self, model: str, pointer: str | None, after: Keyset | None, limit: int
+        self, model: str, pointer: str | None, after: Keyset | None, limit: int, where: Node | None = None
     ) -> list[tuple[int, bytes]]:
+        params: list[object] = [model, pointer, after[0] if after else None, limit]
         rows = await self._pool.fetch(
             f"SELECT revision, entry FROM {self._s}.transitions WHERE model = $1"
             " AND ($2::text IS NULL OR $2 = ANY(targets)) AND ($3::bigint IS NULL OR revision < $3)"
-            " ORDER BY revision DESC LIMIT $4",
-            model,
-            pointer,
-            after[0] if after else None,
-            limit,
+            f"{_and(where, query.HISTORY, params)} ORDER BY revision DESC LIMIT $4",
+            *params,
         )
         return [(r["revision"], bytes(r["entry"])) for r in rows]
 
@@ -543,14 +556,14 @@ class PostgresPromotionReader:
         return namespace, None
 
     async def denials(
-        self, namespace: str, after: Keyset | None, limit: int
+        self, namespace: str, after: Keyset | None, limit: int, where: Node | None = None
     ) -> list[tuple[int, AccessDenied, datetime]]:
+        params: list[object] = [namespace, after[0] if after else None, limit]
         rows = await self._pool.fetch(
             f"SELECT revision, principal, action, resource, reason, deny_time FROM {self._s}.access_denials"
-            " WHERE namespace = $1 AND ($2::bigint IS NULL OR revision < $2) ORDER BY revision DESC LIMIT $3",
-            namespace,
-            after[0] if after else None,
-            limit,
+            " WHERE namespace = $1 AND ($2::bigint IS NULL OR revision < $2)"
+            f"{_and(where, query.DENIALS, params)} ORDER BY revision DESC LIMIT $3",
+            *params,
         )
         return [
             (

@@ -75,7 +75,12 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
         model = mapping.model_name(request.parent, "parent")
         state = codec.STATE_FROM_PROTO.get(request.state)
         requests, token = await self._promotion.list_requests(
-            model, state.value if state else None, request.page_size, request.page_token, _events()
+            model,
+            state.value if state else None,
+            request.page_size,
+            request.page_token,
+            _events(),
+            request.filter,
         )
         return pb.ListTransitionRequestsResponse(
             transition_requests=[codec.request_to_proto(r) for r in requests], next_page_token=token
@@ -102,7 +107,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
     ) -> pb.ListPointerHistoryResponse:
         model = mapping.model_name(request.model, "model")
         entries, token = await self._promotion.history(
-            model, request.pointer, request.page_size, request.page_token, _events()
+            model, request.pointer, request.page_size, request.page_token, _events(), request.filter
         )
         return pb.ListPointerHistoryResponse(
             entries=[pb.PointerHistoryEntry.FromString(e) for e in entries], next_page_token=token
@@ -128,7 +133,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
     ) -> pb.ListAccessDenialsResponse:
         namespace = mapping.namespace_name(request.parent, "parent").split("/")[1]
         denials, token = await self._promotion.denials(
-            namespace, request.page_size, request.page_token, _events()
+            namespace, request.page_size, request.page_token, _events(), request.filter
         )
         return pb.ListAccessDenialsResponse(
             denials=[codec.denial_to_proto(d, at) for d, at in denials], next_page_token=token

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from modelreg.commands.contracts import Commands
+from modelreg.filtering import Node
 from modelreg.paging import Keyset
 from modelreg.promotion.domain.model import (
     AccessDenied,
@@ -28,12 +29,13 @@ class PromotionReader(Protocol):
         """The request an accepted event created (or created and applied)."""
 
     async def requests(
-        self, model: str, state: str | None, after: Keyset | None, limit: int
+        self, model: str, state: str | None, after: Keyset | None, limit: int, where: Node | None = None
     ) -> list[tuple[int, Request]]:
-        """(creation revision, request), newest first, created before the keyset `after` (revision,)."""
+        """(creation revision, request) matching `where`, newest first, created before the keyset
+        `after` (revision,)."""
 
     async def history(
-        self, model: str, pointer: str | None, after: Keyset | None, limit: int
+        self, model: str, pointer: str | None, after: Keyset | None, limit: int, where: Node | None = None
     ) -> list[tuple[int, bytes]]:
         """(revision, serialised PointerHistoryEntry), newest first, before the keyset `after` (revision,)."""
 
@@ -42,7 +44,7 @@ class PromotionReader(Protocol):
     async def effective_policy(self, model: str) -> tuple[str, Policy | None]: ...
 
     async def denials(
-        self, namespace: str, after: Keyset | None, limit: int
+        self, namespace: str, after: Keyset | None, limit: int, where: Node | None = None
     ) -> list[tuple[int, AccessDenied, datetime]]:
         """(revision, denial, when), newest first, before the keyset `after` (revision,)."""
 

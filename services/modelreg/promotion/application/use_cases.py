@@ -27,6 +27,7 @@ from modelreg.promotion.application.ports import (
     VersionFactsReader,
 )
 from modelreg.promotion.application.rbac import RoleMap
+from modelreg.promotion.domain import query
 from modelreg.promotion.domain.model import (
     DEFAULT_POLICY,
     AccessDenied,
@@ -300,28 +301,48 @@ class Promotion:
         return request
 
     async def list_requests(
-        self, model: str, state: str | None, page_size: int, page_token: str, context: EventContext
+        self,
+        model: str,
+        state: str | None,
+        page_size: int,
+        page_token: str,
+        context: EventContext,
+        filter_text: str = "",
     ) -> tuple[list[Request], str]:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "ListTransitionRequests", model)
-        paging = page_request(page_size, page_token, [int], parent=model, state=state)
-        page = paging.page(await self._reader.requests(model, state, paging.after, paging.fetch), _revision)
+        where = query.parse_filter(filter_text, query.REQUESTS)
+        paging = page_request(page_size, page_token, [int], parent=model, state=state, filter=filter_text)
+        rows = await self._reader.requests(model, state, paging.after, paging.fetch, where)
+        page = paging.page(rows, _revision)
         return [r for _, r in page.items], page.next_page_token
 
     async def history(
-        self, model: str, pointer: str, page_size: int, page_token: str, context: EventContext
+        self,
+        model: str,
+        pointer: str,
+        page_size: int,
+        page_token: str,
+        context: EventContext,
+        filter_text: str = "",
     ) -> tuple[list[bytes], str]:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "ListPointerHistory", model)
-        paging = page_request(page_size, page_token, [int], model=model, pointer=pointer)
-        rows = await self._reader.history(model, pointer or None, paging.after, paging.fetch)
+        where = query.parse_filter(filter_text, query.HISTORY)
+        paging = page_request(page_size, page_token, [int], model=model, pointer=pointer, filter=filter_text)
+        rows = await self._reader.history(model, pointer or None, paging.after, paging.fetch, where)
         page = paging.page(rows, _revision)
         return [entry for _, entry in page.items], page.next_page_token
 
     async def denials(
-        self, namespace: str, page_size: int, page_token: str, context: EventContext
+        self, namespace: str, page_size: int, page_token: str, context: EventContext, filter_text: str = ""
     ) -> tuple[list[tuple[AccessDenied, datetime]], str]:
         await self._authorize(context, namespace, Role.ADMIN, "ListAccessDenials", f"namespaces/{namespace}")
-        paging = page_request(page_size, page_token, [int], parent=f"namespaces/{namespace}")
-        page = paging.page(await self._reader.denials(namespace, paging.after, paging.fetch), _revision)
+        where = query.parse_filter(filter_text, query.DENIALS)
+        paging = page_request(
+            page_size, page_token, [int], parent=f"namespaces/{namespace}", filter=filter_text
+        )
+        page = paging.page(
+            await self._reader.denials(namespace, paging.after, paging.fetch, where), _revision
+        )
         return [(d, at) for _, d, at in page.items], page.next_page_token
 
     # Watch -------------------------------------------------------------------

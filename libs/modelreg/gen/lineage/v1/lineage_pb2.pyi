@@ -765,6 +765,7 @@ class ListLineageRecordsRequest(_message.Message):
     SHOW_SUPERSEDED_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The version."""
     show_superseded: _builtins.bool
@@ -772,7 +773,12 @@ class ListLineageRecordsRequest(_message.Message):
     page_size: _builtins.int
     """Records per page, at most 1000; 0 means 1000."""
     page_token: _builtins.str
-    """From a previous response, with the same parent and show_superseded."""
+    """From a previous response, with the same parent, show_superseded and filter."""
+    filter: _builtins.str
+    """Only records matching this filter (AIP-160 syntax, as ListRegisteredModels'), e.g.
+    `creator = "ci" AND create_time >= "2026-01-01T00:00:00Z"`. Fields: `creator`, `reason` (strings),
+    `superseded` (true/false) and `create_time` (RFC 3339).
+    """
     def __init__(
         self,
         *,
@@ -780,10 +786,11 @@ class ListLineageRecordsRequest(_message.Message):
         show_superseded: _builtins.bool = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "show_superseded", b"show_superseded"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "show_superseded", b"show_superseded"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

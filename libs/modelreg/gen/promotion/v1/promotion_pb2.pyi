@@ -821,6 +821,7 @@ class ListTransitionRequestsRequest(_message.Message):
     STATE_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """The model."""
     state: Global___TransitionRequest.State.ValueType
@@ -829,6 +830,13 @@ class ListTransitionRequestsRequest(_message.Message):
     """At most this many (default 50, max 1000)."""
     page_token: _builtins.str
     """From a previous response."""
+    filter: _builtins.str
+    """Only requests matching this filter (AIP-160 syntax, as ListRegisteredModels'), e.g.
+    `state = PENDING AND requester = "alice"`. Fields: `state` (PENDING, APPLIED, REJECTED,
+    CANCELLED, SUPERSEDED), `requester` (also `requested_by`), `decided_by`, `rollback`,
+    `emergency` (true/false), `create_time`, `update_time` (RFC 3339; `update_time` is unset
+    while pending). Operators: = != < <= > >= LIKE ILIKE IN NOT AND OR.
+    """
     def __init__(
         self,
         *,
@@ -836,10 +844,11 @@ class ListTransitionRequestsRequest(_message.Message):
         state: Global___TransitionRequest.State.ValueType = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -947,6 +956,7 @@ class ListPointerHistoryRequest(_message.Message):
     POINTER_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     """The model."""
     pointer: _builtins.str
@@ -955,6 +965,12 @@ class ListPointerHistoryRequest(_message.Message):
     """At most this many (default 50, max 1000)."""
     page_token: _builtins.str
     """From a previous response."""
+    filter: _builtins.str
+    """Only transitions matching this filter (AIP-160 syntax, as ListRegisteredModels'), e.g.
+    `pointer = "PRODUCTION" AND apply_time >= "2026-01-01T00:00:00Z"`. Fields: `pointer` (a
+    pointer or `deployments/{env}` the transition moved; `=` holds when it moved that one),
+    `transition_request` (the request's name), `apply_time` (also `applied_time`, RFC 3339).
+    """
     def __init__(
         self,
         *,
@@ -962,10 +978,11 @@ class ListPointerHistoryRequest(_message.Message):
         pointer: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "page_size", b"page_size", "page_token", b"page_token", "pointer", b"pointer"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "model", b"model", "page_size", b"page_size", "page_token", b"page_token", "pointer", b"pointer"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1058,22 +1075,29 @@ class ListAccessDenialsRequest(_message.Message):
     PARENT_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
     parent: _builtins.str
     """`namespaces/{ns}`."""
     page_size: _builtins.int
     """At most this many (default 50, max 1000)."""
     page_token: _builtins.str
     """From a previous response."""
+    filter: _builtins.str
+    """Only denials matching this filter (AIP-160 syntax, as ListRegisteredModels'), e.g.
+    `principal = "mallory" AND deny_time >= "2026-01-01T00:00:00Z"`. Fields: `principal`,
+    `action` (the RPC), `resource`, `reason` (strings) and `deny_time` (RFC 3339).
+    """
     def __init__(
         self,
         *,
         parent: _builtins.str = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        filter: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
