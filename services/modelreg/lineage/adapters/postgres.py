@@ -23,11 +23,13 @@ from datetime import UTC
 
 import asyncpg
 
+from modelreg import filtering
 from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.lineage.adapters import codec
+from modelreg.lineage.domain import query
 from modelreg.lineage.domain.model import (
     Direction,
     Edge,
@@ -305,10 +307,22 @@ class PostgresLineageReader:
         return _stored(row) if row else None
 
     async def list_records(
-        self, version: str, *, show_superseded: bool, after: Keyset | None = None, limit: int | None = None
+        self,
+        version: str,
+        *,
+        show_superseded: bool,
+        after: Keyset | None = None,
+        limit: int | None = None,
+        where: filtering.Node | None = None,
     ) -> Sequence[tuple[int, StoredRecord]]:
         after_offset = after[0] if after else -1
-        rows = await self._pool.fetch(self._list_sql, version, show_superseded, after_offset, limit)
+        params: list[object] = [version, show_superseded, after_offset, limit]
+        sql = self._list_sql
+        if where is not None:
+            sql = sql.replace(
+                " ORDER BY", f" AND ({filtering.compile_filter(where, query.FILTER, params)}) ORDER BY", 1
+            )
+        rows = await self._pool.fetch(sql, *params)
         return [(r["offset"], _stored(r)) for r in rows]
 
     async def nodes(self, ids: Sequence[str]) -> Sequence[Node]:

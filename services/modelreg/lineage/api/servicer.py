@@ -47,7 +47,7 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
         self, request: pb.ListLineageRecordsRequest, context: Context
     ) -> pb.ListLineageRecordsResponse:
         page = await self._lineage.list_records(
-            request.parent, request.show_superseded, request.page_size, request.page_token
+            request.parent, request.show_superseded, request.page_size, request.page_token, request.filter
         )
         return pb.ListLineageRecordsResponse(
             records=[mapping.record_out(r) for r in page.items], next_page_token=page.next_page_token

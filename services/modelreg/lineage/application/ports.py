@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from modelreg import filtering
 from modelreg.commands.contracts import Commands
 from modelreg.lineage.domain.model import (
     Direction,
@@ -21,10 +22,17 @@ class LineageReader(Protocol):
     async def get_record(self, record_id: str) -> StoredRecord | None: ...
 
     async def list_records(
-        self, version: str, *, show_superseded: bool, after: Keyset | None = None, limit: int | None = None
+        self,
+        version: str,
+        *,
+        show_superseded: bool,
+        after: Keyset | None = None,
+        limit: int | None = None,
+        where: filtering.Node | None = None,
     ) -> Sequence[tuple[int, StoredRecord]]:
         """(log offset, record): the version's records in log order after the keyset `after` (offset,),
-        at most `limit`; superseded ones only when asked. A version's records share one partition."""
+        at most `limit`, that match `where`; superseded ones only when asked. A version's records share
+        one partition."""
 
     async def nodes(self, ids: Sequence[str]) -> Sequence[Node]:
         """The nodes among `ids` that exist, in any order."""

@@ -14,6 +14,7 @@ from modelreg.lineage.application.ports import (
     StageDirectory,
     VersionDirectory,
 )
+from modelreg.lineage.domain import query
 from modelreg.lineage.domain.model import (
     MAX_DOWNSTREAM_HOPS,
     Direction,
@@ -143,9 +144,15 @@ class Lineage:
         return stored
 
     async def list_records(
-        self, parent: str, show_superseded: bool, page_size: int = 0, page_token: str = ""
+        self,
+        parent: str,
+        show_superseded: bool,
+        page_size: int = 0,
+        page_token: str = "",
+        filter_text: str = "",
     ) -> Page[StoredRecord]:
         version = parse_version_name(parent, "parent")
+        where = query.parse_filter(filter_text)
         paging = page_request(
             page_size,
             page_token,
@@ -153,9 +160,10 @@ class Lineage:
             default_size=MAX_PAGE_SIZE,
             parent=str(version),
             show_superseded=show_superseded,
+            filter=filter_text,
         )
         rows = await self._reader.list_records(
-            str(version), show_superseded=show_superseded, after=paging.after, limit=paging.fetch
+            str(version), show_superseded=show_superseded, after=paging.after, limit=paging.fetch, where=where
         )
         page = paging.page(rows, lambda row: (row[0],))
         return Page([record for _, record in page.items], page.next_page_token)
