@@ -84,8 +84,8 @@ CREATE TABLE IF NOT EXISTS {s}.requests (
     created_revision bigint NOT NULL,
     body             bytea NOT NULL,
     -- What ListTransitionRequests' filter reads; the rest of the request is in body.
-    requester        text NOT NULL,
-    decided_by       text NOT NULL,
+    requester        text NOT NULL COLLATE "C",
+    decided_by       text NOT NULL COLLATE "C",
     rollback         boolean NOT NULL,
     emergency        boolean NOT NULL,
     create_time      timestamptz NOT NULL,

@@ -1,7 +1,7 @@
 """The filters of promotion's List calls: which fields each listed resource lets a filter name.
 
-Column names are those of the read model's tables (requests, transitions,
-access_denials). Each alias (`requested_by`, `applied_time`) is a second name
+Columns are those of the read model's tables (requests, transitions,
+access_denials); strings compare in "C" (code point) order. Each alias (`requested_by`, `applied_time`) is a second name
 of the same column.
 """
 
@@ -32,7 +32,7 @@ REQUESTS = Schema(
 HISTORY = Schema(
     (
         FieldSpec("pointer", FieldType.STRING_ARRAY, "targets"),
-        FieldSpec("transition_request", FieldType.STRING, "request"),
+        FieldSpec("transition_request", FieldType.STRING, 'request COLLATE "C"'),
         FieldSpec("apply_time", FieldType.TIMESTAMP, "apply_time"),
         FieldSpec("applied_time", FieldType.TIMESTAMP, "apply_time"),
     )
@@ -40,10 +40,10 @@ HISTORY = Schema(
 
 DENIALS = Schema(
     (
-        FieldSpec("principal", FieldType.STRING, "principal"),
-        FieldSpec("action", FieldType.STRING, "action"),
-        FieldSpec("resource", FieldType.STRING, "resource"),
-        FieldSpec("reason", FieldType.STRING, "reason"),
+        FieldSpec("principal", FieldType.STRING, 'principal COLLATE "C"'),
+        FieldSpec("action", FieldType.STRING, 'action COLLATE "C"'),
+        FieldSpec("resource", FieldType.STRING, 'resource COLLATE "C"'),
+        FieldSpec("reason", FieldType.STRING, 'reason COLLATE "C"'),
         FieldSpec("deny_time", FieldType.TIMESTAMP, "deny_time"),
     )
 )
