@@ -1,8 +1,8 @@
 """The filters of promotion's List calls: which fields each listed resource lets a filter name.
 
 Columns are those of the read model's tables (requests, transitions,
-access_denials); strings compare in "C" (code point) order. Each alias (`requested_by`, `applied_time`) is a second name
-of the same column.
+access_denials); strings compare in "C" (code point) order. Each alias
+(`requested_by`, `applied_time`) is a second name of the same column.
 """
 
 from __future__ import annotations
