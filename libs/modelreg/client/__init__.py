@@ -2,7 +2,9 @@
 
 from modelreg.client import Registry
 with Registry() as registry:
-    registry.register_model("ns/churn", description="...")
+    registry.catalog.register_model("ns/churn", description="...")
+    for item in registry.promotion.watch_promotions("namespaces/ns"):
+        ...
 """
 
 from modelreg.client.errors import (
