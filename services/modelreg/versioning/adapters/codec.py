@@ -1,115 +1,31 @@
-"""Domain <-> protobuf: the events in envelopes and the ModelVersion resource.
+"""Domain events <-> their protobuf payloads in the envelope.
 
-One set of conversions serves the log and the API, so they can never disagree
-on what a field means.
+The ModelVersion resource the events embed converts in `modelreg.versioning.resources`,
+which the API uses too.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
-from datetime import UTC
-from typing import TypeVar
+from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.versioning.v1 import events_pb2, versioning_pb2
-from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 from modelreg.versioning.domain.model import (
-    ArtifactFile,
-    CodeReference,
-    Environment,
     Event,
     ManifestDeclared,
-    ModelVersion,
     RetentionSet,
     SemVer,
-    Status,
     VersionCreated,
     VersionDeleted,
     VersionDeprecated,
     VersionFinalized,
-    VersionSpec,
     VersionUpdated,
 )
 from modelreg.versioning.domain.names import parse_version_name
-
-_V = TypeVar("_V")
-
-STATE_TO_PROTO = {
-    Status.PENDING_UPLOAD: versioning_pb2.ModelVersion.STATE_PENDING_UPLOAD,
-    Status.READY: versioning_pb2.ModelVersion.STATE_READY,
-    Status.DEPRECATED: versioning_pb2.ModelVersion.STATE_DEPRECATED,
-    Status.DELETED: versioning_pb2.ModelVersion.STATE_DELETED,
-}
-
-
-def file_to_proto(f: ArtifactFile) -> versioning_pb2.ArtifactFile:
-    return versioning_pb2.ArtifactFile(path=f.path, size=f.size, sha256=f.sha256, media_type=f.media_type)
-
-
-def file_from_proto(f: versioning_pb2.ArtifactFile) -> ArtifactFile:
-    return ArtifactFile(f.path, f.size, f.sha256, f.media_type or "application/octet-stream")
-
-
-def _dict(m: Mapping[str, _V]) -> dict[str, _V]:
-    # dict() of a protobuf map goes key by key through collections.abc; this is 2x faster,
-    # and an empty map (most of them) costs only the length check.
-    return {k: m[k] for k in m} if m else {}
-
-
-def spec_from_proto(m: versioning_pb2.ModelVersion) -> VersionSpec:
-    code, env = m.code, m.environment
-    return VersionSpec(
-        description=m.description,
-        tags=_dict(m.tags),
-        metrics=_dict(m.metrics),
-        params=_dict(m.params),
-        code=CodeReference(code.repo, code.commit, code.dirty),
-        environment=Environment(env.python_version, _dict(env.packages), env.lock_digest),
-        framework=m.framework,
-        flavor=m.flavor,
-        signature=signature_from_proto(m.signature) if m.HasField("signature") else None,
-        files=tuple(file_from_proto(f) for f in m.files),
-    )
-
-
-def spec_into_proto(spec: VersionSpec, m: versioning_pb2.ModelVersion) -> versioning_pb2.ModelVersion:
-    m.description = spec.description
-    m.tags.update(spec.tags)
-    m.metrics.update(spec.metrics)
-    m.params.update(spec.params)
-    m.code.CopyFrom(
-        versioning_pb2.CodeReference(repo=spec.code.repo, commit=spec.code.commit, dirty=spec.code.dirty)
-    )
-    env = spec.environment
-    m.environment.CopyFrom(
-        versioning_pb2.Environment(
-            python_version=env.python_version, packages=env.packages, lock_digest=env.lock_digest
-        )
-    )
-    m.framework = spec.framework
-    m.flavor = spec.flavor
-    if spec.signature is not None:
-        m.signature.CopyFrom(signature_to_proto(spec.signature))
-    m.files.extend(file_to_proto(f) for f in spec.files)
-    return m
-
-
-def version_to_proto(v: ModelVersion) -> versioning_pb2.ModelVersion:
-    m = versioning_pb2.ModelVersion(
-        name=v.name,
-        version=v.number,
-        semver=str(v.semver),
-        state=STATE_TO_PROTO[v.status],
-        state_reason=v.state_reason,
-        created_by=v.created_by,
-        updated_by=v.updated_by,
-    )
-    m.create_time.FromDatetime(v.create_time)
-    m.update_time.FromDatetime(v.update_time)
-    return spec_into_proto(v.spec, m)
+from modelreg.versioning.resources import file_from_proto, file_to_proto, spec_from_proto, spec_into_proto
 
 
 def encode(model: str, event: Event) -> tuple[str, Message]:
@@ -166,26 +82,26 @@ def decode(envelope: Envelope) -> Event | None:
             body = envelope.model_version_created.model_version
             return VersionCreated(body.version, _semver(body.semver), spec_from_proto(body))
         case "model_version_manifest_declared":
-            e = envelope.model_version_manifest_declared
-            return ManifestDeclared(number(e.name), tuple(file_from_proto(f) for f in e.files))
+            declared = envelope.model_version_manifest_declared
+            return ManifestDeclared(number(declared.name), tuple(file_from_proto(f) for f in declared.files))
         case "model_version_finalized":
             return VersionFinalized(number(envelope.model_version_finalized.name))
         case "model_version_updated":
-            e = envelope.model_version_updated
-            body = e.model_version
+            updated = envelope.model_version_updated
+            body = updated.model_version
             return VersionUpdated(
-                number(body.name), tuple(e.update_mask.paths), body.description, dict(body.tags)
+                number(body.name), tuple(updated.update_mask.paths), body.description, dict(body.tags)
             )
         case "model_version_deprecated":
-            e = envelope.model_version_deprecated
-            return VersionDeprecated(number(e.name), e.reason)
+            deprecated = envelope.model_version_deprecated
+            return VersionDeprecated(number(deprecated.name), deprecated.reason)
         case "model_version_deleted":
-            e = envelope.model_version_deleted
-            return VersionDeleted(number(e.name), e.reason)
+            deleted = envelope.model_version_deleted
+            return VersionDeleted(number(deleted.name), deleted.reason)
         case "retention_policy_set":
             return RetentionSet(envelope.retention_policy_set.policy.keep_last_per_major)
     return None
 
 
-def occurred_at(envelope: Envelope):  # type: ignore[no-untyped-def]
+def occurred_at(envelope: Envelope) -> datetime:
     return envelope.occurred_at.ToDatetime(tzinfo=UTC)

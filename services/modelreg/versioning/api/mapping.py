@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from modelreg.errors import InvalidArgument
 from modelreg.gen.versioning.v1 import versioning_pb2
-from modelreg.versioning.adapters.codec import file_from_proto, spec_from_proto
-from modelreg.versioning.domain.model import Bump, CreateVersion, SemVer, UpdateVersion
+from modelreg.versioning.domain.model import ArtifactFile, Bump, CreateVersion, SemVer, UpdateVersion
 from modelreg.versioning.domain.names import parse_model, parse_version_name
+from modelreg.versioning.resources import file_from_proto, spec_from_proto
 
 _BUMP = {
     versioning_pb2.BUMP_MAJOR: Bump.MAJOR,
@@ -30,5 +30,5 @@ def update_command(request: versioning_pb2.UpdateModelVersionRequest) -> tuple[s
     return model, UpdateVersion(number, tuple(request.update_mask.paths), body.description, dict(body.tags))
 
 
-def files_of(request: versioning_pb2.PrepareUploadRequest):  # type: ignore[no-untyped-def]
+def files_of(request: versioning_pb2.PrepareUploadRequest) -> tuple[ArtifactFile, ...] | None:
     return tuple(file_from_proto(f) for f in request.files) if request.files else None

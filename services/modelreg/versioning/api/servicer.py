@@ -10,11 +10,11 @@ from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
 from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
-from modelreg.versioning.adapters.codec import file_to_proto, version_to_proto
 from modelreg.versioning.api import mapping
 from modelreg.versioning.application.use_cases import DEFAULT_GRACE, Versioning, Written
 from modelreg.versioning.domain.model import Deprecate, SetRetention
 from modelreg.versioning.domain.names import parse_model, parse_reference, parse_version_name
+from modelreg.versioning.resources import file_to_proto, version_to_proto
 
 MAX_GRACE_SECONDS = 10 * 365 * 86400
 
