@@ -85,11 +85,15 @@ async def test_list_lineage_records_pages(lineage_stub, writer: Writer) -> None:
     token = token.merge(ConsistencyToken.decode(dict(await call.trailing_metadata())[TOKEN_METADATA_KEY]))
     metadata = {"token": token}
 
-    def records(parent: str, show_superseded: bool = False) -> Lister:
+    def records(parent: str, show_superseded: bool = False, filter: str = "") -> Lister:
         async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
             page = await lineage_stub.ListLineageRecords(
                 pb.ListLineageRecordsRequest(
-                    parent=parent, show_superseded=show_superseded, page_size=page_size, page_token=page_token
+                    parent=parent,
+                    show_superseded=show_superseded,
+                    filter=filter,
+                    page_size=page_size,
+                    page_token=page_token,
                 ),
                 metadata=token_md(metadata["token"]),
             )
@@ -101,7 +105,13 @@ async def test_list_lineage_records_pages(lineage_stub, writer: Writer) -> None:
     current = records(version)
     await assert_every_item_once_in_order(history, [*names, fixed.name])
     await assert_every_item_once_in_order(current, [*names[:2], *names[3:], fixed.name])
-    await assert_token_bound_to_its_query(history, [current, records(other, show_superseded=True)])
+    await assert_token_bound_to_its_query(
+        history,
+        [current, records(other, show_superseded=True), records(version, True, "superseded = false")],
+    )
+    still_current = records(version, True, "superseded = false")
+    await assert_every_item_once_in_order(still_current, [*names[:2], *names[3:], fixed.name])
+    await assert_token_bound_to_its_query(still_current, [records(version, True, "superseded = true")])
     await assert_garbled_tokens_rejected(history)
     await assert_invalid(
         lineage_stub.ListLineageRecords(pb.ListLineageRecordsRequest(parent=version, page_size=-1)),

@@ -18,13 +18,14 @@ State = pb.TransitionRequest.State
 
 
 def requests(
-    stub, model: str, state: pb.TransitionRequest.State.ValueType = State.STATE_UNSPECIFIED
+    stub, model: str, state: pb.TransitionRequest.State.ValueType = State.STATE_UNSPECIFIED, filter: str = ""
 ) -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListTransitionRequests(
             pb.ListTransitionRequestsRequest(
                 parent=model,
                 state=state,
+                filter=filter,
                 page_size=page_size,
                 page_token=page_token,
             ),
@@ -35,11 +36,11 @@ def requests(
     return lister
 
 
-def history(stub, model: str, pointer: str = "") -> Lister:
+def history(stub, model: str, pointer: str = "", filter: str = "") -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListPointerHistory(
             pb.ListPointerHistoryRequest(
-                model=model, pointer=pointer, page_size=page_size, page_token=page_token
+                model=model, pointer=pointer, filter=filter, page_size=page_size, page_token=page_token
             ),
             metadata=auth("victor"),
         )
@@ -48,11 +49,11 @@ def history(stub, model: str, pointer: str = "") -> Lister:
     return lister
 
 
-def denials(stub, namespace: str) -> Lister:
+def denials(stub, namespace: str, filter: str = "") -> Lister:
     async def lister(page_size: int, page_token: str) -> tuple[list[str], str]:
         page = await stub.ListAccessDenials(
             pb.ListAccessDenialsRequest(
-                parent=f"namespaces/{namespace}", page_size=page_size, page_token=page_token
+                parent=f"namespaces/{namespace}", filter=filter, page_size=page_size, page_token=page_token
             ),
             metadata=auth("root"),
         )
@@ -79,7 +80,13 @@ async def test_list_transition_requests_pages(promotion_stub, facts: Facts) -> N
             requests(promotion_stub, model),
             requests(promotion_stub, model, State.STATE_APPLIED),
             requests(promotion_stub, other, State.STATE_PENDING),
+            requests(promotion_stub, model, State.STATE_PENDING, filter='requested_by = "alice"'),
         ],
+    )
+    by_alice = requests(promotion_stub, model, filter='state = "PENDING" AND requested_by = "alice"')
+    await assert_every_item_once_in_order(by_alice, names[::-1])
+    await assert_token_bound_to_its_query(
+        by_alice, [requests(promotion_stub, model, filter='state = "PENDING" AND requested_by = "bob"')]
     )
     await assert_garbled_tokens_rejected(pending)
 
@@ -107,7 +114,16 @@ async def test_list_pointer_history_pages(promotion_stub, facts: Facts) -> None:
     await assert_every_item_once_in_order(history(promotion_stub, model, "STAGING"), staging)
     await assert_token_bound_to_its_query(
         everything,
-        [history(promotion_stub, model, "STAGING"), history(promotion_stub, other)],
+        [
+            history(promotion_stub, model, "STAGING"),
+            history(promotion_stub, other),
+            history(promotion_stub, model, filter='pointer = "STAGING"'),
+        ],
+    )
+    filtered = history(promotion_stub, model, filter='pointer = "STAGING"')
+    await assert_every_item_once_in_order(filtered, staging)
+    await assert_token_bound_to_its_query(
+        filtered, [history(promotion_stub, model, filter='pointer = "champion"')]
     )
     await assert_garbled_tokens_rejected(everything)
 
@@ -132,7 +148,20 @@ async def test_list_access_denials_pages(promotion_stub, facts: Facts) -> None:
         await deny(model)
     listing = denials(promotion_stub, namespace)
     await assert_every_item_once_in_order(listing, models[::-1])
-    await assert_token_bound_to_its_query(listing, [denials(promotion_stub, other.split("/")[1])])
+    await assert_token_bound_to_its_query(
+        listing,
+        [
+            denials(promotion_stub, other.split("/")[1]),
+            denials(promotion_stub, namespace, 'principal = "victor"'),
+        ],
+    )
+    by_victor = denials(
+        promotion_stub, namespace, 'principal = "victor" AND action = "CreateTransitionRequest"'
+    )
+    await assert_every_item_once_in_order(by_victor, models[::-1])
+    await assert_token_bound_to_its_query(
+        by_victor, [denials(promotion_stub, namespace, 'principal = "bob"')]
+    )
     await assert_garbled_tokens_rejected(listing)
 
     async def insert() -> None:
