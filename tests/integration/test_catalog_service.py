@@ -183,6 +183,28 @@ async def test_token_ahead_of_the_projector_waits_then_fails_clearly(
     assert waited >= catalog_host.settings.token_wait_s * 0.9
 
 
+@pytest.mark.parametrize("ahead_first", [True, False], ids=["ahead-first", "ahead-last"])
+async def test_every_consistency_token_header_is_waited_for(
+    catalog_stub, catalog_host: ServiceHost, ahead_first: bool
+) -> None:
+    # Two writes, two tokens, sent as two headers: the call waits for both, whatever their order.
+    first, projected = await create(catalog_stub, unique("ns"), "a")
+    _, second = await create(catalog_stub, unique("ns"), "b")
+    ahead = ConsistencyToken(
+        {tp: offset + 1000 for tp, offset in ConsistencyToken.decode(second).required.items()}
+    ).encode()
+    both = [(TOKEN_METADATA_KEY, projected), (TOKEN_METADATA_KEY, second)]
+    got = await catalog_stub.GetRegisteredModel(pb.GetRegisteredModelRequest(name=first.name), metadata=both)
+    assert got.name == first.name
+    headers = [(TOKEN_METADATA_KEY, ahead), (TOKEN_METADATA_KEY, projected)]
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await catalog_stub.GetRegisteredModel(
+            pb.GetRegisteredModelRequest(name=first.name), metadata=headers if ahead_first else headers[::-1]
+        )
+    assert error.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert "consistency token" in error.value.details()
+
+
 async def test_malformed_token_is_invalid_argument(catalog_stub) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as error:
         await catalog_stub.GetRegisteredModel(

@@ -130,12 +130,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         call has one (a client-streaming call's messages carry no request_id)."""
         started = time.perf_counter()
         code = grpc.StatusCode.OK
-        metadata = dict(context.invocation_metadata() or ())
+        pairs = tuple(context.invocation_metadata() or ())
+        metadata = dict(pairs)
         correlation_id = str(metadata.get(CORRELATION_METADATA_KEY) or uuid.uuid4())
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, method=method)
         try:
             principal = self._authenticator.authenticate(metadata.get("authorization"))
-            token = _token(metadata.get(TOKEN_METADATA_KEY))
+            # gRPC metadata may repeat a key: a client that wrote to several services may send each token.
+            token = _token([value for key, value in pairs if key == TOKEN_METADATA_KEY])
             current_request.set(RequestContext(principal, correlation_id, token, request_id_of(request)))
             if token is not None and self._progress is not None:
                 await self._await_token(token, context)
@@ -175,13 +177,18 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             )
 
 
-def _token(raw: str | None) -> ConsistencyToken | None:
-    if not raw:
-        return None
-    try:
-        return ConsistencyToken.decode(raw)
-    except InvalidToken:
-        raise InvalidArgument.of(TOKEN_METADATA_KEY, "is not a token issued by modelreg") from None
+def _token(values: list[str]) -> ConsistencyToken | None:
+    """All the tokens sent, merged: the call waits for every one of them."""
+    merged = None
+    for raw in values:
+        if not raw:
+            continue
+        try:
+            token = ConsistencyToken.decode(raw)
+        except InvalidToken:
+            raise InvalidArgument.of(TOKEN_METADATA_KEY, "is not a token issued by modelreg") from None
+        merged = token if merged is None else merged.merge(token)
+    return merged
 
 
 def _code_of(error: ModelregError) -> grpc.StatusCode:
