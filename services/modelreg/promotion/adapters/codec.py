@@ -1,199 +1,54 @@
-"""Domain values and events <-> the protobuf messages of modelreg.promotion.v1.
-
-The API mapping uses the same conversions, so the log and the API can never
-disagree on what a field means.
-"""
+"""Domain events <-> the envelope payloads of modelreg.promotion.v1 (the resources they embed convert in
+modelreg.promotion.resources)."""
 
 from __future__ import annotations
-
-from collections.abc import Sequence
-from datetime import UTC, datetime
 
 from google.protobuf.message import Message
 
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
 from modelreg.promotion.domain.model import (
-    DEFAULT_PROTECTED,
     AccessDenied,
-    Approval,
-    Check,
-    CheckKind,
-    Deployment,
-    Move,
     PointerChange,
-    Policy,
     PolicySet,
     PromotionEvent,
     Request,
-    RequestState,
     TransitionApplied,
     TransitionApproved,
     TransitionCancelled,
     TransitionRejected,
     TransitionRequested,
-    Weight,
+)
+from modelreg.promotion.resources import (
+    approval_from_proto,
+    approval_to_proto,
+    check_to_proto,
+    deployment_from_proto,
+    deployment_to_proto,
+    policy_from_proto,
+    policy_to_proto,
+    request_from_proto,
+    request_to_proto,
 )
 
-pb = promotion_pb2
 
-_KIND = {
-    CheckKind.VERSION_READY: pb.RequiredCheck.KIND_VERSION_READY,
-    CheckKind.SIGNATURE_PRESENT: pb.RequiredCheck.KIND_SIGNATURE_PRESENT,
-    CheckKind.LINEAGE_RECORDED: pb.RequiredCheck.KIND_LINEAGE_RECORDED,
-    CheckKind.METRIC_THRESHOLD: pb.RequiredCheck.KIND_METRIC_THRESHOLD,
-}
-KIND_FROM_PROTO = {v: k for k, v in _KIND.items()}
-_COMPARISON = {
-    ">=": pb.RequiredCheck.COMPARISON_GREATER_OR_EQUAL,
-    ">": pb.RequiredCheck.COMPARISON_GREATER,
-    "<=": pb.RequiredCheck.COMPARISON_LESS_OR_EQUAL,
-    "<": pb.RequiredCheck.COMPARISON_LESS,
-}
-COMPARISON_FROM_PROTO = {v: k for k, v in _COMPARISON.items()}
-_STATE = {
-    RequestState.PENDING: pb.TransitionRequest.STATE_PENDING,
-    RequestState.APPLIED: pb.TransitionRequest.STATE_APPLIED,
-    RequestState.REJECTED: pb.TransitionRequest.STATE_REJECTED,
-    RequestState.CANCELLED: pb.TransitionRequest.STATE_CANCELLED,
-    RequestState.SUPERSEDED: pb.TransitionRequest.STATE_SUPERSEDED,
-}
-STATE_FROM_PROTO = {v: k for k, v in _STATE.items()}
-
-
-def _ts(message: object, value: datetime | None) -> None:
-    if value is not None:
-        message.FromDatetime(value)  # type: ignore[attr-defined]
-
-
-def _dt(message: object) -> datetime:
-    return message.ToDatetime(tzinfo=UTC)  # type: ignore[attr-defined]
-
-
-def check_to_proto(check: Check) -> pb.RequiredCheck:
-    return pb.RequiredCheck(
-        kind=_KIND[check.kind],
-        metric=check.metric,
-        comparison=_COMPARISON.get(check.comparison, pb.RequiredCheck.COMPARISON_UNSPECIFIED),
-        threshold=check.threshold,
+def request_body(request: Request) -> events_pb2.TransitionRequested:
+    """A request with the checks in force: what TransitionRequested carries, and the read model stores."""
+    return events_pb2.TransitionRequested(
+        transition_request=request_to_proto(request),
+        required_checks=[check_to_proto(c) for c in request.checks],
     )
 
 
-def check_from_proto(message: pb.RequiredCheck) -> Check:
-    return Check(
-        KIND_FROM_PROTO[message.kind],
-        message.metric,
-        COMPARISON_FROM_PROTO.get(message.comparison, ""),
-        message.threshold,
-    )
-
-
-def policy_to_proto(parent: str, policy: Policy, *, default: bool = False) -> pb.PromotionPolicy:
-    return pb.PromotionPolicy(
-        parent=parent,
-        protected=list(policy.protected),
-        required_approvals=policy.required_approvals,
-        separation_of_duties=policy.separation_of_duties,
-        required_checks=[check_to_proto(c) for c in policy.checks],
-        emergency_rollback=policy.emergency_rollback,
-        default=default,
-    )
-
-
-def policy_from_proto(message: pb.PromotionPolicy) -> Policy:
-    """An empty `protected` means the default; required_approvals 0 means 1."""
-    return Policy(
-        protected=tuple(message.protected) or DEFAULT_PROTECTED,
-        required_approvals=message.required_approvals or 1,
-        separation_of_duties=message.separation_of_duties,
-        checks=tuple(check_from_proto(c) for c in message.required_checks),
-        emergency_rollback=message.emergency_rollback,
-    )
-
-
-def deployment_to_proto(deployment: Deployment) -> pb.Deployment:
-    return pb.Deployment(
-        environment=deployment.environment,
-        weights=[pb.TrafficWeight(version=w.version, percent=w.percent) for w in deployment.weights],
-    )
-
-
-def deployment_from_proto(message: pb.Deployment) -> Deployment:
-    return Deployment(message.environment, tuple(Weight(w.version, w.percent) for w in message.weights))
-
-
-def approval_to_proto(approval: Approval) -> pb.Approval:
-    message = pb.Approval(approver=approval.approver, comment=approval.comment)
-    _ts(message.approve_time, approval.time)
-    return message
-
-
-def denial_to_proto(denial: AccessDenied, at: datetime) -> pb.AccessDenial:
-    message = pb.AccessDenial(
-        principal=denial.principal, action=denial.action, resource=denial.resource, reason=denial.reason
-    )
-    message.deny_time.FromDatetime(at)
-    return message
-
-
-def request_to_proto(request: Request) -> pb.TransitionRequest:
-    message = pb.TransitionRequest(
-        name=request.name,
-        moves=[pb.PointerMove(pointer=m.pointer, version=m.version) for m in request.moves],
-        deployments=[deployment_to_proto(d) for d in request.deployments],
-        comment=request.comment,
-        rollback=request.rollback,
-        rollback_reason=request.rollback_reason,
-        emergency=request.emergency,
-        state=_STATE[request.state],
-        requester=request.requester,
-        required_approvals=request.required_approvals,
-        separation_of_duties=request.separation_of_duties,
-        approvals=[approval_to_proto(a) for a in request.approvals],
-        decided_by=request.decided_by,
-        decision_comment=request.decision_comment,
-        etag=request.etag,
-        protected_targets=list(request.protected_targets),
-    )
-    _ts(message.create_time, request.create_time)
-    _ts(message.update_time, request.update_time)
-    return message
-
-
-def request_from_proto(message: pb.TransitionRequest, checks: Sequence[pb.RequiredCheck]) -> Request:
-    model = message.name.rsplit("/transitionRequests/", 1)[0]
-    return Request(
-        name=message.name,
-        model=model,
-        moves=tuple(Move(m.pointer, m.version) for m in message.moves),
-        deployments=tuple(deployment_from_proto(d) for d in message.deployments),
-        comment=message.comment,
-        requester=message.requester,
-        required_approvals=message.required_approvals,
-        separation_of_duties=message.separation_of_duties,
-        checks=tuple(check_from_proto(c) for c in checks),
-        create_time=_dt(message.create_time),
-        etag=message.etag,
-        rollback=message.rollback,
-        rollback_reason=message.rollback_reason,
-        emergency=message.emergency,
-        protected_targets=tuple(message.protected_targets),
-        state=STATE_FROM_PROTO[message.state],
-        approvals=tuple(Approval(a.approver, a.comment, _dt(a.approve_time)) for a in message.approvals),
-        decided_by=message.decided_by,
-        decision_comment=message.decision_comment,
-        update_time=_dt(message.update_time) if message.HasField("update_time") else None,
-    )
+def request_from_body(message: events_pb2.TransitionRequested) -> Request:
+    return request_from_proto(message.transition_request, message.required_checks)
 
 
 def encode(event: PromotionEvent) -> tuple[str, Message]:
     """The envelope oneof field and payload for a domain event."""
     match event:
         case TransitionRequested(request=request):
-            return "transition_requested", events_pb2.TransitionRequested(
-                transition_request=request_to_proto(request),
-                required_checks=[check_to_proto(c) for c in request.checks],
-            )
+            return "transition_requested", request_body(request)
         case TransitionApproved(name=name, approval=approval):
             return "transition_approved", events_pb2.TransitionApproved(
                 name=name, approval=approval_to_proto(approval)
@@ -230,7 +85,7 @@ def encode(event: PromotionEvent) -> tuple[str, Message]:
             )
         case AccessDenied():
             return "access_denied", events_pb2.AccessDenied(
-                denial=pb.AccessDenial(
+                denial=promotion_pb2.AccessDenial(
                     principal=event.principal,
                     action=event.action,
                     resource=event.resource,
@@ -244,13 +99,10 @@ def decode(envelope: Envelope) -> PromotionEvent | None:
     """The domain event in an envelope; None for payloads this service does not fold."""
     match envelope.WhichOneof("payload"):
         case "transition_requested":
-            m = envelope.transition_requested
-            return TransitionRequested(request_from_proto(m.transition_request, m.required_checks))
+            return TransitionRequested(request_from_body(envelope.transition_requested))
         case "transition_approved":
-            a = envelope.transition_approved.approval
-            return TransitionApproved(
-                envelope.transition_approved.name, Approval(a.approver, a.comment, _dt(a.approve_time))
-            )
+            approved = envelope.transition_approved
+            return TransitionApproved(approved.name, approval_from_proto(approved.approval))
         case "transition_rejected":
             return TransitionRejected(envelope.transition_rejected.name, envelope.transition_rejected.comment)
         case "transition_cancelled":
@@ -258,16 +110,16 @@ def decode(envelope: Envelope) -> PromotionEvent | None:
                 envelope.transition_cancelled.name, envelope.transition_cancelled.comment
             )
         case "transition_applied":
-            m = envelope.transition_applied
-            changes = [PointerChange(p.pointer, p.version, p.previous) for p in m.moved]
-            changes += [PointerChange(p.pointer, 0, p.previous) for p in m.removed]
+            applied = envelope.transition_applied
+            changes = [PointerChange(p.pointer, p.version, p.previous) for p in applied.moved]
+            changes += [PointerChange(p.pointer, 0, p.previous) for p in applied.removed]
             return TransitionApplied(
-                request_from_proto(m.transition_request, m.required_checks),
+                request_from_proto(applied.transition_request, applied.required_checks),
                 tuple(sorted(changes, key=lambda c: c.pointer)),
-                tuple(m.archived),
-                tuple(m.unarchived),
-                tuple(deployment_from_proto(d) for d in m.deployments),
-                tuple(m.superseded),
+                tuple(applied.archived),
+                tuple(applied.unarchived),
+                tuple(deployment_from_proto(d) for d in applied.deployments),
+                tuple(applied.superseded),
             )
         case "promotion_policy_set":
             policy = envelope.promotion_policy_set.policy

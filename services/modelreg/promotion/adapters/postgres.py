@@ -31,12 +31,14 @@ from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
 from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
+from modelreg.promotion import resources
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.domain import query
 from modelreg.promotion.domain.model import (
     AccessDenied,
     Aggregate,
     EventMeta,
+    HistoryEntry,
     Pointers,
     Policy,
     PolicySet,
@@ -46,6 +48,7 @@ from modelreg.promotion.domain.model import (
     VersionStatus,
     Weight,
     evolve,
+    history_entry,
 )
 
 
@@ -170,7 +173,7 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
                 )
                 continue
             if isinstance(event, PolicySet):
-                policy = codec.policy_to_proto(event.parent, event.policy)
+                policy = resources.policy_to_proto(event.parent, event.policy)
                 policies.append(
                     (event.parent, policy.SerializeToString(deterministic=True), meta.actor, meta.occurred_at)
                 )
@@ -187,7 +190,7 @@ CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (na
                     )
                     changed_requests[name] = (request, created_event, created_revision)
             if isinstance(event, TransitionApplied):
-                entry = history_entry(event, new.pointers, meta)
+                entry = resources.history_entry_to_proto(history_entry(event, new.pointers, meta))
                 transitions.append(
                     (
                         stream,
@@ -248,39 +251,19 @@ def _and(where: Node | None, schema: Schema, params: list[object]) -> str:
 
 
 def _request_body(request: Request) -> bytes:
-    return events_pb2.TransitionRequested(
-        transition_request=codec.request_to_proto(request),
-        required_checks=[codec.check_to_proto(c) for c in request.checks],
-    ).SerializeToString(deterministic=True)
+    return codec.request_body(request).SerializeToString(deterministic=True)
 
 
 def _request_from_body(body: bytes) -> Request:
-    message = events_pb2.TransitionRequested.FromString(body)
-    return codec.request_from_proto(message.transition_request, message.required_checks)
+    return codec.request_from_body(events_pb2.TransitionRequested.FromString(body))
 
 
-def history_entry(
-    event: TransitionApplied, pointers: Pointers, meta: EventMeta
-) -> promotion_pb2.PointerHistoryEntry:
-    request = event.request
-    entry = promotion_pb2.PointerHistoryEntry(
-        model=request.model,
-        transition_request=request.name,
-        changes=[
-            promotion_pb2.PointerChange(pointer=c.pointer, version=c.version, previous=c.previous)
-            for c in event.changes
-        ],
-        deployments=[codec.deployment_to_proto(d) for d in event.deployments],
-        requester=request.requester,
-        comment=request.comment,
-        applied_by=meta.actor,
-        approvals=[codec.approval_to_proto(a) for a in request.approvals],
-        rollback=request.rollback,
-        rollback_reason=request.rollback_reason,
-        etag=pointers.etag,
-    )
-    entry.apply_time.FromDatetime(meta.occurred_at)
-    return entry
+def _history_entry(body: bytes) -> HistoryEntry:
+    return resources.history_entry_from_proto(promotion_pb2.PointerHistoryEntry.FromString(body))
+
+
+def _policy(body: bytes) -> Policy:
+    return resources.policy_from_proto(promotion_pb2.PromotionPolicy.FromString(body))
 
 
 def _pointers_row(p: Pointers, update_time: datetime) -> tuple[object, ...]:
@@ -526,7 +509,7 @@ class PostgresPromotionReader:
 
     async def history(
         self, model: str, pointer: str | None, after: Keyset | None, limit: int, where: Node | None = None
-    ) -> list[tuple[int, bytes]]:
+    ) -> list[tuple[int, HistoryEntry]]:
         params: list[object] = [model, pointer, after[0] if after else None, limit]
         rows = await self._pool.fetch(
             f"SELECT revision, entry FROM {self._s}.transitions WHERE model = $1"
@@ -534,11 +517,11 @@ class PostgresPromotionReader:
             f"{_and(where, query.HISTORY, params)} ORDER BY revision DESC LIMIT $4",
             *params,
         )
-        return [(r["revision"], bytes(r["entry"])) for r in rows]
+        return [(r["revision"], _history_entry(r["entry"])) for r in rows]
 
     async def policy(self, parent: str) -> Policy | None:
         body = await self._pool.fetchval(f"SELECT policy FROM {self._s}.policies WHERE parent = $1", parent)
-        return codec.policy_from_proto(promotion_pb2.PromotionPolicy.FromString(body)) if body else None
+        return _policy(body) if body else None
 
     async def effective_policy(self, model: str) -> tuple[str, Policy | None]:
         """The model's own policy, else its namespace's; (parent, None) when neither is set."""
@@ -552,7 +535,7 @@ class PostgresPromotionReader:
         }
         for parent in (model, namespace):
             if parent in rows:
-                return parent, codec.policy_from_proto(promotion_pb2.PromotionPolicy.FromString(rows[parent]))
+                return parent, _policy(rows[parent])
         return namespace, None
 
     async def denials(
@@ -602,7 +585,7 @@ class PostgresPromotionReader:
 
     async def transitions_between(
         self, topic: str, parent: str, ranges: Mapping[int, tuple[int, int]]
-    ) -> list[tuple[int, int, bytes]]:
+    ) -> list[tuple[int, int, HistoryEntry]]:
         """Applied transitions at offsets [lo, hi) per partition, in log order per partition."""
         if not ranges:
             return []
@@ -620,4 +603,4 @@ class PostgresPromotionReader:
             parent.split("/")[1] if parent else "",
             parent if parent.count("/") == 3 else "",
         )
-        return [(r["partition"], r["offset"], bytes(r["entry"])) for r in rows]
+        return [(r["partition"], r["offset"], _history_entry(r["entry"])) for r in rows]

@@ -10,7 +10,7 @@ import re
 from modelreg.errors import InvalidArgument
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
 from modelreg.names import ID_PATTERN, check_id, parse_model_name, parse_parent
-from modelreg.promotion.adapters import codec
+from modelreg.promotion import resources
 from modelreg.promotion.domain.model import (
     MAX_COMMENT_BYTES,
     STAGE_TARGETS,
@@ -93,9 +93,9 @@ def policy(message: pb.PromotionPolicy) -> Policy:
         if not PROTECTED_PATTERN.match(pattern):
             raise InvalidArgument.of(f"policy.protected[{i}]", f"{pattern[:160]!r} is not a name pattern")
     for i, check in enumerate(message.required_checks):
-        if check.kind not in codec.KIND_FROM_PROTO:
+        if check.kind not in resources.KIND_FROM_PROTO:
             raise InvalidArgument.of(f"policy.required_checks[{i}].kind", "is required")
-    value = codec.policy_from_proto(message)
+    value = resources.policy_from_proto(message)
     validate_policy(value)
     return value
 
@@ -108,6 +108,8 @@ def pointers_to_proto(p: Pointers) -> pb.Pointers:
         stages=stages,
         aliases=aliases,
         archived_versions=sorted(p.archived),
-        deployments=[codec.deployment_to_proto(Deployment(e, w)) for e, w in sorted(p.deployments.items())],
+        deployments=[
+            resources.deployment_to_proto(Deployment(e, w)) for e, w in sorted(p.deployments.items())
+        ],
         etag=p.etag,
     )

@@ -10,7 +10,7 @@ from modelreg.gen.promotion.v1 import promotion_pb2_grpc
 from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
-from modelreg.promotion.adapters import codec
+from modelreg.promotion import resources
 from modelreg.promotion.api import mapping
 from modelreg.promotion.application.use_cases import Promotion, Written
 
@@ -25,7 +25,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
 
     def _answer(self, written: Written, context: Context) -> pb.TransitionRequest:
         set_token(context, written.token)
-        return codec.request_to_proto(written.request)
+        return resources.request_to_proto(written.request)
 
     async def CreateTransitionRequest(  # noqa: N802 - gRPC method name
         self, request: pb.CreateTransitionRequestRequest, context: Context
@@ -67,13 +67,13 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
         self, request: pb.GetTransitionRequestRequest, context: Context
     ) -> pb.TransitionRequest:
         name = mapping.request_name(request.name)
-        return codec.request_to_proto(await self._promotion.get_request(name, _events()))
+        return resources.request_to_proto(await self._promotion.get_request(name, _events()))
 
     async def ListTransitionRequests(  # noqa: N802
         self, request: pb.ListTransitionRequestsRequest, context: Context
     ) -> pb.ListTransitionRequestsResponse:
         model = mapping.model_name(request.parent, "parent")
-        state = codec.STATE_FROM_PROTO.get(request.state)
+        state = resources.STATE_FROM_PROTO.get(request.state)
         requests, token = await self._promotion.list_requests(
             model,
             state.value if state else None,
@@ -83,7 +83,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
             request.filter,
         )
         return pb.ListTransitionRequestsResponse(
-            transition_requests=[codec.request_to_proto(r) for r in requests], next_page_token=token
+            transition_requests=[resources.request_to_proto(r) for r in requests], next_page_token=token
         )
 
     async def Rollback(self, request: pb.RollbackRequest, context: Context) -> pb.TransitionRequest:  # noqa: N802
@@ -110,7 +110,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
             model, request.pointer, request.page_size, request.page_token, _events(), request.filter
         )
         return pb.ListPointerHistoryResponse(
-            entries=[pb.PointerHistoryEntry.FromString(e) for e in entries], next_page_token=token
+            entries=[resources.history_entry_to_proto(e) for e in entries], next_page_token=token
         )
 
     async def SetPromotionPolicy(  # noqa: N802
@@ -119,14 +119,14 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
         parent = mapping.policy_parent(request.policy.parent, "policy.parent")
         policy, token = await self._promotion.set_policy(parent, mapping.policy(request.policy), _events())
         set_token(context, token)
-        return codec.policy_to_proto(parent, policy)
+        return resources.policy_to_proto(parent, policy)
 
     async def GetPromotionPolicy(  # noqa: N802
         self, request: pb.GetPromotionPolicyRequest, context: Context
     ) -> pb.PromotionPolicy:
         parent = mapping.policy_parent(request.parent, "parent")
         source, policy, default = await self._promotion.get_policy(parent, _events())
-        return codec.policy_to_proto(source, policy, default=default)
+        return resources.policy_to_proto(source, policy, default=default)
 
     async def ListAccessDenials(  # noqa: N802
         self, request: pb.ListAccessDenialsRequest, context: Context
@@ -136,7 +136,7 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
             namespace, request.page_size, request.page_token, _events(), request.filter
         )
         return pb.ListAccessDenialsResponse(
-            denials=[codec.denial_to_proto(d, at) for d, at in denials], next_page_token=token
+            denials=[resources.denial_to_proto(d, at) for d, at in denials], next_page_token=token
         )
 
     async def WatchPromotions(  # noqa: N802
@@ -145,5 +145,5 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
         parent = mapping.watch_parent(request.parent)
         async for entry, token in self._promotion.watch(parent, request.resume_token, _events()):
             yield pb.WatchPromotionsResponse(
-                entry=pb.PointerHistoryEntry.FromString(entry), resume_token=token
+                entry=resources.history_entry_to_proto(entry), resume_token=token
             )

@@ -12,6 +12,7 @@ from modelreg.paging import Keyset
 from modelreg.promotion.domain.model import (
     AccessDenied,
     Aggregate,
+    HistoryEntry,
     Pointers,
     Policy,
     PromotionEvent,
@@ -36,8 +37,8 @@ class PromotionReader(Protocol):
 
     async def history(
         self, model: str, pointer: str | None, after: Keyset | None, limit: int, where: Node | None = None
-    ) -> list[tuple[int, bytes]]:
-        """(revision, serialised PointerHistoryEntry), newest first, before the keyset `after` (revision,)."""
+    ) -> list[tuple[int, HistoryEntry]]:
+        """(revision, entry), newest first, before the keyset `after` (revision,)."""
 
     async def policy(self, parent: str) -> Policy | None: ...
 
@@ -53,8 +54,8 @@ class PromotionReader(Protocol):
 
     async def transitions_between(
         self, topic: str, parent: str, ranges: Mapping[int, tuple[int, int]]
-    ) -> list[tuple[int, int, bytes]]:
-        """(partition, offset, serialised PointerHistoryEntry) in [lo, hi) per partition."""
+    ) -> list[tuple[int, int, HistoryEntry]]:
+        """(partition, offset, entry) of the applied transitions in [lo, hi) per partition."""
 
 
 class VersionFactsReader(Protocol):

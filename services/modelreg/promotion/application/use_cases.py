@@ -35,6 +35,7 @@ from modelreg.promotion.domain.model import (
     CreateTransition,
     Decide,
     Deployment,
+    HistoryEntry,
     Move,
     Pointers,
     Policy,
@@ -324,7 +325,7 @@ class Promotion:
         page_token: str,
         context: EventContext,
         filter_text: str = "",
-    ) -> tuple[list[bytes], str]:
+    ) -> tuple[list[HistoryEntry], str]:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "ListPointerHistory", model)
         where = query.parse_filter(filter_text, query.HISTORY)
         paging = page_request(page_size, page_token, [int], model=model, pointer=pointer, filter=filter_text)
@@ -363,7 +364,7 @@ class Promotion:
 
     async def watch(
         self, parent: str, resume_token: str, context: EventContext
-    ) -> AsyncIterator[tuple[bytes, str]]:
+    ) -> AsyncIterator[tuple[HistoryEntry, str]]:
         """Applied transitions from the token on, then live ones, without gaps or repeats.
 
         The token is the next offset to deliver per partition of the promotion

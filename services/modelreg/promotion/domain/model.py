@@ -255,6 +255,44 @@ class AccessDenied:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One applied transition, as the history of the pointers and WatchPromotions show it."""
+
+    model: str
+    transition_request: str
+    changes: tuple[PointerChange, ...]
+    deployments: tuple[Deployment, ...]
+    requester: str
+    comment: str
+    applied_by: str
+    approvals: tuple[Approval, ...]
+    rollback: bool
+    rollback_reason: str
+    apply_time: datetime
+    etag: str
+    """Of the pointers after the transition."""
+
+
+def history_entry(event: TransitionApplied, pointers: Pointers, meta: EventMeta) -> HistoryEntry:
+    """The entry of an applied transition; `pointers` are the model's pointers after it."""
+    request = event.request
+    return HistoryEntry(
+        model=request.model,
+        transition_request=request.name,
+        changes=event.changes,
+        deployments=event.deployments,
+        requester=request.requester,
+        comment=request.comment,
+        applied_by=meta.actor,
+        approvals=request.approvals,
+        rollback=request.rollback,
+        rollback_reason=request.rollback_reason,
+        apply_time=meta.occurred_at,
+        etag=pointers.etag,
+    )
+
+
 PromotionEvent = (
     TransitionRequested
     | TransitionApproved
