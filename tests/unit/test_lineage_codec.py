@@ -1,4 +1,4 @@
-"""The lineage codec: records and events survive the trip through protobuf unchanged."""
+"""The lineage codec and resources: records and events survive the trip through protobuf unchanged."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from modelreg.errors import InvalidArgument
 from modelreg.eventlog import GENESIS_HASH, EventContext, build_envelope
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
+from modelreg.lineage import resources
 from modelreg.lineage.adapters import codec
 from modelreg.lineage.domain.model import (
     CodeRef,
@@ -58,11 +59,11 @@ def envelope(field: str, payload: Message) -> Envelope:
 
 
 def test_a_full_record_round_trips() -> None:
-    message = codec.record_to_proto(FULL)
+    message = resources.record_to_proto(FULL)
     assert FULL.config is not None and FULL.environment is not None
     assert message.config.digest == FULL.config.digest
     assert message.environment.digest == FULL.environment.digest
-    assert codec.record_from_proto(message, V) == FULL
+    assert resources.record_from_proto(message, V) == FULL
 
 
 def test_events_round_trip_through_the_envelope() -> None:
@@ -75,15 +76,15 @@ def test_events_round_trip_through_the_envelope() -> None:
 
 
 def test_unknown_enum_numbers_are_refused_naming_the_field() -> None:
-    message = codec.record_to_proto(FULL)
+    message = resources.record_to_proto(FULL)
     message.datasets[0].role = pb.DatasetRole.ValueType(42)
     with pytest.raises(InvalidArgument) as error:
-        codec.record_from_proto(message, V)
+        resources.record_from_proto(message, V)
     assert [v.field for v in error.value.violations] == ["record.datasets[0].role"]
-    message = codec.record_to_proto(FULL)
+    message = resources.record_to_proto(FULL)
     message.parents[0].relation = pb.ParentRelation.ValueType(42)
     with pytest.raises(InvalidArgument) as error:
-        codec.record_from_proto(message, V)
+        resources.record_from_proto(message, V)
     assert [v.field for v in error.value.violations] == ["record.parents[0].relation"]
 
 

@@ -41,6 +41,7 @@ from modelreg.lineage.domain.model import (
     Subgraph,
     graph_of,
 )
+from modelreg.lineage.resources import record_from_proto
 from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.pointers import net_pointer_changes, write_pointer_changes
@@ -238,7 +239,7 @@ def _stored(row: asyncpg.Record) -> StoredRecord:
     message.ParseFromString(row["body"])
     return StoredRecord(
         id=row["id"],
-        record=codec.record_from_proto(message, row["version"]),
+        record=record_from_proto(message, row["version"]),
         create_time=row["create_time"],
         creator=row["creator"],
         supersedes=row["supersedes"],

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from modelreg.errors import InvalidArgument
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from modelreg.lineage.adapters.codec import record_from_proto, record_to_proto
 from modelreg.lineage.application.use_cases import Affected, SubgraphPage
 from modelreg.lineage.domain.model import (
     DEFAULT_HOPS,
@@ -21,6 +20,7 @@ from modelreg.lineage.domain.model import (
     record_name,
     version_node_id,
 )
+from modelreg.lineage.resources import record_from_proto, record_to_proto
 
 MAX_RECORD_BYTES = 512 * 1024
 """A record travels in one event, and a Kafka record is at most 1 MB (eventlog.kafka)."""
