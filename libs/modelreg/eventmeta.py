@@ -11,9 +11,11 @@ from datetime import datetime
 
 @dataclass(frozen=True, slots=True)
 class EventMeta:
-    """Where, when and by whom an event was recorded, and the stream revision it made."""
+    """Where, when and by whom an event was recorded, the stream revision it made, and its id."""
 
     stream: str
     occurred_at: datetime
     actor: str
     revision: int
+    event_id: str = ""
+    """The envelope's event_id: the id of what the event states, where it states one (a lineage record)."""
