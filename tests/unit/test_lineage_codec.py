@@ -13,7 +13,8 @@ from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.lineage import resources
 from modelreg.lineage.adapters import codec
-from modelreg.lineage.domain.model import (
+from modelreg.lineage.domain.events import LineageRecorded, LineageRecordSuperseded
+from modelreg.lineage.domain.values import (
     CodeRef,
     Config,
     Dataset,
@@ -21,8 +22,6 @@ from modelreg.lineage.domain.model import (
     Environment,
     Evaluation,
     LineageRecord,
-    LineageRecorded,
-    LineageRecordSuperseded,
     ParentRelation,
     ParentVersion,
     PreprocessingStep,

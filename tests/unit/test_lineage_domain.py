@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound
-from modelreg.lineage.domain import export
-from modelreg.lineage.domain.model import (
+from modelreg.eventmeta import EventMeta
+from modelreg.lineage.domain.commands import RecordLineage, SupersedeRecord
+from modelreg.lineage.domain.decide import decide
+from modelreg.lineage.domain.events import LineageRecorded, LineageRecordSuperseded
+from modelreg.lineage.domain.evolve import evolve
+from modelreg.lineage.domain.names import parse_record_name
+from modelreg.lineage.domain.queries import (
+    Subgraph,
+    SubgraphQuery,
+    check_subgraph_query,
+    diff,
+    reproduction,
+    select,
+    to_dot,
+    to_json,
+)
+from modelreg.lineage.domain.state import RecordState
+from modelreg.lineage.domain.values import (
     MAX_DATASETS,
     CodeRef,
     Config,
@@ -18,25 +35,11 @@ from modelreg.lineage.domain.model import (
     Environment,
     Evaluation,
     LineageRecord,
-    LineageRecorded,
-    LineageRecordSuperseded,
     NodeType,
     ParentRelation,
     ParentVersion,
-    RecordLineage,
-    RecordState,
-    Subgraph,
-    SubgraphQuery,
-    SupersedeRecord,
     TrainingRun,
-    check_subgraph_query,
-    decide_record,
-    decide_supersede,
-    diff,
     graph_of,
-    parse_record_name,
-    reproduction,
-    select,
 )
 from modelreg.names import parse_version_name
 
@@ -44,6 +47,7 @@ V1 = "namespaces/ns/models/m/versions/1"
 V2 = "namespaces/ns/models/m/versions/2"
 SHA = "sha256:" + "b" * 64
 RID = "0190f0e4-1234-7abc-8def-0123456789ab"
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def record(version: str = V1, **fields: Any) -> LineageRecord:
@@ -143,36 +147,54 @@ def test_config_digest_is_canonical() -> None:
 )
 def test_validation_names_the_field(field: str, bad: LineageRecord) -> None:
     with pytest.raises(InvalidArgument) as error:
-        decide_record(RecordLineage(bad))
+        decide(None, RecordLineage(bad))
     assert field in field_of(error)
 
 
 def test_training_run_times_must_be_ordered() -> None:
-    from datetime import UTC, datetime
 
     run = TrainingRun("r", "o", datetime(2025, 1, 2, tzinfo=UTC), datetime(2025, 1, 1, tzinfo=UTC))
     with pytest.raises(InvalidArgument) as error:
-        decide_record(RecordLineage(record(training_run=run)))
+        decide(None, RecordLineage(record(training_run=run)))
     assert field_of(error) == ["record.training_run.end_time"]
 
 
 def test_decisions() -> None:
-    assert decide_record(RecordLineage(record())) == LineageRecorded(record())
+    assert decide(None, RecordLineage(record())) == LineageRecorded(record())
     command = SupersedeRecord(RID, V1, record(), "fix")
     current = RecordState(RID, V1, None)
-    assert decide_supersede(current, command) == LineageRecordSuperseded(RID, record(), "fix")
+    assert decide(current, command) == LineageRecordSuperseded(RID, record(), "fix")
     with pytest.raises(FailedPrecondition):
-        decide_supersede(RecordState(RID, V1, "0190f0e4-0000-7abc-8def-0123456789ab"), command)
+        decide(RecordState(RID, V1, "0190f0e4-0000-7abc-8def-0123456789ab"), command)
     with pytest.raises(NotFound):
-        decide_supersede(None, command)
+        decide(None, command)
     with pytest.raises(NotFound):
-        decide_supersede(RecordState(RID, V2, None), command)
+        decide(RecordState(RID, V2, None), command)
     with pytest.raises(InvalidArgument) as error:
-        decide_supersede(current, SupersedeRecord(RID, V1, record(), ""))
+        decide(current, SupersedeRecord(RID, V1, record(), ""))
     assert field_of(error) == ["reason"]
     with pytest.raises(InvalidArgument) as error:
-        decide_supersede(current, SupersedeRecord(RID, V1, record(V2), "fix"))
+        decide(current, SupersedeRecord(RID, V1, record(V2), "fix"))
     assert field_of(error) == ["record.model_version"]
+
+
+def test_a_record_folded_from_its_events_can_be_superseded_once() -> None:
+    successor = "0190f0e4-0000-7abc-8def-0123456789ab"
+    stream = "namespaces/ns/models/m"
+    recorded = decide(None, RecordLineage(record()))
+    state = evolve(None, recorded, EventMeta(stream, T0, "alice", 1, RID))
+    assert state == RecordState(RID, V1, None)
+    superseded = decide(state, SupersedeRecord(RID, V1, record(), "fix"))
+    after = evolve(state, superseded, EventMeta(stream, T0, "alice", 2, successor))
+    assert after == RecordState(RID, V1, successor)
+    with pytest.raises(FailedPrecondition) as error:
+        decide(after, SupersedeRecord(RID, V1, record(), "again"))
+    assert f"already superseded by {V1}/lineageRecords/{successor}" in str(error.value)
+    # The successor is a record of its own, current; another record's events leave a state alone.
+    assert evolve(None, superseded, EventMeta(stream, T0, "alice", 2, successor)) == RecordState(
+        successor, V1, None
+    )
+    assert evolve(after, recorded, EventMeta(stream, T0, "bob", 3, "other")) == after
 
 
 def test_subgraph_query_limits() -> None:
@@ -230,13 +252,13 @@ def test_reproduction_merges_records_latest_single_values_win() -> None:
 def test_exports() -> None:
     nodes, edges = graph_of(record())
     keyed = {(e.source, e.target, e.relation): "rec" for e in edges}
-    dot = export.to_dot(nodes, keyed)
+    dot = to_dot(nodes, keyed)
     assert dot.startswith("digraph lineage {") and dot.rstrip().endswith("}")
     assert dot.count(" -> ") == len(edges)
-    tricky = export.to_dot([], {('a"b', "c\\d", "x"): "r"})
+    tricky = to_dot([], {('a"b', "c\\d", "x"): "r"})
     assert '"a\\"b" -> "c\\\\d"' in tricky
     import json
 
-    document = json.loads(export.to_json(nodes, keyed))
+    document = json.loads(to_json(nodes, keyed))
     assert {n["id"] for n in document["nodes"]} == {n.id for n in nodes}
     assert len(document["edges"]) == len(edges)

@@ -7,7 +7,7 @@ from datetime import UTC
 
 from modelreg.errors import InvalidArgument
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from modelreg.lineage.domain.model import (
+from modelreg.lineage.domain.values import (
     CodeRef,
     Config,
     Dataset,

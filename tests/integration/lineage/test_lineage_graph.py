@@ -21,7 +21,7 @@ from modelreg.errors import InvalidArgument
 from modelreg.eventlog import ConsistencyToken
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.lineage.adapters.postgres import LineageProjection, PostgresLineageReader
-from modelreg.lineage.domain.model import Direction
+from modelreg.lineage.domain.queries import Direction
 from modelreg.projections.replay import digest, rebuild
 from modelreg.runtime.settings import Settings
 from tests.helpers import unique

@@ -2,24 +2,32 @@
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from google.protobuf.message import Message
 
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.lineage.v1 import events_pb2
-from modelreg.lineage.domain.model import LineageEvent, LineageRecorded, LineageRecordSuperseded
+from modelreg.lineage.domain.events import Event, LineageRecorded, LineageRecordSuperseded
 from modelreg.lineage.resources import record_from_proto, record_to_proto
 
 
-def encode(event: LineageEvent) -> tuple[str, Message]:
+def encode(event: Event) -> tuple[str, Message]:
     """(envelope payload field, payload message)."""
-    if isinstance(event, LineageRecorded):
-        return "lineage_recorded", events_pb2.LineageRecorded(record=record_to_proto(event.record))
-    return "lineage_record_superseded", events_pb2.LineageRecordSuperseded(
-        superseded_record=event.superseded_record, record=record_to_proto(event.record), reason=event.reason
-    )
+    match event:
+        case LineageRecorded():
+            return "lineage_recorded", events_pb2.LineageRecorded(record=record_to_proto(event.record))
+        case LineageRecordSuperseded():
+            return "lineage_record_superseded", events_pb2.LineageRecordSuperseded(
+                superseded_record=event.superseded_record,
+                record=record_to_proto(event.record),
+                reason=event.reason,
+            )
+        case _:
+            assert_never(event)
 
 
-def decode(envelope: Envelope) -> LineageEvent | None:
+def decode(envelope: Envelope) -> Event | None:
     """The domain event of a lineage envelope; None for payloads this fold ignores."""
     field = envelope.WhichOneof("payload")
     if field == "lineage_recorded":

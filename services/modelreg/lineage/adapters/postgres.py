@@ -30,17 +30,10 @@ from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.lineage.adapters import codec
 from modelreg.lineage.domain import query
-from modelreg.lineage.domain.model import (
-    Direction,
-    Edge,
-    LineageRecorded,
-    Node,
-    NodeType,
-    RecordState,
-    StoredRecord,
-    Subgraph,
-    graph_of,
-)
+from modelreg.lineage.domain.events import LineageRecorded
+from modelreg.lineage.domain.queries import Direction, StoredRecord, Subgraph
+from modelreg.lineage.domain.state import RecordState
+from modelreg.lineage.domain.values import Edge, Node, NodeType, graph_of
 from modelreg.lineage.resources import record_from_proto
 from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent

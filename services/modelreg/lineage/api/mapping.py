@@ -5,19 +5,21 @@ from __future__ import annotations
 from modelreg.errors import InvalidArgument
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.lineage.application.use_cases import Affected, SubgraphPage
-from modelreg.lineage.domain.model import (
+from modelreg.lineage.domain.names import record_name
+from modelreg.lineage.domain.queries import (
     DEFAULT_HOPS,
     Direction,
-    LineageRecord,
-    Node,
-    NodeType,
     Reproduction,
     StoredRecord,
     SubgraphQuery,
     TypeDiff,
+)
+from modelreg.lineage.domain.values import (
+    LineageRecord,
+    Node,
+    NodeType,
     code_node_id,
     dataset_node_id,
-    record_name,
     version_node_id,
 )
 from modelreg.lineage.resources import record_from_proto, record_to_proto

@@ -9,8 +9,8 @@ from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.lineage.api import mapping
 from modelreg.lineage.application.use_cases import Lineage, Written
-from modelreg.lineage.domain import export
-from modelreg.lineage.domain.model import parse_record_name
+from modelreg.lineage.domain.names import parse_record_name
+from modelreg.lineage.domain.queries import to_dot, to_json
 
 
 class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
@@ -84,8 +84,8 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
         graph = await self._lineage.export(mapping.query_in(request.query, request.HasField("query")))
         if request.format == pb.EXPORT_FORMAT_DOT:
             return pb.ExportLineageResponse(
-                content_type="text/vnd.graphviz", content=export.to_dot(graph.nodes, graph.edges)
+                content_type="text/vnd.graphviz", content=to_dot(graph.nodes, graph.edges)
             )
         return pb.ExportLineageResponse(
-            content_type="application/json", content=export.to_json(graph.nodes, graph.edges)
+            content_type="application/json", content=to_json(graph.nodes, graph.edges)
         )

@@ -7,14 +7,10 @@ from typing import Protocol
 
 from modelreg import filtering
 from modelreg.commands.contracts import Commands
-from modelreg.lineage.domain.model import (
-    Direction,
-    LineageEvent,
-    Node,
-    RecordState,
-    StoredRecord,
-    Subgraph,
-)
+from modelreg.lineage.domain.events import Event
+from modelreg.lineage.domain.queries import Direction, StoredRecord, Subgraph
+from modelreg.lineage.domain.state import RecordState
+from modelreg.lineage.domain.values import Node
 from modelreg.paging import Keyset
 
 
@@ -61,5 +57,5 @@ class StageDirectory(Protocol):
         """Version names some stage in `stages` points at; FailedPrecondition if unknown here."""
 
 
-LineageCommands = Commands[RecordState | None, LineageEvent]
+LineageCommands = Commands[RecordState | None, Event]
 """On a model's stream: records are appended; a supersede decides on the record its `part` names."""

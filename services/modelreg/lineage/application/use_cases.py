@@ -15,29 +15,29 @@ from modelreg.lineage.application.ports import (
     VersionDirectory,
 )
 from modelreg.lineage.domain import query
-from modelreg.lineage.domain.model import (
+from modelreg.lineage.domain.commands import RecordLineage, SupersedeRecord
+from modelreg.lineage.domain.decide import decide
+from modelreg.lineage.domain.names import parse_record_name
+from modelreg.lineage.domain.queries import (
     MAX_DOWNSTREAM_HOPS,
     Direction,
-    Edge,
-    LineageRecord,
-    Node,
-    NodeType,
-    RecordLineage,
     Reproduction,
     StoredRecord,
     Subgraph,
     SubgraphQuery,
-    SupersedeRecord,
     TypeDiff,
     check_subgraph_query,
-    decide_record,
-    decide_supersede,
     diff,
-    node_type_of,
-    parse_record_name,
     reproduction,
     select,
-    validate,
+)
+from modelreg.lineage.domain.values import (
+    Edge,
+    LineageRecord,
+    Node,
+    NodeType,
+    check_record,
+    node_type_of,
     version_node_id,
 )
 from modelreg.names import parse_version_name
@@ -91,10 +91,9 @@ class Lineage:
 
     async def record(self, parent: str, record: LineageRecord, context: EventContext) -> Written:
         version = parse_version_name(parent, "parent")
-        command = RecordLineage(record)
-        event = decide_record(
-            command
-        )  # validate before asking the cache: bad input is INVALID_ARGUMENT first
+        # Decided before asking the cache, so bad input is INVALID_ARGUMENT first; recording
+        # reads no state (it is appended at ANY revision).
+        event = decide(None, RecordLineage(record))
         await self._require_versions(record)
         result = await self._commands.append(version.model_name, context, event)
         return Written(await self._read_back(result.event_id), result.token)
@@ -104,10 +103,10 @@ class Lineage:
     ) -> Written:
         version, record_id = parse_record_name(name)
         command = SupersedeRecord(record_id, str(version), record, reason)
-        validate(record)  # bad input is INVALID_ARGUMENT before any lookup
+        check_record(record)  # bad input is INVALID_ARGUMENT before any lookup
         await self._require_versions(record)
         result = await self._commands.run(
-            version.model_name, context, lambda state: decide_supersede(state, command), part=record_id
+            version.model_name, context, lambda state: decide(state, command), part=record_id
         )
         return Written(await self._read_back(result.event_id), result.token)
 

@@ -1,4 +1,4 @@
-"""The lineage of model versions: records, the graph they state, and the decisions.
+"""The lineage of model versions: records, their limits and validation, and the graph they state.
 
 A record lists what one version was made from. It is turned into nodes and
 edges by `graph_of`, deterministically, so every consumer of the log (the live
@@ -17,15 +17,14 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from modelreg.errors import FailedPrecondition, FieldViolation, InvalidArgument, NotFound
-from modelreg.names import VersionName, parse_version_name
+from modelreg.errors import FieldViolation, InvalidArgument
+from modelreg.names import parse_version_name
 
-RECORD_ID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 DIGEST_PATTERN = re.compile(r"^[a-z0-9]{2,16}:[A-Za-z0-9+/=_-]{8,256}$")
 MAX_URI_CHARS = 2048
 MAX_SCHEMA_BYTES = 16 * 1024
@@ -66,20 +65,6 @@ class ParentRelation(StrEnum):
     UNSPECIFIED = "derived_from"
     FINE_TUNED = "fine_tuned_from"
     DISTILLED = "distilled_from"
-
-
-def parse_record_name(value: str, field_name: str = "name") -> tuple[VersionName, str]:
-    """`.../versions/{n}/lineageRecords/{id}` -> (version, record id)."""
-    head, sep, record_id = value.rpartition("/lineageRecords/")
-    if not sep or not RECORD_ID_PATTERN.fullmatch(record_id):
-        raise InvalidArgument.of(
-            field_name, f"{value[:300]!r} is not of the form .../versions/{{n}}/lineageRecords/{{uuid}}"
-        )
-    return parse_version_name(head, field_name), record_id
-
-
-def record_name(version: str, record_id: str) -> str:
-    return f"{version}/lineageRecords/{record_id}"
 
 
 def canonical_digest(values: object) -> str:
@@ -319,7 +304,7 @@ class _Violations:
             self.add(field_name, f"has {len(items)} entries, at most {limit} are allowed")
 
 
-def validate(record: LineageRecord, prefix: str = "record") -> LineageRecord:
+def check_record(record: LineageRecord, prefix: str = "record") -> LineageRecord:
     """Raises InvalidArgument naming every bad field; returns the record unchanged."""
     v = _Violations()
     parse_version_name(record.model_version, f"{prefix}.model_version")
@@ -384,10 +369,10 @@ def validate(record: LineageRecord, prefix: str = "record") -> LineageRecord:
         f = f"{prefix}.evaluations[{i}]"
         v.text(e.id, f"{f}.id", required=True)
         v.count(e.metrics, f"{f}.metrics", MAX_METRICS)
-        for name, value in e.metrics:
+        for name, metric in e.metrics:
             if not name or len(name) > MAX_PARAM_KEY_CHARS:
                 v.add(f"{f}.metrics", f"name {name[:40]!r} must be 1 to {MAX_PARAM_KEY_CHARS} characters")
-            if not math.isfinite(value):
+            if not math.isfinite(metric):
                 v.add(f"{f}.metrics.{name[:40]}", "must be finite")
     nodes = (
         1
@@ -414,243 +399,3 @@ def validate(record: LineageRecord, prefix: str = "record") -> LineageRecord:
     if v.items:
         raise InvalidArgument(*v.items)
     return record
-
-
-# -- decisions ----------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class RecordLineage:
-    record: LineageRecord
-
-
-@dataclass(frozen=True, slots=True)
-class SupersedeRecord:
-    record_id: str
-    version: str
-    """The superseded record's version, from its resource name."""
-    record: LineageRecord
-    reason: str
-
-
-@dataclass(frozen=True, slots=True)
-class LineageRecorded:
-    record: LineageRecord
-
-
-@dataclass(frozen=True, slots=True)
-class LineageRecordSuperseded:
-    superseded_record: str
-    record: LineageRecord
-    reason: str
-
-
-LineageEvent = LineageRecorded | LineageRecordSuperseded
-
-
-@dataclass(frozen=True, slots=True)
-class RecordState:
-    """What a supersede decision needs to know about the record it targets."""
-
-    record_id: str
-    model_version: str
-    superseded_by: str | None
-
-
-def decide_record(command: RecordLineage) -> LineageRecorded:
-    # Append-only: whether a record may be stated does not depend on earlier
-    # records, so it is appended at ANY revision (the version's existence is
-    # checked by the use case against the versioning cache).
-    return LineageRecorded(validate(command.record))
-
-
-def decide_supersede(state: RecordState | None, command: SupersedeRecord) -> LineageRecordSuperseded:
-    record = validate(command.record)
-    if not command.reason:
-        raise InvalidArgument.of("reason", "is required: say what the correction fixes")
-    if len(command.reason.encode()) > MAX_TEXT_BYTES:
-        raise InvalidArgument.of("reason", f"is longer than {MAX_TEXT_BYTES} bytes")
-    if record.model_version != command.version:
-        raise InvalidArgument.of(
-            "record.model_version", f"must be the superseded record's version {command.version}"
-        )
-    if state is None or state.model_version != command.version:
-        raise NotFound(f"{record_name(command.version, command.record_id)} does not exist")
-    if state.superseded_by is not None:
-        raise FailedPrecondition(
-            f"{record_name(command.version, command.record_id)} was already superseded by "
-            f"{record_name(command.version, state.superseded_by)}; supersede that one instead"
-        )
-    return LineageRecordSuperseded(command.record_id, record, command.reason)
-
-
-# -- queries ------------------------------------------------------------------
-
-
-class Direction(StrEnum):
-    UPSTREAM = "upstream"
-    DOWNSTREAM = "downstream"
-    BIDIRECTIONAL = "bidirectional"
-
-
-MAX_HOPS = 20
-DEFAULT_HOPS = 3
-MAX_START_NODES = 100
-MAX_DOWNSTREAM_HOPS = 64
-
-
-@dataclass(frozen=True, slots=True)
-class SubgraphQuery:
-    start_nodes: tuple[str, ...]
-    direction: Direction = Direction.UPSTREAM
-    max_hops: int = DEFAULT_HOPS
-    node_types: frozenset[NodeType] = frozenset()
-
-    def normalized(self) -> list[object]:
-        return [
-            sorted(set(self.start_nodes)),
-            self.direction.value,
-            self.max_hops,
-            sorted(t.value for t in self.node_types),
-        ]
-
-
-def check_subgraph_query(query: SubgraphQuery, prefix: str = "query") -> SubgraphQuery:
-    if not query.start_nodes:
-        raise InvalidArgument.of(f"{prefix}.start_nodes", "is required")
-    if len(query.start_nodes) > MAX_START_NODES:
-        raise InvalidArgument.of(f"{prefix}.start_nodes", f"at most {MAX_START_NODES} start nodes")
-    for i, node in enumerate(query.start_nodes):
-        if node_type_of(node) is None or len(node) > 4096:
-            raise InvalidArgument.of(
-                f"{prefix}.start_nodes[{i}]", f"{node[:100]!r} is not a node id, e.g. dataset:<uri>@<digest>"
-            )
-    if not 1 <= query.max_hops <= MAX_HOPS:
-        raise InvalidArgument.of(f"{prefix}.max_hops", f"must be between 1 and {MAX_HOPS}")
-    return query
-
-
-@dataclass(frozen=True, slots=True)
-class Subgraph:
-    nodes: dict[str, int]
-    """Node id -> hops from the nearest start node."""
-    edges: dict[Edge, str]
-    """Each edge followed by the walk -> the id of a (the smallest) current record stating it."""
-
-
-def select(graph: Subgraph, node_types: frozenset[NodeType]) -> Subgraph:
-    """Applies the node-type filter after the walk: the walk passes through every node."""
-    if not node_types:
-        return graph
-    kept = {n: d for n, d in graph.nodes.items() if node_type_of(n) in node_types}
-    return Subgraph(kept, {e: r for e, r in graph.edges.items() if e.source in kept and e.target in kept})
-
-
-# -- diff and reproduction ----------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class ValueChange:
-    key: str
-    a: str
-    b: str
-
-
-@dataclass(frozen=True, slots=True)
-class TypeDiff:
-    type: NodeType
-    only_in_a: tuple[Node, ...]
-    only_in_b: tuple[Node, ...]
-    common: tuple[str, ...]
-    changes: tuple[ValueChange, ...] = ()
-
-    @property
-    def identical(self) -> bool:
-        return not (self.only_in_a or self.only_in_b or self.changes)
-
-
-def _inputs(records: Sequence[LineageRecord]) -> dict[str, Node]:
-    """The nodes the records state, except the version itself (its name always differs)."""
-    found: dict[str, Node] = {}
-    for record in records:
-        own = version_node_id(record.model_version)
-        nodes, _ = graph_of(record)
-        for node in nodes:
-            if node.id != own:
-                found.setdefault(node.id, node)
-    return found
-
-
-def _attribute_changes(a: Sequence[Node], b: Sequence[Node]) -> tuple[ValueChange, ...]:
-    # Only meaningful when each side has exactly one node of the type (one
-    # config, one environment): then a changed value is a change, not a swap.
-    if len(a) != 1 or len(b) != 1:
-        return ()
-    left, right = dict(a[0].attributes), dict(b[0].attributes)
-    left.pop("digest", None)
-    right.pop("digest", None)
-    return tuple(
-        ValueChange(k, left.get(k, ""), right.get(k, ""))
-        for k in sorted(left.keys() | right.keys())
-        if left.get(k) != right.get(k)
-    )
-
-
-def diff(a: Sequence[LineageRecord], b: Sequence[LineageRecord]) -> list[TypeDiff]:
-    """Per node type, what only A used, what only B used, and changed config/environment values."""
-    nodes_a, nodes_b = _inputs(a), _inputs(b)
-    result = []
-    for kind in NodeType:
-        ids_a = {k for k, n in nodes_a.items() if n.type is kind}
-        ids_b = {k for k, n in nodes_b.items() if n.type is kind}
-        if not ids_a and not ids_b:
-            continue
-        only_a = tuple(nodes_a[k] for k in sorted(ids_a - ids_b))
-        only_b = tuple(nodes_b[k] for k in sorted(ids_b - ids_a))
-        changes = (
-            _attribute_changes(only_a, only_b) if kind in (NodeType.CONFIG, NodeType.ENVIRONMENT) else ()
-        )
-        result.append(TypeDiff(kind, only_a, only_b, tuple(sorted(ids_a & ids_b)), changes))
-    return result
-
-
-@dataclass(frozen=True, slots=True)
-class Reproduction:
-    model_version: str
-    record_ids: tuple[str, ...]
-    record: LineageRecord
-
-
-def reproduction(model_version: str, records: Sequence[tuple[str, LineageRecord]]) -> Reproduction:
-    """Merges the current records of a version, oldest first: lists are unioned
-    (first mention wins), single-valued parts come from the latest record that has them."""
-
-    def union(items: Iterable[object]) -> tuple:  # type: ignore[type-arg]
-        return tuple(dict.fromkeys(items))
-
-    recs = [r for _, r in records]
-    merged = LineageRecord(
-        model_version=model_version,
-        datasets=union(d for r in recs for d in r.datasets),
-        preprocessing_steps=union(p for r in recs for p in r.preprocessing_steps),
-        code=union(c for r in recs for c in r.code),
-        config=next((r.config for r in reversed(recs) if r.config is not None), None),
-        environment=next((r.environment for r in reversed(recs) if r.environment is not None), None),
-        training_run=next((r.training_run for r in reversed(recs) if r.training_run is not None), None),
-        parents=union(p for r in recs for p in r.parents),
-        evaluations=union(e for r in recs for e in r.evaluations),
-    )
-    return Reproduction(model_version, tuple(i for i, _ in records), merged)
-
-
-@dataclass(frozen=True, slots=True)
-class StoredRecord:
-    """A record as the read model holds it, with its history links."""
-
-    id: str
-    record: LineageRecord
-    create_time: datetime
-    creator: str
-    supersedes: str | None = None
-    superseded_by: str | None = None
-    reason: str = ""
