@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from modelreg.catalog.adapters.codec import property_from_proto, property_to_proto
 from modelreg.catalog.domain.model import (
     OUTPUT_ONLY_FIELDS,
     UPDATABLE_FIELDS,
@@ -20,10 +19,11 @@ from modelreg.catalog.domain.model import (
     RestoreRegisteredModel,
     UpdateRegisteredModel,
 )
+from modelreg.catalog.resources import fields_to_proto, property_from_proto
 from modelreg.errors import InvalidArgument
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.names import ModelName, check_id, parse_model_name, parse_parent
-from modelreg.signatures_proto import signature_from_proto, signature_to_proto
+from modelreg.signatures_proto import signature_from_proto
 
 _STATE = {
     ModelState.ACTIVE: catalog_pb2.RegisteredModel.STATE_ACTIVE,
@@ -133,22 +133,14 @@ def create_namespace_command(request: catalog_pb2.CreateNamespaceRequest) -> Cre
 
 
 def to_proto(model: RegisteredModel) -> catalog_pb2.RegisteredModel:
-    f = model.fields
     message = catalog_pb2.RegisteredModel(
         name=str(model.name),
-        description=f.description,
-        annotations=f.annotations,
-        tags=f.tags,
-        owners=list(f.owners),
         state=_STATE[model.state],
         created_by=model.created_by,
         updated_by=model.updated_by,
         etag=etag(model.revision),
     )
-    for key, prop in f.properties.items():
-        message.properties[key].CopyFrom(property_to_proto(prop))
-    if f.signature is not None:
-        message.signature.CopyFrom(signature_to_proto(f.signature))
+    fields_to_proto(model.fields, message, UPDATABLE_FIELDS)
     message.create_time.FromDatetime(model.create_time)
     message.update_time.FromDatetime(model.update_time)
     return message
