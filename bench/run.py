@@ -73,7 +73,8 @@ from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.postgres import CatalogModelsCache, PointersCache, VersioningProjection
-from modelreg.versioning.domain.model import SemVer, VersionCreated, VersionSpec
+from modelreg.versioning.domain.events import VersionCreated
+from modelreg.versioning.domain.values import SemVer, VersionSpec
 
 OUT = Path(__file__).parent / "out"
 TARGETS = {"get_over_floor_ms": 1.0, "create_p50_ms": 6.0, "search_p99_ms": 20.0, "replay_per_s": 50_000}

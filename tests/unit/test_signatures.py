@@ -10,7 +10,8 @@ from modelreg.gen.common.v1 import signature_pb2
 from modelreg.names import ModelName
 from modelreg.signatures import DATA_TYPES, Signature, TensorSpec, check_signature
 from modelreg.signatures_proto import signature_from_proto, signature_to_proto
-from modelreg.versioning.domain.model import Bump, CreateVersion, VersionSpec
+from modelreg.versioning.domain.commands import CreateVersion
+from modelreg.versioning.domain.values import Bump, VersionSpec
 
 x = TensorSpec("x", "float32", (-1, 3))
 BAD = [

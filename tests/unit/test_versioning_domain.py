@@ -10,26 +10,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from modelreg.errors import AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.eventmeta import EventMeta
 from modelreg.signatures import Signature, TensorSpec
-from modelreg.versioning.domain.model import (
-    Bump,
-    Command,
-    CreateVersion,
-    Delete,
-    EventMeta,
-    Finalize,
-    ModelVersions,
-    Reference,
-    SemVer,
-    Status,
-    VersionSpec,
-    decide,
-    evolve,
-    resolve,
-    retention_plan,
-    signature_differences,
-)
+from modelreg.versioning.domain.commands import Command, CreateVersion, Delete, Finalize
+from modelreg.versioning.domain.decide import decide
+from modelreg.versioning.domain.evolve import evolve
 from modelreg.versioning.domain.names import parse_reference
+from modelreg.versioning.domain.queries import Reference, resolve, retention_plan
+from modelreg.versioning.domain.state import ModelVersions
+from modelreg.versioning.domain.values import Bump, SemVer, Status, VersionSpec, signature_differences
 
 MODEL = "namespaces/ns/models/m"
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -143,17 +132,19 @@ def test_references() -> None:
 
 
 def test_events_that_do_not_fit_are_recognised() -> None:
-    from modelreg.versioning.domain.model import VersionCreated, VersionFinalized, fits
+    from modelreg.versioning.domain.events import VersionCreated, VersionFinalized
+    from modelreg.versioning.domain.evolve import can_evolve
 
     state = create(ModelVersions(MODEL), bump=Bump.MINOR)
-    assert fits(state, VersionCreated(2, SemVer(1, 1, 0), VersionSpec()))
-    assert not fits(state, VersionCreated(1, SemVer(9, 0, 0), VersionSpec()))  # number taken
-    assert not fits(state, VersionCreated(2, SemVer(1, 0, 0), VersionSpec()))  # semver taken
-    assert not fits(state, VersionFinalized(7))  # no such version
+    assert can_evolve(state, VersionCreated(2, SemVer(1, 1, 0), VersionSpec()))
+    assert not can_evolve(state, VersionCreated(1, SemVer(9, 0, 0), VersionSpec()))  # number taken
+    assert not can_evolve(state, VersionCreated(2, SemVer(1, 0, 0), VersionSpec()))  # semver taken
+    assert not can_evolve(state, VersionFinalized(7))  # no such version
 
 
-def test_fits_agrees_with_a_scan_of_the_versions_however_the_state_was_built() -> None:
-    from modelreg.versioning.domain.model import RetentionSet, VersionCreated, fits
+def test_can_evolve_agrees_with_a_scan_of_the_versions_however_the_state_was_built() -> None:
+    from modelreg.versioning.domain.events import RetentionSet, VersionCreated
+    from modelreg.versioning.domain.evolve import can_evolve
 
     def scan(state: ModelVersions, semver: SemVer) -> bool:
         return all(v.semver != semver for v in state.versions.values())
@@ -165,14 +156,14 @@ def test_fits_agrees_with_a_scan_of_the_versions_however_the_state_was_built() -
     # As the read model does: a state constructed empty, then filled.
     filled = ModelVersions(MODEL)
     candidates = [SemVer(a, b, 0) for a in range(1, 4) for b in range(4)]
-    assert all(fits(filled, VersionCreated(9, s, VersionSpec())) for s in candidates)
+    assert all(can_evolve(filled, VersionCreated(9, s, VersionSpec())) for s in candidates)
     filled.versions.update(state.versions)
     for s in [*candidates, *(v.semver for v in state.versions.values())]:
         for candidate in (state, filled):
-            assert fits(candidate, VersionCreated(9, s, VersionSpec())) == scan(candidate, s)
+            assert can_evolve(candidate, VersionCreated(9, s, VersionSpec())) == scan(candidate, s)
     # Evolving must not leak the new semver into the parent's index.
     parent = state
     child = evolve(parent, VersionCreated(8, SemVer(7, 0, 0), VersionSpec()), EventMeta(MODEL, T0, "t", 8))
-    assert not fits(child, VersionCreated(9, SemVer(7, 0, 0), VersionSpec()))
-    assert fits(parent, VersionCreated(9, SemVer(7, 0, 0), VersionSpec()))
+    assert not can_evolve(child, VersionCreated(9, SemVer(7, 0, 0), VersionSpec()))
+    assert can_evolve(parent, VersionCreated(9, SemVer(7, 0, 0), VersionSpec()))
     assert child == ModelVersions(MODEL, child.versions, 2)  # the index takes no part in equality

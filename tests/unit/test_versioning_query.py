@@ -6,8 +6,8 @@ import pytest
 
 from modelreg.errors import InvalidArgument
 from modelreg.filtering import And, Compare, Exists, Field, Literal, LiteralKind, Not, Or
-from modelreg.versioning.domain.model import SemVer
 from modelreg.versioning.domain.query import parse_filter
+from modelreg.versioning.domain.values import SemVer
 
 
 def s(text: str) -> Literal:
@@ -66,8 +66,8 @@ def test_bad_filters_name_the_field(text: str) -> None:
 
 
 def test_stage_and_alias_references() -> None:
-    from modelreg.versioning.domain.model import Reference
     from modelreg.versioning.domain.names import parse_reference
+    from modelreg.versioning.domain.queries import Reference
 
     model = "namespaces/ns/models/m"
     assert parse_reference(f"{model}@production") == Reference(model, pointer="PRODUCTION")

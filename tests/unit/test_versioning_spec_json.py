@@ -7,12 +7,7 @@ from dataclasses import asdict
 
 from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.adapters.postgres import spec_from_json, spec_to_json
-from modelreg.versioning.domain.model import (
-    ArtifactFile,
-    CodeReference,
-    Environment,
-    VersionSpec,
-)
+from modelreg.versioning.domain.values import ArtifactFile, CodeReference, Environment, VersionSpec
 
 
 def reference(spec: VersionSpec) -> str:

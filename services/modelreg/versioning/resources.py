@@ -13,14 +13,8 @@ from typing import TypeVar
 
 from modelreg.gen.versioning.v1 import versioning_pb2
 from modelreg.signatures_proto import signature_from_proto, signature_to_proto
-from modelreg.versioning.domain.model import (
-    ArtifactFile,
-    CodeReference,
-    Environment,
-    ModelVersion,
-    Status,
-    VersionSpec,
-)
+from modelreg.versioning.domain.state import ModelVersion
+from modelreg.versioning.domain.values import ArtifactFile, CodeReference, Environment, Status, VersionSpec
 
 _V = TypeVar("_V")
 

@@ -13,11 +13,10 @@ from google.protobuf.message import Message
 
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.versioning.v1 import events_pb2, versioning_pb2
-from modelreg.versioning.domain.model import (
+from modelreg.versioning.domain.events import (
     Event,
     ManifestDeclared,
     RetentionSet,
-    SemVer,
     VersionCreated,
     VersionDeleted,
     VersionDeprecated,
@@ -25,6 +24,7 @@ from modelreg.versioning.domain.model import (
     VersionUpdated,
 )
 from modelreg.versioning.domain.names import parse_version_name
+from modelreg.versioning.domain.values import SemVer
 from modelreg.versioning.resources import file_from_proto, file_to_proto, spec_from_proto, spec_into_proto
 
 

@@ -25,6 +25,7 @@ import structlog
 from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import head_of
+from modelreg.eventmeta import EventMeta
 from modelreg.filtering import Node, compile_filter
 from modelreg.paging import Keyset
 from modelreg.projections.batch import AcceptedEvent
@@ -33,19 +34,16 @@ from modelreg.projections.schema import quote_schema
 from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.domain import query
-from modelreg.versioning.domain.model import (
+from modelreg.versioning.domain.events import Event
+from modelreg.versioning.domain.evolve import can_evolve, evolve
+from modelreg.versioning.domain.state import ModelVersion, ModelVersions
+from modelreg.versioning.domain.values import (
     ArtifactFile,
     CodeReference,
     Environment,
-    Event,
-    EventMeta,
-    ModelVersion,
-    ModelVersions,
     SemVer,
     Status,
     VersionSpec,
-    evolve,
-    fits,
 )
 
 log = structlog.get_logger(__name__)
@@ -187,7 +185,7 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
         if not streams:
             return
         states = {m: ModelVersions(m) for m in streams}
-        # One read: full rows for the versions this batch names; of the others, fits()
+        # One read: full rows for the versions this batch names; of the others, can_evolve()
         # needs just number and semver (their spec is left out), and only changed
         # versions are written back. Retention policies are not read: the fold only
         # ever writes the one a RetentionSet carries.
@@ -212,7 +210,7 @@ CREATE TABLE IF NOT EXISTS {s}.retention_policies (
             if event is None:
                 continue
             stream = accepted.envelope.stream
-            if not fits(states[stream], event):
+            if not can_evolve(states[stream], event):
                 log.warning(
                     "versioning_event_skipped",
                     stream=stream,
@@ -279,7 +277,7 @@ def _version_row(v: ModelVersion) -> tuple[object, ...]:
 
 
 def _summary(row: Any) -> ModelVersion:
-    """A stand-in carrying only what fits() reads (number and semver); never written back."""
+    """A stand-in carrying only what can_evolve() reads (number and semver); never written back."""
     epoch = datetime.fromtimestamp(0, UTC)
     return ModelVersion(
         row["model"],

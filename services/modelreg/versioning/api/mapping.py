@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from modelreg.errors import InvalidArgument
 from modelreg.gen.versioning.v1 import versioning_pb2
-from modelreg.versioning.domain.model import ArtifactFile, Bump, CreateVersion, SemVer, UpdateVersion
+from modelreg.versioning.domain.commands import CreateVersion, UpdateVersion
 from modelreg.versioning.domain.names import parse_model, parse_version_name
+from modelreg.versioning.domain.values import ArtifactFile, Bump, SemVer
 from modelreg.versioning.resources import file_from_proto, spec_from_proto
 
 _BUMP = {

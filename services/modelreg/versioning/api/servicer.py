@@ -12,7 +12,7 @@ from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.versioning.api import mapping
 from modelreg.versioning.application.use_cases import DEFAULT_GRACE, Versioning, Written
-from modelreg.versioning.domain.model import Deprecate, SetRetention
+from modelreg.versioning.domain.commands import Deprecate, SetRetention
 from modelreg.versioning.domain.names import parse_model, parse_reference, parse_version_name
 from modelreg.versioning.resources import file_to_proto, version_to_proto
 

@@ -7,7 +7,8 @@ from typing import Protocol
 from modelreg.commands.contracts import Commands, Loaded
 from modelreg.filtering import Node
 from modelreg.paging import Keyset
-from modelreg.versioning.domain.model import Event, ModelVersion, ModelVersions
+from modelreg.versioning.domain.events import Event
+from modelreg.versioning.domain.state import ModelVersion, ModelVersions
 
 
 class VersionReader(Protocol):

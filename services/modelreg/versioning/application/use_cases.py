@@ -15,24 +15,20 @@ from modelreg.eventlog import ConsistencyToken, EventContext
 from modelreg.paging import page_request
 from modelreg.versioning.application.ports import VersionCommands, VersionReader
 from modelreg.versioning.domain import query
-from modelreg.versioning.domain.model import (
-    ArtifactFile,
+from modelreg.versioning.domain.commands import (
     Command,
     CreateVersion,
     DeclareManifest,
     Delete,
     Deprecate,
     Finalize,
-    ModelVersion,
-    ModelVersions,
-    Reference,
     SetRetention,
-    Status,
     UpdateVersion,
-    decide,
-    resolve,
-    retention_plan,
 )
+from modelreg.versioning.domain.decide import decide
+from modelreg.versioning.domain.queries import Reference, resolve, retention_plan
+from modelreg.versioning.domain.state import ModelVersion, ModelVersions
+from modelreg.versioning.domain.values import ArtifactFile, Status
 
 PRESIGN_EXPIRY = timedelta(hours=1)
 DEFAULT_GRACE = timedelta(days=1)

@@ -6,7 +6,8 @@ import re
 
 from modelreg.errors import InvalidArgument
 from modelreg.names import ID_PATTERN
-from modelreg.versioning.domain.model import Reference, SemVer
+from modelreg.versioning.domain.queries import Reference
+from modelreg.versioning.domain.values import SemVer
 
 _MODEL = r"namespaces/([^/@]+)/models/([^/@]+)"
 _VERSION = re.compile(rf"^{_MODEL}/versions/([1-9][0-9]{{0,17}})$")

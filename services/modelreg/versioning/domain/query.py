@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from modelreg.filtering import FieldSpec, FieldType, Node, Schema, parse
-from modelreg.versioning.domain.model import SEMVER_PATTERN, Status
+from modelreg.versioning.domain.values import SEMVER_PATTERN, Status
 
 _KEY = re.compile(r"^[A-Za-z0-9_.]{1,128}$")
 _MAP_OPS = ("=", "!=", "in", "like", ":")
