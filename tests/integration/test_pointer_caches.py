@@ -13,7 +13,7 @@ from google.protobuf.message import Message
 from modelreg.eventlog import GENESIS_HASH, EventContext, Position, build_envelope
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
-from modelreg.lineage.adapters.postgres import PointerCache
+from modelreg.lineage.adapters.caches import PointerCache
 from modelreg.projections.batch import AcceptedEvent, ProjectionHandler
 from modelreg.projections.replay import digest
 from modelreg.projections.schema import quote_schema

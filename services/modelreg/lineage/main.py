@@ -13,13 +13,12 @@ import grpc
 from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.lineage.v1 import lineage_pb2, lineage_pb2_grpc
 from modelreg.lineage.adapters import codec
-from modelreg.lineage.adapters.postgres import (
-    LineageProjection,
-    PointerCache,
+from modelreg.lineage.adapters.caches import PointerCache, VersionCache
+from modelreg.lineage.adapters.projection import LineageProjection
+from modelreg.lineage.adapters.reader import (
     PostgresLineageReader,
     PostgresStageDirectory,
     PostgresVersionDirectory,
-    VersionCache,
 )
 from modelreg.lineage.api.servicer import LineageServicer
 from modelreg.lineage.application.use_cases import Lineage

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import ConsistencyToken
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from modelreg.lineage.adapters.postgres import LineageProjection, PostgresLineageReader
+from modelreg.lineage.adapters.projection import LineageProjection
+from modelreg.lineage.adapters.reader import PostgresLineageReader
 from modelreg.lineage.domain.queries import Direction
 from modelreg.projections.replay import digest, rebuild
 from modelreg.runtime.settings import Settings

@@ -1,6 +1,6 @@
 """One lineage record's state through the events of its stream: what a supersede decision reads.
 
-The read model folds the same events in SQL (adapters/postgres.py); this is the rule it follows.
+The read model folds the same events in SQL (adapters/projection.py); this is the rule it follows.
 """
 
 from __future__ import annotations
