@@ -35,13 +35,8 @@ from rich.table import Table
 from bench.run import percentiles, timed
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.adapters.postgres import CatalogProjection
-from modelreg.catalog.domain.model import (
-    ModelFields,
-    NamespaceCreated,
-    Property,
-    PropertyKind,
-    RegisteredModelCreated,
-)
+from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
+from modelreg.catalog.domain.values import ModelFields, Property, PropertyKind
 from modelreg.cli.dev import wait_until_serving
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.devstack.ports import free_port

@@ -5,31 +5,28 @@ from typing import Any
 
 import pytest
 
-from modelreg.catalog.domain.model import (
+from modelreg.catalog.domain.commands import (
     ArchiveRegisteredModel,
     CreateNamespace,
     CreateRegisteredModel,
     DeleteRegisteredModel,
-    EventMeta,
     ModelCommand,
-    ModelFields,
-    ModelState,
-    Property,
-    PropertyKind,
-    RegisteredModel,
+    RestoreRegisteredModel,
+    UpdateRegisteredModel,
+)
+from modelreg.catalog.domain.decide import decide_model, decide_namespace
+from modelreg.catalog.domain.events import (
     RegisteredModelArchived,
     RegisteredModelCreated,
     RegisteredModelDeleted,
     RegisteredModelRestored,
     RegisteredModelUpdated,
-    RestoreRegisteredModel,
-    UpdateRegisteredModel,
-    decide,
-    decide_namespace,
-    evolve,
-    evolve_namespace,
 )
+from modelreg.catalog.domain.evolve import evolve_model, evolve_namespace
+from modelreg.catalog.domain.state import RegisteredModel
+from modelreg.catalog.domain.values import ModelFields, ModelState, Property, PropertyKind
 from modelreg.errors import Aborted, AlreadyExists, FailedPrecondition, InvalidArgument, NotFound
+from modelreg.eventmeta import EventMeta
 from modelreg.names import ModelName, parse_model_name, parse_parent
 from modelreg.signatures import Signature, TensorSpec
 
@@ -40,18 +37,20 @@ T1 = datetime(2026, 1, 2, tzinfo=UTC)
 
 def active(**values: Any) -> RegisteredModel:
     created = RegisteredModelCreated(NAME, ModelFields(**values))
-    return evolve(None, created, EventMeta(str(NAME), T0, "alice", 1))
+    return evolve_model(None, created, EventMeta(str(NAME), T0, "alice", 1))
 
 
 def apply(state: RegisteredModel, command: ModelCommand, actor: str = "bob") -> RegisteredModel:
-    return evolve(state, decide(state, command), EventMeta(str(NAME), T1, actor, state.revision + 1))
+    return evolve_model(
+        state, decide_model(state, command), EventMeta(str(NAME), T1, actor, state.revision + 1)
+    )
 
 
 def test_create_decides_a_created_event_and_evolves_into_an_active_model() -> None:
     values = ModelFields(description="d", tags={"team": "a"}, owners=("alice",))
-    event = decide(None, CreateRegisteredModel(NAME, values))
+    event = decide_model(None, CreateRegisteredModel(NAME, values))
     assert event == RegisteredModelCreated(NAME, values)
-    model = evolve(None, event, EventMeta(str(NAME), T0, "alice", 1))
+    model = evolve_model(None, event, EventMeta(str(NAME), T0, "alice", 1))
     assert model.state is ModelState.ACTIVE
     assert (model.created_by, model.create_time, model.revision, model.fields) == ("alice", T0, 1, values)
 
@@ -59,20 +58,20 @@ def test_create_decides_a_created_event_and_evolves_into_an_active_model() -> No
 def test_creating_an_existing_or_deleted_model_is_already_exists() -> None:
     model = active()
     with pytest.raises(AlreadyExists):
-        decide(model, CreateRegisteredModel(NAME))
+        decide_model(model, CreateRegisteredModel(NAME))
     deleted = apply(model, DeleteRegisteredModel(NAME, "gone"))
     with pytest.raises(AlreadyExists, match="reserved"):
-        decide(deleted, CreateRegisteredModel(NAME))
+        decide_model(deleted, CreateRegisteredModel(NAME))
 
 
 def test_update_changes_only_masked_fields_and_records_whole_values() -> None:
     model = active(description="old", annotations="keep", tags={"a": "1", "b": "2"})
     request = ModelFields(description="new", annotations="ignored", tags={"a": "9"})
-    event = decide(model, UpdateRegisteredModel(NAME, request, ("description", "tags.a", "tags.b")))
+    event = decide_model(model, UpdateRegisteredModel(NAME, request, ("description", "tags.a", "tags.b")))
     assert isinstance(event, RegisteredModelUpdated)
     assert event.fields == ("description", "tags")
     assert event.values.tags == {"a": "9"}  # tags.b removed: absent from the request's map
-    updated = evolve(model, event, EventMeta(str(NAME), T1, "bob", 2))
+    updated = evolve_model(model, event, EventMeta(str(NAME), T1, "bob", 2))
     assert (updated.description, updated.fields.annotations, updated.tags) == ("new", "keep", {"a": "9"})
     assert (updated.update_time, updated.updated_by, updated.revision) == (T1, "bob", 2)
     assert (updated.create_time, updated.created_by) == (T0, "alice")
@@ -93,28 +92,32 @@ def test_update_validates_only_masked_fields_and_rejects_unknown_paths() -> None
 def test_merging_map_keys_still_enforces_the_count_limit() -> None:
     model = active(tags={f"k{i}": "v" for i in range(64)})
     with pytest.raises(InvalidArgument, match="at most 64"):
-        decide(model, UpdateRegisteredModel(NAME, ModelFields(tags={"one-more": "v"}), ("tags.one-more",)))
+        decide_model(
+            model, UpdateRegisteredModel(NAME, ModelFields(tags={"one-more": "v"}), ("tags.one-more",))
+        )
 
 
 def test_stale_etag_is_aborted_and_current_etag_passes() -> None:
     model = active()
     with pytest.raises(Aborted):
-        decide(model, UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",), 7))
-    assert decide(model, ArchiveRegisteredModel(NAME, expected_revision=1)) == RegisteredModelArchived(NAME)
+        decide_model(model, UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",), 7))
+    assert decide_model(model, ArchiveRegisteredModel(NAME, expected_revision=1)) == RegisteredModelArchived(
+        NAME
+    )
 
 
 def test_lifecycle_rules() -> None:
     model = active()
     with pytest.raises(FailedPrecondition):
-        decide(model, RestoreRegisteredModel(NAME))
+        decide_model(model, RestoreRegisteredModel(NAME))
     archived = apply(model, ArchiveRegisteredModel(NAME))
     assert archived.state is ModelState.ARCHIVED
     with pytest.raises(FailedPrecondition):
-        decide(archived, ArchiveRegisteredModel(NAME))
+        decide_model(archived, ArchiveRegisteredModel(NAME))
     with pytest.raises(FailedPrecondition):
-        decide(archived, UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",)))
-    assert decide(archived, RestoreRegisteredModel(NAME)) == RegisteredModelRestored(NAME)
-    assert decide(archived, DeleteRegisteredModel(NAME, "why")) == RegisteredModelDeleted(NAME, "why")
+        decide_model(archived, UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",)))
+    assert decide_model(archived, RestoreRegisteredModel(NAME)) == RegisteredModelRestored(NAME)
+    assert decide_model(archived, DeleteRegisteredModel(NAME, "why")) == RegisteredModelDeleted(NAME, "why")
     deleted = apply(archived, DeleteRegisteredModel(NAME, "why"))
     assert deleted.state is ModelState.DELETED
     for command in (
@@ -124,9 +127,9 @@ def test_lifecycle_rules() -> None:
         UpdateRegisteredModel(NAME, ModelFields(description="x"), ("description",)),
     ):
         with pytest.raises(NotFound):
-            decide(deleted, command)
+            decide_model(deleted, command)
         with pytest.raises(NotFound):
-            decide(None, command)
+            decide_model(None, command)
 
 
 def test_typed_fields_are_validated() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelreg.catalog.domain.model import CreateRegisteredModel, ModelFields
+from modelreg.catalog.domain.commands import CreateRegisteredModel
+from modelreg.catalog.domain.values import ModelFields
 from modelreg.errors import InvalidArgument
 from modelreg.gen.common.v1 import signature_pb2
 from modelreg.names import ModelName

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from modelreg.catalog.domain.model import ModelFields, Property, PropertyKind
+from modelreg.catalog.domain.values import ModelFields, Property, PropertyKind
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.signatures_proto import signature_from_proto, signature_to_proto
 

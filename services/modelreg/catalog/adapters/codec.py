@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from google.protobuf.message import Message
 
-from modelreg.catalog.domain.model import (
-    UPDATABLE_FIELDS,
-    CatalogEvent,
+from modelreg.catalog.domain.events import (
+    Event,
     NamespaceCreated,
     RegisteredModelArchived,
     RegisteredModelCreated,
@@ -14,13 +13,14 @@ from modelreg.catalog.domain.model import (
     RegisteredModelRestored,
     RegisteredModelUpdated,
 )
+from modelreg.catalog.domain.values import UPDATABLE_FIELDS
 from modelreg.catalog.resources import fields_from_proto, fields_to_proto
 from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.names import parse_model_name
 
 
-def encode(event: CatalogEvent) -> tuple[str, Message]:
+def encode(event: Event) -> tuple[str, Message]:
     match event:
         case RegisteredModelCreated():
             model = catalog_pb2.RegisteredModel(name=str(event.name))
@@ -49,7 +49,7 @@ def encode(event: CatalogEvent) -> tuple[str, Message]:
     raise TypeError(f"no encoding for {event!r}")
 
 
-def decode(envelope: Envelope) -> CatalogEvent | None:
+def decode(envelope: Envelope) -> Event | None:
     """The domain event in an envelope; None for payloads the catalog does not fold."""
     match envelope.WhichOneof("payload"):
         case "registered_model_created":

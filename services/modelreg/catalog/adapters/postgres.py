@@ -19,22 +19,14 @@ import structlog
 
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.application.ports import SearchQuery
-from modelreg.catalog.domain.model import (
-    EventMeta,
-    ModelFields,
-    ModelState,
-    Namespace,
-    NamespaceCreated,
-    Property,
-    PropertyKind,
-    RegisteredModel,
-    RegisteredModelCreated,
-    evolve,
-    evolve_namespace,
-)
+from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
+from modelreg.catalog.domain.evolve import evolve_model, evolve_namespace
 from modelreg.catalog.domain.query import FILTER, SortKey
+from modelreg.catalog.domain.state import Namespace, RegisteredModel
+from modelreg.catalog.domain.values import ModelFields, ModelState, Property, PropertyKind
 from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import StreamHead, head_of
+from modelreg.eventmeta import EventMeta
 from modelreg.filtering import Compiler
 from modelreg.names import ModelName, parse_model_name
 from modelreg.projections.batch import AcceptedEvent
@@ -140,7 +132,7 @@ CREATE TABLE IF NOT EXISTS {s}.namespaces (
                 # same way in every replay) keeps the fold total instead of wedging the projector.
                 log.warning("catalog_event_does_not_fit", stream=stream, event_id=accepted.envelope.event_id)
                 continue
-            models[stream] = changed[stream] = evolve(current, event, meta)
+            models[stream] = changed[stream] = evolve_model(current, event, meta)
         if changed:
             await _write_models(conn, schema, list(changed.values()), existing={r["name"] for r in rows})
         if namespaces:

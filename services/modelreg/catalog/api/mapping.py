@@ -4,20 +4,21 @@ from __future__ import annotations
 
 import re
 
-from modelreg.catalog.domain.model import (
-    OUTPUT_ONLY_FIELDS,
-    UPDATABLE_FIELDS,
+from modelreg.catalog.domain.commands import (
     ArchiveRegisteredModel,
     CreateNamespace,
     CreateRegisteredModel,
     DeleteRegisteredModel,
-    ModelFields,
-    ModelState,
-    Namespace,
-    Property,
-    RegisteredModel,
     RestoreRegisteredModel,
     UpdateRegisteredModel,
+)
+from modelreg.catalog.domain.state import Namespace, RegisteredModel
+from modelreg.catalog.domain.values import (
+    OUTPUT_ONLY_FIELDS,
+    UPDATABLE_FIELDS,
+    ModelFields,
+    ModelState,
+    Property,
 )
 from modelreg.catalog.resources import fields_to_proto, property_from_proto
 from modelreg.errors import InvalidArgument

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from modelreg.catalog.domain.model import CatalogEvent, Namespace, RegisteredModel
+from modelreg.catalog.domain.events import Event
 from modelreg.catalog.domain.query import Ordering
+from modelreg.catalog.domain.state import Namespace, RegisteredModel
 from modelreg.commands.contracts import Commands, Loaded
 from modelreg.filtering import Node
 from modelreg.names import ModelName
@@ -44,5 +45,5 @@ class RegisteredModelReader(Protocol):
         """Namespaces in name order, starting after the id `after`."""
 
 
-ModelCommands = Commands[RegisteredModel | None, CatalogEvent]
-NamespaceCommands = Commands[Namespace | None, CatalogEvent]
+ModelCommands = Commands[RegisteredModel | None, Event]
+NamespaceCommands = Commands[Namespace | None, Event]

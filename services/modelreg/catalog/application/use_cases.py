@@ -12,26 +12,15 @@ from modelreg.catalog.application.ports import (
     RegisteredModelReader,
     SearchQuery,
 )
-from modelreg.catalog.domain.model import (
-    ArchiveRegisteredModel,
-    CreateNamespace,
-    CreateRegisteredModel,
-    DeleteRegisteredModel,
-    ModelState,
-    Namespace,
-    RegisteredModel,
-    RestoreRegisteredModel,
-    UpdateRegisteredModel,
-    decide,
-    decide_namespace,
-)
+from modelreg.catalog.domain.commands import CreateNamespace, CreateRegisteredModel, ModelChange
+from modelreg.catalog.domain.decide import decide_model, decide_namespace
 from modelreg.catalog.domain.query import Ordering, SortKey, parse_filter, parse_order_by
+from modelreg.catalog.domain.state import Namespace, RegisteredModel
+from modelreg.catalog.domain.values import ModelState
 from modelreg.errors import AlreadyExists, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
 from modelreg.names import ModelName, check_id, parse_parent
 from modelreg.paging import SortValue, page_request
-
-ModelCommand = UpdateRegisteredModel | ArchiveRegisteredModel | RestoreRegisteredModel | DeleteRegisteredModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +71,9 @@ class Catalog:
             # it is recorded in the event, so the fold needs no default.
             command = replace(command, values=replace(command.values, owners=(context.actor,)))
         token = await self._ensure_namespace(command.name.namespace, context)
-        result = await self._commands.run(str(command.name), context, lambda state: decide(state, command))
+        result = await self._commands.run(
+            str(command.name), context, lambda state: decide_model(state, command)
+        )
         token = result.token if token is None else token.merge(result.token)
         return Written(await self._read_back(command.name), token)
 
@@ -102,8 +93,10 @@ class Catalog:
             return None  # created concurrently: just as good
         return result.token
 
-    async def update(self, command: ModelCommand, context: EventContext) -> Written:
-        result = await self._commands.run(str(command.name), context, lambda state: decide(state, command))
+    async def update(self, command: ModelChange, context: EventContext) -> Written:
+        result = await self._commands.run(
+            str(command.name), context, lambda state: decide_model(state, command)
+        )
         return Written(await self._read_back(command.name), result.token)
 
     async def _read_back(self, name: ModelName) -> RegisteredModel:
