@@ -20,7 +20,7 @@ from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from modelreg.lineage.domain import queries
+from modelreg.lineage.domain import query
 from modelreg.lineage.domain.queries import Direction, StoredRecord, Subgraph
 from modelreg.lineage.domain.state import RecordState
 from modelreg.lineage.domain.values import Edge, Node, NodeType
@@ -123,7 +123,7 @@ class PostgresLineageReader:
         sql = self._list_sql
         if where is not None:
             sql = sql.replace(
-                " ORDER BY", f" AND ({filtering.compile_filter(where, queries.FILTER, params)}) ORDER BY", 1
+                " ORDER BY", f" AND ({filtering.compile_filter(where, query.FILTER, params)}) ORDER BY", 1
             )
         rows = await self._pool.fetch(sql, *params)
         return [(r["offset"], _stored(r)) for r in rows]

@@ -1,5 +1,5 @@
-"""Reading lineage: the ListLineageRecords filter, subgraph walks and their node-type filter, diffs of
-two versions' inputs, the merged reproduction of a version, and the subgraph rendered as JSON or DOT."""
+"""Reading the lineage graph: subgraph walks and their node-type filter, diffs of two versions' inputs,
+the merged reproduction of a version, and the subgraph rendered as JSON or Graphviz DOT."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
 
-from modelreg import filtering
 from modelreg.errors import InvalidArgument
-from modelreg.filtering import FieldSpec, FieldType, Schema
 from modelreg.lineage.domain.values import (
     Edge,
     LineageRecord,
@@ -22,21 +20,6 @@ from modelreg.lineage.domain.values import (
     node_type_of,
     version_node_id,
 )
-
-FILTER = Schema(
-    (
-        FieldSpec("creator", FieldType.STRING, 'creator COLLATE "C"'),
-        FieldSpec("reason", FieldType.STRING, 'reason COLLATE "C"'),
-        FieldSpec("superseded", FieldType.BOOL, "(superseded_by IS NOT NULL)"),
-        FieldSpec("create_time", FieldType.TIMESTAMP, "create_time"),
-    )
-)
-"""The fields of a record that ListLineageRecords' filter may name; strings compare in "C" order."""
-
-
-def parse_filter(text: str) -> filtering.Node | None:
-    """None for an empty filter (every record matches)."""
-    return filtering.parse(text, FILTER)
 
 
 class Direction(StrEnum):
