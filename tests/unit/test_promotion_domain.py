@@ -8,30 +8,24 @@ from datetime import UTC, datetime
 import pytest
 
 from modelreg.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
-from modelreg.promotion.domain.model import (
-    Aggregate,
+from modelreg.eventmeta import EventMeta
+from modelreg.promotion.domain.commands import ApproveTransition, CancelTransition, CreateTransition
+from modelreg.promotion.domain.decide import decide, rollback_moves
+from modelreg.promotion.domain.events import TransitionApplied, TransitionApproved, TransitionRequested
+from modelreg.promotion.domain.evolve import evolve
+from modelreg.promotion.domain.state import Aggregate, Pointers
+from modelreg.promotion.domain.values import (
+    DEFAULT_POLICY,
     Check,
     CheckKind,
-    CreateTransition,
-    Decide,
     Deployment,
-    EventMeta,
     Move,
-    Pointers,
     Policy,
     RequestState,
-    TransitionApplied,
-    TransitionApproved,
-    TransitionRequested,
     VersionFacts,
     VersionStatus,
     Weight,
-    decide_approve,
-    decide_cancel,
-    decide_create,
-    evolve,
-    rollback_moves,
-    validate_moves,
+    check_moves,
 )
 
 MODEL = "namespaces/ns/models/m"
@@ -44,9 +38,18 @@ def facts(**overrides: VersionFacts) -> dict[int, VersionFacts]:
     return base
 
 
-def create(moves, actor="alice", deployments=(), **kw) -> CreateTransition:
+def create(moves, actor="alice", deployments=(), policy=DEFAULT_POLICY, known=None, **kw) -> CreateTransition:
+    """A CreateTransition under `policy`, with the facts `known` (default: every version READY)."""
     return CreateTransition(
-        f"{MODEL}/transitionRequests/r{next(_ids)}", tuple(moves), tuple(deployments), "why", actor, T0, **kw
+        f"{MODEL}/transitionRequests/r{next(_ids)}",
+        tuple(moves),
+        tuple(deployments),
+        "why",
+        actor,
+        T0,
+        policy=policy,
+        facts=facts() if known is None else known,
+        **kw,
     )
 
 
@@ -62,7 +65,7 @@ def empty() -> Aggregate:
 
 
 def test_unprotected_move_applies_at_once() -> None:
-    event = decide_create(empty(), create([Move("STAGING", 3)]), Policy(), facts())
+    event = decide(empty(), create([Move("STAGING", 3)]))
     assert isinstance(event, TransitionApplied)
     state = fold(empty(), event)
     assert state.pointers.pointers == {"STAGING": 3}
@@ -71,13 +74,13 @@ def test_unprotected_move_applies_at_once() -> None:
 
 def test_multi_pointer_transition_is_one_plan() -> None:
     state = empty()
-    state = fold(state, decide_create(state, create([Move("PRODUCTION", 6)]), Policy(protected=()), facts()))
-    state = fold(state, decide_create(state, create([Move("STAGING", 7)]), Policy(protected=()), facts()))
-    event = decide_create(
+    state = fold(state, decide(state, create([Move("PRODUCTION", 6)], policy=Policy(protected=()))))
+    state = fold(state, decide(state, create([Move("STAGING", 7)], policy=Policy(protected=()))))
+    event = decide(
         state,
-        create([Move("PRODUCTION", 7), Move("ARCHIVED", 6), Move("challenger", 8)]),
-        Policy(protected=()),
-        facts(),
+        create(
+            [Move("PRODUCTION", 7), Move("ARCHIVED", 6), Move("challenger", 8)], policy=Policy(protected=())
+        ),
     )
     assert isinstance(event, TransitionApplied)
     assert {(c.pointer, c.version, c.previous) for c in event.changes} == {
@@ -101,13 +104,13 @@ def test_policy_matrix(required: int, sod: bool, self_approves: bool, check_pass
     version = 7 if check_passes in (True, None) else 2  # auc 0.87 vs 0.82
     policy = Policy(required_approvals=required, separation_of_duties=sod, checks=checks)
     state = empty()
-    command = create([Move("PRODUCTION", version)], actor="req")
+    command = create([Move("PRODUCTION", version)], actor="req", policy=policy)
     if check_passes is False:
         with pytest.raises(FailedPrecondition) as error:
-            decide_create(state, command, policy, facts())
+            decide(state, command)
         assert "metrics.auc >= 0.85" in str(error.value) and "auc = 0.82" in str(error.value)
         return
-    event = decide_create(state, command, policy, facts())
+    event = decide(state, command)
     assert isinstance(event, TransitionRequested)
     assert event.request.required_approvals == required
     state = fold(state, event)
@@ -115,12 +118,12 @@ def test_policy_matrix(required: int, sod: bool, self_approves: bool, check_pass
     approvers += [f"a{i}" for i in range(required)]
     applied = False
     for i, approver in enumerate(approvers):
-        decide = Decide(command.name, "ok", approver, T0)
+        approve = ApproveTransition(command.name, "ok", approver, T0, facts())
         if approver == "req" and sod:
             with pytest.raises(PermissionDenied, match="separation of duties"):
-                decide_approve(state, decide, facts())
+                decide(state, approve)
             continue
-        outcome = decide_approve(state, decide, facts())
+        outcome = decide(state, approve)
         counted = i + 1 if not (self_approves and sod) else i
         if counted >= required:
             assert isinstance(outcome, TransitionApplied)
@@ -138,11 +141,11 @@ def test_policy_matrix(required: int, sod: bool, self_approves: bool, check_pass
 
 def test_same_approver_twice_counts_once() -> None:
     state = empty()
-    command = create([Move("PRODUCTION", 7)])
-    state = fold(state, decide_create(state, command, Policy(required_approvals=2), facts()))
-    state = fold(state, decide_approve(state, Decide(command.name, "", "bob", T0), facts()))
+    command = create([Move("PRODUCTION", 7)], policy=Policy(required_approvals=2))
+    state = fold(state, decide(state, command))
+    state = fold(state, decide(state, ApproveTransition(command.name, "", "bob", T0, facts())))
     with pytest.raises(FailedPrecondition, match="already approved"):
-        decide_approve(state, Decide(command.name, "", "bob", T0), facts())
+        decide(state, ApproveTransition(command.name, "", "bob", T0, facts()))
 
 
 @pytest.mark.parametrize(
@@ -162,24 +165,24 @@ def test_same_approver_twice_counts_once() -> None:
 def test_each_check_names_itself_and_the_value(check: Check, fact: VersionFacts | None, message: str) -> None:
     known = facts(v7=fact) if fact else facts()
     with pytest.raises(FailedPrecondition) as error:
-        decide_create(empty(), create([Move("PRODUCTION", 7)]), Policy(checks=(check,)), known)
+        decide(empty(), create([Move("PRODUCTION", 7)], policy=Policy(checks=(check,)), known=known))
     assert str(check) in str(error.value) and message in str(error.value)
 
 
 def test_checks_apply_only_to_protected_pointers() -> None:
     policy = Policy(checks=(Check(CheckKind.METRIC_THRESHOLD, "auc", ">=", 0.99),))
-    event = decide_create(empty(), create([Move("challenger", 2)]), policy, facts())
+    event = decide(empty(), create([Move("challenger", 2)], policy=policy))
     assert isinstance(event, TransitionApplied)
 
 
 def test_checks_run_again_at_the_last_approval() -> None:
     policy = Policy(checks=(Check(CheckKind.VERSION_READY),))
     state = empty()
-    command = create([Move("PRODUCTION", 7)])
-    state = fold(state, decide_create(state, command, policy, facts()))
+    command = create([Move("PRODUCTION", 7)], policy=policy)
+    state = fold(state, decide(state, command))
     deprecated = facts(v7=VersionFacts(7, VersionStatus.DEPRECATED))
     with pytest.raises(FailedPrecondition, match="VERSION_READY failed for version 7: status is DEPRECATED"):
-        decide_approve(state, Decide(command.name, "", "bob", T0), deprecated)
+        decide(state, ApproveTransition(command.name, "", "bob", T0, deprecated))
 
 
 @pytest.mark.parametrize("status", [None, VersionStatus.DELETED])
@@ -190,43 +193,45 @@ def test_missing_or_deleted_versions_are_refused(status: VersionStatus | None) -
     else:
         known[7] = VersionFacts(7, status)
     with pytest.raises(FailedPrecondition, match="versions/7"):
-        decide_create(empty(), create([Move("challenger", 7)]), Policy(), known)
+        decide(empty(), create([Move("challenger", 7)], policy=Policy(), known=known))
 
 
 def test_stale_etag_is_aborted() -> None:
-    state = fold(empty(), decide_create(empty(), create([Move("STAGING", 1)]), Policy(), facts()))
+    state = fold(empty(), decide(empty(), create([Move("STAGING", 1)])))
     with pytest.raises(Aborted):
-        decide_create(state, create([Move("STAGING", 2)], etag='W/"0"'), Policy(), facts())
-    assert decide_create(state, create([Move("STAGING", 2)], etag='W/"1"'), Policy(), facts())
+        decide(state, create([Move("STAGING", 2)], etag='W/"0"'))
+    assert decide(state, create([Move("STAGING", 2)], etag='W/"1"'))
 
 
 def test_applying_supersedes_pending_requests_on_the_same_pointer() -> None:
     state = empty()
-    a, b, c = create([Move("PRODUCTION", 7)]), create([Move("PRODUCTION", 8)]), create([Move("champion", 3)])
-    state = fold(state, decide_create(state, a, Policy(), facts()))
-    state = fold(state, decide_create(state, b, Policy(), facts()))
-    state = fold(state, decide_create(state, c, Policy(protected=("*",)), facts()))
-    applied = decide_approve(state, Decide(a.name, "", "bob", T0), facts())
+    a, b = create([Move("PRODUCTION", 7)]), create([Move("PRODUCTION", 8)])
+    c = create([Move("champion", 3)], policy=Policy(protected=("*",)))
+    state = fold(state, decide(state, a))
+    state = fold(state, decide(state, b))
+    state = fold(state, decide(state, c))
+    applied = decide(state, ApproveTransition(a.name, "", "bob", T0, facts()))
     assert isinstance(applied, TransitionApplied) and applied.superseded == (b.name,)
     state = fold(state, applied)
     assert state.requests[b.name].state is RequestState.SUPERSEDED
     assert state.requests[c.name].state is RequestState.PENDING
     with pytest.raises(FailedPrecondition, match="SUPERSEDED"):
-        decide_approve(state, Decide(b.name, "", "bob", T0), facts())
+        decide(state, ApproveTransition(b.name, "", "bob", T0, facts()))
 
 
 def test_rollback_returns_to_exactly_the_previous_version() -> None:
     state = empty()
     for version in (3, 5, 7):
-        state = fold(
-            state, decide_create(state, create([Move("PRODUCTION", version)]), Policy(protected=()), facts())
-        )
+        state = fold(state, decide(state, create([Move("PRODUCTION", version)], policy=Policy(protected=()))))
     assert rollback_moves(state, "PRODUCTION") == (Move("PRODUCTION", 5),)
-    event = decide_create(
+    event = decide(
         state,
-        create(list(rollback_moves(state, "PRODUCTION")), rollback=True, rollback_reason="bad"),
-        Policy(protected=()),
-        facts(),
+        create(
+            list(rollback_moves(state, "PRODUCTION")),
+            rollback=True,
+            rollback_reason="bad",
+            policy=Policy(protected=()),
+        ),
     )
     state = fold(state, event)
     assert state.pointers.pointers["PRODUCTION"] == 5
@@ -237,12 +242,14 @@ def test_rollback_returns_to_exactly_the_previous_version() -> None:
 @pytest.mark.parametrize(("allowed", "required"), [(True, 1), (False, None)])
 def test_emergency_rollback_needs_a_single_approver(allowed: bool, required: int | None) -> None:
     policy = Policy(required_approvals=3, emergency_rollback=allowed)
-    command = create([Move("PRODUCTION", 2)], rollback=True, rollback_reason="outage", emergency=True)
+    command = create(
+        [Move("PRODUCTION", 2)], rollback=True, rollback_reason="outage", emergency=True, policy=policy
+    )
     if required is None:
         with pytest.raises(FailedPrecondition, match="emergency"):
-            decide_create(empty(), command, policy, facts())
+            decide(empty(), command)
         return
-    event = decide_create(empty(), command, policy, facts())
+    event = decide(empty(), command)
     assert isinstance(event, TransitionRequested) and event.request.required_approvals == required
 
 
@@ -262,21 +269,21 @@ def test_traffic_split_validation(weights: list[Weight], error: str | None) -> N
     deployments = [Deployment("prod", tuple(weights))]
     if error:
         with pytest.raises(InvalidArgument, match=error):
-            validate_moves([], deployments, "transition_request")
+            check_moves([], deployments, "transition_request")
     else:
-        validate_moves([], deployments, "transition_request")
+        check_moves([], deployments, "transition_request")
 
 
 def test_traffic_split_versions_must_be_ready() -> None:
     known = facts(v8=VersionFacts(8, VersionStatus.DEPRECATED))
     deployment = Deployment("prod", (Weight(7, 90), Weight(8, 10)))
     with pytest.raises(FailedPrecondition, match="version 8 is DEPRECATED"):
-        decide_create(empty(), create([], deployments=[deployment]), Policy(protected=()), known)
+        decide(empty(), create([], deployments=[deployment], policy=Policy(protected=()), known=known))
 
 
 def test_deployment_changes_are_governed() -> None:
     deployment = Deployment("prod", (Weight(7, 90), Weight(8, 10)))
-    event = decide_create(empty(), create([], deployments=[deployment]), Policy(), facts())
+    event = decide(empty(), create([], deployments=[deployment]))
     assert isinstance(event, TransitionRequested)
     assert event.request.protected_targets == ("deployments/prod",)
 
@@ -284,11 +291,11 @@ def test_deployment_changes_are_governed() -> None:
 def test_cancel_only_by_requester_or_admin() -> None:
     state = empty()
     command = create([Move("PRODUCTION", 7)], actor="req")
-    state = fold(state, decide_create(state, command, Policy(), facts()))
+    state = fold(state, decide(state, command))
     with pytest.raises(PermissionDenied):
-        decide_cancel(state, Decide(command.name, "", "other", T0))
-    assert decide_cancel(state, Decide(command.name, "", "other", T0, is_admin=True))
-    assert decide_cancel(state, Decide(command.name, "", "req", T0))
+        decide(state, CancelTransition(command.name, "", "other", T0))
+    assert decide(state, CancelTransition(command.name, "", "other", T0, is_admin=True))
+    assert decide(state, CancelTransition(command.name, "", "req", T0))
 
 
 @pytest.mark.parametrize(
@@ -303,4 +310,4 @@ def test_cancel_only_by_requester_or_admin() -> None:
 )
 def test_contradictory_moves_are_invalid(moves: list[Move]) -> None:
     with pytest.raises(InvalidArgument):
-        validate_moves(moves, [], "transition_request")
+        check_moves(moves, [], "transition_request")

@@ -11,25 +11,27 @@ from modelreg.eventlog.envelope import GENESIS_HASH
 from modelreg.gen.promotion.v1 import events_pb2
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.application.rbac import RoleMap
-from modelreg.promotion.domain.model import (
+from modelreg.promotion.domain.events import (
     AccessDenied,
-    Approval,
-    Check,
-    CheckKind,
-    Deployment,
-    Move,
+    Event,
     PointerChange,
-    Policy,
     PolicySet,
-    PromotionEvent,
-    Request,
-    RequestState,
-    Role,
     TransitionApplied,
     TransitionApproved,
     TransitionCancelled,
     TransitionRejected,
     TransitionRequested,
+)
+from modelreg.promotion.domain.state import Request
+from modelreg.promotion.domain.values import (
+    Approval,
+    Check,
+    CheckKind,
+    Deployment,
+    Move,
+    Policy,
+    RequestState,
+    Role,
     Weight,
 )
 
@@ -102,7 +104,7 @@ REQUEST = Request(
         AccessDenied("mallory", "ApproveTransitionRequest", REQUEST.name, "needs approver"),
     ],
 )
-def test_every_event_survives_the_log(event: PromotionEvent) -> None:
+def test_every_event_survives_the_log(event: Event) -> None:
     field, payload = codec.encode(event)
     envelope = build_envelope(
         stream=MODEL,

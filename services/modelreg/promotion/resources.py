@@ -13,18 +13,17 @@ from datetime import UTC, datetime
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from modelreg.gen.promotion.v1 import promotion_pb2
-from modelreg.promotion.domain.model import (
+from modelreg.promotion.domain.events import AccessDenied, PointerChange
+from modelreg.promotion.domain.queries import HistoryEntry
+from modelreg.promotion.domain.state import Request
+from modelreg.promotion.domain.values import (
     DEFAULT_PROTECTED,
-    AccessDenied,
     Approval,
     Check,
     CheckKind,
     Deployment,
-    HistoryEntry,
     Move,
-    PointerChange,
     Policy,
-    Request,
     RequestState,
     Weight,
 )

@@ -7,18 +7,18 @@ from google.protobuf.message import Message
 
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
-from modelreg.promotion.domain.model import (
+from modelreg.promotion.domain.events import (
     AccessDenied,
+    Event,
     PointerChange,
     PolicySet,
-    PromotionEvent,
-    Request,
     TransitionApplied,
     TransitionApproved,
     TransitionCancelled,
     TransitionRejected,
     TransitionRequested,
 )
+from modelreg.promotion.domain.state import Request
 from modelreg.promotion.resources import (
     approval_from_proto,
     approval_to_proto,
@@ -44,7 +44,7 @@ def request_from_body(message: events_pb2.TransitionRequested) -> Request:
     return request_from_proto(message.transition_request, message.required_checks)
 
 
-def encode(event: PromotionEvent) -> tuple[str, Message]:
+def encode(event: Event) -> tuple[str, Message]:
     """The envelope oneof field and payload for a domain event."""
     match event:
         case TransitionRequested(request=request):
@@ -95,7 +95,7 @@ def encode(event: PromotionEvent) -> tuple[str, Message]:
     raise TypeError(f"not a promotion event: {event!r}")
 
 
-def decode(envelope: Envelope) -> PromotionEvent | None:
+def decode(envelope: Envelope) -> Event | None:
     """The domain event in an envelope; None for payloads this service does not fold."""
     match envelope.WhichOneof("payload"):
         case "transition_requested":

@@ -25,6 +25,7 @@ import asyncpg
 
 from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import EMPTY_HEAD, head_of
+from modelreg.eventmeta import EventMeta
 from modelreg.filtering import Node, Schema, compile_filter
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
@@ -34,22 +35,11 @@ from modelreg.projections.schema import quote_schema
 from modelreg.promotion import resources
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.domain import query
-from modelreg.promotion.domain.model import (
-    AccessDenied,
-    Aggregate,
-    EventMeta,
-    HistoryEntry,
-    Pointers,
-    Policy,
-    PolicySet,
-    Request,
-    TransitionApplied,
-    VersionFacts,
-    VersionStatus,
-    Weight,
-    evolve,
-    history_entry,
-)
+from modelreg.promotion.domain.events import AccessDenied, PolicySet, TransitionApplied
+from modelreg.promotion.domain.evolve import evolve
+from modelreg.promotion.domain.queries import HistoryEntry, history_entry
+from modelreg.promotion.domain.state import Aggregate, Pointers, Request
+from modelreg.promotion.domain.values import Policy, VersionFacts, VersionStatus, Weight
 
 
 def namespace_of(name: str) -> str:

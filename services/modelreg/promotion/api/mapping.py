@@ -11,15 +11,15 @@ from modelreg.errors import InvalidArgument
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
 from modelreg.names import ID_PATTERN, check_id, parse_model_name, parse_parent
 from modelreg.promotion import resources
-from modelreg.promotion.domain.model import (
+from modelreg.promotion.domain.state import Pointers
+from modelreg.promotion.domain.values import (
     MAX_COMMENT_BYTES,
     STAGE_TARGETS,
     Deployment,
     Move,
-    Pointers,
     Policy,
     Weight,
-    validate_policy,
+    check_policy,
 )
 
 PROTECTED_PATTERN = re.compile(r"^[A-Za-z0-9._*/?\[\]!-]{1,160}$")
@@ -96,7 +96,7 @@ def policy(message: pb.PromotionPolicy) -> Policy:
         if check.kind not in resources.KIND_FROM_PROTO:
             raise InvalidArgument.of(f"policy.required_checks[{i}].kind", "is required")
     value = resources.policy_from_proto(message)
-    validate_policy(value)
+    check_policy(value)
     return value
 
 

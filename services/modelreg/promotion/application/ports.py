@@ -9,16 +9,10 @@ from typing import Protocol
 from modelreg.commands.contracts import Commands
 from modelreg.filtering import Node
 from modelreg.paging import Keyset
-from modelreg.promotion.domain.model import (
-    AccessDenied,
-    Aggregate,
-    HistoryEntry,
-    Pointers,
-    Policy,
-    PromotionEvent,
-    Request,
-    VersionFacts,
-)
+from modelreg.promotion.domain.events import AccessDenied, Event
+from modelreg.promotion.domain.queries import HistoryEntry
+from modelreg.promotion.domain.state import Aggregate, Pointers, Request
+from modelreg.promotion.domain.values import Policy, VersionFacts
 
 
 class PromotionReader(Protocol):
@@ -64,7 +58,7 @@ class VersionFactsReader(Protocol):
     async def facts(self, model: str, versions: Sequence[int]) -> dict[int, VersionFacts]: ...
 
 
-PromotionCommands = Commands[Aggregate, PromotionEvent]
+PromotionCommands = Commands[Aggregate, Event]
 """Appends are the facts of a namespace (a policy, a denial), valid whatever the stream holds."""
 
 

@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from modelreg.promotion.domain.model import Role
+from modelreg.promotion.domain.values import Role
 
 ENV = "MODELREG_ROLES"
 _ENTRY = re.compile(

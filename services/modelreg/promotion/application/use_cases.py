@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -28,30 +28,27 @@ from modelreg.promotion.application.ports import (
 )
 from modelreg.promotion.application.rbac import RoleMap
 from modelreg.promotion.domain import query
-from modelreg.promotion.domain.model import (
-    DEFAULT_POLICY,
-    AccessDenied,
-    Aggregate,
+from modelreg.promotion.domain.commands import (
+    ApproveTransition,
+    CancelTransition,
+    Command,
     CreateTransition,
-    Decide,
+    RejectTransition,
+    SetPolicy,
+)
+from modelreg.promotion.domain.decide import decide, rollback_moves
+from modelreg.promotion.domain.events import AccessDenied
+from modelreg.promotion.domain.queries import HistoryEntry, referenced_versions
+from modelreg.promotion.domain.state import Aggregate, Pointers, Request
+from modelreg.promotion.domain.values import (
+    DEFAULT_POLICY,
     Deployment,
-    HistoryEntry,
     Move,
-    Pointers,
     Policy,
-    PolicySet,
-    PromotionEvent,
-    Request,
     RequestState,
     Role,
-    decide_approve,
-    decide_cancel,
-    decide_create,
-    decide_policy,
-    decide_reject,
-    referenced_versions,
-    rollback_moves,
-    validate_moves,
+    VersionFacts,
+    check_moves,
 )
 
 T = TypeVar("T")
@@ -158,7 +155,7 @@ class Promotion:
         context: EventContext,
     ) -> Written:
         await self._authorize(context, namespace_of(model), Role.EDITOR, "CreateTransitionRequest", model)
-        validate_moves(moves, deployments, "transition_request")
+        check_moves(moves, deployments, "transition_request")
         # Independent reads: in parallel, on two pooled connections.
         policy, facts = await asyncio.gather(
             self._policy(model), self._facts.facts(model, sorted(referenced_versions(moves, deployments)))
@@ -171,10 +168,10 @@ class Promotion:
             context.actor,
             datetime.now(UTC),
             etag=etag,
+            policy=policy,
+            facts=facts,
         )
-        result = await self._commands.run(
-            model, context, lambda state: decide_create(state, command, policy, facts)
-        )
+        result = await self._commands.run(model, context, lambda state: decide(state, command))
         return await self._read_back(result.event_id, result.token)
 
     async def rollback(
@@ -198,14 +195,12 @@ class Promotion:
             rollback=True,
             rollback_reason=reason,
             emergency=emergency,
+            policy=policy,
+            facts=facts,
         )
         # The previous version is read again from the state the decision is made on.
         result = await self._commands.run(
-            model,
-            context,
-            lambda state: decide_create(
-                state, replace(command, moves=rollback_moves(state, stage)), policy, facts
-            ),
+            model, context, lambda state: decide(state, replace(command, moves=rollback_moves(state, stage)))
         )
         return await self._read_back(result.event_id, result.token)
 
@@ -213,11 +208,12 @@ class Promotion:
         self,
         action: str,
         name: str,
-        comment: str,
         context: EventContext,
         needed: Role,
-        decide: Callable[..., PromotionEvent],
+        command_for: Callable[[Mapping[int, VersionFacts], bool], Command],
     ) -> Written:
+        """Approve, reject or cancel: `command_for(facts, is_admin)` is the command, given what the caches
+        know of the request's versions and whether the actor is an admin of its namespace."""
         model = model_of_request(name)
         namespace = namespace_of(model)
         await self._authorize(context, namespace, needed, action, name)
@@ -229,16 +225,10 @@ class Promotion:
         facts = await self._facts.facts(
             model, sorted(referenced_versions(request.moves, request.deployments))
         )
-        command = Decide(
-            name,
-            comment,
-            context.actor,
-            datetime.now(UTC),
-            is_admin=self._roles.allows(context.actor, namespace, Role.ADMIN),
-        )
+        command = command_for(facts, self._roles.allows(context.actor, namespace, Role.ADMIN))
 
         async def run() -> Written:
-            result = await self._commands.run(model, context, lambda state: decide(state, command, facts))
+            result = await self._commands.run(model, context, lambda state: decide(state, command))
             written = await self._reader.request(name)
             assert written is not None
             return Written(written, result.token)
@@ -247,38 +237,39 @@ class Promotion:
 
     async def approve(self, name: str, comment: str, context: EventContext) -> Written:
         return await self._decide(
-            "ApproveTransitionRequest", name, comment, context, Role.APPROVER, decide_approve
+            "ApproveTransitionRequest",
+            name,
+            context,
+            Role.APPROVER,
+            lambda facts, _: ApproveTransition(name, comment, context.actor, datetime.now(UTC), facts),
         )
 
     async def reject(self, name: str, comment: str, context: EventContext) -> Written:
         return await self._decide(
             "RejectTransitionRequest",
             name,
-            comment,
             context,
             Role.APPROVER,
-            lambda s, c, _: decide_reject(s, c),
+            lambda _, __: RejectTransition(name, comment, context.actor, datetime.now(UTC)),
         )
 
     async def cancel(self, name: str, comment: str, context: EventContext) -> Written:
         return await self._decide(
             "CancelTransitionRequest",
             name,
-            comment,
             context,
             Role.EDITOR,
-            lambda s, c, _: decide_cancel(s, c),
+            lambda _, is_admin: CancelTransition(name, comment, context.actor, datetime.now(UTC), is_admin),
         )
 
     async def set_policy(
         self, parent: str, policy: Policy, context: EventContext
     ) -> tuple[Policy, ConsistencyToken]:
         await self._authorize(context, namespace_of(parent), Role.ADMIN, "SetPromotionPolicy", parent)
-        event: PolicySet = decide_policy(parent, policy)
-        # A policy replaces the previous one whatever it was: an append-only fact.
+        # A policy replaces the previous one whatever it was: an append-only fact, decided on no state.
         # Pending requests keep the policy they were created under.
-        result = await self._commands.append(parent, context, event)
-        return event.policy, result.token
+        result = await self._commands.append(parent, context, decide(None, SetPolicy(parent, policy)))
+        return policy, result.token
 
     # Queries -----------------------------------------------------------------
 

@@ -8,7 +8,7 @@ access_denials); strings compare in "C" (code point) order. Each alias
 from __future__ import annotations
 
 from modelreg.filtering import FieldSpec, FieldType, Node, Schema, parse
-from modelreg.promotion.domain.model import RequestState
+from modelreg.promotion.domain.values import RequestState
 
 REQUESTS = Schema(
     (

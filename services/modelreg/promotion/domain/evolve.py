@@ -1,0 +1,83 @@
+"""The promotion fold: an event, with its envelope's metadata, onto the model's aggregate."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import assert_never
+
+from modelreg.eventmeta import EventMeta
+from modelreg.promotion.domain.events import (
+    AccessDenied,
+    Event,
+    PolicySet,
+    TransitionApplied,
+    TransitionApproved,
+    TransitionCancelled,
+    TransitionRejected,
+    TransitionRequested,
+)
+from modelreg.promotion.domain.state import Aggregate, Pointers
+from modelreg.promotion.domain.values import RequestState
+
+
+def evolve(state: Aggregate, event: Event, meta: EventMeta) -> Aggregate:
+    """The aggregate after `event`. A policy and a denial are facts of their parent, not of the aggregate:
+    they leave it as it is."""
+    requests = dict(state.requests)
+    match event:
+        case TransitionRequested(request=request):
+            requests[request.name] = replace(
+                request, create_time=meta.occurred_at, update_time=meta.occurred_at
+            )
+            return replace(state, requests=requests)
+        case TransitionApproved(name=name, approval=approval):
+            if name in requests:
+                r = requests[name]
+                requests[name] = replace(r, approvals=(*r.approvals, approval), update_time=meta.occurred_at)
+            return replace(state, requests=requests)
+        case TransitionRejected(name=name, comment=comment) | TransitionCancelled(name=name, comment=comment):
+            kind = RequestState.REJECTED if isinstance(event, TransitionRejected) else RequestState.CANCELLED
+            if name in requests:
+                requests[name] = replace(
+                    requests[name],
+                    state=kind,
+                    decided_by=meta.actor,
+                    decision_comment=comment,
+                    update_time=meta.occurred_at,
+                )
+            return replace(state, requests=requests)
+        case TransitionApplied():
+            previous = requests.get(event.request.name)
+            create_time = previous.create_time if previous else meta.occurred_at
+            requests[event.request.name] = replace(
+                event.request, create_time=create_time, update_time=meta.occurred_at
+            )
+            for name in event.superseded:
+                if name in requests:
+                    requests[name] = replace(
+                        requests[name], state=RequestState.SUPERSEDED, update_time=meta.occurred_at
+                    )
+            return replace(state, pointers=_apply_changes(state.pointers, event), requests=requests)
+        case PolicySet() | AccessDenied():
+            return state
+        case _:
+            assert_never(event)
+
+
+def _apply_changes(pointers: Pointers, event: TransitionApplied) -> Pointers:
+    current = dict(pointers.pointers)
+    previous = dict(pointers.previous)
+    for change in event.changes:
+        previous[change.pointer] = change.previous
+        if change.version:
+            current[change.pointer] = change.version
+        else:
+            current.pop(change.pointer, None)
+    deployments = dict(pointers.deployments)
+    for deployment in event.deployments:
+        if deployment.weights:
+            deployments[deployment.environment] = deployment.weights
+        else:
+            deployments.pop(deployment.environment, None)
+    archived = (pointers.archived | set(event.archived)) - set(event.unarchived)
+    return Pointers(pointers.model, current, frozenset(archived), deployments, previous, pointers.applied + 1)
