@@ -72,7 +72,8 @@ from modelreg.projections.replay import rebuild_all
 from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings
 from modelreg.versioning.adapters import codec
-from modelreg.versioning.adapters.postgres import CatalogModelsCache, PointersCache, VersioningProjection
+from modelreg.versioning.adapters.caches import CatalogModelsCache, PointersCache
+from modelreg.versioning.adapters.projection import VersioningProjection
 from modelreg.versioning.domain.events import VersionCreated
 from modelreg.versioning.domain.values import SemVer, VersionSpec
 

@@ -17,7 +17,7 @@ from modelreg.lineage.adapters.caches import PointerCache
 from modelreg.projections.batch import AcceptedEvent, ProjectionHandler
 from modelreg.projections.replay import digest
 from modelreg.projections.schema import quote_schema
-from modelreg.versioning.adapters.postgres import PointersCache
+from modelreg.versioning.adapters.caches import PointersCache
 from tests.helpers import unique
 
 MODELS = ("namespaces/n/models/a", "namespaces/n/models/b")

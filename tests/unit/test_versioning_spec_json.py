@@ -6,7 +6,7 @@ import json
 from dataclasses import asdict
 
 from modelreg.signatures import Signature, TensorSpec
-from modelreg.versioning.adapters.postgres import spec_from_json, spec_to_json
+from modelreg.versioning.adapters.schema import spec_from_json, spec_to_json
 from modelreg.versioning.domain.values import ArtifactFile, CodeReference, Environment, VersionSpec
 
 

@@ -24,12 +24,9 @@ from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
 from modelreg.runtime.host import Runtime, ServiceSpec
 from modelreg.runtime.process import run_service
 from modelreg.versioning.adapters import codec
-from modelreg.versioning.adapters.postgres import (
-    CatalogModelsCache,
-    PointersCache,
-    PostgresVersionReader,
-    VersioningProjection,
-)
+from modelreg.versioning.adapters.caches import CatalogModelsCache, PointersCache
+from modelreg.versioning.adapters.projection import VersioningProjection
+from modelreg.versioning.adapters.reader import PostgresVersionReader
 from modelreg.versioning.api.servicer import VersioningServicer
 from modelreg.versioning.application.use_cases import Versioning
 

@@ -20,7 +20,8 @@ from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild_all
 from modelreg.runtime.host import ServiceHost
-from modelreg.versioning.adapters.postgres import CatalogModelsCache, PointersCache, VersioningProjection
+from modelreg.versioning.adapters.caches import CatalogModelsCache, PointersCache
+from modelreg.versioning.adapters.projection import VersioningProjection
 from tests.helpers import unique
 from tests.integration.versioning.helpers import (
     artifact,
@@ -186,9 +187,9 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
     if processes == 1:
         # The live fold upserts its small batches; this replay COPYs every new row,
         # so the digest holds the two write paths equal.
-        from modelreg.versioning.adapters import postgres
+        from modelreg.versioning.adapters import projection
 
-        monkeypatch.setattr(postgres, "COPY_THRESHOLD", 1)
+        monkeypatch.setattr(projection, "COPY_THRESHOLD", 1)
     model, token = await create_model()
     version = await ready_version(versioning_stub, model, token, tags={"a": "b"}, metrics={"auc": 0.9})
     await create_version(versioning_stub, model, bump=pb.BUMP_MAJOR)

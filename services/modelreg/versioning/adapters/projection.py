@@ -1,0 +1,173 @@
+"""The fold of `modelreg.versioning.v1` into model_versions and retention_policies.
+
+It folds through the domain's own `evolve`, so a command and the read model
+share one definition of every state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import structlog
+
+from modelreg.errors import InvalidArgument
+from modelreg.eventmeta import EventMeta
+from modelreg.projections.batch import AcceptedEvent
+from modelreg.projections.schema import quote_schema
+from modelreg.versioning.adapters import codec
+from modelreg.versioning.adapters.schema import (
+    VERSION_COLUMNS,
+    spec_to_json,
+    version_from_row,
+    versioning_tables,
+)
+from modelreg.versioning.domain.events import Event
+from modelreg.versioning.domain.evolve import can_evolve, evolve
+from modelreg.versioning.domain.state import ModelVersion, ModelVersions
+from modelreg.versioning.domain.values import SemVer, Status, VersionSpec
+
+log = structlog.get_logger(__name__)
+
+COPY_THRESHOLD = 64
+"""Changed versions in one batch from which COPY pays for its extra round trips."""
+
+_FOLD_COLUMNS = ", ".join(
+    "CASE WHEN t.number IS NULL THEN NULL ELSE v.spec END AS spec" if column == "spec" else f"v.{column}"
+    for column in (c.strip() for c in VERSION_COLUMNS.split(","))
+)
+
+
+class VersioningProjection:
+    """Folds `modelreg.versioning.v1` into model_versions and retention_policies."""
+
+    name = "versioning"
+    read_model_tables = ("model_versions", "retention_policies")
+    stream_scope = ""
+
+    def ddl(self, schema: str) -> str:
+        return versioning_tables(schema)
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
+        s = quote_schema(schema)
+        decoded = [(a, _decode(a)) for a in events]
+        streams = list({a.envelope.stream for a, e in decoded if e is not None})
+        if not streams:
+            return
+        states = {m: ModelVersions(m) for m in streams}
+        # One read: full rows for the versions this batch names; of the others, can_evolve()
+        # needs just number and semver (their spec is left out), and only changed
+        # versions are written back. Retention policies are not read: the fold only
+        # ever writes the one a RetentionSet carries.
+        touched = {
+            (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
+        }
+        stored: set[tuple[str, int]] = set()
+        for row in await conn.fetch(
+            f"SELECT {_FOLD_COLUMNS}, t.number IS NOT NULL AS touched FROM {s}.model_versions v"
+            " LEFT JOIN unnest($2::text[], $3::bigint[]) AS t(model, number) USING (model, number)"
+            " WHERE v.model = ANY($1::text[])",
+            streams,
+            [m for m, _ in touched],
+            [n for _, n in touched],
+        ):
+            stored.add((row["model"], row["number"]))
+            version = version_from_row(row) if row["touched"] else _summary(row)
+            states[row["model"]].versions[row["number"]] = version
+        changed: dict[tuple[str, int], ModelVersion] = {}
+        policies: dict[str, int] = {}
+        for accepted, event in decoded:
+            if event is None:
+                continue
+            stream = accepted.envelope.stream
+            if not can_evolve(states[stream], event):
+                log.warning(
+                    "versioning_event_skipped",
+                    stream=stream,
+                    offset=accepted.position.offset,
+                )
+                continue
+            meta = EventMeta(
+                stream, codec.occurred_at(accepted.envelope), accepted.envelope.actor, accepted.revision
+            )
+            state = states[stream] = evolve(states[stream], event, meta)
+            number = getattr(event, "number", None)
+            if number is None:
+                policies[stream] = state.keep_last_per_major
+            else:
+                changed[(stream, number)] = state.versions[number]
+        if changed:
+            rows = [_version_row(v) for v in changed.values()]
+            # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs
+            # three round trips; a live batch of a few events is one pipelined upsert.
+            bulk = len(rows) >= COPY_THRESHOLD
+            fresh = [r for r, key in zip(rows, changed, strict=True) if bulk and key not in stored]
+            if fresh:
+                await conn.copy_records_to_table(
+                    "model_versions",
+                    schema_name=schema,
+                    columns=[c.strip() for c in VERSION_COLUMNS.split(",")],
+                    records=fresh,
+                )
+            upserted = [r for r, key in zip(rows, changed, strict=True) if not bulk or key in stored]
+            if upserted:
+                await conn.executemany(
+                    f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS})"
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14)"
+                    " ON CONFLICT (model, number) DO UPDATE SET status = EXCLUDED.status,"
+                    " spec = EXCLUDED.spec, update_time = EXCLUDED.update_time,"
+                    " updated_by = EXCLUDED.updated_by, state_reason = EXCLUDED.state_reason",
+                    upserted,
+                )
+        if policies:
+            await conn.executemany(
+                f"INSERT INTO {s}.retention_policies (model, keep_last_per_major) VALUES ($1, $2)"
+                " ON CONFLICT (model) DO UPDATE SET keep_last_per_major = EXCLUDED.keep_last_per_major",
+                list(policies.items()),
+            )
+
+
+def _version_row(v: ModelVersion) -> tuple[object, ...]:
+    return (
+        v.model,
+        v.number,
+        str(v.semver),
+        v.semver.major,
+        v.semver.minor,
+        v.semver.pipeline,
+        v.status.value,
+        spec_to_json(v.spec),
+        v.create_time,
+        v.update_time,
+        v.created_by,
+        v.updated_by,
+        v.state_reason,
+        v.created_revision,
+    )
+
+
+def _summary(row: Any) -> ModelVersion:
+    """A stand-in carrying only what can_evolve() reads (number and semver); never written back."""
+    epoch = datetime.fromtimestamp(0, UTC)
+    return ModelVersion(
+        row["model"],
+        row["number"],
+        SemVer(row["major"], row["minor"], row["pipeline"]),
+        Status.READY,
+        VersionSpec(),
+        epoch,
+        epoch,
+        "",
+        "",
+    )
+
+
+def _decode(accepted: AcceptedEvent) -> Event | None:
+    try:
+        return codec.decode(accepted.envelope)
+    except (InvalidArgument, ValueError) as error:
+        # A record no version of this service could have written; skipping keeps the fold total.
+        log.warning("versioning_event_undecodable", stream=accepted.envelope.stream, error=str(error))
+        return None

@@ -1,0 +1,163 @@
+"""The versioning service's tables in PostgreSQL, and how a row of model_versions maps to a version.
+
+- model_versions / retention_policies: the read model, folded from
+  `modelreg.versioning.v1` (adapters/projection).
+- catalog_models: which models exist, fed only by `modelreg.catalog.v1`.
+- version_pointers: which version each stage or alias names, fed only by
+  `modelreg.promotion.v1` (adapters/caches).
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from modelreg.projections.schema import quote_schema
+from modelreg.signatures import Signature, TensorSpec
+from modelreg.versioning.domain.state import ModelVersion
+from modelreg.versioning.domain.values import (
+    ArtifactFile,
+    CodeReference,
+    Environment,
+    SemVer,
+    Status,
+    VersionSpec,
+)
+
+VERSION_COLUMNS = (
+    "model, number, semver, major, minor, pipeline, status, spec, create_time, update_time,"
+    " created_by, updated_by, state_reason, created_revision"
+)
+
+
+def versioning_tables(schema: str) -> str:
+    """The read model folded from the own topic."""
+    s = quote_schema(schema)
+    return f"""
+CREATE TABLE IF NOT EXISTS {s}.model_versions (
+    model        text NOT NULL COLLATE "C",
+    number       bigint NOT NULL,
+    semver       text NOT NULL,
+    major        int NOT NULL,
+    minor        int NOT NULL,
+    pipeline     int NOT NULL,
+    status       text NOT NULL,
+    spec         jsonb NOT NULL,
+    create_time  timestamptz NOT NULL,
+    update_time  timestamptz NOT NULL,
+    created_by   text NOT NULL,
+    updated_by   text NOT NULL,
+    state_reason text NOT NULL,
+    created_revision bigint NOT NULL,
+    PRIMARY KEY (model, number),
+    -- The fold already guarantees it; the constraint makes a bug loud.
+    UNIQUE (model, major, minor, pipeline)
+);
+-- ListModelVersions' `tags.k = "v"` compiles to a containment test this index serves.
+CREATE INDEX IF NOT EXISTS model_versions_tags ON {s}.model_versions
+    USING gin ((spec->'tags') jsonb_path_ops);
+CREATE TABLE IF NOT EXISTS {s}.retention_policies (
+    model               text PRIMARY KEY COLLATE "C",
+    keep_last_per_major int NOT NULL
+);
+"""
+
+
+def catalog_models_table(schema: str) -> str:
+    """Which models exist, from the catalog topic."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.catalog_models (
+    name  text PRIMARY KEY COLLATE "C",
+    state text NOT NULL
+);
+"""
+
+
+def version_pointers_table(schema: str) -> str:
+    """Which version each stage, alias and deployment split names, from the promotion topic."""
+    return f"""
+CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
+    model   text NOT NULL COLLATE "C",
+    pointer text NOT NULL COLLATE "C",
+    version bigint NOT NULL,
+    PRIMARY KEY (model, pointer)
+);
+"""
+
+
+def spec_to_json(spec: VersionSpec) -> str:
+    # Spelled out rather than dataclasses.asdict, whose deep copies were half of a replay's
+    # time; the unit tests hold it equal to asdict (the stored JSON must not change).
+    def tensors(items: tuple[TensorSpec, ...]) -> list[dict[str, Any]]:
+        return [{"dtype": t.dtype, "name": t.name, "shape": list(t.shape)} for t in items]
+
+    sig = spec.signature
+    code, env = spec.code, spec.environment
+    data = {
+        "code": {"commit": code.commit, "dirty": code.dirty, "repo": code.repo},
+        "description": spec.description,
+        "environment": {
+            "lock_digest": env.lock_digest,
+            "packages": env.packages,
+            "python_version": env.python_version,
+        },
+        "files": [
+            {"media_type": f.media_type, "path": f.path, "sha256": f.sha256, "size": f.size}
+            for f in spec.files
+        ],
+        "flavor": spec.flavor,
+        "framework": spec.framework,
+        "metrics": spec.metrics,
+        "params": spec.params,
+        "signature": None
+        if sig is None
+        else {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs)},
+        "tags": spec.tags,
+    }
+    return _SPEC_JSON.encode(data)
+
+
+# What json.dumps(data, sort_keys=True, separators=(",", ":")) builds on every call.
+_SPEC_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
+def spec_from_json(raw: str | dict[str, Any]) -> VersionSpec:
+    data = json.loads(raw) if isinstance(raw, str) else raw
+    sig = data["signature"]
+
+    def specs(items: list[dict[str, Any]]) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in items)
+
+    return VersionSpec(
+        description=data["description"],
+        tags=data["tags"],
+        metrics=data["metrics"],
+        params=data["params"],
+        code=CodeReference(**data["code"]),
+        environment=Environment(**data["environment"]),
+        framework=data["framework"],
+        flavor=data["flavor"],
+        signature=Signature(specs(sig["inputs"]), specs(sig["outputs"])) if sig is not None else None,
+        files=tuple(ArtifactFile(**f) for f in data["files"]),
+    )
+
+
+def _timestamp(value: datetime | str) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def version_from_row(row: Any) -> ModelVersion:
+    return ModelVersion(
+        model=row["model"],
+        number=row["number"],
+        semver=SemVer(row["major"], row["minor"], row["pipeline"]),
+        status=Status(row["status"]),
+        spec=spec_from_json(row["spec"]),
+        create_time=_timestamp(row["create_time"]),
+        update_time=_timestamp(row["update_time"]),
+        created_by=row["created_by"],
+        updated_by=row["updated_by"],
+        state_reason=row["state_reason"],
+        created_revision=row["created_revision"],
+    )
