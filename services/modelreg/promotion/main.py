@@ -17,12 +17,9 @@ import grpc
 from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
 from modelreg.promotion.adapters import codec
-from modelreg.promotion.adapters.postgres import (
-    LineageCache,
-    PostgresPromotionReader,
-    PromotionProjection,
-    VersionFactsCache,
-)
+from modelreg.promotion.adapters.caches import LineageCache, VersionFactsCache
+from modelreg.promotion.adapters.projection import PromotionProjection
+from modelreg.promotion.adapters.reader import PostgresPromotionReader
 from modelreg.promotion.api.servicer import PromotionServicer
 from modelreg.promotion.application.rbac import RoleMap
 from modelreg.promotion.application.use_cases import Promotion

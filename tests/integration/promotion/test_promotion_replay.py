@@ -7,7 +7,8 @@ import asyncpg
 
 from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.replay import digest, rebuild
-from modelreg.promotion.adapters.postgres import PromotionProjection, VersionFactsCache
+from modelreg.promotion.adapters.caches import VersionFactsCache
+from modelreg.promotion.adapters.projection import PromotionProjection
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.integration.promotion.conftest import Facts
