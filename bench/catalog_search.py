@@ -34,7 +34,7 @@ from rich.table import Table
 
 from bench.run import percentiles, timed
 from modelreg.catalog.adapters import codec
-from modelreg.catalog.adapters.postgres import CatalogProjection
+from modelreg.catalog.adapters.projection import CatalogProjection
 from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
 from modelreg.catalog.domain.values import ModelFields, Property, PropertyKind
 from modelreg.cli.dev import wait_until_serving

@@ -12,7 +12,7 @@ import time
 
 import asyncpg
 
-from modelreg.catalog.adapters.postgres import CatalogProjection
+from modelreg.catalog.adapters.projection import CatalogProjection
 from modelreg.eventlog import GENESIS_HASH, EventContext, Position, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2

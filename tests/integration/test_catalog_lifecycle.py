@@ -12,7 +12,7 @@ import grpc
 import pytest
 from google.protobuf.field_mask_pb2 import FieldMask
 
-from modelreg.catalog.adapters.postgres import CatalogProjection
+from modelreg.catalog.adapters.projection import CatalogProjection
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
 from modelreg.gen.common.v1.signature_pb2 import Signature, TensorSpec

@@ -7,7 +7,7 @@ from functools import partial
 import asyncpg
 import pytest
 
-from modelreg.catalog.adapters.postgres import CatalogProjection
+from modelreg.catalog.adapters.projection import CatalogProjection
 from modelreg.eventlog import ConsistencyToken
 from modelreg.eventlog.envelope import to_kafka_message
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb

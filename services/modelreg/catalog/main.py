@@ -11,7 +11,8 @@ from collections.abc import Sequence
 import grpc
 
 from modelreg.catalog.adapters import codec
-from modelreg.catalog.adapters.postgres import CatalogProjection, PostgresCatalogReader
+from modelreg.catalog.adapters.projection import CatalogProjection
+from modelreg.catalog.adapters.reader import PostgresCatalogReader
 from modelreg.catalog.api.servicer import CatalogServicer
 from modelreg.catalog.application.use_cases import Catalog
 from modelreg.commands.logged import LoggedCommands
