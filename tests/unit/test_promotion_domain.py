@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -11,7 +13,7 @@ from modelreg.errors import Aborted, FailedPrecondition, InvalidArgument, Permis
 from modelreg.eventmeta import EventMeta
 from modelreg.promotion.domain.commands import ApproveTransition, CancelTransition, CreateTransition
 from modelreg.promotion.domain.decide import decide, rollback_moves
-from modelreg.promotion.domain.events import TransitionApplied, TransitionApproved, TransitionRequested
+from modelreg.promotion.domain.events import Event, TransitionApplied, TransitionApproved, TransitionRequested
 from modelreg.promotion.domain.evolve import evolve
 from modelreg.promotion.domain.state import Aggregate, Pointers
 from modelreg.promotion.domain.values import (
@@ -38,7 +40,14 @@ def facts(**overrides: VersionFacts) -> dict[int, VersionFacts]:
     return base
 
 
-def create(moves, actor="alice", deployments=(), policy=DEFAULT_POLICY, known=None, **kw) -> CreateTransition:
+def create(
+    moves: Sequence[Move],
+    actor: str = "alice",
+    deployments: Sequence[Deployment] = (),
+    policy: Policy = DEFAULT_POLICY,
+    known: dict[int, VersionFacts] | None = None,
+    **kw: Any,
+) -> CreateTransition:
     """A CreateTransition under `policy`, with the facts `known` (default: every version READY)."""
     return CreateTransition(
         f"{MODEL}/transitionRequests/r{next(_ids)}",
@@ -56,7 +65,7 @@ def create(moves, actor="alice", deployments=(), policy=DEFAULT_POLICY, known=No
 _ids = itertools.count()
 
 
-def fold(state: Aggregate, event, actor="x") -> Aggregate:
+def fold(state: Aggregate, event: Event, actor: str = "x") -> Aggregate:
     return evolve(state, event, EventMeta(MODEL, T0, actor, 1))
 
 
