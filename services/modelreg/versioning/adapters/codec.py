@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 from datetime import UTC, datetime
+from typing import assert_never
 
 from google.protobuf.message import Message
 
@@ -61,7 +62,8 @@ def encode(model: str, event: Event) -> tuple[str, Message]:
             return "retention_policy_set", events_pb2.RetentionPolicySet(
                 policy=versioning_pb2.RetentionPolicy(model=model, keep_last_per_major=keep)
             )
-    raise TypeError(f"unknown event {event!r}")
+        case _:
+            assert_never(event)
 
 
 @functools.lru_cache(maxsize=4096)
