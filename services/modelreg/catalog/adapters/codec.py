@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from google.protobuf.message import Message
 
 from modelreg.catalog.domain.events import (
@@ -46,7 +48,8 @@ def encode(event: Event) -> tuple[str, Message]:
                     name=f"namespaces/{event.name}", description=event.description, implicit=event.implicit
                 )
             )
-    raise TypeError(f"no encoding for {event!r}")
+        case _:
+            assert_never(event)
 
 
 def decode(envelope: Envelope) -> Event | None:
