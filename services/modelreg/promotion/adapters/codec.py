@@ -3,6 +3,8 @@ modelreg.promotion.resources)."""
 
 from __future__ import annotations
 
+from typing import assert_never
+
 from google.protobuf.message import Message
 
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
@@ -92,7 +94,8 @@ def encode(event: Event) -> tuple[str, Message]:
                     reason=event.reason,
                 )
             )
-    raise TypeError(f"not a promotion event: {event!r}")
+        case _:
+            assert_never(event)
 
 
 def decode(envelope: Envelope) -> Event | None:
