@@ -44,6 +44,27 @@ def record(
 
 
 @app.command()
+def records(
+    uri: str = typer.Argument(..., help="ns/model/3, ns/model@production, ..."),
+    filter_: str = typer.Option(
+        "", "--filter", "-f", help='e.g. creator = "ci" AND create_time >= "2026-01-01T00:00:00Z"'
+    ),
+    show_superseded: bool = typer.Option(False, help="include records a correction replaced"),
+    output: Output = OutputOption,
+) -> None:
+    """List the lineage records of a version, in recording order."""
+    found = run(
+        lambda r: r.lineage.list_lineage_records(uri, show_superseded=show_superseded, filter=filter_)
+    )
+    emit(
+        found,
+        output,
+        ["name", "create_time", "creator", "reason", "superseded_by"],
+        title=f"lineage records of {uri}",
+    )
+
+
+@app.command()
 def show(
     uri: str = typer.Argument(..., help="ns/model/3, ns/model@production, ..."),
     direction: str = typer.Option("up", help="up (what it was made from), down (what used it), both"),

@@ -1,4 +1,5 @@
-"""Promotion commands: move pointers under policy, approve, roll back, show history."""
+"""Promotion commands: move pointers under policy, approve, roll back, list requests,
+history and denials."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from itertools import islice
 
 import typer
 
-from modelreg.cli.output import Output, OutputOption, as_dict, console, emit, output_option, parse_pairs, run
+from modelreg.cli.output import (
+    Output,
+    OutputOption,
+    as_dict,
+    console,
+    echo_json,
+    emit,
+    output_option,
+    parse_pairs,
+    run,
+)
 from modelreg.client import Registry
 
 TRANSITION_COLUMNS = ["name", "state", "moves", "requester", "approvals", "comment"]
@@ -76,15 +87,33 @@ def pointers(uri: str = typer.Argument(..., help="namespace/model"), output: Out
     )
 
 
+def requests(
+    uri: str = typer.Argument(..., help="namespace/model"),
+    filter_: str = typer.Option(
+        "", "--filter", "-f", help='e.g. state = "PENDING" AND requested_by = "alice"'
+    ),
+    output: Output = OutputOption,
+) -> None:
+    """List the transition requests of a model, newest first (e.g. those awaiting approval)."""
+    found = run(lambda r: r.promotion.list_transition_requests(uri, filter=filter_))
+    emit(found, output, TRANSITION_COLUMNS, title=f"transition requests of {uri}")
+
+
 def history(
     uri: str = typer.Argument(..., help="namespace/model"),
     pointer: str = typer.Option("", help="only this stage or alias"),
+    filter_: str = typer.Option(
+        "",
+        "--filter",
+        "-f",
+        help='e.g. pointer = "PRODUCTION" AND applied_time >= "2026-01-01T00:00:00Z"',
+    ),
     output: Output = OutputOption,
 ) -> None:
     """Every applied transition: who moved what, when, why, and who approved."""
-    entries = run(lambda r: r.promotion.history(uri, pointer=pointer))
+    entries = run(lambda r: r.promotion.history(uri, pointer=pointer, filter=filter_))
     if output is Output.json:
-        emit(entries, output, [])
+        echo_json([as_dict(e) for e in entries])  # a list even when one entry matches
         return
     from rich.table import Table
 
@@ -97,6 +126,23 @@ def history(
         comment = f"rollback: {entry.rollback_reason}" if entry.rollback else entry.comment
         table.add_row(entry.apply_time.ToJsonString(), changes, entry.requester, approvers, comment)
     console.print(table)
+
+
+def denials(
+    namespace: str = typer.Argument(..., help="the namespace"),
+    filter_: str = typer.Option(
+        "", "--filter", "-f", help='e.g. principal = "mallory" AND deny_time >= "2026-01-01T00:00:00Z"'
+    ),
+    output: Output = OutputOption,
+) -> None:
+    """List the promotion calls refused in a namespace, newest first: who tried what, and why not."""
+    found = run(lambda r: r.promotion.list_access_denials(namespace, filter=filter_))
+    emit(
+        found,
+        output,
+        ["deny_time", "principal", "action", "resource", "reason"],
+        title=f"access denials in {namespace}",
+    )
 
 
 def watch(
@@ -127,5 +173,5 @@ def watch(
 
 
 def register(app: typer.Typer) -> None:
-    for command in (promote, approve, reject, rollback, pointers, history, watch):
+    for command in (promote, approve, reject, rollback, pointers, requests, history, denials, watch):
         app.command()(command)

@@ -35,6 +35,32 @@ class LineageClient:
             ),
         )
 
+    async def list_lineage_records(
+        self, uri: str, *, show_superseded: bool = False, filter: str = "", page_size: int = 200
+    ) -> list[lineage_pb2.LineageRecord]:
+        """The lineage records of a version (matching `filter`, e.g.
+        `creator = "ci" AND create_time >= "2026-01-01T00:00:00Z"`), in recording order,
+        all pages; `show_superseded` includes the corrected ones."""
+        connection = self._connection
+        version = await version_name(connection, uri)
+        records: list[lineage_pb2.LineageRecord] = []
+        token = ""
+        while True:
+            page = await connection.call(
+                connection.lineage.ListLineageRecords,
+                lineage_pb2.ListLineageRecordsRequest(
+                    parent=version,
+                    show_superseded=show_superseded,
+                    filter=filter,
+                    page_size=page_size,
+                    page_token=token,
+                ),
+            )
+            records.extend(page.records)
+            token = page.next_page_token
+            if not token:
+                return records
+
     async def lineage_subgraph(
         self, uri: str, *, direction: str = "up", max_hops: int = 3
     ) -> lineage_pb2.GetLineageSubgraphResponse:
@@ -116,6 +142,7 @@ class LineageClient:
 
 class SyncLineageClient(Facade[LineageClient]):
     record_lineage = Blocking(LineageClient.record_lineage)
+    list_lineage_records = Blocking(LineageClient.list_lineage_records)
     lineage_subgraph = Blocking(LineageClient.lineage_subgraph)
     find_downstream = Blocking(LineageClient.find_downstream)
     diff_lineage = Blocking(LineageClient.diff_lineage)

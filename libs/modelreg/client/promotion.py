@@ -100,8 +100,32 @@ class PromotionClient:
             promotion_pb2.GetPointersRequest(model=parse_uri(uri).model_name),
         )
 
-    async def history(self, uri: str, *, pointer: str = "") -> list[promotion_pb2.PointerHistoryEntry]:
-        """Every applied transition of a model (or of one pointer), newest first."""
+    async def list_transition_requests(
+        self, uri: str, *, filter: str = "", page_size: int = 200
+    ) -> list[promotion_pb2.TransitionRequest]:
+        """The transition requests of `ns/model` (matching `filter`, e.g.
+        `state = "PENDING" AND requested_by = "alice"`), newest first, all pages."""
+        connection = self._connection
+        model = parse_uri(uri).model_name
+        requests: list[promotion_pb2.TransitionRequest] = []
+        token = ""
+        while True:
+            page = await connection.call(
+                connection.promotion.ListTransitionRequests,
+                promotion_pb2.ListTransitionRequestsRequest(
+                    parent=model, filter=filter, page_size=page_size, page_token=token
+                ),
+            )
+            requests.extend(page.transition_requests)
+            token = page.next_page_token
+            if not token:
+                return requests
+
+    async def history(
+        self, uri: str, *, pointer: str = "", filter: str = "", page_size: int = 200
+    ) -> list[promotion_pb2.PointerHistoryEntry]:
+        """Every applied transition of a model (or of one pointer, or matching `filter`, e.g.
+        `pointer = "PRODUCTION" AND applied_time >= "2026-01-01T00:00:00Z"`), newest first."""
         connection = self._connection
         model = parse_uri(uri).model_name
         entries: list[promotion_pb2.PointerHistoryEntry] = []
@@ -110,13 +134,33 @@ class PromotionClient:
             page = await connection.call(
                 connection.promotion.ListPointerHistory,
                 promotion_pb2.ListPointerHistoryRequest(
-                    model=model, pointer=pointer, page_size=200, page_token=token
+                    model=model, pointer=pointer, filter=filter, page_size=page_size, page_token=token
                 ),
             )
             entries.extend(page.entries)
             token = page.next_page_token
             if not token:
                 return entries
+
+    async def list_access_denials(
+        self, namespace: str, *, filter: str = "", page_size: int = 200
+    ) -> list[promotion_pb2.AccessDenial]:
+        """The refused promotion calls in a namespace (matching `filter`, e.g.
+        `principal = "mallory" AND deny_time >= "2026-01-01T00:00:00Z"`), newest first, all pages."""
+        connection = self._connection
+        denials: list[promotion_pb2.AccessDenial] = []
+        token = ""
+        while True:
+            page = await connection.call(
+                connection.promotion.ListAccessDenials,
+                promotion_pb2.ListAccessDenialsRequest(
+                    parent=f"namespaces/{namespace}", filter=filter, page_size=page_size, page_token=token
+                ),
+            )
+            denials.extend(page.denials)
+            token = page.next_page_token
+            if not token:
+                return denials
 
     async def set_promotion_policy(
         self, policy: promotion_pb2.PromotionPolicy
@@ -154,6 +198,8 @@ class SyncPromotionClient(Facade[PromotionClient]):
     reject = Blocking(PromotionClient.reject)
     rollback = Blocking(PromotionClient.rollback)
     pointers = Blocking(PromotionClient.pointers)
+    list_transition_requests = Blocking(PromotionClient.list_transition_requests)
     history = Blocking(PromotionClient.history)
+    list_access_denials = Blocking(PromotionClient.list_access_denials)
     set_promotion_policy = Blocking(PromotionClient.set_promotion_policy)
     watch_promotions = Streaming(PromotionClient.watch_promotions)
