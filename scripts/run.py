@@ -78,6 +78,8 @@ LINT_STEPS: list[list[object]] = [
     [BIN / "ruff", "check", "."],
     [BIN / "ruff", "format", "--check", "."],
     [BIN / "lint-imports"],
+    # The ports (typing.Protocol) are contracts only if a type checker holds the adapters to them.
+    [BIN / "mypy"],
 ]
 
 if __name__ == "__main__":
