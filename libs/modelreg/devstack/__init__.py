@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
 
@@ -20,6 +19,7 @@ from modelreg.devstack.containers import (
     start_postgres_container,
 )
 from modelreg.devstack.kafka import TansuBroker, create_topics, tansu_binary
+from modelreg.devstack.lifecycle import Stoppable
 from modelreg.devstack.ports import free_port, wait_for_port
 from modelreg.devstack.postgres import (
     PG_DSN_ENV,
@@ -54,7 +54,7 @@ def use_testcontainers() -> bool:
     return os.environ.get(USE_TESTCONTAINERS_ENV) != "0" and docker_engine_available()
 
 
-class LocalStack:
+class LocalStack(Stoppable):
     """Kafka + PostgreSQL (+ S3 when ``with_s3``), started on construction.
 
     ``pg_data_dir`` asks for a persistent local cluster, so it always uses the embedded
@@ -114,14 +114,3 @@ class LocalStack:
             raise errors[0]
         if errors:
             raise ExceptionGroup("stopping LocalStack failed", errors)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

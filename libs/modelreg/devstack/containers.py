@@ -8,10 +8,11 @@ functions. Each returned object mirrors the attributes of its local-process coun
 from __future__ import annotations
 
 import subprocess
-from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import structlog
+
+from modelreg.devstack.lifecycle import Stoppable
 
 log = structlog.get_logger(__name__)
 
@@ -36,7 +37,7 @@ def docker_engine_available() -> bool:
     return result.returncode == 0
 
 
-class _ContainerHandle:
+class _ContainerHandle(Stoppable):
     def __init__(self, container: Any) -> None:
         self.container = container
 
@@ -45,17 +46,6 @@ class _ContainerHandle:
             return
         container, self.container = self.container, None
         container.stop()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _start(container: Any) -> Any:

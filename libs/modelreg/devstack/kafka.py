@@ -24,11 +24,11 @@ import tempfile
 import time
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import structlog
 
+from modelreg.devstack.lifecycle import Stoppable
 from modelreg.devstack.ports import free_port, port_is_free, wait_for_port
 
 log = structlog.get_logger(__name__)
@@ -119,7 +119,7 @@ async def _metadata_ok(bootstrap_servers: str) -> bool:
         await admin.close()
 
 
-class TansuBroker:
+class TansuBroker(Stoppable):
     """One tansu broker process listening on 127.0.0.1 with in-memory storage."""
 
     def __init__(self, process: subprocess.Popen[bytes], port: int, log_path: Path, owns_log: bool) -> None:
@@ -213,17 +213,6 @@ class TansuBroker:
         if self._owns_log:
             self.log_path.unlink(missing_ok=True)
             self._owns_log = False
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 async def create_topics(bootstrap_servers: str, topics: dict[str, int]) -> None:

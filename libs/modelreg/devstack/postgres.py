@@ -16,12 +16,12 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
-from types import ModuleType, TracebackType
-from typing import Self
+from types import ModuleType
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import structlog
 
+from modelreg.devstack.lifecycle import Stoppable
 from modelreg.devstack.ports import free_port
 
 log = structlog.get_logger(__name__)
@@ -139,7 +139,7 @@ def _log_tail(path: Path, max_bytes: int = 4000) -> str:
         return "<no log>"
 
 
-class PostgresServer:
+class PostgresServer(Stoppable):
     """A PostgreSQL server reachable at ``admin_dsn`` (the ``postgres`` db, as superuser)."""
 
     def __init__(
@@ -306,17 +306,6 @@ class PostgresServer:
             proc.kill()
         except psutil.Error:
             pass
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 def _quote_ident(name: str) -> str:

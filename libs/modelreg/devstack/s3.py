@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import logging
 import time
-from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING
 
 import structlog
 
+from modelreg.devstack.lifecycle import Stoppable
 from modelreg.devstack.ports import port_is_free, wait_for_port
 
 if TYPE_CHECKING:
@@ -30,7 +30,7 @@ _SECRET_KEY = "testing"
 _REGION = "us-east-1"
 
 
-class MotoS3Server:
+class MotoS3Server(Stoppable):
     """moto's S3 API served over plain HTTP on 127.0.0.1 from a daemon thread."""
 
     def __init__(self, server: ThreadedMotoServer, port: int) -> None:
@@ -77,14 +77,3 @@ class MotoS3Server:
         self._stopped = True
         self._server.stop()
         log.info("moto_s3.stopped", endpoint=self.endpoint)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
