@@ -53,23 +53,11 @@ class CatalogClient:
         """Models of a namespace matching `filter` (AND/OR/NOT, comparisons, LIKE, IN over
         name, tags.k, properties.k, create_time, update_time, state), all pages."""
         connection = self._connection
-        models: list[catalog_pb2.RegisteredModel] = []
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.catalog.ListRegisteredModels,
-                catalog_pb2.ListRegisteredModelsRequest(
-                    parent=f"namespaces/{namespace}",
-                    page_size=page_size,
-                    page_token=token,
-                    filter=filter,
-                    order_by=order_by,
-                ),
-            )
-            models.extend(page.registered_models)
-            token = page.next_page_token
-            if not token:
-                return models
+        request = catalog_pb2.ListRegisteredModelsRequest(
+            parent=f"namespaces/{namespace}", page_size=page_size, filter=filter, order_by=order_by
+        )
+        pages = connection.pages(connection.catalog.ListRegisteredModels, request)
+        return [model async for page in pages for model in page.registered_models]
 
     async def create_namespace(self, namespace: str, *, description: str = "") -> catalog_pb2.Namespace:
         connection = self._connection
@@ -84,17 +72,9 @@ class CatalogClient:
 
     async def list_namespaces(self) -> list[catalog_pb2.Namespace]:
         connection = self._connection
-        namespaces: list[catalog_pb2.Namespace] = []
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.catalog.ListNamespaces,
-                catalog_pb2.ListNamespacesRequest(page_size=500, page_token=token),
-            )
-            namespaces.extend(page.namespaces)
-            token = page.next_page_token
-            if not token:
-                return namespaces
+        request = catalog_pb2.ListNamespacesRequest(page_size=500)
+        pages = connection.pages(connection.catalog.ListNamespaces, request)
+        return [namespace async for page in pages for namespace in page.namespaces]
 
     async def update_model(
         self,

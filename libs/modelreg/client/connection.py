@@ -7,11 +7,11 @@ import asyncio
 import json
 import os
 import random
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import grpc
 
@@ -24,6 +24,13 @@ from modelreg.gen.versioning.v1 import versioning_pb2_grpc
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
+
+
+class _Page(Protocol):
+    next_page_token: str
+
+
+Page = TypeVar("Page", bound=_Page)
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
 
@@ -139,3 +146,12 @@ class Connection:
                     self.observe(value)
             return response
         raise AssertionError("unreachable")
+
+    async def pages(self, method: Callable[..., Awaitable[Page]], request: Any) -> AsyncIterator[Page]:
+        """Every page of a List call: the request again with each next_page_token, until there is none."""
+        while True:
+            page = await self.call(method, request)
+            yield page
+            if not page.next_page_token:
+                return
+            request.page_token = page.next_page_token

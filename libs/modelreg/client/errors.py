@@ -62,21 +62,8 @@ class IntegrityError(RegistryError):
     code = grpc.StatusCode.DATA_LOSS
 
 
-_BY_CODE = {
-    cls.code: cls
-    for cls in (
-        InvalidArgument,
-        NotFound,
-        AlreadyExists,
-        FailedPrecondition,
-        PermissionDenied,
-        Unauthenticated,
-        Aborted,
-        Unavailable,
-        DeadlineExceeded,
-        IntegrityError,
-    )
-}
+# Every direct subclass above is the one exception of its status code.
+_BY_CODE = {cls.code: cls for cls in RegistryError.__subclasses__()}
 
 
 def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> RegistryError:

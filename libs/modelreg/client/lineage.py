@@ -42,24 +42,14 @@ class LineageClient:
         `creator = "ci" AND create_time >= "2026-01-01T00:00:00Z"`), in recording order,
         all pages; `show_superseded` includes the corrected ones."""
         connection = self._connection
-        version = await version_name(connection, uri)
-        records: list[lineage_pb2.LineageRecord] = []
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.lineage.ListLineageRecords,
-                lineage_pb2.ListLineageRecordsRequest(
-                    parent=version,
-                    show_superseded=show_superseded,
-                    filter=filter,
-                    page_size=page_size,
-                    page_token=token,
-                ),
-            )
-            records.extend(page.records)
-            token = page.next_page_token
-            if not token:
-                return records
+        request = lineage_pb2.ListLineageRecordsRequest(
+            parent=await version_name(connection, uri),
+            show_superseded=show_superseded,
+            filter=filter,
+            page_size=page_size,
+        )
+        pages = connection.pages(connection.lineage.ListLineageRecords, request)
+        return [record async for page in pages for record in page.records]
 
     async def lineage_subgraph(
         self, uri: str, *, direction: str = "up", max_hops: int = 3
@@ -74,17 +64,11 @@ class LineageClient:
             start_nodes=[f"model_version:{version.name}"], direction=_DIRECTIONS[direction], max_hops=max_hops
         )
         merged = lineage_pb2.GetLineageSubgraphResponse()
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.lineage.GetLineageSubgraph,
-                lineage_pb2.GetLineageSubgraphRequest(query=query, page_size=1000, page_token=token),
-            )
+        request = lineage_pb2.GetLineageSubgraphRequest(query=query, page_size=1000)
+        async for page in connection.pages(connection.lineage.GetLineageSubgraph, request):
             merged.nodes.extend(page.nodes)
             merged.edges.extend(page.edges)
-            token = page.next_page_token
-            if not token:
-                return merged
+        return merged
 
     async def find_downstream(
         self,

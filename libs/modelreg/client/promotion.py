@@ -106,20 +106,11 @@ class PromotionClient:
         """The transition requests of `ns/model` (matching `filter`, e.g.
         `state = "PENDING" AND requested_by = "alice"`), newest first, all pages."""
         connection = self._connection
-        model = parse_uri(uri).model_name
-        requests: list[promotion_pb2.TransitionRequest] = []
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.promotion.ListTransitionRequests,
-                promotion_pb2.ListTransitionRequestsRequest(
-                    parent=model, filter=filter, page_size=page_size, page_token=token
-                ),
-            )
-            requests.extend(page.transition_requests)
-            token = page.next_page_token
-            if not token:
-                return requests
+        request = promotion_pb2.ListTransitionRequestsRequest(
+            parent=parse_uri(uri).model_name, filter=filter, page_size=page_size
+        )
+        pages = connection.pages(connection.promotion.ListTransitionRequests, request)
+        return [transition async for page in pages for transition in page.transition_requests]
 
     async def history(
         self, uri: str, *, pointer: str = "", filter: str = "", page_size: int = 200
@@ -127,20 +118,11 @@ class PromotionClient:
         """Every applied transition of a model (or of one pointer, or matching `filter`, e.g.
         `pointer = "PRODUCTION" AND applied_time >= "2026-01-01T00:00:00Z"`), newest first."""
         connection = self._connection
-        model = parse_uri(uri).model_name
-        entries: list[promotion_pb2.PointerHistoryEntry] = []
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.promotion.ListPointerHistory,
-                promotion_pb2.ListPointerHistoryRequest(
-                    model=model, pointer=pointer, filter=filter, page_size=page_size, page_token=token
-                ),
-            )
-            entries.extend(page.entries)
-            token = page.next_page_token
-            if not token:
-                return entries
+        request = promotion_pb2.ListPointerHistoryRequest(
+            model=parse_uri(uri).model_name, pointer=pointer, filter=filter, page_size=page_size
+        )
+        pages = connection.pages(connection.promotion.ListPointerHistory, request)
+        return [entry async for page in pages for entry in page.entries]
 
     async def list_access_denials(
         self, namespace: str, *, filter: str = "", page_size: int = 200
@@ -148,19 +130,11 @@ class PromotionClient:
         """The refused promotion calls in a namespace (matching `filter`, e.g.
         `principal = "mallory" AND deny_time >= "2026-01-01T00:00:00Z"`), newest first, all pages."""
         connection = self._connection
-        denials: list[promotion_pb2.AccessDenial] = []
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.promotion.ListAccessDenials,
-                promotion_pb2.ListAccessDenialsRequest(
-                    parent=f"namespaces/{namespace}", filter=filter, page_size=page_size, page_token=token
-                ),
-            )
-            denials.extend(page.denials)
-            token = page.next_page_token
-            if not token:
-                return denials
+        request = promotion_pb2.ListAccessDenialsRequest(
+            parent=f"namespaces/{namespace}", filter=filter, page_size=page_size
+        )
+        pages = connection.pages(connection.promotion.ListAccessDenials, request)
+        return [denial async for page in pages for denial in page.denials]
 
     async def set_promotion_policy(
         self, policy: promotion_pb2.PromotionPolicy

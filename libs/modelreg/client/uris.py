@@ -5,8 +5,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from modelreg.names import ID_PATTERN
+
+_ID = ID_PATTERN.pattern.removeprefix("^").removesuffix("$")
 _URI = re.compile(
-    r"^(?:modelreg://)?(?P<ns>[a-z0-9][a-z0-9._-]{0,127})/(?P<model>[a-z0-9][a-z0-9._-]{0,127})"
+    rf"^(?:modelreg://)?(?P<ns>{_ID})/(?P<model>{_ID})"
     r"(?:/(?P<number>[1-9][0-9]*)|@(?P<ref>[A-Za-z0-9._-]{1,128}))?$"
 )
 

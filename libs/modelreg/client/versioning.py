@@ -132,20 +132,11 @@ class VersioningClient:
     ) -> list[versioning_pb2.ModelVersion]:
         """Every version of the model (matching `filter`, e.g. `tags.stage = "eval"`), newest first."""
         connection = self._connection
-        parent = parse_uri(uri).model_name
-        versions: list[versioning_pb2.ModelVersion] = []
-        token = ""
-        while True:
-            page = await connection.call(
-                connection.versioning.ListModelVersions,
-                versioning_pb2.ListModelVersionsRequest(
-                    parent=parent, page_size=page_size, page_token=token, filter=filter
-                ),
-            )
-            versions.extend(page.model_versions)
-            token = page.next_page_token
-            if not token:
-                return versions
+        request = versioning_pb2.ListModelVersionsRequest(
+            parent=parse_uri(uri).model_name, page_size=page_size, filter=filter
+        )
+        pages = connection.pages(connection.versioning.ListModelVersions, request)
+        return [version async for page in pages for version in page.model_versions]
 
     async def download(self, uri: str, destination: str | Path, *, progress: bool | None = None) -> Path:
         """Downloads every file of a version under `destination`, verifying each sha256."""
