@@ -14,32 +14,33 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
-import subprocess
-import sys
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
-from rich.table import Table
 
-from bench.run import percentiles, timed
+from bench.common import (
+    OUT,
+    floor_table,
+    health_floor,
+    meta,
+    percentiles,
+    scratch_database,
+    service_env,
+    services,
+    timed,
+    write_results,
+)
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.adapters.projection import CatalogProjection
 from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
 from modelreg.catalog.domain.values import ModelFields, Property, PropertyKind
-from modelreg.cli.dev import wait_until_serving
-from modelreg.devstack import LocalStack, create_database, drop_database
-from modelreg.devstack.ports import free_port
+from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
@@ -49,7 +50,6 @@ from modelreg.projections.replay import rebuild
 from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings
 
-OUT = Path(__file__).parent / "out"
 NAMESPACE = "bench"
 TOPIC = "modelreg.catalog.v1"
 START = datetime(2025, 1, 1, tzinfo=UTC)
@@ -177,12 +177,7 @@ async def measure(port: int, count: int, calls: int) -> dict[str, dict[str, Any]
     rng = random.Random(11)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
-        health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(50):
-            await health.Check(health_pb2.HealthCheckRequest())
-        results["floor_health_check"] = percentiles(
-            await timed(1000, lambda i: health.Check(health_pb2.HealthCheckRequest()))
-        )
+        results["floor_health_check"] = await health_floor(channel, 1000)
         names = [stream for stream, _, _ in model_events(count)]
 
         def get(i: int):
@@ -219,62 +214,20 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls per filter in the mix")
     args = parser.parse_args()
     console = Console()
-    with LocalStack.start() as stack:
-        database = f"modelreg_search_{uuid.uuid4().hex[:8]}"
-        dsn = asyncio.run(create_database(stack.postgres.admin_dsn, database))
+    with LocalStack.start() as stack, scratch_database(stack, "modelreg_search") as dsn:
         prefix = f"search{uuid.uuid4().hex[:6]}."
         kafka = KafkaSettings(stack.kafka.bootstrap_servers, prefix)
-        service = None
-        try:
-            console.print(f"loading {args.models} models ...")
-            loading = asyncio.run(load(kafka, dsn, args.models))
-            console.print(loading)
-            port = free_port()
-            env = {
-                **os.environ,
-                "MODELREG_KAFKA_BOOTSTRAP": stack.kafka.bootstrap_servers,
-                "MODELREG_TOPIC_PREFIX": prefix,
-                "MODELREG_PG_DSN": dsn,
-                "MODELREG_LOG_LEVEL": "WARNING",
-            }
-            service = subprocess.Popen(
-                [sys.executable, "-m", "modelreg.catalog", "serve", "--port", str(port)], env=env
-            )
-            wait_until_serving(port, service)
-            results = asyncio.run(measure(port, args.models, args.calls))
-            results["load"] = loading
-        finally:
-            if service is not None:
-                service.terminate()
-                service.wait(10)
-            asyncio.run(drop_database(stack.postgres.admin_dsn, database))
-
-    results["meta"] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "models": args.models,
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-        "python": platform.python_version(),
-        "postgres": "embedded" if not os.environ.get("MODELREG_PG_DSN") else "MODELREG_PG_DSN",
-    }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "catalog_search.json").write_text(json.dumps(results, indent=2, default=str))
-
-    floor = results["floor_health_check"]["p50_ms"]
-    table = Table(title=f"catalog search at {args.models} models: floor (health Check p50) = {floor:.2f} ms")
-    for column in ("measure", "p50 ms", "p99 ms", "p50 - floor", "rows"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    for name, f in results.items():
-        if name in ("meta", "load"):
-            continue
-        table.add_row(
-            name,
-            f"{f['p50_ms']:.2f}",
-            f"{f['p99_ms']:.2f}",
-            f"{f['p50_ms'] - floor:+.2f}",
-            str(f.get("page", "")),
-        )
-    console.print(table)
-    console.print(f"written to {OUT / 'catalog_search.json'}")
+        console.print(f"loading {args.models} models ...")
+        loading = asyncio.run(load(kafka, dsn, args.models))
+        console.print(loading)
+        with services(["catalog"], service_env(stack, dsn, prefix)) as ports:
+            results = asyncio.run(measure(ports["catalog"], args.models, args.calls))
+        results["load"] = loading
+    results["meta"] = meta(models=args.models)
+    written = write_results(results, OUT / "catalog_search.json")
+    title = f"catalog search at {args.models} models"
+    console.print(floor_table(title, results, ("rows", "page")))
+    console.print(f"written to {written}")
 
 
 if __name__ == "__main__":

@@ -15,29 +15,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
 import random
-import subprocess
-import sys
 import time
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 import grpc
 from google.protobuf.message import Message
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
-from rich.table import Table
 
-from bench.run import percentiles
-from modelreg.cli.dev import wait_until_serving
-from modelreg.devstack import LocalStack, create_database, drop_database
-from modelreg.devstack.ports import free_port
+from bench.common import (
+    OUT,
+    floor_table,
+    health_floor,
+    meta,
+    percentiles,
+    scratch_database,
+    service_env,
+    services,
+    write_results,
+)
+from modelreg.devstack import LocalStack
 from modelreg.eventlog import ANY_REVISION, EMPTY_HEAD, EventContext, StreamHead, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
@@ -46,7 +45,6 @@ from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings
 from tests.integration.lineage.graph import Graph, build
 
-OUT = Path(__file__).parent / "out"
 TOPIC = "modelreg.lineage.v1"
 
 
@@ -128,7 +126,6 @@ async def measure(port: int, graph: Graph, calls: int) -> dict[str, dict[str, An
     results: dict[str, dict[str, Any]] = {}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = lineage_pb2_grpc.LineageServiceStub(channel)
-        health = health_pb2_grpc.HealthStub(channel)
 
         async def subgraph(start: str, direction: pb.Direction.ValueType) -> int:
             token, nodes = "", 0
@@ -163,15 +160,9 @@ async def measure(port: int, graph: Graph, calls: int) -> dict[str, dict[str, An
             ),
             "FindDownstream from a dataset (unbounded)": (used, downstream),
         }
-        for _ in range(50):  # warm up the channel, the pool and the plans
-            await health.Check(health_pb2.HealthCheckRequest())
+        for _ in range(50):  # warm up the pool and the plans
             await subgraph(rng.choice(versions), pb.DIRECTION_UPSTREAM)
-        floor = []
-        for _ in range(1000):
-            started = time.perf_counter()
-            await health.Check(health_pb2.HealthCheckRequest())
-            floor.append(time.perf_counter() - started)
-        results["floor_health_check"] = percentiles(floor)
+        results["floor_health_check"] = await health_floor(channel, 1000)
         for label, (starts, call) in cases.items():
             samples, sizes = [], []
             for _ in range(calls):
@@ -190,72 +181,29 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     graph = build(f"bench{uuid.uuid4().hex[:6]}", models=args.models)
-    with LocalStack.start() as stack:
-        database = f"modelreg_lineage_{uuid.uuid4().hex[:8]}"
-        dsn = asyncio.run(create_database(stack.postgres.admin_dsn, database))
+    with LocalStack.start() as stack, scratch_database(stack, "modelreg_lineage") as dsn:
         prefix = f"lineage{uuid.uuid4().hex[:6]}."
         kafka = KafkaSettings(stack.kafka.bootstrap_servers, prefix)
-        service = None
-        try:
-            started = time.perf_counter()
-            ends = asyncio.run(produce(kafka, graph))
-            produced = time.perf_counter() - started
-            port = free_port()
-            env = {
-                **os.environ,
-                "MODELREG_KAFKA_BOOTSTRAP": stack.kafka.bootstrap_servers,
-                "MODELREG_TOPIC_PREFIX": prefix,
-                "MODELREG_PG_DSN": dsn,
-                "MODELREG_LOG_LEVEL": "WARNING",
-            }
-            service = subprocess.Popen(
-                [sys.executable, "-m", "modelreg.lineage", "serve", "--port", str(port)], env=env
-            )
-            wait_until_serving(port, service)
+        started = time.perf_counter()
+        ends = asyncio.run(produce(kafka, graph))
+        produced = time.perf_counter() - started
+        with services(["lineage"], service_env(stack, dsn, prefix)) as ports:
             asyncio.run(wait_projected(dsn, kafka.topic(TOPIC), ends))
             loaded = time.perf_counter() - started
-            results = asyncio.run(measure(port, graph, args.calls))
-            results["load"] = {
-                "events": len(graph.records),
-                "nodes": len(graph.node_types),
-                "current_edges": len(graph.edges),
-                "produce_s": round(produced, 2),
-                "produce_and_project_s": round(loaded, 2),
-            }
-        finally:
-            if service is not None:
-                service.terminate()
-                service.wait(10)
-            asyncio.run(drop_database(stack.postgres.admin_dsn, database))
-
-    results["meta"] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-        "python": platform.python_version(),
-        "postgres": "embedded" if not os.environ.get("MODELREG_PG_DSN") else "MODELREG_PG_DSN",
-    }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "lineage.json").write_text(json.dumps(results, indent=2, default=str))
-
-    floor = results["floor_health_check"]["p50_ms"]
+            results = asyncio.run(measure(ports["lineage"], graph, args.calls))
+        results["load"] = {
+            "events": len(graph.records),
+            "nodes": len(graph.node_types),
+            "current_edges": len(graph.edges),
+            "produce_s": round(produced, 2),
+            "produce_and_project_s": round(loaded, 2),
+        }
+    results["meta"] = meta()
+    written = write_results(results, OUT / "lineage.json")
     console.print(results["load"])
-    table = Table(
-        title=f"lineage queries on {len(graph.node_types)} nodes: floor (health Check p50) = {floor:.2f} ms"
-    )
-    for column in ("measure", "p50 ms", "p99 ms", "p50 - floor", "mean nodes"):
-        table.add_column(column, justify="left" if column == "measure" else "right")
-    for name, f in results.items():
-        if name in ("meta", "load"):
-            continue
-        table.add_row(
-            name,
-            f"{f['p50_ms']:.2f}",
-            f"{f['p99_ms']:.2f}",
-            f"{f['p50_ms'] - floor:+.2f}",
-            str(f.get("mean_nodes", "")),
-        )
-    console.print(table)
-    console.print(f"written to {OUT / 'lineage.json'}")
+    title = f"lineage queries on {len(graph.node_types)} nodes"
+    console.print(floor_table(title, results, ("mean nodes", "mean_nodes")))
+    console.print(f"written to {written}")
 
 
 if __name__ == "__main__":

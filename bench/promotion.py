@@ -19,25 +19,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
-import platform
-import subprocess
-import sys
 import uuid
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import grpc
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from bench.run import percentiles, timed
-from modelreg.cli.dev import wait_until_serving
-from modelreg.devstack import LocalStack, create_database, drop_database
-from modelreg.devstack.ports import free_port
+from bench.common import (
+    OUT,
+    health_floor,
+    meta,
+    percentiles,
+    scratch_database,
+    service_env,
+    services,
+    timed,
+    write_results,
+)
+from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
@@ -48,7 +48,6 @@ from modelreg.projections.progress import ProgressListener
 from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings
 
-OUT = Path(__file__).parent / "out"
 VERSIONS = 4
 
 
@@ -98,12 +97,7 @@ async def measure(port: int, kafka: KafkaSettings, dsn: str, promotions: int) ->
     results: dict[str, dict[str, Any]] = {}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = promotion_pb2_grpc.PromotionServiceStub(channel)
-        health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(50):
-            await health.Check(health_pb2.HealthCheckRequest())
-        results["floor_health_check"] = percentiles(
-            await timed(500, lambda i: health.Check(health_pb2.HealthCheckRequest()))
-        )
+        results["floor_health_check"] = await health_floor(channel, 500)
 
         async def promote(i: int) -> None:
             created = await stub.CreateTransitionRequest(
@@ -149,37 +143,19 @@ def main() -> None:
     parser.add_argument("--promotions", type=int, default=200)
     args = parser.parse_args()
     console = Console()
-    with LocalStack.start() as stack:
-        database = f"modelreg_bench_{uuid.uuid4().hex[:8]}"
-        dsn = asyncio.run(create_database(stack.postgres.admin_dsn, database))
+    with LocalStack.start() as stack, scratch_database(stack, "modelreg_bench") as dsn:
         kafka = KafkaSettings(stack.kafka.bootstrap_servers)
         asyncio.run(ensure_topics(Settings(kafka=kafka, pg_dsn=dsn), ["modelreg.versioning.v1"]))
-        port = free_port()
-        env = {
-            **os.environ,
-            "MODELREG_KAFKA_BOOTSTRAP": stack.kafka.bootstrap_servers,
-            "MODELREG_PG_DSN": dsn,
-            "MODELREG_LOG_LEVEL": "WARNING",
-            "MODELREG_AUTH_TOKENS": "t-alice=alice,t-bob=bob",
-            "MODELREG_ROLES": "alice=editor@*,bob=approver@*",
-        }
-        service = subprocess.Popen(
-            [sys.executable, "-m", "modelreg.promotion", "serve", "--port", str(port)], env=env
+        env = service_env(
+            stack,
+            dsn,
+            MODELREG_AUTH_TOKENS="t-alice=alice,t-bob=bob",
+            MODELREG_ROLES="alice=editor@*,bob=approver@*",
         )
-        try:
-            wait_until_serving(port, service)
-            results = asyncio.run(measure(port, kafka, dsn, args.promotions))
-        finally:
-            service.terminate()
-            service.wait(10)
-            asyncio.run(drop_database(stack.postgres.admin_dsn, database))
-    results["meta"] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-        "python": platform.python_version(),
-    }
-    OUT.mkdir(exist_ok=True)
-    (OUT / "promotion.json").write_text(json.dumps(results, indent=2))
+        with services(["promotion"], env) as ports:
+            results = asyncio.run(measure(ports["promotion"], kafka, dsn, args.promotions))
+    results["meta"] = meta()
+    written = write_results(results, OUT / "promotion.json")
     floor = results["floor_health_check"]["p50_ms"]
     table = Table(title=f"modelreg promotion bench: floor (health Check p50) = {floor:.2f} ms")
     for column in ("measure", "p50 ms", "p95 ms", "p99 ms", "n"):
@@ -189,7 +165,7 @@ def main() -> None:
             continue
         table.add_row(name, f"{f['p50_ms']:.2f}", f"{f['p95_ms']:.2f}", f"{f['p99_ms']:.2f}", str(f["n"]))
     console.print(table)
-    console.print(f"written to {OUT / 'promotion.json'}")
+    console.print(f"written to {written}")
 
 
 if __name__ == "__main__":

@@ -31,19 +31,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
-import os
-import platform
 import random
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -51,13 +44,21 @@ import asyncpg
 import grpc
 from aiokafka import AIOKafkaProducer
 from google.protobuf import field_mask_pb2
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
-from modelreg.cli.dev import stop_processes, wait_until_serving
-from modelreg.devstack import LocalStack, create_database, drop_database
-from modelreg.devstack.ports import free_port
+from bench.common import (
+    OUT,
+    health_floor,
+    meta,
+    percentiles,
+    scratch_database,
+    service_env,
+    services,
+    timed,
+    write_results,
+)
+from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, TOKEN_METADATA_KEY, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.envelope import to_kafka_message
 from modelreg.eventlog.kafka import KafkaSettings
@@ -77,7 +78,6 @@ from modelreg.versioning.adapters.projection import VersioningProjection
 from modelreg.versioning.domain.events import VersionCreated
 from modelreg.versioning.domain.values import SemVer, VersionSpec
 
-OUT = Path(__file__).parent / "out"
 TARGETS = {"get_over_floor_ms": 1.0, "create_p50_ms": 6.0, "search_p99_ms": 20.0, "replay_per_s": 50_000}
 SEARCH = 'tags.k1 = "v3"'
 LIST_PAGE = 10
@@ -97,24 +97,6 @@ class Workload:
     scale_versions: int = 0
     scale_versions_per_model: int = 100
     floor_calls: int = 1000
-
-
-def percentiles(samples: list[float]) -> dict[str, float]:
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000
-
-    return {"p50_ms": at(0.50), "p95_ms": at(0.95), "p99_ms": at(0.99), "n": len(samples)}
-
-
-async def timed(calls: int, make_call: Callable[[int], Awaitable[Any]]) -> list[float]:
-    samples = []
-    for i in range(calls):
-        started = time.perf_counter()
-        await make_call(i)
-        samples.append(time.perf_counter() - started)
-    return samples
 
 
 async def rate(calls: int, make_call: Callable[[int], Awaitable[Any]], clients: int = 1) -> dict[str, float]:
@@ -169,17 +151,12 @@ async def measure_workload(ports: dict[str, int], w: Workload) -> dict[str, Any]
         catalog = catalog_pb2_grpc.CatalogServiceStub(cat_ch)
         versioning = versioning_pb2_grpc.VersioningServiceStub(ver_ch)
         promotion = promotion_pb2_grpc.PromotionServiceStub(pro_ch)
-        health = health_pb2_grpc.HealthStub(ver_ch)
         ns = f"bench{uuid.uuid4().hex[:6]}"
         models = [f"namespaces/{ns}/models/m{i}" for i in range(w.models)]
         catalog_tokens: dict[str, str] = {}
         last_tokens: dict[str, str] = {}
 
-        for _ in range(50):  # warm-up: HTTP/2 connection, the server's first calls
-            await health.Check(health_pb2.HealthCheckRequest())
-        results["floor_health_check"] = percentiles(
-            await timed(w.floor_calls, lambda i: health.Check(health_pb2.HealthCheckRequest()))
-        )
+        results["floor_health_check"] = await health_floor(ver_ch, w.floor_calls)
 
         async def create_model(i: int) -> None:
             _, catalog_tokens[models[i]] = await answered(
@@ -488,12 +465,7 @@ async def measure_scale_search(port: int, w: Workload, models: int) -> dict[str,
     rng = random.Random(9)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         versioning = versioning_pb2_grpc.VersioningServiceStub(channel)
-        health = health_pb2_grpc.HealthStub(channel)
-        for _ in range(50):
-            await health.Check(health_pb2.HealthCheckRequest())
-        floor = percentiles(
-            await timed(w.floor_calls, lambda i: health.Check(health_pb2.HealthCheckRequest()))
-        )
+        floor = await health_floor(channel, w.floor_calls)
         picks = [rng.randrange(models) for _ in range(max(w.searches, 1000))]
         expected = len(range(3, w.scale_versions_per_model, 5))
 
@@ -512,69 +484,26 @@ async def measure_scale_search(port: int, w: Workload, models: int) -> dict[str,
 # Processes ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def services(names: list[str], env: dict[str, str]) -> Iterator[dict[str, int]]:
-    ports = {name: free_port() for name in names}
-    processes = []
-    try:
-        for name in names:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", f"modelreg.{name}", "serve", "--port", str(ports[name])], env=env
-                )
-            )
-        for name, process in zip(names, processes, strict=True):
-            wait_until_serving(ports[name], process)
-        yield ports
-    finally:
-        stop_processes(processes)
-
-
-def service_env(stack: LocalStack, dsn: str, home: str, prefix: str = "") -> dict[str, str]:
-    return {
-        **os.environ,
-        "MODELREG_KAFKA_BOOTSTRAP": stack.kafka.bootstrap_servers,
-        "MODELREG_PG_DSN": dsn,
-        "MODELREG_HOME": home,
-        "MODELREG_TOPIC_PREFIX": prefix,
-        "MODELREG_LOG_LEVEL": "WARNING",
-    }
-
-
 def run(w: Workload, console: Console | None = None) -> dict[str, Any]:
     """Runs the whole benchmark on a fresh stack; returns the results (also written to OUT)."""
     results: dict[str, Any] = {}
     with LocalStack.start() as stack, tempfile.TemporaryDirectory(prefix="modelreg-bench-") as home:
-        admin = stack.postgres.admin_dsn
-        database = f"modelreg_bench_{uuid.uuid4().hex[:8]}"
-        dsn = asyncio.run(create_database(admin, database))
-        try:
-            with services(["catalog", "versioning", "promotion"], service_env(stack, dsn, home)) as ports:
+        with scratch_database(stack, "modelreg_bench") as dsn:
+            env = service_env(stack, dsn, MODELREG_HOME=home)
+            with services(["catalog", "versioning", "promotion"], env) as ports:
                 results.update(asyncio.run(measure_workload(ports, w)))
             results["replay"] = asyncio.run(
                 measure_replay(stack.kafka.bootstrap_servers, dsn, w.replay_events)
             )
-        finally:
-            asyncio.run(drop_database(admin, database))
         if w.scale_versions:
-            database = f"modelreg_scale_{uuid.uuid4().hex[:8]}"
-            dsn = asyncio.run(create_database(admin, database))
-            prefix = f"scale{uuid.uuid4().hex[:6]}."
-            try:
+            with scratch_database(stack, "modelreg_scale") as dsn:
+                prefix = f"scale{uuid.uuid4().hex[:6]}."
                 kafka = KafkaSettings(stack.kafka.bootstrap_servers, prefix, linger_ms=5)
                 loaded = asyncio.run(load_scale(kafka, dsn, w.scale_versions, w.scale_versions_per_model))
-                with services(["versioning"], service_env(stack, dsn, home, prefix)) as ports:
+                with services(["versioning"], service_env(stack, dsn, prefix, MODELREG_HOME=home)) as ports:
                     measured = asyncio.run(measure_scale_search(ports["versioning"], w, loaded["models"]))
                 results["scale"] = {**loaded, **measured}
-            finally:
-                asyncio.run(drop_database(admin, database))
-    results["meta"] = {
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
-        "python": platform.python_version(),
-        "postgres": "embedded" if not os.environ.get("MODELREG_PG_DSN") else "MODELREG_PG_DSN",
-        "workload": asdict(w),
-    }
+    results["meta"] = meta(workload=asdict(w))
     return results
 
 
@@ -672,8 +601,7 @@ def main(argv: list[str] | None = None) -> None:
         fields["scale_versions"] = 1_000_000
     console = Console(width=max(Console().width, 130))
     results = run(Workload(**fields), console)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2))
+    write_results(results, args.out)
     report(results, console)
     console.print(f"written to {args.out}")
 
