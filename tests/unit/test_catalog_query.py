@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from modelreg.catalog.domain.query import SortKey, parse_filter, parse_order_by
+from modelreg.catalog.domain.filters import SortKey, parse_filter, parse_order_by
 from modelreg.errors import InvalidArgument
 from modelreg.filtering import (
     And,

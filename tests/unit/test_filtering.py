@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
 
+from modelreg.catalog.adapters import filter_columns as catalog_columns
+from modelreg.catalog.domain import filters as catalog_filters
 from modelreg.errors import InvalidArgument
 from modelreg.filtering import (
+    Compiler,
     FieldSpec,
     FieldType,
     ParseError,
@@ -18,32 +22,52 @@ from modelreg.filtering import (
     parse,
 )
 from modelreg.filtering.lexer import tokenize
+from modelreg.lineage.adapters import filter_columns as lineage_columns
+from modelreg.lineage.domain import filters as lineage_filters
+from modelreg.promotion.adapters import filter_columns as promotion_columns
+from modelreg.promotion.domain import filters as promotion_filters
+from modelreg.versioning.adapters import filter_columns as versioning_columns
+from modelreg.versioning.domain import filters as versioning_filters
 
 SCHEMA = Schema(
     (
-        FieldSpec("name", FieldType.STRING, "t.name", prefix_index=True),
-        FieldSpec("note", FieldType.STRING, "t.note", ("=", "!="), nullable=True),
-        FieldSpec("count", FieldType.INT, "t.count", minimum=0),
-        FieldSpec("score", FieldType.DOUBLE, "t.score"),
-        FieldSpec("done", FieldType.BOOL, "t.done"),
-        FieldSpec("at", FieldType.TIMESTAMP, "t.at"),
-        FieldSpec("state", FieldType.ENUM, "t.state", values={"OPEN": "open", "SHUT": "shut"}),
-        FieldSpec("semver", FieldType.ROW, "(t.a, t.b)", parse_row=lambda s: (1, 2) if s == "1.2" else None),
-        FieldSpec("tags", FieldType.STRING_MAP, "t.tags", key_pattern=re.compile(r"^[a-z]+$")),
-        FieldSpec("props", FieldType.TYPED_MAP, "t.props"),
-        FieldSpec("owners", FieldType.STRING_LIST, "t.owners"),
-        FieldSpec("text", FieldType.FULL_TEXT, "t.search"),
+        FieldSpec("name", FieldType.STRING, prefix_index=True),
+        FieldSpec("note", FieldType.STRING, ("=", "!="), nullable=True),
+        FieldSpec("count", FieldType.INT, minimum=0),
+        FieldSpec("score", FieldType.DOUBLE),
+        FieldSpec("done", FieldType.BOOL),
+        FieldSpec("at", FieldType.TIMESTAMP),
+        FieldSpec("state", FieldType.ENUM, values={"OPEN": "open", "SHUT": "shut"}),
+        FieldSpec("semver", FieldType.ROW, parse_row=lambda s: (1, 2) if s == "1.2" else None),
+        FieldSpec("tags", FieldType.STRING_MAP, key_pattern=re.compile(r"^[a-z]+$")),
+        FieldSpec("props", FieldType.TYPED_MAP),
+        FieldSpec("owners", FieldType.STRING_LIST),
+        FieldSpec("text", FieldType.FULL_TEXT),
     ),
     max_chars=200,
     max_depth=4,
 )
+COLUMNS = {
+    "name": "t.name",
+    "note": "t.note",
+    "count": "t.count",
+    "score": "t.score",
+    "done": "t.done",
+    "at": "t.at",
+    "state": "t.state",
+    "semver": "(t.a, t.b)",
+    "tags": "t.tags",
+    "props": "t.props",
+    "owners": "t.owners",
+    "text": "t.search",
+}
 
 
 def sql(text: str) -> tuple[str, list[object]]:
     node = parse(text, SCHEMA)
     assert node is not None
     params: list[object] = ["outer"]
-    return compile_filter(node, SCHEMA, params), params[1:]
+    return compile_filter(node, SCHEMA, COLUMNS, params), params[1:]
 
 
 def test_tokens_keep_their_positions_and_words_starting_with_digits_stay_whole() -> None:
@@ -152,8 +176,35 @@ def test_maps_lists_and_full_text() -> None:
 
 
 def test_a_map_where_absent_keys_are_unequal() -> None:
-    schema = Schema((FieldSpec("tags", FieldType.STRING_MAP, "t.tags", absent_is_unequal=True),))
+    schema = Schema((FieldSpec("tags", FieldType.STRING_MAP, absent_is_unequal=True),))
     node = parse("tags.k != 'v'", schema)
     assert node is not None
     params: list[object] = []
-    assert compile_filter(node, schema, params) == "(t.tags ->> $1::text) IS DISTINCT FROM $2::text"
+    assert (
+        compile_filter(node, schema, {"tags": "t.tags"}, params)
+        == "(t.tags ->> $1::text) IS DISTINCT FROM $2::text"
+    )
+
+
+def test_a_schema_field_without_a_column_is_a_programming_error_naming_it() -> None:
+    with pytest.raises(ValueError, match="no column for the filter field\\(s\\) score, done"):
+        Compiler(SCHEMA, {k: v for k, v in COLUMNS.items() if k not in ("score", "done")})
+
+
+@pytest.mark.parametrize(
+    ("schema", "columns"),
+    [
+        (catalog_filters.FILTER, catalog_columns.FILTER),
+        (versioning_filters.FILTER, versioning_columns.FILTER),
+        (lineage_filters.FILTER, lineage_columns.FILTER),
+        (promotion_filters.REQUESTS, promotion_columns.REQUESTS),
+        (promotion_filters.HISTORY, promotion_columns.HISTORY),
+        (promotion_filters.DENIALS, promotion_columns.DENIALS),
+    ],
+    ids=["catalog", "versioning", "lineage", "promotion-requests", "promotion-history", "promotion-denials"],
+)
+def test_every_service_stores_exactly_the_fields_its_filter_schema_names(
+    schema: Schema, columns: Mapping[str, str]
+) -> None:
+    assert sorted(columns) == sorted(spec.name for spec in schema.fields)
+    Compiler(schema, columns)

@@ -6,7 +6,7 @@ import pytest
 
 from modelreg.errors import InvalidArgument
 from modelreg.filtering import And, Compare, Exists, Field, Literal, LiteralKind, Not, Or
-from modelreg.versioning.domain.query import parse_filter
+from modelreg.versioning.domain.filters import parse_filter
 from modelreg.versioning.domain.values import SemVer
 
 

@@ -1,9 +1,10 @@
 """One filter language for every List call: a schema, a syntax, a typed AST, a SQL compiler.
 
-- `schema`: what a service lets a filter name (fields, types, operators, columns);
+- `schema`: what a service lets a filter name (fields, types, operators), its domain's;
 - `lexer` + `parser`: the AIP-160-style text syntax -> the typed AST (`ast`);
   `literals` types single values, for any other surface syntax to reuse;
-- `postgres`: the AST -> parameterised SQL through the schema.
+- `postgres`: the AST -> parameterised SQL through the schema and the column
+  each field is stored in, which the service's storage adapter supplies.
 
 Pure: no database driver, no gRPC; a domain may import it.
 """

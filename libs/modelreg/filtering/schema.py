@@ -1,8 +1,8 @@
-"""A service's filterable fields: their types, operators, and where the read model keeps them.
+"""A service's filterable fields: their names, types and operators, what the parser type-checks.
 
-Each service declares one `Schema`; the parser type-checks a filter against it
-and the compiler reads the SQL column expressions from it. Columns are plain
-SQL text written by the service (never taken from a filter).
+Each service declares one logical `Schema` in its domain; where the read model
+keeps each field (a SQL column expression) is the storage adapter's, handed
+to the compiler (`modelreg.filtering.postgres`) beside the schema.
 """
 
 from __future__ import annotations
@@ -67,14 +67,12 @@ _CASTS = {
 class FieldSpec:
     name: str
     type: FieldType
-    column: str
-    """The SQL expression the read model holds the field in (a jsonb object for maps)."""
     operators: tuple[str, ...] = ()
     """The operators allowed, a subset of the type's (`=`.. `>=`, "in", "like", ":"); () = all."""
     nullable: bool = False
-    """The column may be NULL: comparisons are COALESCEd to false, so NOT stays two-valued."""
+    """The field may be NULL: comparisons are COALESCEd to false, so NOT stays two-valued."""
     values: Mapping[str, str] = field(default_factory=dict)
-    """ENUM: each accepted spelling (upper case, e.g. ACTIVE) -> the value stored in the column."""
+    """ENUM: each accepted spelling (upper case, e.g. ACTIVE) -> the value stored."""
     enum_prefix: str = ""
     """ENUM: an optional prefix of the spelling, e.g. STATE_ (STATE_ACTIVE = ACTIVE)."""
     key_pattern: re.Pattern[str] | None = None
@@ -97,7 +95,7 @@ class FieldSpec:
     absent_is_unequal: bool = False
     """STRING_MAP: `tags.k != "v"` also matches rows without the key."""
     prefix_index: bool = False
-    """STRING: a btree in "C" order serves the column, so LIKE 'abc%' also adds its range."""
+    """STRING: a btree in "C" order serves the field's column, so LIKE 'abc%' also adds its range."""
     text_config: str = "english"
     """FULL_TEXT: the text search configuration of the tsvector."""
 

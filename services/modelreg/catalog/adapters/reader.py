@@ -7,9 +7,10 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from modelreg.catalog.adapters import filter_columns
 from modelreg.catalog.adapters.schema import COLUMNS, NAMESPACE_COLUMNS, model_from_row, namespace_from_row
 from modelreg.catalog.application.ports import SearchQuery
-from modelreg.catalog.domain.query import FILTER, SortKey
+from modelreg.catalog.domain.filters import FILTER, SortKey
 from modelreg.catalog.domain.state import Namespace, RegisteredModel
 from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import StreamHead, head_of
@@ -78,7 +79,7 @@ _SORT_COLUMN = {
 
 def compile_search(s: str, query: SearchQuery) -> tuple[str, list[object]]:
     """The SELECT for a search; every value travels as a bind parameter."""
-    compiler = Compiler(FILTER)
+    compiler = Compiler(FILTER, filter_columns.FILTER)
     where = [f"m.namespace = {compiler.param(query.namespace, 'text')}"]
     if not query.show_deleted:
         where.append("m.state <> 'deleted'")

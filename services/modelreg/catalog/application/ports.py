@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from modelreg.catalog.domain.events import Event
-from modelreg.catalog.domain.query import Ordering
+from modelreg.catalog.domain.filters import Ordering
 from modelreg.catalog.domain.state import Namespace, RegisteredModel
 from modelreg.commands.contracts import Commands, Loaded
 from modelreg.filtering import Node

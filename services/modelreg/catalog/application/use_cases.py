@@ -14,7 +14,7 @@ from modelreg.catalog.application.ports import (
 )
 from modelreg.catalog.domain.commands import CreateNamespace, CreateRegisteredModel, ModelChange
 from modelreg.catalog.domain.decide import decide_model, decide_namespace
-from modelreg.catalog.domain.query import Ordering, SortKey, parse_filter, parse_order_by
+from modelreg.catalog.domain.filters import Ordering, SortKey, parse_filter, parse_order_by
 from modelreg.catalog.domain.state import Namespace, RegisteredModel
 from modelreg.catalog.domain.values import ModelState
 from modelreg.errors import AlreadyExists, NotFound

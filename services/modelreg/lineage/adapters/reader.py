@@ -20,7 +20,8 @@ from modelreg.commands.contracts import Loaded
 from modelreg.errors import InvalidArgument
 from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from modelreg.lineage.domain import query
+from modelreg.lineage.adapters import filter_columns
+from modelreg.lineage.domain import filters
 from modelreg.lineage.domain.queries import Direction, StoredRecord, Subgraph
 from modelreg.lineage.domain.state import RecordState
 from modelreg.lineage.domain.values import Edge, Node, NodeType
@@ -122,9 +123,8 @@ class PostgresLineageReader:
         params: list[object] = [version, show_superseded, after_offset, limit]
         sql = self._list_sql
         if where is not None:
-            sql = sql.replace(
-                " ORDER BY", f" AND ({filtering.compile_filter(where, query.FILTER, params)}) ORDER BY", 1
-            )
+            condition = filtering.compile_filter(where, filters.FILTER, filter_columns.FILTER, params)
+            sql = sql.replace(" ORDER BY", f" AND ({condition}) ORDER BY", 1)
         rows = await self._pool.fetch(sql, *params)
         return [(r["offset"], _stored(r)) for r in rows]
 

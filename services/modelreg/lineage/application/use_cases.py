@@ -14,7 +14,7 @@ from modelreg.lineage.application.ports import (
     StageDirectory,
     VersionDirectory,
 )
-from modelreg.lineage.domain import query
+from modelreg.lineage.domain import filters
 from modelreg.lineage.domain.commands import RecordLineage, SupersedeRecord
 from modelreg.lineage.domain.decide import decide
 from modelreg.lineage.domain.names import parse_record_name
@@ -151,7 +151,7 @@ class Lineage:
         filter_text: str = "",
     ) -> Page[StoredRecord]:
         version = parse_version_name(parent, "parent")
-        where = query.parse_filter(filter_text)
+        where = filters.parse_filter(filter_text)
         paging = page_request(
             page_size,
             page_token,

@@ -14,6 +14,7 @@ from modelreg.eventlog import EMPTY_HEAD, head_of
 from modelreg.filtering import Node, Schema, compile_filter
 from modelreg.paging import Keyset
 from modelreg.projections.schema import quote_schema
+from modelreg.promotion.adapters import filter_columns
 from modelreg.promotion.adapters.schema import (
     aggregate_from_row,
     history_entry_from_body,
@@ -21,16 +22,16 @@ from modelreg.promotion.adapters.schema import (
     policy_from_body,
     request_from_body,
 )
-from modelreg.promotion.domain import query
+from modelreg.promotion.domain import filters
 from modelreg.promotion.domain.events import AccessDenied
 from modelreg.promotion.domain.queries import HistoryEntry
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
 from modelreg.promotion.domain.values import Policy, VersionFacts, VersionStatus
 
 
-def _and(where: Node | None, schema: Schema, params: list[object]) -> str:
+def _and(where: Node | None, schema: Schema, columns: Mapping[str, str], params: list[object]) -> str:
     """` AND (<the compiled filter>)`, its values appended to `params`; "" without a filter."""
-    return f" AND ({compile_filter(where, schema, params)})" if where is not None else ""
+    return f" AND ({compile_filter(where, schema, columns, params)})" if where is not None else ""
 
 
 class PostgresPromotionReader:
@@ -80,7 +81,8 @@ class PostgresPromotionReader:
         rows = await self._pool.fetch(
             f"SELECT created_revision, body FROM {self._s}.requests WHERE model = $1"
             " AND ($2::text IS NULL OR state = $2) AND ($3::bigint IS NULL OR created_revision < $3)"
-            f"{_and(where, query.REQUESTS, params)} ORDER BY created_revision DESC LIMIT $4",
+            f"{_and(where, filters.REQUESTS, filter_columns.REQUESTS, params)}"
+            " ORDER BY created_revision DESC LIMIT $4",
             *params,
         )
         return [(r["created_revision"], request_from_body(r["body"])) for r in rows]
@@ -92,7 +94,7 @@ class PostgresPromotionReader:
         rows = await self._pool.fetch(
             f"SELECT revision, entry FROM {self._s}.transitions WHERE model = $1"
             " AND ($2::text IS NULL OR $2 = ANY(targets)) AND ($3::bigint IS NULL OR revision < $3)"
-            f"{_and(where, query.HISTORY, params)} ORDER BY revision DESC LIMIT $4",
+            f"{_and(where, filters.HISTORY, filter_columns.HISTORY, params)} ORDER BY revision DESC LIMIT $4",
             *params,
         )
         return [(r["revision"], history_entry_from_body(r["entry"])) for r in rows]
@@ -123,7 +125,7 @@ class PostgresPromotionReader:
         rows = await self._pool.fetch(
             f"SELECT revision, principal, action, resource, reason, deny_time FROM {self._s}.access_denials"
             " WHERE namespace = $1 AND ($2::bigint IS NULL OR revision < $2)"
-            f"{_and(where, query.DENIALS, params)} ORDER BY revision DESC LIMIT $3",
+            f"{_and(where, filters.DENIALS, filter_columns.DENIALS, params)} ORDER BY revision DESC LIMIT $3",
             *params,
         )
         return [

@@ -27,7 +27,7 @@ from modelreg.promotion.application.ports import (
     VersionFactsReader,
 )
 from modelreg.promotion.application.rbac import RoleMap
-from modelreg.promotion.domain import query
+from modelreg.promotion.domain import filters
 from modelreg.promotion.domain.commands import (
     ApproveTransition,
     CancelTransition,
@@ -302,7 +302,7 @@ class Promotion:
         filter_text: str = "",
     ) -> tuple[list[Request], str]:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "ListTransitionRequests", model)
-        where = query.parse_filter(filter_text, query.REQUESTS)
+        where = filters.parse_filter(filter_text, filters.REQUESTS)
         paging = page_request(page_size, page_token, [int], parent=model, state=state, filter=filter_text)
         rows = await self._reader.requests(model, state, paging.after, paging.fetch, where)
         page = paging.page(rows, _revision)
@@ -318,7 +318,7 @@ class Promotion:
         filter_text: str = "",
     ) -> tuple[list[HistoryEntry], str]:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "ListPointerHistory", model)
-        where = query.parse_filter(filter_text, query.HISTORY)
+        where = filters.parse_filter(filter_text, filters.HISTORY)
         paging = page_request(page_size, page_token, [int], model=model, pointer=pointer, filter=filter_text)
         rows = await self._reader.history(model, pointer or None, paging.after, paging.fetch, where)
         page = paging.page(rows, _revision)
@@ -328,7 +328,7 @@ class Promotion:
         self, namespace: str, page_size: int, page_token: str, context: EventContext, filter_text: str = ""
     ) -> tuple[list[tuple[AccessDenied, datetime]], str]:
         await self._authorize(context, namespace, Role.ADMIN, "ListAccessDenials", f"namespaces/{namespace}")
-        where = query.parse_filter(filter_text, query.DENIALS)
+        where = filters.parse_filter(filter_text, filters.DENIALS)
         paging = page_request(
             page_size, page_token, [int], parent=f"namespaces/{namespace}", filter=filter_text
         )

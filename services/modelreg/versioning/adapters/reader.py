@@ -12,8 +12,9 @@ from modelreg.eventlog import head_of
 from modelreg.filtering import Node, compile_filter
 from modelreg.paging import Keyset
 from modelreg.projections.schema import quote_schema
+from modelreg.versioning.adapters import filter_columns
 from modelreg.versioning.adapters.schema import VERSION_COLUMNS, version_from_row
-from modelreg.versioning.domain import query
+from modelreg.versioning.domain import filters
 from modelreg.versioning.domain.state import ModelVersion, ModelVersions
 from modelreg.versioning.domain.values import SemVer, Status, VersionSpec
 
@@ -135,7 +136,11 @@ class PostgresVersionReader:
         where: Node | None = None,
     ) -> list[ModelVersion]:
         params: list[object] = [model, after[0] if after else 1 << 62, show_deleted, limit]
-        condition = f" AND ({compile_filter(where, query.FILTER, params)})" if where is not None else ""
+        condition = (
+            f" AND ({compile_filter(where, filters.FILTER, filter_columns.FILTER, params)})"
+            if where is not None
+            else ""
+        )
         rows = await self._pool.fetch(
             f"SELECT {VERSION_COLUMNS} FROM {self._s}.model_versions WHERE model = $1 AND number < $2"
             f" AND ($3 OR status <> 'deleted'){condition} ORDER BY number DESC LIMIT $4",

@@ -14,7 +14,7 @@ from modelreg.errors import DataLoss, FailedPrecondition, InvalidArgument, NotFo
 from modelreg.eventlog import ConsistencyToken, EventContext
 from modelreg.paging import page_request
 from modelreg.versioning.application.ports import VersionCommands, VersionReader
-from modelreg.versioning.domain import query
+from modelreg.versioning.domain import filters
 from modelreg.versioning.domain.commands import (
     Command,
     CreateVersion,
@@ -245,7 +245,7 @@ class Versioning:
     async def list(
         self, model: str, page_size: int, page_token: str, show_deleted: bool, filter_text: str = ""
     ) -> tuple[list[ModelVersion], str]:
-        where = query.parse_filter(filter_text)
+        where = filters.parse_filter(filter_text)
         paging = page_request(
             page_size, page_token, [int], parent=model, filter=filter_text, show_deleted=show_deleted
         )

@@ -17,20 +17,19 @@ from modelreg.names import ID_PATTERN
 
 FILTER = Schema(
     (
-        FieldSpec("name", FieldType.STRING, "m.model", prefix_index=True),
+        FieldSpec("name", FieldType.STRING, prefix_index=True),
         FieldSpec(
             "state",
             FieldType.ENUM,
-            "m.state",
             values={"ACTIVE": "active", "ARCHIVED": "archived", "DELETED": "deleted"},
             enum_prefix="STATE_",
         ),
-        FieldSpec("create_time", FieldType.TIMESTAMP, "m.create_time"),
-        FieldSpec("update_time", FieldType.TIMESTAMP, "m.update_time"),
-        FieldSpec("tags", FieldType.STRING_MAP, "m.tags", key_pattern=ID_PATTERN),
-        FieldSpec("properties", FieldType.TYPED_MAP, "m.properties", key_pattern=ID_PATTERN),
-        FieldSpec("owners", FieldType.STRING_LIST, "m.owners"),
-        FieldSpec("text", FieldType.FULL_TEXT, "m.search"),
+        FieldSpec("create_time", FieldType.TIMESTAMP),
+        FieldSpec("update_time", FieldType.TIMESTAMP),
+        FieldSpec("tags", FieldType.STRING_MAP, key_pattern=ID_PATTERN),
+        FieldSpec("properties", FieldType.TYPED_MAP, key_pattern=ID_PATTERN),
+        FieldSpec("owners", FieldType.STRING_LIST),
+        FieldSpec("text", FieldType.FULL_TEXT),
     ),
     max_chars=4096,
     max_depth=32,

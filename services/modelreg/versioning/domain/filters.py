@@ -14,8 +14,6 @@ from modelreg.versioning.domain.values import SEMVER_PATTERN, Status
 
 _KEY = re.compile(r"^[A-Za-z0-9_.]{1,128}$")
 _MAP_OPS = ("=", "!=", "in", "like", ":")
-_MAP = {"key_pattern": _KEY, "absent_is_unequal": True}
-_STRING_OPS = ("=", "!=", "in", "like")
 
 
 def _semver(text: str) -> tuple[int, ...] | None:
@@ -25,31 +23,17 @@ def _semver(text: str) -> tuple[int, ...] | None:
 
 FILTER = Schema(
     (
-        FieldSpec(
-            "tags", FieldType.STRING_MAP, "(spec->'tags')", _MAP_OPS, key_pattern=_KEY, absent_is_unequal=True
-        ),
-        FieldSpec(
-            "params",
-            FieldType.STRING_MAP,
-            "(spec->'params')",
-            _MAP_OPS,
-            key_pattern=_KEY,
-            absent_is_unequal=True,
-        ),
-        FieldSpec(
-            "framework", FieldType.STRING, "(spec->>'framework')", ("=", "!=", "in", "like"), nullable=True
-        ),
-        FieldSpec(
-            "state", FieldType.ENUM, "status", values={s.name: s.value for s in Status}, enum_prefix="STATE_"
-        ),
+        FieldSpec("tags", FieldType.STRING_MAP, _MAP_OPS, key_pattern=_KEY, absent_is_unequal=True),
+        FieldSpec("params", FieldType.STRING_MAP, _MAP_OPS, key_pattern=_KEY, absent_is_unequal=True),
+        FieldSpec("framework", FieldType.STRING, ("=", "!=", "in", "like"), nullable=True),
+        FieldSpec("state", FieldType.ENUM, values={s.name: s.value for s in Status}, enum_prefix="STATE_"),
         FieldSpec(
             "semver",
             FieldType.ROW,
-            "(major, minor, pipeline)",
             parse_row=_semver,
             row_description="a semver MAJOR.MINOR.PIPELINE such as 1.2.0",
         ),
-        FieldSpec("version", FieldType.INT, "number", minimum=0),
+        FieldSpec("version", FieldType.INT, minimum=0),
     ),
     max_chars=2048,
     max_depth=16,
