@@ -22,7 +22,6 @@ from typing import Any
 
 import asyncpg
 import grpc
-from google.protobuf.message import Message
 from rich.console import Console
 
 from bench.common import (
@@ -37,12 +36,12 @@ from bench.common import (
     write_results,
 )
 from modelreg.devstack import LocalStack
-from modelreg.eventlog import ANY_REVISION, EMPTY_HEAD, EventContext, StreamHead, build_envelope
-from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
+from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.runtime.host import ensure_topics
 from modelreg.runtime.settings import Settings
+from tests.integration.lineage.conftest import Writer
 from tests.integration.lineage.graph import Graph, build
 
 TOPIC = "modelreg.lineage.v1"
@@ -51,53 +50,20 @@ TOPIC = "modelreg.lineage.v1"
 async def produce(kafka: KafkaSettings, graph: Graph) -> dict[int, int]:
     """Appends the graph's events, chained per stream; returns partition -> end offset."""
     await ensure_topics(Settings(kafka=kafka, pg_dsn=""), [TOPIC])
-    log = KafkaEventLog(KafkaSettings(kafka.bootstrap_servers, kafka.topic_prefix, linger_ms=2))
-    await log.start()
-    heads: dict[str, StreamHead] = {}
-    ends: dict[int, int] = {}
-    recorded_ids: list[str] = []
-
-    async def append(stream: str, field: str, payload: Message, any_revision: bool) -> str:
-        head = heads.get(stream, EMPTY_HEAD)
-        envelope = build_envelope(
-            stream=stream,
-            payload_field=field,
-            payload=payload,
-            expected_revision=ANY_REVISION if any_revision else head.revision,
-            prev_hash=head.hash,
-            source="bench",
-            context=EventContext(actor="bench"),
-        )
-        heads[stream] = StreamHead(head.revision + 1, envelope.hash)
-        position = await log.append(kafka.topic(TOPIC), envelope)
-        ends[position.partition] = max(ends.get(position.partition, 0), position.offset + 1)
-        return envelope.event_id
-
-    async def streams(events: list[tuple[int, str, str, Message]], any_revision: bool) -> dict[int, str]:
-        by_stream: dict[str, list[tuple[int, str, Message]]] = {}
-        for i, stream, field, payload in events:
-            by_stream.setdefault(stream, []).append((i, field, payload))
-        ids: dict[int, str] = {}
-
-        async def one(stream: str, items: list[tuple[int, str, Message]]) -> None:
-            for i, field, payload in items:
-                ids[i] = await append(stream, field, payload, any_revision)
-
-        await asyncio.gather(*(one(s, items) for s, items in by_stream.items()))
-        return ids
-
+    writer = Writer(kafka)
+    await writer.log.start()
     try:
-        recorded = [(i, s, f, p) for i, (s, f, p) in enumerate(graph.records) if f == "lineage_recorded"]
-        ids = await streams(recorded, any_revision=True)
-        recorded_ids.extend(ids[i] for i in range(len(recorded)))
+        recorded = [(s, f, p) for s, f, p in graph.records if f == "lineage_recorded"]
+        appended = await writer.rounds(TOPIC, recorded, any_revision=True)
         for index, _, event in graph.supersedes:
-            event.superseded_record = recorded_ids[index]
-        await streams(
-            [(i, s, "lineage_record_superseded", e) for i, (_, s, e) in enumerate(graph.supersedes)],
-            any_revision=False,
-        )
+            event.superseded_record = appended[index][0]
+        supersedes = [(s, "lineage_record_superseded", e) for _, s, e in graph.supersedes]
+        appended += await writer.rounds(TOPIC, supersedes)
     finally:
-        await log.stop()
+        await writer.log.stop()
+    ends: dict[int, int] = {}
+    for _, position in appended:
+        ends[position.partition] = max(ends.get(position.partition, 0), position.offset + 1)
     return ends
 
 

@@ -16,6 +16,7 @@ import pytest
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.runtime.settings import Settings
+from tests.helpers import serving
 
 if TYPE_CHECKING:  # the services are imported where a test first needs one
     from modelreg.gen.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
@@ -51,12 +52,9 @@ def settings(local_stack: LocalStack, database: str) -> Settings:
 @pytest.fixture(scope="session")
 async def catalog_host(settings: Settings) -> AsyncIterator[ServiceHost]:
     from modelreg.catalog.main import spec
-    from modelreg.runtime.host import ServiceHost
 
-    host = ServiceHost(spec(), settings)
-    await host.start(port=0)
-    yield host
-    await host.stop()
+    async with serving(spec(), settings) as host:
+        yield host
 
 
 @pytest.fixture(scope="session")

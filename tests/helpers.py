@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 import asyncpg
+import grpc
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from modelreg.eventlog import decode
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.projections.replay import read_log
+from modelreg.runtime.settings import Settings
+
+if TYPE_CHECKING:  # the services are imported where a test first needs one
+    from modelreg.runtime.host import ServiceHost, ServiceSpec
 
 
 def unique(prefix: str = "m") -> str:
@@ -31,3 +42,37 @@ async def count_rows(dsn: str, sql: str, *args: object) -> int:
         return int(await conn.fetchval(sql, *args))
     finally:
         await conn.close()
+
+
+def violations(error: grpc.aio.AioRpcError) -> list[str]:
+    status = rpc_status.from_call(error)
+    assert status is not None
+    fields = []
+    for detail in status.details:
+        bad = error_details_pb2.BadRequest()
+        if detail.Unpack(bad):
+            fields += [v.field for v in bad.field_violations]
+    return fields
+
+
+def with_own_topics(settings: Settings, name: str) -> Settings:
+    """The settings with a topic prefix of their own: a test that puts another service's facts
+    on the broker directly must not have that service (on the shared topics) fold them too."""
+    kafka = settings.kafka
+    return replace(
+        settings,
+        kafka=KafkaSettings(kafka.bootstrap_servers, f"{name}-{uuid.uuid4().hex[:8]}.", kafka.linger_ms),
+    )
+
+
+@contextlib.asynccontextmanager
+async def serving(spec: ServiceSpec, settings: Settings) -> AsyncIterator[ServiceHost]:
+    """A service host on a free port until the block ends."""
+    from modelreg.runtime.host import ServiceHost
+
+    host = ServiceHost(spec, settings)
+    await host.start(port=0)
+    try:
+        yield host
+    finally:
+        await host.stop()

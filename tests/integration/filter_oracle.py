@@ -77,7 +77,17 @@ def render(node: Tree) -> str:
 
 
 def like(value: str, pattern: str, insensitive: bool) -> bool:
-    regex = "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in pattern)
+    """`%` any run, `_` any one character, `\\` takes the next character literally."""
+    regex = ""
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            regex += re.escape(pattern[i + 1])
+            i += 2
+            continue
+        regex += ".*" if c == "%" else "." if c == "_" else re.escape(c)
+        i += 1
     return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if insensitive else 0)) is not None
 
 

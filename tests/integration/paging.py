@@ -12,22 +12,11 @@ from collections.abc import Awaitable, Callable, Sequence
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
+
+from tests.helpers import violations
 
 Lister = Callable[[int, str], Awaitable[tuple[list[str], str]]]
 PAGE_SIZES = (1, 2, 3, 1000)
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    fields = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            fields += [v.field for v in bad.field_violations]
-    return fields
 
 
 async def walk(lister: Lister, page_size: int, token: str = "") -> list[list[str]]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import random
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,6 +25,7 @@ from hypothesis import strategies as st
 
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
 from tests.helpers import unique
+from tests.integration.filter_oracle import OPS, like, quote, rfc3339
 
 WORDS = ["churn", "fraud", "rank", "vision"]
 TEAMS = ["growth", "risk", "core"]
@@ -134,14 +134,10 @@ async def dataset(catalog_stub) -> tuple[str, list[Model]]:
 Lit = tuple[str, Any]  # ("string" | "number" | "bool" | "timestamp" | "state", value)
 
 
-def rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def render_lit(lit: Lit, quote_time: bool = False) -> str:
     kind, value = lit
     if kind == "string":
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        return quote(value)
     if kind == "number":
         return str(value)
     if kind == "bool":
@@ -177,32 +173,6 @@ def render(node: tuple[Any, ...]) -> str:
         case "and" | "or":
             return "(" + f" {node[0].upper()} ".join(render(x) for x in node[1]) + ")"
     raise AssertionError(node)
-
-
-OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "=": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
-
-
-def like(value: str, pattern: str, insensitive: bool) -> bool:
-    import re
-
-    regex = ""
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            regex += re.escape(pattern[i + 1])
-            i += 2
-            continue
-        regex += ".*" if c == "%" else "." if c == "_" else re.escape(c)
-        i += 1
-    return re.fullmatch(regex, value, re.DOTALL | (re.IGNORECASE if insensitive else 0)) is not None
 
 
 def operand(model: Model, field: tuple[str, ...], lit_kind: str) -> Any:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 import asyncpg
@@ -34,6 +32,7 @@ from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
 from modelreg.gen.versioning.v1 import events_pb2 as versioning_events
 from modelreg.gen.versioning.v1 import versioning_pb2
 from modelreg.runtime.settings import Settings
+from tests.helpers import serving, with_own_topics
 
 if TYPE_CHECKING:  # the services are imported where a test first needs one
     from modelreg.gen.lineage.v1.lineage_pb2_grpc import LineageServiceAsyncStub
@@ -143,29 +142,18 @@ async def wait_projected(dsn: str, schema: str, token: ConsistencyToken, timeout
 
 @pytest.fixture(scope="session")
 def lineage_settings(settings: Settings) -> Settings:
-    """The session's settings with a topic prefix of our own.
-
-    These tests put versioning and promotion facts on the broker directly; on
-    the session's shared topics the versioning service would fold them too.
+    """These tests put versioning and promotion facts on the broker directly.
     (A distinct name rather than an override of `settings`: session fixtures
-    elsewhere that use `settings` must not pick this one up.)
-    """
-    kafka = settings.kafka
-    return replace(
-        settings,
-        kafka=KafkaSettings(kafka.bootstrap_servers, f"lineage-{uuid.uuid4().hex[:8]}.", kafka.linger_ms),
-    )
+    elsewhere that use `settings` must not pick this one up.)"""
+    return with_own_topics(settings, "lineage")
 
 
 @pytest.fixture(scope="session")
 async def lineage_host(lineage_settings: Settings) -> AsyncIterator[ServiceHost]:
     from modelreg.lineage.main import spec
-    from modelreg.runtime.host import ServiceHost
 
-    host = ServiceHost(spec(), lineage_settings)
-    await host.start(port=0)
-    yield host
-    await host.stop()
+    async with serving(spec(), lineage_settings) as host:
+        yield host
 
 
 @pytest.fixture(scope="session")

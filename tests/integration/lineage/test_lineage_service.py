@@ -8,12 +8,10 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
-from tests.helpers import count_rows, unique
+from tests.helpers import count_rows, unique, violations
 from tests.integration.lineage.conftest import LINEAGE, Writer
 
 SHA = "sha256:" + "a" * 64
@@ -84,17 +82,6 @@ async def test_record_then_read_back_with_the_token(lineage_stub, writer: Writer
     assert got == recorded
     listed = await lineage_stub.ListLineageRecords(pb.ListLineageRecordsRequest(parent=version))
     assert [r.name for r in listed.records] == [recorded.name]
-
-
-def violations(error: grpc.aio.AioRpcError) -> list[str]:
-    status = rpc_status.from_call(error)
-    assert status is not None
-    fields = []
-    for detail in status.details:
-        bad = error_details_pb2.BadRequest()
-        if detail.Unpack(bad):
-            fields += [v.field for v in bad.field_violations]
-    return fields
 
 
 async def test_the_version_must_exist(lineage_stub, writer: Writer, lineage_settings, database) -> None:

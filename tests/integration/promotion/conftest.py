@@ -10,17 +10,16 @@ themselves are not needed to produce them.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import grpc
 import pytest
 from google.protobuf.message import Message
 
 from modelreg.eventlog import GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
-from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
+from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.lineage.v1 import events_pb2 as lineage_events
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
@@ -28,6 +27,7 @@ from modelreg.gen.versioning.v1 import events_pb2 as versioning_events
 from modelreg.gen.versioning.v1 import versioning_pb2
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
+from tests.helpers import with_own_topics
 
 PRINCIPALS = {
     "alice": "editor",
@@ -74,15 +74,9 @@ async def start_promotion(
 
 @pytest.fixture(scope="session")
 def promotion_settings(settings: Settings) -> Settings:
-    """The session's settings with a topic prefix of our own: these tests put
-    versioning and lineage facts on the broker directly, which a versioning
-    service on the session's shared topics would fold too. (A distinct fixture
-    name, so session fixtures elsewhere keep the shared `settings`.)"""
-    kafka = settings.kafka
-    return replace(
-        settings,
-        kafka=KafkaSettings(kafka.bootstrap_servers, f"promotion-{uuid.uuid4().hex[:8]}.", kafka.linger_ms),
-    )
+    """These tests put versioning and lineage facts on the broker directly. (A distinct
+    fixture name, so session fixtures elsewhere keep the shared `settings`.)"""
+    return with_own_topics(settings, "promotion")
 
 
 @pytest.fixture(scope="session")

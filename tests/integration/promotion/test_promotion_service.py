@@ -6,12 +6,10 @@ from typing import Any
 
 import grpc
 import pytest
-from google.rpc import error_details_pb2
-from grpc_status import rpc_status
 
 from modelreg.eventlog import TOKEN_METADATA_KEY
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
-from tests.helpers import count_rows, unique
+from tests.helpers import count_rows, unique, violations
 from tests.integration.promotion.conftest import Facts, auth
 
 State = pb.TransitionRequest.State
@@ -270,11 +268,7 @@ async def test_bad_input_is_invalid_argument_naming_the_field(
         )
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
-    status = rpc_status.from_call(error)
-    assert status is not None
-    detail = error_details_pb2.BadRequest()
-    status.details[0].Unpack(detail)
-    assert detail.field_violations[0].field == field
+    assert violations(error)[0] == field
     assert (
         await count_rows(
             settings.pg_dsn, "SELECT count(*) FROM promotion.stream_heads WHERE stream = $1", model
@@ -297,11 +291,7 @@ async def test_an_overlong_request_id_is_invalid_argument_and_appends_nothing(
     )
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert error.details() == "request_id: is longer than 128 characters"
-    status = rpc_status.from_call(error)
-    assert status is not None
-    detail = error_details_pb2.BadRequest()
-    status.details[0].Unpack(detail)
-    assert detail.field_violations[0].field == "request_id"
+    assert violations(error)[0] == "request_id"
     assert (
         await count_rows(
             settings.pg_dsn, "SELECT count(*) FROM promotion.stream_heads WHERE stream = $1", model

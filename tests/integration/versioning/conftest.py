@@ -16,7 +16,7 @@ from modelreg.eventlog import TOKEN_METADATA_KEY
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
-from tests.helpers import unique
+from tests.helpers import serving, unique
 
 if TYPE_CHECKING:
     from modelreg.gen.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
@@ -58,10 +58,8 @@ def versioning_blobs(moto_s3: MotoS3Server) -> S3BlobStore:
 async def versioning_host(settings: Settings, versioning_blobs: S3BlobStore) -> AsyncIterator[ServiceHost]:
     from modelreg.versioning.main import spec
 
-    host = ServiceHost(spec(blobs=lambda: versioning_blobs), settings)
-    await host.start(port=0)
-    yield host
-    await host.stop()
+    async with serving(spec(blobs=lambda: versioning_blobs), settings) as host:
+        yield host
 
 
 @pytest.fixture(scope="session")
