@@ -24,18 +24,7 @@ import asyncpg
 import grpc
 from rich.console import Console
 
-from bench.common import (
-    OUT,
-    floor_table,
-    health_floor,
-    meta,
-    percentiles,
-    scratch_database,
-    service_env,
-    services,
-    timed,
-    write_results,
-)
+from bench import common
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.adapters.projection import CatalogProjection
 from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
@@ -177,14 +166,14 @@ async def measure(port: int, count: int, calls: int) -> dict[str, dict[str, Any]
     rng = random.Random(11)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         catalog = catalog_pb2_grpc.CatalogServiceStub(channel)
-        results["floor_health_check"] = await health_floor(channel, 1000)
+        results["floor_health_check"] = await common.health_floor(channel, 1000)
         names = [stream for stream, _, _ in model_events(count)]
 
         def get(i: int):
             return catalog.GetRegisteredModel(pb.GetRegisteredModelRequest(name=rng.choice(names)))
 
-        await timed(50, get)
-        results["get"] = percentiles(await timed(2000, get))
+        await common.timed(50, get)
+        results["get"] = common.percentiles(await common.timed(2000, get))
 
         mix_samples: list[float] = []
         mid = START + timedelta(seconds=count * 300 // 2)
@@ -201,10 +190,11 @@ async def measure(port: int, count: int, calls: int) -> dict[str, dict[str, Any]
                 # Alternate first pages and continuation pages (keyset from a token).
                 return await catalog.ListRegisteredModels(second if i % 2 and second.page_token else request)
 
-            samples = await timed(calls, search)
+            samples = await common.timed(calls, search)
             mix_samples += samples
-            results[f"search: {label}"] = {**percentiles(samples), "page": len(first.registered_models)}
-        results["search: whole mix"] = percentiles(mix_samples)
+            page = len(first.registered_models)
+            results[f"search: {label}"] = {**common.percentiles(samples), "page": page}
+        results["search: whole mix"] = common.percentiles(mix_samples)
     return results
 
 
@@ -214,19 +204,19 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200, help="calls per filter in the mix")
     args = parser.parse_args()
     console = Console()
-    with LocalStack.start() as stack, scratch_database(stack, "modelreg_search") as dsn:
+    with LocalStack.start() as stack, common.scratch_database(stack, "modelreg_search") as dsn:
         prefix = f"search{uuid.uuid4().hex[:6]}."
         kafka = KafkaSettings(stack.kafka.bootstrap_servers, prefix)
         console.print(f"loading {args.models} models ...")
         loading = asyncio.run(load(kafka, dsn, args.models))
         console.print(loading)
-        with services(["catalog"], service_env(stack, dsn, prefix)) as ports:
+        with common.services(["catalog"], common.service_env(stack, dsn, prefix)) as ports:
             results = asyncio.run(measure(ports["catalog"], args.models, args.calls))
         results["load"] = loading
-    results["meta"] = meta(models=args.models)
-    written = write_results(results, OUT / "catalog_search.json")
+    results["meta"] = common.meta(models=args.models)
+    written = common.write_results(results, common.OUT / "catalog_search.json")
     title = f"catalog search at {args.models} models"
-    console.print(floor_table(title, results, ("rows", "page")))
+    console.print(common.floor_table(title, results, ("rows", "page")))
     console.print(f"written to {written}")
 
 

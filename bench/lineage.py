@@ -24,17 +24,7 @@ import asyncpg
 import grpc
 from rich.console import Console
 
-from bench.common import (
-    OUT,
-    floor_table,
-    health_floor,
-    meta,
-    percentiles,
-    scratch_database,
-    service_env,
-    services,
-    write_results,
-)
+from bench import common
 from modelreg.devstack import LocalStack
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
@@ -128,7 +118,7 @@ async def measure(port: int, graph: Graph, calls: int) -> dict[str, dict[str, An
         }
         for _ in range(50):  # warm up the pool and the plans
             await subgraph(rng.choice(versions), pb.DIRECTION_UPSTREAM)
-        results["floor_health_check"] = await health_floor(channel, 1000)
+        results["floor_health_check"] = await common.health_floor(channel, 1000)
         for label, (starts, call) in cases.items():
             samples, sizes = [], []
             for _ in range(calls):
@@ -136,7 +126,7 @@ async def measure(port: int, graph: Graph, calls: int) -> dict[str, dict[str, An
                 started = time.perf_counter()
                 sizes.append(await call(start))
                 samples.append(time.perf_counter() - started)
-            results[label] = {**percentiles(samples), "mean_nodes": round(sum(sizes) / len(sizes), 1)}
+            results[label] = {**common.percentiles(samples), "mean_nodes": round(sum(sizes) / len(sizes), 1)}
     return results
 
 
@@ -147,13 +137,13 @@ def main() -> None:
     args = parser.parse_args()
     console = Console()
     graph = build(f"bench{uuid.uuid4().hex[:6]}", models=args.models)
-    with LocalStack.start() as stack, scratch_database(stack, "modelreg_lineage") as dsn:
+    with LocalStack.start() as stack, common.scratch_database(stack, "modelreg_lineage") as dsn:
         prefix = f"lineage{uuid.uuid4().hex[:6]}."
         kafka = KafkaSettings(stack.kafka.bootstrap_servers, prefix)
         started = time.perf_counter()
         ends = asyncio.run(produce(kafka, graph))
         produced = time.perf_counter() - started
-        with services(["lineage"], service_env(stack, dsn, prefix)) as ports:
+        with common.services(["lineage"], common.service_env(stack, dsn, prefix)) as ports:
             asyncio.run(wait_projected(dsn, kafka.topic(TOPIC), ends))
             loaded = time.perf_counter() - started
             results = asyncio.run(measure(ports["lineage"], graph, args.calls))
@@ -164,11 +154,11 @@ def main() -> None:
             "produce_s": round(produced, 2),
             "produce_and_project_s": round(loaded, 2),
         }
-    results["meta"] = meta()
-    written = write_results(results, OUT / "lineage.json")
+    results["meta"] = common.meta()
+    written = common.write_results(results, common.OUT / "lineage.json")
     console.print(results["load"])
     title = f"lineage queries on {len(graph.node_types)} nodes"
-    console.print(floor_table(title, results, ("mean nodes", "mean_nodes")))
+    console.print(common.floor_table(title, results, ("mean nodes", "mean_nodes")))
     console.print(f"written to {written}")
 
 

@@ -26,17 +26,7 @@ import grpc
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import (
-    OUT,
-    health_floor,
-    meta,
-    percentiles,
-    scratch_database,
-    service_env,
-    services,
-    timed,
-    write_results,
-)
+from bench import common
 from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
@@ -97,7 +87,7 @@ async def measure(port: int, kafka: KafkaSettings, dsn: str, promotions: int) ->
     results: dict[str, dict[str, Any]] = {}
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = promotion_pb2_grpc.PromotionServiceStub(channel)
-        results["floor_health_check"] = await health_floor(channel, 500)
+        results["floor_health_check"] = await common.health_floor(channel, 500)
 
         async def promote(i: int) -> None:
             created = await stub.CreateTransitionRequest(
@@ -126,11 +116,12 @@ async def measure(port: int, kafka: KafkaSettings, dsn: str, promotions: int) ->
                 metadata=auth("alice"),
             )
 
-        await timed(10, promote)  # warm-up
-        results["promote_request_approve_applied"] = percentiles(await timed(promotions, promote))
-        results["direct_transition"] = percentiles(await timed(promotions, direct))
-        results["get_pointers"] = percentiles(
-            await timed(
+        await common.timed(10, promote)  # warm-up
+        promoted = await common.timed(promotions, promote)
+        results["promote_request_approve_applied"] = common.percentiles(promoted)
+        results["direct_transition"] = common.percentiles(await common.timed(promotions, direct))
+        results["get_pointers"] = common.percentiles(
+            await common.timed(
                 promotions * 2,
                 lambda i: stub.GetPointers(pb.GetPointersRequest(model=model), metadata=auth("alice")),
             )
@@ -143,19 +134,19 @@ def main() -> None:
     parser.add_argument("--promotions", type=int, default=200)
     args = parser.parse_args()
     console = Console()
-    with LocalStack.start() as stack, scratch_database(stack, "modelreg_bench") as dsn:
+    with LocalStack.start() as stack, common.scratch_database(stack, "modelreg_bench") as dsn:
         kafka = KafkaSettings(stack.kafka.bootstrap_servers)
         asyncio.run(ensure_topics(Settings(kafka=kafka, pg_dsn=dsn), ["modelreg.versioning.v1"]))
-        env = service_env(
+        env = common.service_env(
             stack,
             dsn,
             MODELREG_AUTH_TOKENS="t-alice=alice,t-bob=bob",
             MODELREG_ROLES="alice=editor@*,bob=approver@*",
         )
-        with services(["promotion"], env) as ports:
+        with common.services(["promotion"], env) as ports:
             results = asyncio.run(measure(ports["promotion"], kafka, dsn, args.promotions))
-    results["meta"] = meta()
-    written = write_results(results, OUT / "promotion.json")
+    results["meta"] = common.meta()
+    written = common.write_results(results, common.OUT / "promotion.json")
     floor = results["floor_health_check"]["p50_ms"]
     table = Table(title=f"modelreg promotion bench: floor (health Check p50) = {floor:.2f} ms")
     for column in ("measure", "p50 ms", "p95 ms", "p99 ms", "n"):

@@ -47,17 +47,7 @@ from google.protobuf import field_mask_pb2
 from rich.console import Console
 from rich.table import Table
 
-from bench.common import (
-    OUT,
-    health_floor,
-    meta,
-    percentiles,
-    scratch_database,
-    service_env,
-    services,
-    timed,
-    write_results,
-)
+from bench import common
 from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, TOKEN_METADATA_KEY, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.envelope import to_kafka_message
@@ -107,11 +97,11 @@ async def rate(calls: int, make_call: Callable[[int], Awaitable[Any]], clients: 
 
     started = time.perf_counter()
     per_client = await asyncio.gather(
-        *(timed(len(range(c, calls, clients)), client(c)) for c in range(clients))
+        *(common.timed(len(range(c, calls, clients)), client(c)) for c in range(clients))
     )
     elapsed = time.perf_counter() - started
     flat = [s for samples in per_client for s in samples]
-    return {**percentiles(flat), "per_second": len(flat) / elapsed, "clients": clients}
+    return {**common.percentiles(flat), "per_second": len(flat) / elapsed, "clients": clients}
 
 
 def tokened(token: str | None) -> list[tuple[str, str]] | None:
@@ -156,7 +146,7 @@ async def measure_workload(ports: dict[str, int], w: Workload) -> dict[str, Any]
         catalog_tokens: dict[str, str] = {}
         last_tokens: dict[str, str] = {}
 
-        results["floor_health_check"] = await health_floor(ver_ch, w.floor_calls)
+        results["floor_health_check"] = await common.health_floor(ver_ch, w.floor_calls)
 
         async def create_model(i: int) -> None:
             _, catalog_tokens[models[i]] = await answered(
@@ -465,7 +455,7 @@ async def measure_scale_search(port: int, w: Workload, models: int) -> dict[str,
     rng = random.Random(9)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         versioning = versioning_pb2_grpc.VersioningServiceStub(channel)
-        floor = await health_floor(channel, w.floor_calls)
+        floor = await common.health_floor(channel, w.floor_calls)
         picks = [rng.randrange(models) for _ in range(max(w.searches, 1000))]
         expected = len(range(3, w.scale_versions_per_model, 5))
 
@@ -477,7 +467,7 @@ async def measure_scale_search(port: int, w: Workload, models: int) -> dict[str,
             )
             assert len(page.model_versions) == expected, len(page.model_versions)
 
-        await timed(20, search)  # warm-up
+        await common.timed(20, search)  # warm-up
         return {"floor": floor, "search": await rate(len(picks), search)}
 
 
@@ -485,25 +475,26 @@ async def measure_scale_search(port: int, w: Workload, models: int) -> dict[str,
 
 
 def run(w: Workload, console: Console | None = None) -> dict[str, Any]:
-    """Runs the whole benchmark on a fresh stack; returns the results (also written to OUT)."""
+    """Runs the whole benchmark on a fresh stack; returns the results (also written to common.OUT)."""
     results: dict[str, Any] = {}
     with LocalStack.start() as stack, tempfile.TemporaryDirectory(prefix="modelreg-bench-") as home:
-        with scratch_database(stack, "modelreg_bench") as dsn:
-            env = service_env(stack, dsn, MODELREG_HOME=home)
-            with services(["catalog", "versioning", "promotion"], env) as ports:
+        with common.scratch_database(stack, "modelreg_bench") as dsn:
+            env = common.service_env(stack, dsn, MODELREG_HOME=home)
+            with common.services(["catalog", "versioning", "promotion"], env) as ports:
                 results.update(asyncio.run(measure_workload(ports, w)))
             results["replay"] = asyncio.run(
                 measure_replay(stack.kafka.bootstrap_servers, dsn, w.replay_events)
             )
         if w.scale_versions:
-            with scratch_database(stack, "modelreg_scale") as dsn:
+            with common.scratch_database(stack, "modelreg_scale") as dsn:
                 prefix = f"scale{uuid.uuid4().hex[:6]}."
                 kafka = KafkaSettings(stack.kafka.bootstrap_servers, prefix, linger_ms=5)
                 loaded = asyncio.run(load_scale(kafka, dsn, w.scale_versions, w.scale_versions_per_model))
-                with services(["versioning"], service_env(stack, dsn, prefix, MODELREG_HOME=home)) as ports:
+                env = common.service_env(stack, dsn, prefix, MODELREG_HOME=home)
+                with common.services(["versioning"], env) as ports:
                     measured = asyncio.run(measure_scale_search(ports["versioning"], w, loaded["models"]))
                 results["scale"] = {**loaded, **measured}
-    results["meta"] = meta(workload=asdict(w))
+    results["meta"] = common.meta(workload=asdict(w))
     return results
 
 
@@ -594,14 +585,14 @@ def main(argv: list[str] | None = None) -> None:
     for field_name, value in asdict(defaults).items():
         parser.add_argument(f"--{field_name.replace('_', '-')}", type=int, default=value)
     parser.add_argument("--scale", action="store_true", help="also search with 1M versions in the read model")
-    parser.add_argument("--out", type=Path, default=OUT / "results.json")
+    parser.add_argument("--out", type=Path, default=common.OUT / "results.json")
     args = parser.parse_args(argv)
     fields = {name: getattr(args, name) for name in asdict(defaults)}
     if args.scale and not fields["scale_versions"]:
         fields["scale_versions"] = 1_000_000
     console = Console(width=max(Console().width, 130))
     results = run(Workload(**fields), console)
-    write_results(results, args.out)
+    common.write_results(results, args.out)
     report(results, console)
     console.print(f"written to {args.out}")
 
