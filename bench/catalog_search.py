@@ -27,13 +27,14 @@ from rich.console import Console
 from bench import common
 from modelreg.catalog.adapters import codec
 from modelreg.catalog.adapters.projection import CatalogProjection
-from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
+from modelreg.catalog.domain.events import Event, NamespaceCreated, RegisteredModelCreated
 from modelreg.catalog.domain.values import ModelFields, Property, PropertyKind
 from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.names import ModelName
 from modelreg.projections.replay import rebuild
 from modelreg.runtime.host import ensure_topics
@@ -82,39 +83,27 @@ async def load(kafka: KafkaSettings, dsn: str, count: int) -> dict[str, float]:
     log = KafkaEventLog(KafkaSettings(kafka.bootstrap_servers, kafka.topic_prefix, linger_ms=5))
     await log.start()
     context = EventContext(actor="bench-loader")
+
+    def first_event(stream: str, event: Event, occurred: datetime) -> Envelope:
+        field, payload = codec.encode(event)
+        return build_envelope(
+            stream=stream,
+            payload_field=field,
+            payload=payload,
+            expected_revision=0,
+            prev_hash=GENESIS_HASH,
+            source="bench",
+            context=context,
+            occurred_at=occurred,
+        )
+
     started = time.perf_counter()
     try:
-        field, payload = codec.encode(NamespaceCreated(NAMESPACE, "benchmark namespace", False))
-        await log.append(
-            topic,
-            build_envelope(
-                stream=f"namespaces/{NAMESPACE}",
-                payload_field=field,
-                payload=payload,
-                expected_revision=0,
-                prev_hash=GENESIS_HASH,
-                source="bench",
-                context=context,
-                occurred_at=START,
-            ),
-        )
+        namespace = NamespaceCreated(NAMESPACE, "benchmark namespace", False)
+        await log.append(topic, first_event(f"namespaces/{NAMESPACE}", namespace, START))
         events = model_events(count)
         for start in range(0, count, 2000):
-            envelopes = []
-            for stream, event, occurred in events[start : start + 2000]:
-                field, payload = codec.encode(event)
-                envelopes.append(
-                    build_envelope(
-                        stream=stream,
-                        payload_field=field,
-                        payload=payload,
-                        expected_revision=0,
-                        prev_hash=GENESIS_HASH,
-                        source="bench",
-                        context=context,
-                        occurred_at=occurred,
-                    )
-                )
+            envelopes = [first_event(*e) for e in events[start : start + 2000]]
             await asyncio.gather(*(log.append(topic, e) for e in envelopes))
     finally:
         await log.stop()
