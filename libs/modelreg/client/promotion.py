@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncGenerator, Mapping
+from datetime import datetime
 
 import grpc
 
@@ -93,12 +94,13 @@ class PromotionClient:
             ),
         )
 
-    async def pointers(self, uri: str) -> promotion_pb2.Pointers:
+    async def pointers(self, uri: str, *, as_of: datetime | None = None) -> promotion_pb2.Pointers:
+        """The model's pointers now, or as they stood at `as_of` (an aware datetime)."""
         connection = self._connection
-        return await connection.call(
-            connection.promotion.GetPointers,
-            promotion_pb2.GetPointersRequest(model=parse_uri(uri).model_name),
-        )
+        request = promotion_pb2.GetPointersRequest(model=parse_uri(uri).model_name)
+        if as_of is not None:
+            request.as_of.FromDatetime(as_of)
+        return await connection.call(connection.promotion.GetPointers, request)
 
     async def list_transition_requests(
         self, uri: str, *, filter: str = "", page_size: int = 200

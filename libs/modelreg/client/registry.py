@@ -10,6 +10,9 @@ retried with the same one, so a retry never has a second effect.
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from modelreg.client.asof import ModelAsOf, model_as_of
 from modelreg.client.blocking import LoopThread
 from modelreg.client.catalog import CatalogClient, SyncCatalogClient
 from modelreg.client.connection import Connection, Endpoints
@@ -48,6 +51,11 @@ class AsyncRegistry:
     def observe(self, token: str) -> None:
         """Adopts a token obtained elsewhere (e.g. from an upstream pipeline step)."""
         self._connection.observe(token)
+
+    async def as_of(self, uri: str, time: datetime) -> ModelAsOf:
+        """What each stage and alias of `ns/model` pointed to at `time`, the move that set it
+        (requester, approvals) and what that version was trained on, from history."""
+        return await model_as_of(self.promotion, self.versioning, self.lineage, uri, time)
 
     async def close(self) -> None:
         await self._connection.close()
@@ -88,6 +96,9 @@ class Registry:
 
     def observe(self, token: str) -> None:
         self._async.observe(token)
+
+    def as_of(self, uri: str, time: datetime) -> ModelAsOf:
+        return self._loop.run(self._async.as_of(uri, time))
 
     def close(self) -> None:
         self._loop.run(self._async.close())

@@ -3,8 +3,8 @@
 `rebuild` folds a topic (`rebuild_all` several, concurrently) from offset 0
 into a fresh (shadow) schema with the very same batch code the live projector
 uses; `digest` hashes the ordered rows of a schema's tables, so two schemas can
-be compared exactly; `swap_in` replaces the live schema by the shadow in one
-transaction.
+be compared exactly. Chasing a running projector and swapping the shadow in
+are shadow.py's.
 
 The end of the log is the high watermark reported by a fetch, never
 `end_offsets()`, which Tansu answers wrongly.
@@ -16,7 +16,7 @@ import asyncio
 import multiprocessing
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 
@@ -48,10 +48,12 @@ async def read_log(
     until: Mapping[int, int] | None = None,
     max_records: int = 5000,
     share: tuple[int, int] = (0, 1),
+    since: Mapping[int, int] | None = None,
 ) -> AsyncIterator[tuple[int, list[Record]]]:
-    """Yields (partition, records) from offset 0 up to the end seen at the first fetch
-    (or up to `until[partition]`, exclusive). With `share` (i, n), only the partitions p
-    with p % n == i."""
+    """Yields (partition, records) from offset 0 (or `since[partition]`) up to the end seen
+    at the first fetch (or up to `until[partition]`, exclusive). With `share` (i, n), only
+    the partitions p with p % n == i."""
+    since = since or {}
     consumer = AIOKafkaConsumer(
         bootstrap_servers=kafka.bootstrap_servers,
         enable_auto_commit=False,
@@ -65,14 +67,18 @@ async def read_log(
         if not partitions:
             await consumer.topics()
             partitions = consumer.partitions_for_topic(topic) or set()
-        tps = [TopicPartition(topic, p) for p in sorted(partitions) if p % share[1] == share[0]]
+        tps = [
+            TopicPartition(topic, p)
+            for p in sorted(partitions)
+            if p % share[1] == share[0] and (until is None or since.get(p, 0) < until.get(p, 1 << 62))
+        ]
         if not tps:
             return
         consumer.assign(tps)
         for tp in tps:
-            consumer.seek(tp, 0)
+            consumer.seek(tp, since.get(tp.partition, 0))
         ends: dict[TopicPartition, int] = {}
-        positions = {tp: 0 for tp in tps}
+        positions = {tp: since.get(tp.partition, 0) for tp in tps}
 
         def done(tp: TopicPartition) -> bool:
             return tp in ends and positions[tp] >= ends[tp]
@@ -85,7 +91,11 @@ async def read_log(
                     if highwater is not None:
                         ends[tp] = min(highwater, until.get(tp.partition, highwater)) if until else highwater
             for tp, records in batches.items():
-                wanted = [Record(r.offset, r.value) for r in records if r.offset < ends.get(tp, 1 << 62)]
+                wanted = [
+                    Record(r.offset, r.value)
+                    for r in records
+                    if positions[tp] <= r.offset < ends.get(tp, 1 << 62)
+                ]
                 if wanted:
                     positions[tp] = wanted[-1].offset + 1
                     yield tp.partition, wanted
@@ -135,7 +145,7 @@ async def rebuild(
     started = time.perf_counter()
     async with pool.acquire() as conn:
         await create_schema(conn, schema, [handler], fresh=fresh, indexed=False)
-    count = await _fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka, until=until)
+    count = await fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka, until=until)
     async with pool.acquire() as conn:
         await conn.execute(handler.ddl(schema))
     return ReplayStats(count, time.perf_counter() - started)
@@ -192,7 +202,7 @@ async def rebuild_all(
         }
 
     async def fold(topic: str, handler: ProjectionHandler) -> ReplayStats:
-        count = await _fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka)
+        count = await fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka)
         await index(handler)
         return ReplayStats(count, time.perf_counter() - started)
 
@@ -215,7 +225,7 @@ def _fold_share(
         try:
 
             async def fold(topic: str, handler: ProjectionHandler) -> tuple[int, float]:
-                count = await _fold_topic(
+                count = await fold_topic(
                     pool, schema=schema, topic=topic, handler=handler, kafka=kafka, share=share
                 )
                 return count, time.time()
@@ -228,7 +238,7 @@ def _fold_share(
     return asyncio.run(run())
 
 
-async def _fold_topic(
+async def fold_topic(
     pool: asyncpg.Pool,
     *,
     schema: str,
@@ -237,8 +247,11 @@ async def _fold_topic(
     kafka: KafkaSettings,
     until: Mapping[int, int] | None = None,
     share: tuple[int, int] = (0, 1),
+    since: Mapping[int, int] | None = None,
+    on_records: Callable[[int], None] | None = None,
 ) -> int:
-    """Reads `topic` and folds it with one writer per partition; returns the records read.
+    """Reads `topic` (from offset 0, or `since`) and folds it with one writer per partition;
+    returns the records read. `on_records` hears of each batch read, for a progress bar.
 
     Each writer takes a pooled connection per batch, so while one batch waits for
     PostgreSQL the log is read and other partitions' batches are folded (DESIGN.md:
@@ -275,9 +288,11 @@ async def _fold_topic(
 
         pending: dict[int, list[Record]] = {}
         # Fetches are small; folding in large batches amortises the per-batch round trips.
-        async for partition, records in read_log(kafka, topic, until=until, share=share):
+        async for partition, records in read_log(kafka, topic, until=until, share=share, since=since):
             pending.setdefault(partition, []).extend(records)
             count += len(records)
+            if on_records is not None:
+                on_records(len(records))
             if len(pending[partition]) >= REPLAY_BATCH:
                 await send(partition, pending.pop(partition))
         for partition, records in pending.items():
@@ -287,24 +302,20 @@ async def _fold_topic(
     return count
 
 
-async def digest(conn: asyncpg.Connection, schema: str, tables: Sequence[str]) -> str:
-    """A hash of every row of `tables`, in a total order; equal digests mean equal tables."""
+async def table_digests(conn: asyncpg.Connection, schema: str, tables: Sequence[str]) -> dict[str, str]:
+    """Per table, a hash of its rows in a total order: equal hashes mean equal tables."""
     s = quote_schema(schema)
-    parts = []
+    digests = {}
     for table in tables:
         quote_schema(table)
-        value = await conn.fetchval(
+        digests[table] = await conn.fetchval(
             f"SELECT coalesce(md5(string_agg(t::text, E'\\n' ORDER BY t::text)), '') FROM {s}.{table} AS t"
         )
-        parts.append(f"{table}:{value}")
-    return ";".join(parts)
+    return digests
 
 
-async def swap_in(conn: asyncpg.Connection, live: str, shadow: str) -> None:
-    """Makes the shadow schema the live one, atomically; the old one is dropped."""
-    retired = f"{live}_retired"
-    async with conn.transaction():
-        await conn.execute(f"DROP SCHEMA IF EXISTS {quote_schema(retired)} CASCADE")
-        await conn.execute(f"ALTER SCHEMA {quote_schema(live)} RENAME TO {quote_schema(retired)}")
-        await conn.execute(f"ALTER SCHEMA {quote_schema(shadow)} RENAME TO {quote_schema(live)}")
-        await conn.execute(f"DROP SCHEMA {quote_schema(retired)} CASCADE")
+async def digest(conn: asyncpg.Connection, schema: str, tables: Sequence[str]) -> str:
+    """A hash of every row of `tables`, in a total order; equal digests mean equal tables."""
+    return ";".join(
+        f"{table}:{value}" for table, value in (await table_digests(conn, schema, tables)).items()
+    )

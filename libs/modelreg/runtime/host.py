@@ -20,8 +20,11 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from modelreg.commands.executor import CommandExecutor, OutcomeStore
+from modelreg.errors import FailedPrecondition
+from modelreg.eventlog import Position
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.eventlog.topics import ensure_topics as create_topics
+from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.grpcutil.auth import BearerTokenAuthenticator
 from modelreg.grpcutil.interceptor import ServiceInterceptor
 from modelreg.projections.batch import ProjectionHandler
@@ -85,14 +88,25 @@ class ServiceHost:
         self.projector: Projector | None = None
         self.server: grpc.aio.Server | None = None
         self.port: int | None = None
+        self.read_only = False
 
     def topic(self, logical: str) -> str:
         return self.settings.kafka.topic(logical)
 
     async def start(
-        self, *, serve: bool = True, project: bool = True, port: int = 0, host: str = "127.0.0.1"
+        self,
+        *,
+        serve: bool = True,
+        project: bool = True,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        read_only: bool = False,
     ) -> None:
+        """`read_only` serves a schema as it stands (e.g. one `modelreg ops replay --as-of`
+        built): no projector, and every write is refused with FAILED_PRECONDITION."""
         spec, settings = self.spec, self.settings
+        self.read_only = read_only
+        project = project and not read_only
         if settings.metrics_port is not None:
             start_http_server(settings.metrics_port, addr=host)
         await ensure_topics(settings, [spec.own_topic, *[t for t, _ in spec.projections], *spec.extra_topics])
@@ -132,7 +146,7 @@ class ServiceHost:
             settings.pg_dsn, spec.schema, {self.topic(t) for t, _ in spec.projections}
         )
         await self.progress.start()
-        self.log = KafkaEventLog(settings.kafka)
+        self.log = ReadOnlyEventLog(settings.kafka) if self.read_only else KafkaEventLog(settings.kafka)
         await self.log.start()
         executor = CommandExecutor(
             log=self.log,
@@ -191,6 +205,19 @@ class ServiceHost:
             await self.server.wait_for_termination()
         else:
             await asyncio.Event().wait()
+
+
+class ReadOnlyEventLog(KafkaEventLog):
+    """The log of a read-only service: nothing is ever appended."""
+
+    async def start(self) -> None:
+        pass
+
+    async def stop(self) -> None:
+        pass
+
+    async def append(self, topic: str, envelope: Envelope) -> Position:
+        raise FailedPrecondition("this service is read-only (started with --read-only): it accepts no writes")
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:

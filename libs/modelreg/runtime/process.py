@@ -2,6 +2,7 @@
 
 python -m modelreg.<service> serve [--port P] [--host H] [--schema S] [--no-projector]
 python -m modelreg.<service> project
+python -m modelreg.<service> serve --schema S --read-only   # e.g. a registry as of a past time
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ async def _run(spec: ServiceSpec, args: argparse.Namespace) -> None:
     host = ServiceHost(spec, Settings.from_env())
     project = args.command == "project" or not args.no_projector
     serve = args.command == "serve"
-    await host.start(serve=serve, project=project, port=args.port, host=args.host)
+    await host.start(serve=serve, project=project, port=args.port, host=args.host, read_only=args.read_only)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -50,6 +51,11 @@ def run_service(
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--schema", default=default_schema)
     parser.add_argument("--no-projector", action="store_true", help="serve the API only")
+    parser.add_argument(
+        "--read-only",
+        action="store_true",
+        help="serve --schema as it stands (no projector); writes fail with FAILED_PRECONDITION",
+    )
     args = parser.parse_args(argv)
     configure_logging(name)
     try:

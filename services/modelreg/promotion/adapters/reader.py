@@ -24,7 +24,7 @@ from modelreg.promotion.adapters.schema import (
 )
 from modelreg.promotion.domain import filters
 from modelreg.promotion.domain.events import AccessDenied
-from modelreg.promotion.domain.queries import HistoryEntry
+from modelreg.promotion.domain.queries import HistoryEntry, pointers_after
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
 from modelreg.promotion.domain.values import Policy, VersionFacts, VersionStatus
 
@@ -63,6 +63,15 @@ class PostgresPromotionReader:
     async def pointers(self, model: str) -> Pointers:
         row = await self._pool.fetchrow(f"SELECT * FROM {self._s}.pointers WHERE model = $1", model)
         return pointers_from_row(model, row)
+
+    async def pointers_as_of(self, model: str, time: datetime) -> Pointers:
+        rows = await self._pool.fetch(
+            f"SELECT r.body FROM {self._s}.transitions t JOIN {self._s}.requests r ON r.name = t.request"
+            " WHERE t.model = $1 AND t.apply_time <= $2 ORDER BY t.revision",
+            model,
+            time,
+        )
+        return pointers_after(model, [request_from_body(r["body"]) for r in rows])
 
     async def request(self, name: str) -> Request | None:
         body = await self._pool.fetchval(f"SELECT body FROM {self._s}.requests WHERE name = $1", name)

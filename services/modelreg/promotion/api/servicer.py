@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from modelreg.eventlog import EventContext
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
+from modelreg.grpcutil import times
 from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
@@ -100,7 +101,8 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
 
     async def GetPointers(self, request: pb.GetPointersRequest, context: Context) -> pb.Pointers:  # noqa: N802
         model = mapping.model_name(request.model, "model")
-        return mapping.pointers_to_proto(await self._promotion.pointers(model, _events()))
+        as_of = times.as_of(request.as_of, "as_of") if request.HasField("as_of") else None
+        return mapping.pointers_to_proto(await self._promotion.pointers(model, _events(), as_of))
 
     async def ListPointerHistory(  # noqa: N802
         self, request: pb.ListPointerHistoryRequest, context: Context

@@ -18,6 +18,9 @@ from modelreg.promotion.domain.values import Policy, VersionFacts
 class PromotionReader(Protocol):
     async def pointers(self, model: str) -> Pointers: ...
 
+    async def pointers_as_of(self, model: str, time: datetime) -> Pointers:
+        """The pointers after every transition applied at or before `time`."""
+
     async def request(self, name: str) -> Request | None: ...
 
     async def request_by_event(self, event_id: str) -> Request | None:

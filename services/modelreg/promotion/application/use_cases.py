@@ -281,8 +281,10 @@ class Promotion:
             source, policy = parent, await self._reader.policy(parent)
         return source, policy or DEFAULT_POLICY, policy is None
 
-    async def pointers(self, model: str, context: EventContext) -> Pointers:
+    async def pointers(self, model: str, context: EventContext, as_of: datetime | None = None) -> Pointers:
         await self._authorize(context, namespace_of(model), Role.VIEWER, "GetPointers", model)
+        if as_of is not None:
+            return await self._reader.pointers_as_of(model, as_of)
         return await self._reader.pointers(model)
 
     async def get_request(self, name: str, context: EventContext) -> Request:

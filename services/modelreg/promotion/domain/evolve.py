@@ -16,6 +16,7 @@ from modelreg.promotion.domain.events import (
     TransitionRejected,
     TransitionRequested,
 )
+from modelreg.promotion.domain.queries import Plan, after_plan
 from modelreg.promotion.domain.state import Aggregate, Pointers
 from modelreg.promotion.domain.values import RequestState
 
@@ -65,19 +66,4 @@ def evolve(state: Aggregate, event: Event, meta: EventMeta) -> Aggregate:
 
 
 def _apply_changes(pointers: Pointers, event: TransitionApplied) -> Pointers:
-    current = dict(pointers.pointers)
-    previous = dict(pointers.previous)
-    for change in event.changes:
-        previous[change.pointer] = change.previous
-        if change.version:
-            current[change.pointer] = change.version
-        else:
-            current.pop(change.pointer, None)
-    deployments = dict(pointers.deployments)
-    for deployment in event.deployments:
-        if deployment.weights:
-            deployments[deployment.environment] = deployment.weights
-        else:
-            deployments.pop(deployment.environment, None)
-    archived = (pointers.archived | set(event.archived)) - set(event.unarchived)
-    return Pointers(pointers.model, current, frozenset(archived), deployments, previous, pointers.applied + 1)
+    return after_plan(pointers, Plan(event.changes, event.archived, event.unarchived, event.deployments))

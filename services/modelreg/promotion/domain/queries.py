@@ -9,7 +9,7 @@ from datetime import datetime
 
 from modelreg.eventmeta import EventMeta
 from modelreg.promotion.domain.events import PointerChange, TransitionApplied
-from modelreg.promotion.domain.state import Pointers
+from modelreg.promotion.domain.state import Pointers, Request
 from modelreg.promotion.domain.values import (
     ARCHIVED,
     DEPLOYMENT_PREFIX,
@@ -81,6 +81,36 @@ def plan(pointers: Pointers, moves: Sequence[Move], deployments: Sequence[Deploy
         tuple(sorted(pointers.archived - archived)),
         changed_deployments,
     )
+
+
+def after_plan(pointers: Pointers, the_plan: Plan) -> Pointers:
+    """The pointers once a transition with this plan is applied."""
+    current = dict(pointers.pointers)
+    previous = dict(pointers.previous)
+    for change in the_plan.changes:
+        previous[change.pointer] = change.previous
+        if change.version:
+            current[change.pointer] = change.version
+        else:
+            current.pop(change.pointer, None)
+    deployments = dict(pointers.deployments)
+    for deployment in the_plan.deployments:
+        if deployment.weights:
+            deployments[deployment.environment] = deployment.weights
+        else:
+            deployments.pop(deployment.environment, None)
+    archived = (pointers.archived | set(the_plan.archived)) - set(the_plan.unarchived)
+    return Pointers(pointers.model, current, frozenset(archived), deployments, previous, pointers.applied + 1)
+
+
+def pointers_after(model: str, applied: Sequence[Request]) -> Pointers:
+    """The pointers of `model` after the transitions of `applied` (in the order they were
+    applied): what they were at any past moment, from the history. Each plan is worked out
+    again on the pointers of its time, exactly as the decision that applied it did."""
+    pointers = Pointers(model)
+    for request in applied:
+        pointers = after_plan(pointers, plan(pointers, request.moves, request.deployments))
+    return pointers
 
 
 def referenced_versions(moves: Sequence[Move], deployments: Sequence[Deployment]) -> set[int]:
