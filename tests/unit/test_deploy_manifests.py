@@ -29,12 +29,22 @@ def test_compose_runs_every_service_with_known_settings() -> None:
         assert importlib.util.find_spec(f"{module}.main") is not None
         assert set(services[name]["environment"]) <= KNOWN_SETTINGS
     assert {"kafka", "postgres", "minio", "topics"} <= services.keys()
+    archiver = services["archiver"]
+    assert archiver["command"][:4] == ["modelreg.cli.main", "ops", "archive", "--follow"]
+    assert set(archiver["environment"]) <= KNOWN_SETTINGS
+    assert archiver["environment"]["MODELREG_ARCHIVE"].startswith("s3://")
+    assert_archive_command_exists(archiver["command"][1:])
 
 
 def test_kubernetes_manifests_deploy_every_service_with_known_settings() -> None:
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "modelreg.yaml").read_text()))
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-    assert set(deployments) == SERVICES
+    assert set(deployments) == SERVICES | {"archiver"}
+    archiver = deployments.pop("archiver")
+    assert archiver["spec"]["replicas"] == 1 and archiver["spec"]["strategy"]["type"] == "Recreate"
+    archiver_args = archiver["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert archiver_args[:4] == ["modelreg.cli.main", "ops", "archive", "--follow"]
+    assert_archive_command_exists(archiver_args[1:])
     for name, deployment in deployments.items():
         container = deployment["spec"]["template"]["spec"]["containers"][0]
         assert container["args"][:2] == [f"modelreg.{name}", "serve"]
@@ -42,3 +52,15 @@ def test_kubernetes_manifests_deploy_every_service_with_known_settings() -> None
     secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
     assert (set(config) | set(secret)) <= KNOWN_SETTINGS
     assert {"MODELREG_KAFKA_BOOTSTRAP", "MODELREG_PG_DSN", "MODELREG_ARTIFACTS"} <= set(config) | set(secret)
+    assert config["MODELREG_ARCHIVE"].startswith("s3://")
+
+
+def assert_archive_command_exists(args: list[str]) -> None:
+    """The manifests' archiver command line parses (its settings come from the environment)."""
+    from typer.testing import CliRunner
+
+    from modelreg.cli.main import app
+
+    result = CliRunner().invoke(app, [*args, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--follow" in result.output

@@ -1,12 +1,17 @@
 """`modelreg dev`: the whole registry on this machine, with nothing but Python.
 
 Starts Tansu, PostgreSQL (embedded, persistent under MODELREG_HOME, unless
-MODELREG_PG_DSN names a server) and every service as its own process, prints
-the endpoints, and stops everything on Ctrl-C.
+MODELREG_PG_DSN names a server), every service and the archiver as processes of
+their own, prints the endpoints, restarts a service that crashes, and stops
+everything on Ctrl-C.
 
-Tansu keeps its log in memory, so each start begins with an empty log. Read
-models derived from a previous log would then be ahead of the truth, so they
-are dropped at start: the registry always equals a fold of the log it runs on.
+Tansu keeps its log in memory, so the archiver copies it, as it grows, to
+$MODELREG_HOME/archive, and each start restores that archive into the fresh broker
+with identical offsets. The read models are kept: their checkpoints still point
+into the same log. A schema whose checkpoints are ahead of the restored log (its
+events never reached the archive, e.g. after a kill -9) is dropped instead, so its
+service folds it again from the log: the registry always equals a fold of the log
+it runs on.
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import asyncpg
@@ -29,6 +35,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.console import Console
 from rich.table import Table
 
+from modelreg.archive import CorruptArchive, load_manifest
+from modelreg.archive.fs import FilesystemSegmentStore
+from modelreg.archive.kafka import RestoreRefused
+from modelreg.archive.restore import RestoreReport, restore
 from modelreg.devstack import PostgresServer, TansuBroker, create_database
 from modelreg.devstack.ports import free_port
 from modelreg.devstack.postgres import PG_DSN_ENV, dsn_for_database
@@ -58,24 +68,96 @@ def modelreg_home() -> Path:
     return Path(os.environ.get("MODELREG_HOME", Path.home() / ".modelreg" / "dev"))
 
 
+class DevStartFailed(RuntimeError):
+    """A start that cannot go on without losing or inventing data; the message says what to do."""
+
+
 async def prepare_database(admin_dsn: str) -> str:
     conn = await asyncpg.connect(admin_dsn)
     try:
         exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", DEV_DATABASE)
     finally:
         await conn.close()
-    dsn = (
+    return (
         dsn_for_database(admin_dsn, DEV_DATABASE)
         if exists
         else await create_database(admin_dsn, DEV_DATABASE)
     )
+
+
+def archive_dir(home: Path) -> Path:
+    return home / "archive"
+
+
+async def restore_archive(home: Path, bootstrap_servers: str) -> RestoreReport | None:
+    """Restores the archived log into the fresh broker; None when there is no archive yet."""
+    store = FilesystemSegmentStore(archive_dir(home))
+    if not (await load_manifest(store)).topics:
+        return None
+    try:
+        report = await restore(store, bootstrap_servers)
+    except (CorruptArchive, RestoreRefused) as error:
+        raise DevStartFailed(
+            f"the archived log in {archive_dir(home)} cannot be restored: {error}. "
+            "Check it with `modelreg ops verify-archive --from file://...`; move it away to start empty."
+        ) from None
+    if problems := report.mismatches():
+        raise DevStartFailed(f"the restored log differs from the archive: {'; '.join(problems)}")
+    return report
+
+
+async def schemas_ahead_of_the_log(dsn: str, ends: Mapping[str, Mapping[int, int]]) -> dict[str, str]:
+    """Service schema -> why, for each schema that has folded offsets the restored log lacks."""
     conn = await asyncpg.connect(dsn)
     try:
+        ahead = {}
         for service in SERVICES:
-            await conn.execute(f'DROP SCHEMA IF EXISTS "{service.schema}" CASCADE')
+            table = await conn.fetchval("SELECT to_regclass($1)", f'"{service.schema}".checkpoints')
+            if table is None:
+                continue
+            for row in await conn.fetch(
+                f'SELECT topic, partition, next_offset FROM "{service.schema}".checkpoints'
+            ):
+                end = ends.get(row["topic"], {}).get(row["partition"], 0)
+                if row["next_offset"] > end:
+                    where = f"{row['topic']}[{row['partition']}]"
+                    ahead[service.schema] = f"{where} folded to {row['next_offset']}, the log ends at {end}"
+                    break
+        return ahead
     finally:
         await conn.close()
-    return dsn
+
+
+async def drop_schemas(dsn: str, schemas: list[str]) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        for schema in schemas:
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+    finally:
+        await conn.close()
+
+
+async def prepare_log_and_read_models(home: Path, dsn: str, bootstrap_servers: str, console: Console) -> None:
+    report = await restore_archive(home, bootstrap_servers)
+    ends: dict[str, dict[int, int]] = {}
+    if report is not None:
+        ends = {
+            topic: {p: summary.last_offset + 1 for p, summary in partitions.items()}
+            for topic, partitions in report.restored.items()
+        }
+        console.print(
+            f"restored {report.records} archived records into the broker "
+            f"({report.per_second:,.0f} records/s); offsets, records and chain heads verified",
+            highlight=False,
+        )
+    ahead = await schemas_ahead_of_the_log(dsn, ends)
+    for schema, why in ahead.items():
+        console.print(
+            f"[yellow]{schema}: the read models are ahead of the archived log ({why}); "
+            "rebuilding them from the log[/]",
+            highlight=False,
+        )
+    await drop_schemas(dsn, list(ahead))
 
 
 def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -100,7 +182,8 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: flo
 def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
     """SIGTERM all at once (they shut down in parallel), then SIGKILL whatever lingers."""
     for process in processes:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
     for process in processes:
         try:
             process.wait(grace_s)
@@ -109,9 +192,71 @@ def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 10
             process.wait()
 
 
-def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
+RESTART_DELAY_S = 1.0
+
+
+@dataclass(slots=True)
+class Supervised:
+    """A child process that is started again, with a log line, whenever it dies unasked."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    logfile: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: int = 0
+    died_at: float | None = None
+    started_at: float = field(default=0.0)
+
+    def start(self) -> subprocess.Popen[bytes]:
+        from modelreg.devstack.kafka import die_with_parent
+
+        with open(self.logfile, "ab") as log_file:
+            # Its own session: a terminal's Ctrl-C reaches only `modelreg dev`, which then
+            # stops the children in order (services, then the archiver drains, then the broker).
+            self.process = subprocess.Popen(
+                self.argv,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+                start_new_session=True,
+                preexec_fn=die_with_parent(),
+            )
+        self.started_at = time.monotonic()
+        self.died_at = None
+        return self.process
+
+    def check(self, console: Console) -> None:
+        """Restarts the process if it has died (after a short delay, so a crash loop stays slow)."""
+        if self.process is None or self.process.poll() is None:
+            return
+        now = time.monotonic()
+        if self.died_at is None:
+            self.died_at = now
+            console.print(
+                f"[yellow]{self.name} exited with code {self.process.returncode}; restarting it "
+                f"(log: {self.logfile})[/]",
+                highlight=False,
+            )
+            log.warning("dev.service_died", service=self.name, code=self.process.returncode)
+        elif now - self.died_at >= RESTART_DELAY_S:
+            self.restarts += 1
+            self.start()
+            console.print(f"{self.name} restarted (restart #{self.restarts})", highlight=False)
+            log.info("dev.service_restarted", service=self.name, restarts=self.restarts)
+
+
+ARCHIVE_POLL_MS = 20
+"""The archiver's poll interval in `make dev`: a kill -9 of the whole stack can lose what
+the broker acknowledged in about the last poll plus one fsync (README: the loss window)."""
+
+
+def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
+    home = home.absolute()
     home.mkdir(parents=True, exist_ok=True)
-    processes: list[subprocess.Popen[bytes]] = []
+    services: list[Supervised] = []
+    archiver: Supervised | None = None
     tansu = postgres = None
     stop_requested = False
 
@@ -119,11 +264,12 @@ def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
         nonlocal stop_requested
         stop_requested = True
 
-    previous = signal.signal(signal.SIGTERM, request_stop)
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         tansu = TansuBroker.start(log_path=home / "tansu.log")
         postgres = PostgresServer.start(None if os.environ.get(PG_DSN_ENV) else home / "postgres")
         dsn = asyncio.run(prepare_database(postgres.admin_dsn))
+        asyncio.run(prepare_log_and_read_models(home, dsn, tansu.bootstrap_servers, console))
         # Two demo principals, so that a promotion can be requested by one and
         # approved by another (separation of duties); calls without a token stay open.
         demo_tokens = {"alice": secrets.token_urlsafe(16), "bob": secrets.token_urlsafe(16)}
@@ -136,21 +282,48 @@ def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
             "MODELREG_AUTH_TOKENS": ",".join(f"{token}={who}" for who, token in demo_tokens.items()),
             "MODELREG_AUTH_ALLOW_ANONYMOUS": "1",
         }
+        archiver = Supervised(
+            "archiver",
+            [
+                sys.executable,
+                "-m",
+                "modelreg.cli.main",
+                "ops",
+                "archive",
+                "--follow",
+                "--to",
+                archive_dir(home).as_uri(),
+                "--poll-ms",
+                str(ARCHIVE_POLL_MS),
+            ],
+            env,
+            home / "archiver.log",
+        )
+        archiver.start()
         endpoints = {}
         # All services start at once; each bootstraps its own topics and schema.
         for service in SERVICES:
             port = ports.get(service.name) or service.default_port
-            logfile = open(home / f"{service.name}.log", "ab")  # noqa: SIM115 - owned by the child
-            process = subprocess.Popen(
+            supervised = Supervised(
+                service.name,
                 [sys.executable, "-m", service.module, "serve", "--port", str(port)],
-                env=env,
-                stdout=logfile,
-                stderr=logfile,
+                env,
+                home / f"{service.name}.log",
             )
-            processes.append(process)
+            supervised.start()
+            services.append(supervised)
             endpoints[service.name] = f"127.0.0.1:{port}"
-        for process, address in zip(processes, endpoints.values(), strict=True):
-            wait_until_serving(int(address.rsplit(":", 1)[1]), process)
+        for supervised, address in zip(services, endpoints.values(), strict=True):
+            assert supervised.process is not None
+            while not stop_requested:
+                try:
+                    wait_until_serving(int(address.rsplit(":", 1)[1]), supervised.process)
+                    break
+                except RuntimeError:
+                    supervised.check(console)
+                    time.sleep(RESTART_DELAY_S)
+                    supervised.check(console)
+                    assert supervised.process is not None
         (home / "endpoints.json").write_text(
             json.dumps({**endpoints, "kafka": tansu.bootstrap_servers, "demo_tokens": demo_tokens}, indent=2)
         )
@@ -162,25 +335,37 @@ def run_dev(*, home: Path, ports: dict[str, int], console: Console) -> None:
             table.add_row(name, endpoint)
         table.add_row("kafka (Tansu)", tansu.bootstrap_servers)
         table.add_row("postgres", dsn)
+        table.add_row("archive", str(archive_dir(home)))
         table.add_row("logs", str(home))
         console.print(table)
-        console.print("ready. Press Ctrl-C to stop.", highlight=False)
+        if not stop_requested:
+            console.print("ready. Press Ctrl-C to stop.", highlight=False)
         sys.stdout.flush()
         while not stop_requested:
-            for process in processes:
-                if process.poll() is not None:
-                    raise RuntimeError(f"a service exited with {process.returncode}; see the logs in {home}")
+            for supervised in [*services, archiver]:
+                supervised.check(console)
             time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
+    except DevStartFailed as failure:
+        console.print(f"[red]cannot start:[/] {failure}", highlight=False)
+        raise SystemExit(1) from None
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        # A second Ctrl-C must not cut the orderly stop short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         console.print("stopping...")
-        stop_processes(processes)
+        stopping = time.monotonic()
+        stop_processes([s.process for s in services if s.process is not None])
+        log.info("dev.services_stopped", seconds=round(time.monotonic() - stopping, 2))
+        if archiver is not None and archiver.process is not None:
+            # The services are gone, so the log is final: the archiver drains it to the end.
+            stopping = time.monotonic()
+            stop_processes([archiver.process], grace_s=60.0)
+            log.info("dev.archive_drained", seconds=round(time.monotonic() - stopping, 2))
         if tansu is not None:
             tansu.stop()
         if postgres is not None:
             postgres.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         console.print("stopped.")
 
 

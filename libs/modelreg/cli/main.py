@@ -31,10 +31,18 @@ def main() -> None:
 @app.command()
 def dev(
     home: Path = typer.Option(None, help="state directory (default: $MODELREG_HOME or ~/.modelreg/dev)"),
-    catalog_port: int = typer.Option(50051, help="port of the catalog service"),
-    versioning_port: int = typer.Option(50052, help="port of the versioning service"),
-    lineage_port: int = typer.Option(50053, help="port of the lineage service"),
-    promotion_port: int = typer.Option(50054, help="port of the promotion service"),
+    catalog_port: int = typer.Option(
+        50051, envvar="MODELREG_CATALOG_PORT", help="port of the catalog service"
+    ),
+    versioning_port: int = typer.Option(
+        50052, envvar="MODELREG_VERSIONING_PORT", help="port of the versioning service"
+    ),
+    lineage_port: int = typer.Option(
+        50053, envvar="MODELREG_LINEAGE_PORT", help="port of the lineage service"
+    ),
+    promotion_port: int = typer.Option(
+        50054, envvar="MODELREG_PROMOTION_PORT", help="port of the promotion service"
+    ),
 ) -> None:
     """Start the whole registry locally: Tansu, PostgreSQL and every service."""
     ports = {
