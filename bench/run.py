@@ -47,6 +47,7 @@ from google.protobuf import field_mask_pb2
 from rich.console import Console
 from rich.table import Table
 
+from bench import archive as archive_bench
 from bench import common
 from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, TOKEN_METADATA_KEY, ConsistencyToken, EventContext, build_envelope
@@ -378,7 +379,12 @@ async def measure_replay(kafka_servers: str, dsn: str, events: int) -> dict[str,
     started = time.perf_counter()
     produced, topics = await produce_registry(kafka, models, per_model)
     produce_s = time.perf_counter() - started
-    return {**await measure_replay_on(kafka, dsn, topics), "produced": produced, "produce_seconds": produce_s}
+    return {
+        **await measure_replay_on(kafka, dsn, topics),
+        "produced": produced,
+        "produce_seconds": produce_s,
+        "topic_prefix": kafka.topic_prefix,
+    }
 
 
 async def measure_replay_on(kafka: KafkaSettings, dsn: str, topics: dict[str, str]) -> dict[str, Any]:
@@ -485,6 +491,11 @@ def run(w: Workload, console: Console | None = None) -> dict[str, Any]:
             results["replay"] = asyncio.run(
                 measure_replay(stack.kafka.bootstrap_servers, dsn, w.replay_events)
             )
+            results["archive"] = asyncio.run(
+                archive_bench.measure_archive(
+                    stack.kafka.bootstrap_servers, results["replay"]["topic_prefix"]
+                )
+            )
         if w.scale_versions:
             with common.scratch_database(stack, "modelreg_scale") as dsn:
                 prefix = f"scale{uuid.uuid4().hex[:6]}."
@@ -566,6 +577,30 @@ def report(results: dict[str, Any], console: Console) -> None:
         "",
         "",
         f"{replay['events_per_second']:,.0f} events/s",
+    )
+    archived = results["archive"]
+    for label, rate in (
+        ("archive: ops archive to segments", "archive"),
+        ("restore: ops restore + verify", "restore"),
+    ):
+        table.add_row(
+            label,
+            str(archived["records"]),
+            "",
+            "",
+            "",
+            "",
+            f"{archived[f'{rate}_per_second']:,.0f} records/s",
+        )
+    window = archived["loss_window"]
+    table.add_row(
+        f"kill -9 loss window (ack -> archived, poll {window['poll_ms']} ms)",
+        str(window["n"]),
+        f"{window['p50_ms']:.1f}",
+        f"{window['p95_ms']:.1f}",
+        f"{window['p99_ms']:.1f}",
+        "",
+        f"max {window['max_ms']:.1f} ms",
     )
     if "scale" in results:
         scale = results["scale"]
