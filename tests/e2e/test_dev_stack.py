@@ -151,7 +151,6 @@ def run_demo(stack: DevStack, model: str) -> None:
         timeout=120,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    print(done.stdout, file=sys.stderr)
     assert "demo complete" in done.stdout
 
 
