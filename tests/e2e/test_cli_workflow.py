@@ -55,12 +55,13 @@ class Dev:
 def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
     home = tmp_path_factory.mktemp("dev") / "home"
     port = free_port()
-    process = start_dev(home, port)
+    stack = start_dev(home, port)
     try:
         tokens = json.loads((home / "endpoints.json").read_text())["demo_tokens"]
         yield Dev(home, tokens)
+        stop_dev(stack)
     finally:
-        stop_dev(process, port)
+        stack.kill()
 
 
 def test_demo_runs_in_under_a_minute(dev: Dev) -> None:

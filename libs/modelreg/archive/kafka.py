@@ -11,14 +11,16 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.structs import ConsumerRecord
+from aiokafka.structs import ConsumerRecord, RecordMetadata
 
 from modelreg.archive import (
+    MANIFEST,
     ArchivedRecord,
     Manifest,
     SegmentInfo,
@@ -143,12 +145,26 @@ class Archiver:
                 for tp, records in batches.items():
                     pending.setdefault(tp, []).extend(_archived(r) for r in records)
                 at_end = {tp: await caught_up(consumer, tp) for tp in assigned}
-                for tp, records in list(pending.items()):
-                    if records and (at_end[tp] or len(records) >= SEGMENT_RECORDS):
-                        await self._append_segment(manifest, tp, records)
-                        stats.records += len(records)
-                        stats.segments += 1
-                        del pending[tp]
+                live = follow and not draining
+                cut = [
+                    tp
+                    for tp, records in pending.items()
+                    if records
+                    and (
+                        len(records) >= SEGMENT_RECORDS
+                        # Following live, a caught-up partition is written at once (the loss window);
+                        # catching up, only once a poll brings it nothing more (fewer, larger segments).
+                        or (at_end[tp] and (live or not batches.get(tp)))
+                    )
+                ]
+                for tp in cut:
+                    records = pending.pop(tp)
+                    await self._write_segment(manifest, tp, records)
+                    stats.records += len(records)
+                    stats.segments += 1
+                if cut:
+                    # One index write per poll, after every segment it names is durable.
+                    await self._store.write(MANIFEST, manifest.to_json())
                 if not any(batches.values()):
                     idle_polls += 1
                 else:
@@ -196,10 +212,10 @@ class Archiver:
                 )
             log.info("archive.following", topics=topics)
         if changed:
-            await self._store.write("manifest.json", manifest.to_json())
+            await self._store.write(MANIFEST, manifest.to_json())
         return bool(new) or changed
 
-    async def _append_segment(
+    async def _write_segment(
         self, manifest: Manifest, tp: TopicPartition, records: list[ArchivedRecord]
     ) -> None:
         data = encode_segment(records)
@@ -211,10 +227,8 @@ class Archiver:
             bytes=len(data),
             sha256=sha256_hex(data),
         )
-        # The segment is durable before the index names it; the index is replaced atomically.
         await self._store.write(info.name, data)
         manifest.topics[tp.topic].segments.setdefault(tp.partition, []).append(info)
-        await self._store.write("manifest.json", manifest.to_json())
 
 
 async def _sleep_or_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -290,33 +304,42 @@ async def produce_partition(
     batches: AsyncIterator[list[ArchivedRecord]],
     on_records: Callable[[int], None] = lambda _: None,
 ) -> int:
-    """Re-produces a partition's records in order and checks each lands at its archived offset."""
+    """Re-produces a partition's records in order and checks each lands at its archived offset.
+
+    Sends run ahead of the acknowledgements (up to IN_FLIGHT records), as one producer
+    keeps a partition's batches in order."""
     count = 0
-    async for records in batches:
-        futures = [
-            (
-                record.offset,
-                await producer.send(
-                    tp.topic,
-                    value=record.value,
-                    key=record.key,
-                    partition=tp.partition,
-                    timestamp_ms=record.timestamp_ms,
-                    headers=list(record.headers),
-                ),
-            )
-            for record in records
-        ]
-        for archived_offset, future in futures:
+    in_flight: deque[tuple[int, asyncio.Future[RecordMetadata]]] = deque()
+
+    async def settle(keep: int) -> None:
+        while len(in_flight) > keep:
+            archived_offset, future = in_flight.popleft()
             metadata = await future
             if metadata.offset != archived_offset:
                 raise RestoreRefused(
                     f"{tp.topic}[{tp.partition}]: the record archived at offset {archived_offset} "
                     f"landed at {metadata.offset}; the restored log would not be identical"
                 )
+
+    async for records in batches:
+        for record in records:
+            future = await producer.send(
+                tp.topic,
+                value=record.value,
+                key=record.key,
+                partition=tp.partition,
+                timestamp_ms=record.timestamp_ms,
+                headers=list(record.headers),
+            )
+            in_flight.append((record.offset, future))
+        await settle(IN_FLIGHT)
         count += len(records)
         on_records(len(records))
+    await settle(0)
     return count
+
+
+IN_FLIGHT = 20_000
 
 
 def restore_producer(bootstrap_servers: str) -> AIOKafkaProducer:
