@@ -59,3 +59,7 @@ class Commands(Protocol[StateT_co, EventT_contra]):
 
     async def append(self, stream: str, context: EventContext, event: EventT_contra) -> CommandResult:
         """Appends a fact that holds whatever the stream holds, at ANY revision, and awaits its verdict."""
+
+    async def original(self, stream: str, context: EventContext) -> CommandResult | None:
+        """The result of the context's request_id on the stream, if it was already carried out: a use
+        case that checks state before `run` asks this first, so a retry gets the original answer."""

@@ -19,7 +19,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from modelreg.commands.contracts import CommandResult, Loaded, LocalVerdict, State
-from modelreg.errors import Aborted, ConsistencyTimeout
+from modelreg.errors import Aborted, ConsistencyTimeout, ModelregError
 from modelreg.eventlog import (
     ANY_REVISION,
     ConsistencyToken,
@@ -120,16 +120,32 @@ class CommandExecutor:
         self._lock_users: dict[str, int] = {}
         self.conflicts = 0
 
+    async def original(self, stream: str, context: EventContext) -> CommandResult | None:
+        """The result of this request_id on the stream, if it was already carried out."""
+        if not context.request_id:
+            return None
+        original = await self._outcomes.accepted_request(stream, context.request_id)
+        return None if original is None else self._result(original, replayed=True)
+
     async def execute(self, command: Command[State]) -> CommandResult:
-        request_id = command.context.request_id
-        if request_id:
-            original = await self._outcomes.accepted_request(command.stream, request_id)
-            if original is not None:
-                return self._result(original, replayed=True)
+        # The request_id is looked up inside the stream's lock: a retry queued behind its
+        # original in this process then finds the original's outcome. A retry racing it on
+        # another replica appends too, and the fold's request_id rule makes that a duplicate.
         async with self._stream_lock(command.stream):
+            done = await self.original(command.stream, command.context)
+            if done is not None:
+                return done
             for attempt in range(self._max_attempts):
                 loaded = await command.load(command.stream)
-                payload_field, payload = command.decide(loaded.state)
+                try:
+                    payload_field, payload = command.decide(loaded.state)
+                except ModelregError:
+                    # The state may hold this very request, applied (by another replica)
+                    # since the lookup above: then the answer is the original's.
+                    done = await self.original(command.stream, command.context)
+                    if done is not None:
+                        return done
+                    raise
                 envelope = build_envelope(
                     stream=command.stream,
                     payload_field=payload_field,

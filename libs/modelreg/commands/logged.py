@@ -70,6 +70,9 @@ class LoggedCommands(Generic[State, Event]):
             )
         )
 
+    async def original(self, stream: str, context: EventContext) -> CommandResult | None:
+        return await self._executor.original(stream, context)
+
     def _payload(self, stream: str, event: Event) -> Payload:
         if self._encode_on is not None:
             return self._encode_on(stream, event)

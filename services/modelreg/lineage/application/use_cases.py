@@ -94,7 +94,7 @@ class Lineage:
         # Decided before asking the cache, so bad input is INVALID_ARGUMENT first; recording
         # reads no state (it is appended at ANY revision).
         event = decide(None, RecordLineage(record))
-        await self._require_versions(record)
+        await self._require_versions_unless_done(version.model_name, record, context)
         result = await self._commands.append(version.model_name, context, event)
         return Written(await self._read_back(result.event_id), result.token)
 
@@ -104,11 +104,22 @@ class Lineage:
         version, record_id = parse_record_name(name)
         command = SupersedeRecord(record_id, str(version), record, reason)
         check_record(record)  # bad input is INVALID_ARGUMENT before any lookup
-        await self._require_versions(record)
+        await self._require_versions_unless_done(version.model_name, record, context)
         result = await self._commands.run(
             version.model_name, context, lambda state: decide(state, command), part=record_id
         )
         return Written(await self._read_back(result.event_id), result.token)
+
+    async def _require_versions_unless_done(
+        self, stream: str, record: LineageRecord, context: EventContext
+    ) -> None:
+        """A retry of a write that was carried out skips the check: the command path then answers
+        with the original, even when a version was deleted since."""
+        try:
+            await self._require_versions(record)
+        except NotFound:
+            if await self._commands.original(stream, context) is None:
+                raise
 
     async def _require_versions(self, record: LineageRecord) -> None:
         # Validation only, against the versioning reference cache: the version must

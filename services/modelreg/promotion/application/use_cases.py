@@ -182,7 +182,14 @@ class Promotion:
             raise InvalidArgument.of("reason", "a rollback needs a reason")
         policy = await self._policy(model)
         current = Aggregate(await self._reader.pointers(model))
-        target = rollback_moves(current, stage)
+        try:
+            target = rollback_moves(current, stage)
+        except FailedPrecondition:
+            # A retry of a rollback that was carried out may find nothing left to roll back.
+            done = await self._commands.original(model, context)
+            if done is None:
+                raise
+            return await self._read_back(done.event_id, done.token)
         facts = await self._facts.facts(model, [m.version for m in target])
         command = CreateTransition(
             f"{model}/transitionRequests/{uuid.uuid4().hex}",
@@ -218,9 +225,13 @@ class Promotion:
         namespace = namespace_of(model)
         await self._authorize(context, namespace, needed, action, name)
         request = await self._reader.request(name)
-        if request is None:
-            raise NotFound(f"{name} does not exist")
-        if request.state is not RequestState.PENDING:
+        if request is None or request.state is not RequestState.PENDING:
+            # A retry of a decision that was carried out finds the request decided already.
+            done = await self._commands.original(model, context)
+            if done is not None and (decided := await self._reader.request(name)) is not None:
+                return Written(decided, done.token)
+            if request is None:
+                raise NotFound(f"{name} does not exist")
             raise FailedPrecondition(f"{name} is {request.state.value}, not PENDING")
         facts = await self._facts.facts(
             model, sorted(referenced_versions(request.moves, request.deployments))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins
 import hashlib
 from collections.abc import AsyncIterable, AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from modelreg.artifacts import BlobMismatch, BlobStore, Check, put_stream, verify
@@ -82,15 +82,22 @@ class Versioning:
     async def create(self, command: CreateVersion, context: EventContext) -> Written:
         # The catalog cache answers; the interceptor has already waited for the
         # caller's catalog token, so a model created just before is seen.
-        match await self._reader.model_state(command.model):
-            case None | "deleted":
-                raise NotFound(
-                    f"{command.model} does not exist in the catalog (if it was just created, "
-                    "pass the catalog's consistency token)"
-                )
-            case "archived":
-                raise FailedPrecondition(f"{command.model} is archived; restore it to add versions")
-        result = await self._run(command.model, context, command)
+        try:
+            match await self._reader.model_state(command.model):
+                case None | "deleted":
+                    raise NotFound(
+                        f"{command.model} does not exist in the catalog (if it was just created, "
+                        "pass the catalog's consistency token)"
+                    )
+                case "archived":
+                    raise FailedPrecondition(f"{command.model} is archived; restore it to add versions")
+            result = await self._run(command.model, context, command)
+        except (NotFound, FailedPrecondition):
+            # A retry of a create that was carried out before the model was archived or deleted.
+            done = await self._commands.original(command.model, context)
+            if done is None:
+                raise
+            result = done
         # The revision identifies the version, for a replayed request_id too.
         version = await self._reader.version(command.model, revision=result.revision)
         if version is None:
@@ -131,10 +138,14 @@ class Versioning:
         self, model: str, number: int, files: tuple[ArtifactFile, ...] | None, context: EventContext
     ) -> Prepared:
         token = None
+        replayed = False
         if files is not None:
             result = await self._run(model, context, DeclareManifest(number, files))
-            token = result.token
+            token, replayed = result.token, result.replayed
         version = await self.get(Reference(model, number=number))
+        if replayed and version.status is not Status.PENDING_UPLOAD:
+            # A retry of a declaration whose version has been finalized since: nothing left to upload.
+            return Prepared(version, [], token)
         _pending(version)
         missing = []
         seen: set[str] = set()
@@ -157,6 +168,17 @@ class Versioning:
         return Prepared(version, missing, token)
 
     async def finalize(self, model: str, number: int, context: EventContext) -> Written:
+        try:
+            return await self._finalize(model, number, context)
+        except (NotFound, FailedPrecondition):
+            # A retry of a finalize that was carried out finds the version READY already.
+            done = await self._commands.original(model, context)
+            if done is None:
+                raise
+            version = await self.get(Reference(model, number=number))
+            return Written(version, done.token)
+
+    async def _finalize(self, model: str, number: int, context: EventContext) -> Written:
         version = await self.get(Reference(model, number=number))
         _pending(version)
         problems = []
@@ -273,8 +295,14 @@ class Versioning:
             # A pointer may have moved since the plan: Delete re-checks at decide time.
             pointers = await self._reader.pointers(model)
             protected_by = tuple(p for p, n in pointers.items() if n == version.number)
+            # One request deletes several versions: each deletion gets its own request_id, or
+            # the fold would take the second for a retry of the first.
+            one = replace(
+                context,
+                request_id=f"{context.request_id}/delete/{version.number}" if context.request_id else "",
+            )
             written = await self._write(
-                model, version.number, Delete(version.number, reason, protected_by), context
+                model, version.number, Delete(version.number, reason, protected_by), one
             )
             token = written.token if token is None else token.merge(written.token)
             deleted.append(written.version)
