@@ -30,9 +30,11 @@ class ProgressListener:
         self._channel = progress_channel(schema)
         self.consumed_topics = consumed_topics
         self._positions: dict[TopicPartition, int] = {}
-        self._waiters: dict[TopicPartition, list[tuple[int, asyncio.Future[None]]]] = defaultdict(list)
+        self._waiters: defaultdict[TopicPartition, list[tuple[int, asyncio.Future[None]]]] = defaultdict(list)
         self._conn: asyncpg.Connection | None = None
         self._reconnect_task: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Future[None] | None = None
+        self._query_lock = asyncio.Lock()
         self._closed = False
 
     async def start(self) -> None:
@@ -53,7 +55,12 @@ class ProgressListener:
         return self._positions.get((topic, partition), 0)
 
     async def wait_for(self, required: Mapping[TopicPartition, int], timeout: float) -> bool:
-        """True once every consumed (topic, partition) is projected up to its offset."""
+        """True once every consumed (topic, partition) is projected up to its offset.
+
+        Positions on topics this service does not fold are ignored: a token carries the writes of
+        every service the client used, and only the ones this service reads matter here. A
+        partition nobody projects (a made-up one) is simply never reached: False at the timeout.
+        """
         relevant = {tp: o for tp, o in required.items() if tp[0] in self.consumed_topics}
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
@@ -65,13 +72,32 @@ class ProgressListener:
             try:
                 await asyncio.wait_for(future, max(0.0, deadline - loop.time()))
             except TimeoutError:
-                await self._refresh()
+                await self._refresh_once()
                 if self._positions.get(tp, 0) < offset:
                     return False
             finally:
-                with contextlib.suppress(ValueError):
-                    self._waiters[tp].remove((offset, future))
+                self._forget(tp, offset, future)
         return True
+
+    def _forget(self, tp: TopicPartition, offset: int, future: asyncio.Future[None]) -> None:
+        # Dropped with its last waiter: a token naming invented partitions leaves nothing behind.
+        waiters = self._waiters.get(tp)
+        if waiters is None:
+            return
+        with contextlib.suppress(ValueError):
+            waiters.remove((offset, future))
+        if not waiters:
+            del self._waiters[tp]
+
+    async def _refresh_once(self) -> None:
+        """One checkpoint read for all the waiters that time out together (the LISTEN connection
+        runs one query at a time); a failed read leaves the positions as the notifications set them."""
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self._refresh())
+        try:
+            await asyncio.shield(self._refreshing)
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            log.warning("progress_refresh_failed", schema=self._schema, error=repr(error))
 
     def advance(self, topic: str, partition: int, next_offset: int) -> None:
         """This process has itself committed the partition's fold up to `next_offset`.
@@ -93,9 +119,10 @@ class ProgressListener:
     async def _refresh(self) -> None:
         if self._conn is None or self._conn.is_closed():
             return
-        rows = await self._conn.fetch(
-            f"SELECT topic, partition, next_offset FROM {quote_schema(self._schema)}.checkpoints"
-        )
+        async with self._query_lock:  # the connection's listener may be reading at start-up
+            rows = await self._conn.fetch(
+                f"SELECT topic, partition, next_offset FROM {quote_schema(self._schema)}.checkpoints"
+            )
         for row in rows:
             self._advance((row["topic"], row["partition"]), row["next_offset"])
 
