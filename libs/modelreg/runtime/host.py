@@ -35,6 +35,19 @@ from modelreg.runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
 
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    KafkaError,
+    # The server is unreachable, gone mid-query, or refusing connections while it shuts
+    # down, restarts or is full: answered UNAVAILABLE, which clients retry.
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CrashShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+)
+"""Infrastructure trouble, not a bug: the interceptor answers these with UNAVAILABLE."""
+
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
@@ -169,7 +182,7 @@ class ServiceHost:
                     authenticator,
                     self.progress,
                     settings.token_wait_s,
-                    transient_errors=(KafkaError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError),
+                    transient_errors=TRANSIENT_ERRORS,
                 )
             ],
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
