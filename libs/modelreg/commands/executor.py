@@ -19,7 +19,7 @@ import asyncpg
 from google.protobuf.message import Message
 
 from modelreg.commands.contracts import CommandResult, Loaded, LocalVerdict, State
-from modelreg.errors import Aborted, ConsistencyTimeout, ModelregError
+from modelreg.errors import Aborted, ConsistencyTimeout, InvalidArgument, ModelregError
 from modelreg.eventlog import (
     ANY_REVISION,
     ConsistencyToken,
@@ -159,6 +159,9 @@ class CommandExecutor:
                 outcome = await self._verdict(envelope, position)
                 if outcome.verdict is Verdict.ACCEPTED:
                     return self._result(outcome, replayed=False)
+                if outcome.verdict is Verdict.QUARANTINED:
+                    # Deciding again would append the same unstorable event again.
+                    raise InvalidArgument.of("request", "the registry could not store this change")
                 if outcome.verdict is Verdict.DUPLICATE and outcome.duplicate_of:
                     original = await self._outcomes.by_event(outcome.duplicate_of)
                     if original is not None:

@@ -164,13 +164,14 @@ class PostgresServer(Stoppable):
             atexit.register(self.stop)
 
     @classmethod
-    def start(cls, data_dir: Path | None = None) -> PostgresServer:
+    def start(cls, data_dir: Path | None = None, *, private: bool = False) -> PostgresServer:
         """Use ``$MODELREG_PG_DSN`` if set, else run an embedded server.
 
         ``data_dir=None`` gives a throwaway cluster (deleted on stop, durability off);
-        a given ``data_dir`` is persistent and initialised on first use.
+        a given ``data_dir`` is persistent and initialised on first use. ``private``
+        always runs an embedded server, for tests that stop or restart it.
         """
-        external = os.environ.get(PG_DSN_ENV)
+        external = None if private else os.environ.get(PG_DSN_ENV)
         if external:
             log.info("postgres.external", env=PG_DSN_ENV, ignored_data_dir=str(data_dir or ""))
             return cls(external, embedded=False)

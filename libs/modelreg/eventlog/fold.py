@@ -27,6 +27,9 @@ class Verdict(StrEnum):
     ACCEPTED = "accepted"
     CONFLICT = "conflict"
     DUPLICATE = "duplicate"
+    QUARANTINED = "quarantined"
+    """Never from the rule itself: a projection could not store the event (DESIGN.md rule 11),
+    so it counts as not accepted and the stream head did not move."""
 
 
 @dataclass(frozen=True, slots=True)

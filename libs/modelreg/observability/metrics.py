@@ -25,3 +25,8 @@ COMMAND_CONFLICTS = Counter(
 COMMAND_ABORTS = Counter(
     "modelreg_command_aborts_total", "Commands that gave up after repeated conflicts", ["topic"]
 )
+QUARANTINED_EVENTS = Counter(
+    "modelreg_quarantined_events_total",
+    "Events a projection could not apply and quarantined (DESIGN.md rule 11)",
+    ["projection", "topic"],
+)

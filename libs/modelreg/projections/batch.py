@@ -19,6 +19,7 @@ import structlog
 from modelreg.eventlog import FoldState, Outcome, Position, StreamHead, Verdict, decode
 from modelreg.eventlog.envelope import UndecodableRecord
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
+from modelreg.observability.metrics import QUARANTINED_EVENTS
 from modelreg.projections.schema import progress_channel, quote_schema
 
 log = structlog.get_logger(__name__)
@@ -188,14 +189,14 @@ def _outcome_rows(judged: Sequence[tuple[Outcome, Envelope, Position]], scope: s
         (
             o.event_id,
             scope + o.stream,
-            e.request_id,
+            e.request_id if o.verdict is not Verdict.QUARANTINED else "",
             o.verdict.value,
             o.revision,
             o.reason,
             o.duplicate_of or None,
             p.offset,
             e.occurred_at.ToDatetime(tzinfo=UTC),
-            e.actor,
+            e.actor if o.verdict is not Verdict.QUARANTINED else _storable(e.actor),
         )
         for o, e, p in judged
     ]
@@ -254,35 +255,207 @@ async def apply_batch(
 
     Three round trips besides the handler's own: BEGIN, lock-and-load, and one
     statement that writes outcomes, heads and the checkpoint and notifies.
+
+    If PostgreSQL refuses an event's data (`REFUSED_DATA`: a deterministic refusal,
+    not an outage), the batch is folded again in a new transaction, isolating the
+    refused events by bisection; they are quarantined and the partition moves on.
     """
-    scope = handler.stream_scope
     records = [r for r in records if r.offset >= expected_next_offset]
     if not records:
         return expected_next_offset
-    next_offset = records[-1].offset + 1
     envelopes = _decode_records(topic, partition, records)
-    async with conn.transaction():
-        locked = await lock_and_load(conn, schema, topic, partition, [e for e, _ in envelopes], scope)
-        if locked.stored_offset != expected_next_offset:
-            stored = locked.stored_offset
-            raise Fenced(topic, partition, stored if stored is not None else -1, expected_next_offset)
-        state = locked.state
-        judged = [(outcome, e, p) for e, p in envelopes if (outcome := state.apply(e)) is not None]
-        accepted = [AcceptedEvent(e, o.revision, p) for o, e, p in judged if o.verdict is Verdict.ACCEPTED]
-        if accepted:
-            await handler.apply(conn, schema, accepted)
-        progress = _Progress(
-            outcomes=_outcome_rows(judged, scope),
-            heads=_head_rows(state, accepted, scope),
-            topic=topic,
-            partition=partition,
-            next_offset=next_offset,
-            channel=progress_channel(schema),
-        )
-        await conn.execute(_record_progress_sql(schema), *progress.arguments())
+    batch = _Batch(schema, handler, topic, partition, expected_next_offset, records[-1].offset + 1)
+    try:
+        judged = await batch.fold(conn, envelopes, isolate=False)
+    except REFUSED_DATA as exc:
+        log.warning("projector_batch_refused", projection=handler.name, partition=partition, error=str(exc))
+        judged = await batch.fold(conn, envelopes, isolate=True)
     if verdicts is not None:
         verdicts.update((o.event_id, o) for o, _, _ in judged)
-    return next_offset
+    return batch.next_offset
+
+
+REFUSED_DATA: tuple[type[Exception], ...] = (
+    asyncpg.DataError,  # class 22: NUL or untranslatable characters, numbers out of range, truncation
+    asyncpg.CheckViolationError,
+    asyncpg.NotNullViolationError,
+)
+"""Errors with which PostgreSQL refuses an event's data itself. Folding the same events
+again gives the same error, so retrying would wedge the partition for good. Connection
+loss, a shutdown or a deadlock are not here: they pass, and the batch is retried."""
+
+Judged = tuple[Outcome, Envelope, Position]
+
+
+@dataclass(frozen=True, slots=True)
+class _Batch:
+    schema: str
+    handler: ProjectionHandler
+    topic: str
+    partition: int
+    expected_next_offset: int
+    next_offset: int
+
+    async def fold(
+        self, conn: asyncpg.Connection, envelopes: Sequence[tuple[Envelope, Position]], *, isolate: bool
+    ) -> list[Judged]:
+        scope = self.handler.stream_scope
+        async with conn.transaction():
+            storable = [e for e, _ in envelopes if not _unstorable_bookkeeping(e)]
+            locked = await lock_and_load(conn, self.schema, self.topic, self.partition, storable, scope)
+            if locked.stored_offset != self.expected_next_offset:
+                stored = locked.stored_offset
+                raise Fenced(
+                    self.topic,
+                    self.partition,
+                    stored if stored is not None else -1,
+                    self.expected_next_offset,
+                )
+            state = locked.state
+            if isolate:
+                judged = await self._isolate(conn, state, envelopes)
+            else:
+                judged = _judge(state, envelopes)
+                accepted = _accepted(judged)
+                if accepted:
+                    await self.handler.apply(conn, self.schema, accepted)
+            quarantined = [(o, e, p) for o, e, p in judged if o.verdict is Verdict.QUARANTINED]
+            progress = _Progress(
+                outcomes=_outcome_rows(judged, scope),
+                heads=_head_rows(state, _accepted(judged), scope),
+                topic=self.topic,
+                partition=self.partition,
+                next_offset=self.next_offset,
+                channel=progress_channel(self.schema),
+            )
+            await conn.execute(_record_progress_sql(self.schema), *progress.arguments())
+            if quarantined:
+                await conn.executemany(
+                    _quarantine_sql(self.schema),
+                    [_quarantine_row(o, e, p) for o, e, p in quarantined],
+                )
+        for outcome, envelope, position in quarantined:
+            QUARANTINED_EVENTS.labels(self.handler.name, self.topic).inc()
+            log.error(
+                "event_quarantined",
+                projection=self.handler.name,
+                topic=position.topic,
+                partition=position.partition,
+                offset=position.offset,
+                event_id=outcome.event_id,
+                stream=_storable(envelope.stream),
+                error=outcome.reason,
+            )
+        return judged
+
+    async def _isolate(
+        self, conn: asyncpg.Connection, state: FoldState, envelopes: Sequence[tuple[Envelope, Position]]
+    ) -> list[Judged]:
+        """Judges and applies `envelopes` in halves, each in a savepoint, down to the single
+        events PostgreSQL refuses: those are quarantined.
+
+        A quarantined event counts as never accepted: the stream head stays where it was,
+        so the stream's next event (decided on the read model, which never saw it) is judged
+        against the head it was decided on, and the events after it in the batch are judged
+        again without it. The verdicts are those of applying the log one event at a time,
+        whatever the batch boundaries, so a replay quarantines the same events.
+        """
+        before = _copy(state)
+        judged = _judge(state, envelopes)
+        accepted = _accepted(judged)
+        if not accepted:
+            return judged
+        try:
+            async with conn.transaction():
+                await self.handler.apply(conn, self.schema, accepted)
+            return judged
+        except REFUSED_DATA as exc:
+            _restore(state, before)
+            if len(envelopes) > 1:
+                half = len(envelopes) // 2
+                return [
+                    *await self._isolate(conn, state, envelopes[:half]),
+                    *await self._isolate(conn, state, envelopes[half:]),
+                ]
+            ((outcome, envelope, position),) = judged
+            state.known_event_ids.add(outcome.event_id)
+            head = state.head(envelope.stream)
+            error = _storable(f"{type(exc).__name__}: {exc}")
+            return [
+                (
+                    Outcome(outcome.event_id, outcome.stream, Verdict.QUARANTINED, head.revision, error),
+                    envelope,
+                    position,
+                )
+            ]
+
+
+def _judge(state: FoldState, envelopes: Sequence[tuple[Envelope, Position]]) -> list[Judged]:
+    judged = []
+    for envelope, position in envelopes:
+        unstorable = _unstorable_bookkeeping(envelope)
+        if unstorable and envelope.event_id not in state.known_event_ids:
+            # Its outcome row could not be written: quarantined before it is judged.
+            state.known_event_ids.add(envelope.event_id)
+            outcome = Outcome(
+                envelope.event_id,
+                _storable(envelope.stream),
+                Verdict.QUARANTINED,
+                state.head(envelope.stream).revision,
+                f"{unstorable} holds a NUL character",
+            )
+            judged.append((outcome, envelope, position))
+        elif (outcome_ := state.apply(envelope)) is not None:
+            judged.append((outcome_, envelope, position))
+    return judged
+
+
+def _accepted(judged: Sequence[Judged]) -> list[AcceptedEvent]:
+    return [AcceptedEvent(e, o.revision, p) for o, e, p in judged if o.verdict is Verdict.ACCEPTED]
+
+
+def _copy(state: FoldState) -> FoldState:
+    return FoldState(dict(state.heads), set(state.known_event_ids), dict(state.accepted_requests))
+
+
+def _restore(state: FoldState, saved: FoldState) -> None:
+    state.heads = dict(saved.heads)
+    state.known_event_ids = set(saved.known_event_ids)
+    state.accepted_requests = dict(saved.accepted_requests)
+
+
+def _unstorable_bookkeeping(envelope: Envelope) -> str:
+    """The envelope field the bookkeeping tables store as text that PostgreSQL cannot hold."""
+    for name in ("stream", "request_id", "actor"):
+        if "\x00" in getattr(envelope, name):
+            return name
+    return ""
+
+
+def _storable(text: str) -> str:
+    """`text` as PostgreSQL can store it: a NUL written out."""
+    return text.replace("\x00", "\\x00")
+
+
+def _quarantine_row(outcome: Outcome, envelope: Envelope, position: Position) -> tuple[object, ...]:
+    return (
+        position.topic,
+        position.partition,
+        position.offset,
+        outcome.event_id,
+        _storable(envelope.stream),
+        envelope.WhichOneof("payload") or "",
+        outcome.reason,
+        envelope.occurred_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+def _quarantine_sql(schema: str) -> str:
+    return (
+        f"INSERT INTO {quote_schema(schema)}.quarantine"
+        ' (topic, partition, "offset", event_id, stream, event_type, error, occurred_at)'
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING"
+    )
 
 
 def _record_progress_sql(schema: str) -> str:

@@ -27,7 +27,7 @@ from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.projections.batch import ProjectionHandler, Record, apply_batch, ensure_checkpoint
 from modelreg.projections.schema import bookkeeping_ddl, quote_schema
 
-BOOKKEEPING_TABLES = ("stream_heads", "event_outcomes")
+BOOKKEEPING_TABLES = ("stream_heads", "event_outcomes", "quarantine")
 REPLAY_BATCH = 10_000
 
 

@@ -7,6 +7,8 @@
   memory).
 - event_outcomes: the verdict on every event, which command handlers await,
   and which makes retried request_ids return their original result.
+- quarantine: the events PostgreSQL refused to store, with their position and
+  the error; the partition moved on past them (DESIGN.md rule 11).
 """
 
 from __future__ import annotations
@@ -52,6 +54,17 @@ CREATE TABLE IF NOT EXISTS {s}.event_outcomes (
     "offset"     bigint NOT NULL,
     occurred_at  timestamptz NOT NULL,
     actor        text   NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS {s}.quarantine (
+    topic       text   NOT NULL,
+    partition   int    NOT NULL,
+    "offset"    bigint NOT NULL,
+    event_id    uuid   NOT NULL,
+    stream      text   NOT NULL,
+    event_type  text   NOT NULL,
+    error       text   NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    PRIMARY KEY (topic, partition, "offset")
 );
 CREATE UNIQUE INDEX IF NOT EXISTS event_outcomes_accepted_request
     ON {s}.event_outcomes (stream, request_id)

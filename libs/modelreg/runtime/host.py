@@ -29,6 +29,7 @@ from modelreg.grpcutil.auth import BearerTokenAuthenticator
 from modelreg.grpcutil.interceptor import ServiceInterceptor
 from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.progress import ProgressListener
+from modelreg.projections.quarantine import PROJECTION_HEALTH_SUFFIX, quarantined_count
 from modelreg.projections.runner import Projector, ProjectorSettings
 from modelreg.projections.schema import bookkeeping_ddl
 from modelreg.runtime.settings import Settings
@@ -102,6 +103,7 @@ class ServiceHost:
         self.server: grpc.aio.Server | None = None
         self.port: int | None = None
         self.read_only = False
+        self._health_task: asyncio.Task[None] | None = None
 
     def topic(self, logical: str) -> str:
         return self.settings.kafka.topic(logical)
@@ -198,10 +200,33 @@ class ServiceHost:
         await server.start()
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._health_task = asyncio.create_task(self._watch_quarantine(health_servicer))
         self.server = server
         log.info("service_started", service=spec.name, address=f"{host}:{self.port}")
 
+    async def _watch_quarantine(self, health_servicer: health.aio.HealthServicer) -> None:
+        """Keeps `<service>.projection` NOT_SERVING while the read model has quarantined
+        events. Read from the table, not told by the projector: the projector may run in
+        another process, and the quarantine outlives restarts."""
+        assert self.pool is not None
+        name = self.spec.name + PROJECTION_HEALTH_SUFFIX
+        while True:
+            try:
+                async with self.pool.acquire() as conn:
+                    degraded = await quarantined_count(conn, self.spec.schema) > 0
+                await health_servicer.set(
+                    name,
+                    health_pb2.HealthCheckResponse.NOT_SERVING
+                    if degraded
+                    else health_pb2.HealthCheckResponse.SERVING,
+                )
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                log.warning("quarantine_check_failed", error=str(exc))
+            await asyncio.sleep(self.settings.health_check_interval_s)
+
     async def stop(self, grace: float = 2.0) -> None:
+        if self._health_task is not None:
+            self._health_task.cancel()
         if self.server is not None:
             await self.server.stop(grace)
         if self.projector is not None:

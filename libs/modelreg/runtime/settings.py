@@ -31,6 +31,8 @@ class Settings:
     local_fold: bool = False
     pool_size: int = 10
     metrics_port: int | None = None
+    health_check_interval_s: float = 2.0
+    """How often the service re-reads its quarantine for the `<service>.projection` health entry."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -55,4 +57,5 @@ class Settings:
             token_wait_s=float(environ.get("MODELREG_TOKEN_WAIT_S", "5")),
             pool_size=int(environ.get("MODELREG_PG_POOL_SIZE", "10")),
             metrics_port=int(port) if (port := environ.get("MODELREG_METRICS_PORT")) else None,
+            health_check_interval_s=float(environ.get("MODELREG_HEALTH_CHECK_INTERVAL_S", "2")),
         )
