@@ -123,7 +123,7 @@ async def test_a_service_killed_between_append_and_answer(run: Run) -> None:
 
 
 @pytest.mark.xfail(
-    strict=False,  # the INTERNAL shows only when a command meets the shutdown window
+    strict=True,
     reason="issue 13: a PostgreSQL shutdown gives INTERNAL (CannotConnectNowError not transient);"
     " the retries helper's fix makes this pass, then this marker must go",
 )
