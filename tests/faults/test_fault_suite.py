@@ -101,12 +101,9 @@ async def in_transaction(dsn: str, pid: int) -> bool:
 async def test_a_projector_killed_mid_batch(run: Run) -> None:
     async def fault() -> None:
         stack = run.stack
-        # Aim for a moment with a batch's transaction open; on a loaded machine the poll may
-        # miss every one, and then the kill still lands under load.
         deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if await in_transaction(stack.dsn, stack.processes[CATALOG_PROJECTOR].pid):
-                break
+        while not await in_transaction(stack.dsn, stack.processes[CATALOG_PROJECTOR].pid):
+            assert time.monotonic() < deadline, "never caught the projector inside a batch"
         stack.kill(CATALOG_PROJECTOR)
         stack.start(CATALOG_PROJECTOR)
 
@@ -122,11 +119,6 @@ async def test_a_service_killed_between_append_and_answer(run: Run) -> None:
     await under_load(run, fault())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: a PostgreSQL shutdown gives INTERNAL (CannotConnectNowError not transient);"
-    " the retries helper's fix makes this pass, then this marker must go",
-)
 async def test_a_postgres_restart_under_load(run: Run) -> None:
     await under_load(run, asyncio.to_thread(run.stack.postgres.restart))
 
@@ -181,20 +173,11 @@ async def test_records_duplicated_on_the_same_partition(run: Run) -> None:
     await under_load(run, asyncio.gather(*(duplicate_records(run, t, other_partition=False) for t in topics)))
 
 
-PENDING_INTEGRITY = pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: a record duplicated onto another partition breaks replay (UniqueViolation), and"
-    " forged records need envelope signatures; the integrity helper's fix makes these pass",
-)
-
-
-@PENDING_INTEGRITY
 async def test_records_duplicated_onto_another_partition(run: Run) -> None:
     topics = [run.stack.kafka.topic(f"modelreg.{s}.v1") for s in ("catalog", "lineage", "promotion")]
     await under_load(run, asyncio.gather(*(duplicate_records(run, t, other_partition=True) for t in topics)))
 
 
-@PENDING_INTEGRITY
 async def test_a_forged_record_changes_nothing(run: Run) -> None:
     stream = "namespaces/forged/models/intruder"
 
@@ -225,12 +208,9 @@ async def test_a_forged_record_changes_nothing(run: Run) -> None:
             await registry.catalog.get_model("forged/intruder")
 
 
-@PENDING_INTEGRITY
 async def test_summary(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
-    try:
-        await run.assert_sound()
-    finally:
-        line = summary(run.ledger, run.faults, run.last, stale_reads=run.stale_reads, errors=run.errors)
-        with capsys.disabled():
-            print(f"\n{line}")
+    await run.assert_sound()
+    line = summary(run.ledger, run.faults, run.last, stale_reads=run.stale_reads, errors=run.errors)
+    with capsys.disabled():
+        print(f"\n{line}")
     assert run.faults == 8
