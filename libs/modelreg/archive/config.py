@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from urllib.parse import parse_qs, urlparse
 
 from modelreg.archive import SegmentStore
+from modelreg.artifacts.config import parse_store_url
 
 ARCHIVE_ENV = "MODELREG_ARCHIVE"
 
@@ -16,22 +15,19 @@ def open_segment_store(url: str) -> SegmentStore:
 
     S3 credentials come from MODELREG_S3_ACCESS_KEY and MODELREG_S3_SECRET_KEY.
     """
-    parsed = urlparse(url)
-    if parsed.scheme == "file":
+    location = parse_store_url(url, "archive")
+    if isinstance(location, Path):
         from modelreg.archive.fs import FilesystemSegmentStore
 
-        return FilesystemSegmentStore(Path(parsed.path))
-    if parsed.scheme == "s3":
-        from modelreg.archive.s3 import S3SegmentStore
+        return FilesystemSegmentStore(location)
+    from modelreg.archive.s3 import S3SegmentStore
 
-        query = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        return S3SegmentStore(
-            endpoint=query.get("endpoint", "s3.amazonaws.com"),
-            bucket=parsed.netloc,
-            prefix=parsed.path,
-            access_key=os.environ.get("MODELREG_S3_ACCESS_KEY", ""),
-            secret_key=os.environ.get("MODELREG_S3_SECRET_KEY", ""),
-            region=query.get("region", "us-east-1"),
-            secure=query.get("secure", "1") not in ("0", "false"),
-        )
-    raise ValueError(f"unsupported archive URL {url!r}: use file:///path or s3://bucket?endpoint=...")
+    return S3SegmentStore(
+        endpoint=location.endpoint,
+        bucket=location.bucket,
+        prefix=location.prefix,
+        access_key=location.access_key,
+        secret_key=location.secret_key,
+        region=location.region,
+        secure=location.secure,
+    )
