@@ -200,6 +200,9 @@ class ServiceHost:
         await server.start()
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # Checked once before the service counts as started, so `<service>.projection`
+        # is never NOT_FOUND to a health client that asks right away.
+        await self._check_quarantine(health_servicer)
         self._health_task = asyncio.create_task(self._watch_quarantine(health_servicer))
         self.server = server
         log.info("service_started", service=spec.name, address=f"{host}:{self.port}")
@@ -208,21 +211,23 @@ class ServiceHost:
         """Keeps `<service>.projection` NOT_SERVING while the read model has quarantined
         events. Read from the table, not told by the projector: the projector may run in
         another process, and the quarantine outlives restarts."""
-        assert self.pool is not None
-        name = self.spec.name + PROJECTION_HEALTH_SUFFIX
         while True:
-            try:
-                async with self.pool.acquire() as conn:
-                    degraded = await quarantined_count(conn, self.spec.schema) > 0
-                await health_servicer.set(
-                    name,
-                    health_pb2.HealthCheckResponse.NOT_SERVING
-                    if degraded
-                    else health_pb2.HealthCheckResponse.SERVING,
-                )
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
-                log.warning("quarantine_check_failed", error=str(exc))
             await asyncio.sleep(self.settings.health_check_interval_s)
+            await self._check_quarantine(health_servicer)
+
+    async def _check_quarantine(self, health_servicer: health.aio.HealthServicer) -> None:
+        assert self.pool is not None
+        try:
+            async with self.pool.acquire() as conn:
+                degraded = await quarantined_count(conn, self.spec.schema) > 0
+            await health_servicer.set(
+                self.spec.name + PROJECTION_HEALTH_SUFFIX,
+                health_pb2.HealthCheckResponse.NOT_SERVING
+                if degraded
+                else health_pb2.HealthCheckResponse.SERVING,
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            log.warning("quarantine_check_failed", error=str(exc))
 
     async def stop(self, grace: float = 2.0) -> None:
         if self._health_task is not None:
