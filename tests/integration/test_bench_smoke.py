@@ -25,6 +25,8 @@ SMALL = {
     "scale-versions": 100,
     "scale-versions-per-model": 10,
     "floor-calls": 10,
+    "history-versions": 50,
+    "history-creates": 5,
 }
 
 
@@ -36,7 +38,7 @@ def test_bench_runs_every_workload_and_reports_targets(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=240,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(out.read_text())
@@ -58,4 +60,6 @@ def test_bench_runs_every_workload_and_reports_targets(tmp_path: Path) -> None:
     assert results["W2_create_version"]["n"] == 20
     assert results["replay"]["events"] >= 300
     assert results["scale"]["versions"] == 100
+    assert results["history"]["deep_versions_at_start"] == 50
+    assert results["history"]["deep"]["n"] == 5
     assert "gap to target" in done.stdout

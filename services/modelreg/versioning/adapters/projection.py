@@ -24,7 +24,7 @@ from modelreg.versioning.adapters.schema import (
     version_from_row,
     versioning_tables,
 )
-from modelreg.versioning.domain.events import Event
+from modelreg.versioning.domain.events import Event, VersionCreated
 from modelreg.versioning.domain.evolve import can_evolve, evolve
 from modelreg.versioning.domain.state import ModelVersion, ModelVersions
 from modelreg.versioning.domain.values import SemVer, Status, VersionSpec
@@ -34,8 +34,9 @@ log = structlog.get_logger(__name__)
 COPY_THRESHOLD = 64
 """Changed versions in one batch from which COPY pays for its extra round trips."""
 
-_FOLD_COLUMNS = ", ".join(
-    "CASE WHEN t.number IS NULL THEN NULL ELSE v.spec END AS spec" if column == "spec" else f"v.{column}"
+_FULL_COLUMNS = ", ".join(f"v.{c.strip()}" for c in VERSION_COLUMNS.split(","))
+_SUMMARY_COLUMNS = ", ".join(
+    "NULL::jsonb AS spec" if column == "spec" else f"v.{column}"
     for column in (c.strip() for c in VERSION_COLUMNS.split(","))
 )
 
@@ -57,22 +58,31 @@ class VersioningProjection:
         if not streams:
             return
         states = {m: ModelVersions(m) for m in streams}
-        # One read: full rows for the versions this batch names; of the others, can_evolve()
-        # needs just number and semver (their spec is left out), and only changed
-        # versions are written back. Retention policies are not read: the fold only
-        # ever writes the one a RetentionSet carries.
+        # One read, of the rows this batch can touch: full rows for the versions it names,
+        # and of the others only those holding a semver it creates (can_evolve() needs their
+        # number and semver, not their spec). So a batch costs the same whatever a model's
+        # history; only changed versions are written back. Retention policies are not read:
+        # the fold only ever writes the one a RetentionSet carries.
         touched = {
             (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
         }
+        created = [(a.envelope.stream, e.semver) for a, e in decoded if isinstance(e, VersionCreated)]
         stored: set[tuple[str, int]] = set()
-        for row in await conn.fetch(
-            f"SELECT {_FOLD_COLUMNS}, t.number IS NOT NULL AS touched FROM {s}.model_versions v"
-            " LEFT JOIN unnest($2::text[], $3::bigint[]) AS t(model, number) USING (model, number)"
-            " WHERE v.model = ANY($1::text[])",
-            streams,
+        rows = await conn.fetch(
+            f"SELECT {_SUMMARY_COLUMNS}, false AS touched FROM {s}.model_versions v"
+            " JOIN unnest($3::text[], $4::int[], $5::int[], $6::int[]) AS c(model, major, minor, pipeline)"
+            "  USING (model, major, minor, pipeline)"
+            f" UNION ALL SELECT {_FULL_COLUMNS}, true FROM {s}.model_versions v"
+            " JOIN unnest($1::text[], $2::bigint[]) AS t(model, number) USING (model, number)",
             [m for m, _ in touched],
             [n for _, n in touched],
-        ):
+            [m for m, _ in created],
+            [v.major for _, v in created],
+            [v.minor for _, v in created],
+            [v.pipeline for _, v in created],
+        )
+        # Summaries first, so a row that both holds a created semver and is named ends up full.
+        for row in sorted(rows, key=lambda r: r["touched"]):
             stored.add((row["model"], row["number"]))
             version = version_from_row(row) if row["touched"] else _summary(row)
             states[row["model"]].versions[row["number"]] = version

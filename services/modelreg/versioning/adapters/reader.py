@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 import asyncpg
 
@@ -16,7 +15,7 @@ from modelreg.versioning.adapters import filter_columns
 from modelreg.versioning.adapters.schema import VERSION_COLUMNS, version_from_row
 from modelreg.versioning.domain import filters
 from modelreg.versioning.domain.state import ModelVersion, ModelVersions
-from modelreg.versioning.domain.values import SemVer, Status, VersionSpec
+from modelreg.versioning.domain.values import SemVer
 
 
 class PostgresVersionReader:
@@ -33,37 +32,50 @@ class PostgresVersionReader:
             f" FROM (SELECT $1::text AS stream) AS wanted"
             f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
         )
+        # Each branch is an index probe of at most one row: the cost of a command no longer
+        # grows with how many versions the model has (issue 13).
+        v = f"{s}.model_versions"
         self._load_for_sql = (
             f"SELECT h.revision AS head_revision, h.hash AS head_hash,"
-            f" (SELECT coalesce(json_agg(json_build_array(v.number, v.major, v.minor, v.pipeline, v.status)),"
-            f"  '[]'::json) FROM {s}.model_versions v WHERE v.model = wanted.stream) AS summaries,"
             f" (SELECT coalesce(json_agg(row_to_json(f)), '[]'::json) FROM ("
-            f"   SELECT * FROM {s}.model_versions WHERE model = wanted.stream AND number = $2"
-            f"   UNION SELECT * FROM (SELECT DISTINCT ON (major) * FROM {s}.model_versions"
-            f"    WHERE model = wanted.stream AND status <> 'deleted'"
-            f"    ORDER BY major, minor DESC, pipeline DESC) AS newest) AS f) AS versions,"
+            # the version the command names
+            f"   (SELECT * FROM {v} WHERE model = $1 AND number = $2)"
+            # the latest number, for the next one
+            f"   UNION ALL (SELECT * FROM {v} WHERE model = $1 ORDER BY number DESC LIMIT 1)"
+            # the greatest semver ever given, for a bump
+            f"   UNION ALL (SELECT * FROM {v} WHERE model = $1"
+            f"    ORDER BY major DESC, minor DESC, pipeline DESC LIMIT 1)"
+            # an explicit semver: whether it is taken, and the greatest of its MAJOR line
+            f"   UNION ALL (SELECT * FROM {v}"
+            f"    WHERE model = $1 AND major = $3 AND minor = $4 AND pipeline = $5)"
+            f"   UNION ALL (SELECT * FROM {v} WHERE model = $1 AND major = $3"
+            f"    ORDER BY minor DESC, pipeline DESC LIMIT 1)"
+            # the newest live version of the MAJOR line a create lands on (its signature check)
+            f"   UNION ALL (SELECT * FROM {v} WHERE model = $1 AND status <> 'deleted' AND major = CASE"
+            f"    WHEN $3 >= 0 THEN $3 ELSE (SELECT max(major) FROM {v} WHERE model = $1) END"
+            f"    ORDER BY minor DESC, pipeline DESC LIMIT 1)"
+            f" ) AS f) AS versions,"
             f" (SELECT p.keep_last_per_major FROM {s}.retention_policies p"
             f"  WHERE p.model = wanted.stream) AS keep"
             f" FROM (SELECT $1::text AS stream) AS wanted"
             f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
         )
 
-    async def load_for(self, stream: str, number: int | None) -> Loaded[ModelVersions]:
-        """What `decide` reads, without every version's spec: number, semver and status of
-        each version; full rows only for version `number` (the one the command names) and
-        the newest live version of each MAJOR line (a create's signature check). The cost
-        of a command then no longer grows with the versions' size, only with their count."""
-        row = await self._pool.fetchrow(self._load_for_sql, stream, number or 0)
+    async def load_for(self, stream: str, part: int | SemVer | None) -> Loaded[ModelVersions]:
+        """What `decide` reads, and no more: the version a command names (`part` is its number),
+        or for a create (`part` is its explicit semver, or None for a bump) the latest number,
+        the greatest semver, the explicit semver's twin and line, and the newest live version
+        of the line the create lands on. A partial aggregate, so only decide may read it."""
+        number = part if isinstance(part, int) else 0
+        semver = part if isinstance(part, SemVer) else SemVer(-1, -1, -1)
+        row = await self._pool.fetchrow(
+            self._load_for_sql, stream, number, semver.major, semver.minor, semver.pipeline
+        )
         assert row is not None
         versions = {}
-        epoch = datetime.fromtimestamp(0, UTC)
-        for n, major, minor, pipeline, status in json.loads(row["summaries"]):
-            versions[n] = ModelVersion(
-                stream, n, SemVer(major, minor, pipeline), Status(status), VersionSpec(), epoch, epoch, "", ""
-            )
         for item in json.loads(row["versions"]):
-            v = version_from_row(item)
-            versions[v.number] = v
+            version = version_from_row(item)
+            versions[version.number] = version
         head = head_of(row["head_revision"], row["head_hash"])
         return Loaded(ModelVersions(stream, versions, row["keep"] or 0), head)
 

@@ -54,6 +54,8 @@ CREATE TABLE IF NOT EXISTS {s}.model_versions (
     -- The fold already guarantees it; the constraint makes a bug loud.
     UNIQUE (model, major, minor, pipeline)
 );
+-- How a create (and its retry) finds the version it made.
+CREATE INDEX IF NOT EXISTS model_versions_created_revision ON {s}.model_versions (model, created_revision);
 -- ListModelVersions' `tags.k = "v"` compiles to a containment test this index serves.
 CREATE INDEX IF NOT EXISTS model_versions_tags ON {s}.model_versions
     USING gin ((spec->'tags') jsonb_path_ops);

@@ -105,9 +105,10 @@ class Versioning:
         return Written(version, result.token)
 
     async def _run(self, model: str, context: EventContext, command: Command) -> CommandResult:
-        # Only the version the command names is read in full (see the reader's load_for).
-        number = getattr(command, "number", None)
-        return await self._commands.run(model, context, lambda state: decide(state, command), part=number)
+        # Only what the command needs is read (see the reader's load_for): the version it
+        # names, or for a create the few versions its number and semver depend on.
+        part = command.semver if isinstance(command, CreateVersion) else getattr(command, "number", None)
+        return await self._commands.run(model, context, lambda state: decide(state, command), part=part)
 
     async def _write(self, model: str, number: int, command: Command, context: EventContext) -> Written:
         result = await self._run(model, context, command)

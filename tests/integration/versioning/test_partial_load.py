@@ -1,0 +1,203 @@
+"""A command reads only the few versions it depends on (issue 13: write cost grew with a model's
+history), and decides exactly as it would on the whole aggregate.
+
+Random histories (bumps, explicit semvers on several MAJOR lines, signatures, deletions) are
+written to a real versioning schema; every kind of command is then decided on the reader's
+partial load and on the full load, and the answers (event or error) must be equal. The
+projection's fold, which also reads only what a batch touches, must keep refusing a created
+number or semver that is taken.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import pytest
+
+from modelreg.errors import ModelregError
+from modelreg.eventlog import GENESIS_HASH, EventContext, Position, build_envelope
+from modelreg.eventmeta import EventMeta
+from modelreg.projections.batch import AcceptedEvent
+from modelreg.projections.schema import bookkeeping_ddl, quote_schema
+from modelreg.signatures import Signature, TensorSpec
+from modelreg.versioning.adapters import codec
+from modelreg.versioning.adapters.projection import VersioningProjection, _version_row
+from modelreg.versioning.adapters.reader import PostgresVersionReader
+from modelreg.versioning.adapters.schema import VERSION_COLUMNS, versioning_tables
+from modelreg.versioning.domain.commands import (
+    Command,
+    CreateVersion,
+    Delete,
+    Deprecate,
+    Finalize,
+    SetRetention,
+    UpdateVersion,
+)
+from modelreg.versioning.domain.decide import decide
+from modelreg.versioning.domain.events import VersionCreated
+from modelreg.versioning.domain.evolve import evolve
+from modelreg.versioning.domain.state import ModelVersions
+from modelreg.versioning.domain.values import Bump, SemVer, Status, VersionSpec
+
+MODEL = "namespaces/partial/models/m"
+SIGNATURES = (
+    None,
+    Signature(inputs=(TensorSpec("x", "float32", (-1, 4)),)),
+    Signature(inputs=(TensorSpec("x", "int64", (-1, 4)),)),
+)
+
+
+@pytest.fixture
+async def reader(database: str) -> AsyncIterator[tuple[asyncpg.Pool, PostgresVersionReader, str]]:
+    schema = f"partial_{uuid.uuid4().hex[:8]}"
+    pool = await asyncpg.create_pool(database, min_size=1, max_size=2)
+    await pool.execute(bookkeeping_ddl(schema) + versioning_tables(schema))
+    try:
+        yield pool, PostgresVersionReader(pool, schema), schema
+    finally:
+        await pool.execute(f"DROP SCHEMA {quote_schema(schema)} CASCADE")
+        await pool.close()
+
+
+def _spec(rng: random.Random) -> VersionSpec:
+    return VersionSpec(description="d", signature=rng.choice(SIGNATURES))
+
+
+def _history(rng: random.Random, length: int) -> ModelVersions:
+    """A history the service could have made: every event decided on the whole state."""
+    state = ModelVersions(MODEL)
+    for revision in range(length):
+        roll = rng.random()
+        numbers = list(state.versions)
+        if roll < 0.55 or not numbers:
+            if rng.random() < 0.7:
+                command: Command = CreateVersion(MODEL, _spec(rng), bump=rng.choice(list(Bump)))
+            else:
+                command = CreateVersion(
+                    MODEL, _spec(rng), semver=SemVer(rng.randrange(4), rng.randrange(6), 0)
+                )
+        elif roll < 0.75:
+            command = Delete(rng.choice(numbers), "gone", ())
+        elif roll < 0.9:
+            command = Finalize(rng.choice(numbers), True, ())
+        else:
+            command = Deprecate(rng.choice(numbers), "old")
+        try:
+            event = decide(state, command)
+        except ModelregError:
+            continue
+        when = datetime(2026, 1, 1, tzinfo=UTC)
+        state = evolve(state, event, EventMeta(MODEL, when, "tester", revision + 1))
+    return state
+
+
+def _commands(rng: random.Random, state: ModelVersions) -> list[Command]:
+    numbers = [*state.versions, 0, max(state.versions, default=0) + 1]
+    commands: list[Command] = [CreateVersion(MODEL, _spec(rng), bump=b) for b in Bump]
+    semvers = {v.semver for v in state.versions.values()}
+    for s in list(semvers)[:6]:
+        commands.append(CreateVersion(MODEL, _spec(rng), semver=s))  # taken
+        commands.append(CreateVersion(MODEL, _spec(rng), semver=SemVer(s.major, s.minor, s.pipeline + 1)))
+        commands.append(CreateVersion(MODEL, _spec(rng), semver=SemVer(s.major, max(s.minor - 1, 0), 7)))
+    commands += [CreateVersion(MODEL, _spec(rng), semver=SemVer(m, 0, 0)) for m in range(6)]
+    for n in rng.sample(numbers, min(6, len(numbers))):
+        commands += [
+            Finalize(n, True, state.versions[n].spec.files if n in state.versions else ()),
+            Deprecate(n, "r"),
+            Delete(n, "r", ()),
+            UpdateVersion(n, ("description",), "new", {}),
+        ]
+    commands.append(SetRetention(3))
+    return commands
+
+
+def _answer(state: ModelVersions, command: Command) -> Any:
+    try:
+        return decide(state, command)
+    except ModelregError as error:
+        return (type(error).__name__, str(error))
+
+
+async def _store(pool: asyncpg.Pool, schema: str, state: ModelVersions) -> None:
+    s = quote_schema(schema)
+    await pool.execute(f"TRUNCATE {s}.model_versions")
+    values = ", ".join(f"${i}::jsonb" if i == 8 else f"${i}" for i in range(1, 15))
+    await pool.executemany(
+        f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS}) VALUES ({values})",
+        [_version_row(v) for v in state.versions.values()],
+    )
+
+
+async def test_a_command_decides_on_its_partial_load_as_on_the_whole_aggregate(reader: Any) -> None:
+    pool, versions, schema = reader
+    rng = random.Random(13)
+    decided = 0
+    for _ in range(40):
+        state = _history(rng, rng.randrange(1, 60))
+        await _store(pool, schema, state)
+        full = (await versions.load(MODEL)).state
+        assert full.versions == state.versions
+        for command in _commands(rng, state):
+            part = command.semver if isinstance(command, CreateVersion) else getattr(command, "number", None)
+            partial = (await versions.load_for(MODEL, part)).state
+            assert _answer(partial, command) == _answer(full, command), command
+            decided += 1
+    assert decided > 2000
+
+
+async def test_the_partial_load_reads_a_bounded_number_of_versions(reader: Any) -> None:
+    pool, versions, schema = reader
+    rng = random.Random(7)
+    state = _history(rng, 1)
+    for revision in range(2, 400):
+        event = decide(state, CreateVersion(MODEL, VersionSpec(), bump=rng.choice(list(Bump))))
+        state = evolve(state, event, EventMeta(MODEL, datetime(2026, 1, 1, tzinfo=UTC), "t", revision))
+    await _store(pool, schema, state)
+    assert len(state.versions) == 399
+    for part in (None, 17, SemVer(1, 2, 3), SemVer(0, 0, 0)):
+        loaded = (await versions.load_for(MODEL, part)).state
+        assert len(loaded.versions) <= 6, (part, sorted(loaded.versions))
+
+
+async def test_the_fold_still_refuses_a_taken_number_or_semver_with_a_long_history(reader: Any) -> None:
+    pool, versions, schema = reader
+    state = ModelVersions(MODEL)
+    for revision in range(1, 201):
+        event = decide(state, CreateVersion(MODEL, VersionSpec(), bump=Bump.MINOR))
+        state = evolve(state, event, EventMeta(MODEL, datetime(2026, 1, 1, tzinfo=UTC), "t", revision))
+    await _store(pool, schema, state)
+
+    def accepted(event: VersionCreated, revision: int) -> AcceptedEvent:
+        field, payload = codec.encode(MODEL, event)
+        envelope = build_envelope(
+            stream=MODEL,
+            payload_field=field,
+            payload=payload,
+            expected_revision=revision - 1,
+            prev_hash=GENESIS_HASH,
+            source="test",
+            context=EventContext(actor="forger"),
+        )
+        return AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision))
+
+    taken_semver = VersionCreated(201, state.versions[100].semver, VersionSpec(description="dup semver"))
+    taken_number = VersionCreated(50, SemVer(9, 0, 0), VersionSpec(description="dup number"))
+    fresh = VersionCreated(201, SemVer(9, 9, 9), VersionSpec(description="fine"))
+    async with pool.acquire() as conn, conn.transaction():
+        await VersioningProjection().apply(
+            conn, schema, [accepted(taken_semver, 201), accepted(taken_number, 202), accepted(fresh, 203)]
+        )
+    rows = await pool.fetch(
+        f"SELECT number, semver, spec->>'description' AS d FROM {quote_schema(schema)}.model_versions"
+        " WHERE number IN (50, 201) ORDER BY number"
+    )
+    assert [(r["number"], r["semver"], r["d"]) for r in rows] == [
+        (50, str(state.versions[50].semver), "d" if state.versions[50].spec.description else ""),
+        (201, "9.9.9", "fine"),
+    ]
+    assert (await versions.load(MODEL)).state.versions[201].status is Status.PENDING_UPLOAD
