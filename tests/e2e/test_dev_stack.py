@@ -17,13 +17,17 @@ import grpc
 from google.protobuf import descriptor_pool, message_factory
 from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
 
+from modelreg.cli.demo import demo_tokens
 from modelreg.client import Registry
 from modelreg.client.connection import Endpoints
 from modelreg.devstack.ports import free_port, port_is_open
 
 
-def call_by_reflection(channel: grpc.Channel, method: str, fields: Mapping[str, object]) -> Any:
-    """Looks the method up through the server's reflection service and calls it."""
+def call_by_reflection(
+    channel: grpc.Channel, method: str, fields: Mapping[str, object], token: str | None = None
+) -> Any:
+    """Looks the method up through the server's reflection service and calls it (with a bearer
+    token when given; without one the caller is an anonymous viewer)."""
     pool = descriptor_pool.DescriptorPool(ProtoReflectionDescriptorDatabase(channel))
     service_name, method_name = method.rsplit("/", 1)
     descriptor = pool.FindServiceByName(service_name).FindMethodByName(method_name)
@@ -34,7 +38,8 @@ def call_by_reflection(channel: grpc.Channel, method: str, fields: Mapping[str, 
         request_serializer=request_class.SerializeToString,
         response_deserializer=response_class.FromString,
     )
-    return rpc(request_class(**fields), timeout=10)
+    metadata = [("authorization", f"Bearer {token}")] if token else None
+    return rpc(request_class(**fields), timeout=10, metadata=metadata)
 
 
 class DevStack:
@@ -134,7 +139,13 @@ def test_modelreg_dev_serves_a_reflection_client_and_stops_on_ctrl_c(tmp_path: P
                 "registered_model_id": "fraud",
                 "registered_model": {"description": "x"},
             }
-            created = call_by_reflection(channel, CREATE, fields)
+            # Without a token the caller is an anonymous viewer: it reads, it does not write.
+            try:
+                call_by_reflection(channel, CREATE, fields)
+                raise AssertionError("an anonymous caller created a model")
+            except grpc.RpcError as error:
+                assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error
+            created = call_by_reflection(channel, CREATE, fields, demo_tokens(stack.home)["alice"])
             assert created.name == "namespaces/e2e/models/fraud"
             assert call_by_reflection(channel, GET, {"name": created.name}).description == "x"
         stop_dev(stack)
@@ -224,7 +235,8 @@ def test_modelreg_dev_keeps_its_data_restarts_a_crashed_service_and_stops_cleanl
         assert snapshot(stack, "keep", tmp_path / "after") == before
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:  # new writes continue
             fields = {"parent": "namespaces/demo", "registered_model_id": "later", "registered_model": {}}
-            assert call_by_reflection(channel, CREATE, fields).name == "namespaces/demo/models/later"
+            created = call_by_reflection(channel, CREATE, fields, demo_tokens(home)["alice"])
+            assert created.name == "namespaces/demo/models/later"
         stack.ctrl_c()
     finally:
         stack.kill()

@@ -46,6 +46,9 @@ from modelreg.devstack.postgres import PG_DSN_ENV, dsn_for_database
 log = structlog.get_logger(__name__)
 
 DEV_DATABASE = "modelreg_dev"
+DEV_ROLES = "anonymous=viewer@*,alice=admin@*,bob=approver@*"
+"""`make dev`'s grants: anonymous callers only read; alice (the demo's requester, who sets
+its policy) is admin; bob (who approves) is approver."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,7 +274,8 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
         dsn = asyncio.run(prepare_database(postgres.admin_dsn))
         asyncio.run(prepare_log_and_read_models(home, dsn, tansu.bootstrap_servers, console))
         # Two demo principals, so that a promotion can be requested by one and
-        # approved by another (separation of duties); calls without a token stay open.
+        # approved by another (separation of duties); calls without a token are
+        # anonymous viewers: they read everything and change nothing.
         demo_tokens = {"alice": secrets.token_urlsafe(16), "bob": secrets.token_urlsafe(16)}
         env = {
             **os.environ,
@@ -281,6 +285,7 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
             "MODELREG_LOG_FORMAT": os.environ.get("MODELREG_LOG_FORMAT", "json"),
             "MODELREG_AUTH_TOKENS": ",".join(f"{token}={who}" for who, token in demo_tokens.items()),
             "MODELREG_AUTH_ALLOW_ANONYMOUS": "1",
+            "MODELREG_ROLES": os.environ.get("MODELREG_ROLES") or DEV_ROLES,
         }
         archiver = Supervised(
             "archiver",

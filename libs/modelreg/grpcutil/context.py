@@ -24,6 +24,8 @@ class RequestContext:
     token: ConsistencyToken | None
     request_id: str = ""
     """The request message's request_id, validated; empty when it has none or the call streams requests."""
+    groups: frozenset[str] = frozenset()
+    """The authenticated principal's groups (a JWT group claim or the token file)."""
 
     def event_context(self) -> EventContext:
         return EventContext(

@@ -18,6 +18,7 @@ import structlog
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
+from modelreg.access import AccessControl
 from modelreg.errors import (
     Aborted,
     AlreadyExists,
@@ -64,8 +65,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         progress: ProgressWaiter | None,
         token_wait_s: float = DEFAULT_TOKEN_WAIT_S,
         transient_errors: tuple[type[BaseException], ...] = (),
+        access: AccessControl | None = None,
     ) -> None:
         self._authenticator = authenticator
+        self._access = access or AccessControl.disabled()
         self._progress = progress
         self._token_wait_s = token_wait_s
         # Infrastructure trouble (broker or database unreachable) is UNAVAILABLE, so
@@ -112,7 +115,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             inner_upload = handler.stream_unary
 
             async def stream_unary(requests: Any, context: ServicerContext) -> Any:
-                return await self._call(method, context, lambda: inner_upload(requests, context))
+                def run() -> Awaitable[Any]:
+                    ctx = current_request.get()
+                    guarded = self._access.guard_stream(method, requests, ctx.principal, ctx.groups)
+                    return inner_upload(guarded, context)
+
+                return await self._call(method, context, run)
 
             return grpc.stream_unary_rpc_method_handler(
                 stream_unary, handler.request_deserializer, handler.response_serializer
@@ -138,9 +146,9 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             principal = self._authenticator.authenticate(metadata.get("authorization"))
             # gRPC metadata may repeat a key: a client that wrote to several services may send each token.
             token = _token([value for key, value in pairs if key == TOKEN_METADATA_KEY])
-            current_request.set(RequestContext(principal, correlation_id, token, request_id_of(request)))
-            if token is not None and self._progress is not None:
-                await self._await_token(token, context)
+            ctx = RequestContext(principal, correlation_id, token, request_id_of(request))
+            current_request.set(ctx)
+            await self._authorize_then_wait(method, request, ctx, context)
             return await run()
         except ModelregError as error:
             code = _code_of(error)
@@ -165,6 +173,24 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             else:
                 RPC_ERRORS.labels(method, name).inc()
                 log.info("rpc_failed", code=name, duration_ms=round(elapsed * 1000, 3))
+
+    async def _authorize_then_wait(
+        self, method: str, request: object, ctx: RequestContext, context: ServicerContext
+    ) -> None:
+        """RBAC (modelreg.access), then the wait for the caller's consistency token. A denied
+        call that carries a token is checked again after the wait, so a grant it saw counts.
+        A client stream is authorized on its first message instead (guard_stream)."""
+        token = ctx.token
+        wait = (
+            (lambda: self._await_token(token, context))
+            if token is not None and self._progress is not None
+            else None
+        )
+        waited = request is not None and await self._access.authorize(
+            method, request, ctx.principal, ctx.groups, wait
+        )
+        if wait is not None and not waited:
+            await wait()
 
     async def _await_token(self, token: ConsistencyToken, context: ServicerContext) -> None:
         assert self._progress is not None

@@ -19,6 +19,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
+from modelreg.access import AccessControl
 from modelreg.commands.executor import CommandExecutor, OutcomeStore
 from modelreg.errors import FailedPrecondition
 from modelreg.eventlog import Position
@@ -35,6 +36,8 @@ from modelreg.projections.schema import bookkeeping_ddl
 from modelreg.runtime.settings import Settings
 
 log = structlog.get_logger(__name__)
+
+RBAC_HEALTH_SUFFIX = ".rbac"
 
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     KafkaError,
@@ -60,6 +63,8 @@ class Runtime:
     executor: CommandExecutor
     progress: ProgressListener | None = None
     """The process's one LISTEN connection, for handlers that follow projection progress (watches)."""
+    access: AccessControl = field(default_factory=AccessControl.disabled)
+    """RBAC: the interceptor enforces it; a service adds its denial recorder and grant cache."""
 
 
 @dataclass(frozen=True)
@@ -174,10 +179,12 @@ class ServiceHost:
             # is understood, a command waits for the projector's fetch.
             local_fold=self.projector.fold_appended if self.projector and settings.local_fold else None,
         )
-        runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress)
+        access = AccessControl.from_env()
+        runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress, access)
         authenticator = BearerTokenAuthenticator.from_env()
         if authenticator.open:
             log.warning("auth_disabled", hint="set MODELREG_AUTH_TOKENS to require bearer tokens")
+        (log.info if access.enabled else log.warning)("rbac", state=access.describe())
         server = grpc.aio.server(
             interceptors=[
                 ServiceInterceptor(
@@ -185,6 +192,7 @@ class ServiceHost:
                     self.progress,
                     settings.token_wait_s,
                     transient_errors=TRANSIENT_ERRORS,
+                    access=access,
                 )
             ],
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
@@ -200,6 +208,13 @@ class ServiceHost:
         await server.start()
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # RBAC off is explicit in health too: `<service>.rbac` is NOT_SERVING then.
+        await health_servicer.set(
+            spec.name + RBAC_HEALTH_SUFFIX,
+            health_pb2.HealthCheckResponse.SERVING
+            if access.enabled
+            else health_pb2.HealthCheckResponse.NOT_SERVING,
+        )
         # Checked once before the service counts as started, so `<service>.projection`
         # is never NOT_FOUND to a health client that asks right away.
         await self._check_quarantine(health_servicer)

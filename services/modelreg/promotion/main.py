@@ -14,14 +14,15 @@ from collections.abc import Sequence
 
 import grpc
 
+from modelreg.access import Denial, Role
 from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
+from modelreg.grpcutil.context import request_context
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.adapters.caches import LineageCache, VersionFactsCache
 from modelreg.promotion.adapters.projection import PromotionProjection
 from modelreg.promotion.adapters.reader import PostgresPromotionReader
 from modelreg.promotion.api.servicer import PromotionServicer
-from modelreg.promotion.application.rbac import RoleMap
 from modelreg.promotion.application.use_cases import Promotion
 from modelreg.runtime.host import Runtime, ServiceSpec
 from modelreg.runtime.process import run_service
@@ -41,11 +42,18 @@ def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
         commands=LoggedCommands(
             runtime.executor, load=reader.load, load_head=reader.load_head, encode=codec.encode
         ),
-        roles=RoleMap.from_env(),
+        is_admin=lambda actor, namespace: runtime.access.allows(
+            actor, request_context().groups, namespace, Role.ADMIN
+        ),
         progress=runtime.progress,
         topic=runtime.settings.kafka.topic(TOPIC),
         partitions=runtime.settings.partitions,
     )
+
+    async def record_denial(denial: Denial) -> None:
+        await promotion.record_denial(denial, request_context().event_context())
+
+    runtime.access.on_denied(record_denial)
     promotion_pb2_grpc.add_PromotionServiceServicer_to_server(PromotionServicer(promotion), server)
     return [SERVICE_NAME]
 

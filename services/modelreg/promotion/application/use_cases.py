@@ -1,7 +1,9 @@
 """The promotion use cases: authorize, validate, decide through the log, read back.
 
-Authorization happens here, against the role map; every denial (a missing
-role, a separation-of-duties violation, cancelling someone else's request) is
+Roles are checked once, by the interceptor, against the shared method ->
+permission table (modelreg.access). The decisions that need more than a role
+(separation of duties, cancelling someone else's request, which needs admin)
+are made here; every denial, the interceptor's included (record_denial), is
 appended as an AccessDenied fact on `namespaces/{ns}/access-denials` before the
 error reaches the caller, so the audit trail lives in the log like everything
 else.
@@ -17,6 +19,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import TypeVar
 
+from modelreg.access import Denial
 from modelreg.errors import FailedPrecondition, InvalidArgument, NotFound, PermissionDenied
 from modelreg.eventlog import ConsistencyToken, EventContext, InvalidToken
 from modelreg.paging import Keyset, page_request
@@ -26,7 +29,6 @@ from modelreg.promotion.application.ports import (
     PromotionReader,
     VersionFactsReader,
 )
-from modelreg.promotion.application.rbac import RoleMap
 from modelreg.promotion.domain import filters
 from modelreg.promotion.domain.commands import (
     ApproveTransition,
@@ -46,7 +48,6 @@ from modelreg.promotion.domain.values import (
     Move,
     Policy,
     RequestState,
-    Role,
     VersionFacts,
     check_moves,
 )
@@ -80,7 +81,7 @@ class Promotion:
         reader: PromotionReader,
         facts: VersionFactsReader,
         commands: PromotionCommands,
-        roles: RoleMap,
+        is_admin: Callable[[str, str], bool],
         progress: Progress | None,
         topic: str,
         partitions: int,
@@ -89,7 +90,8 @@ class Promotion:
         self._reader = reader
         self._facts = facts
         self._commands = commands
-        self._roles = roles
+        self._is_admin = is_admin
+        """(actor, namespace) -> whether the actor is an admin there (from modelreg.access)."""
         self._progress = progress
         self._topic = topic
         self._partitions = partitions
@@ -111,18 +113,9 @@ class Promotion:
             AccessDenied(context.actor, action, resource, reason),
         )
 
-    async def _authorize(
-        self, context: EventContext, namespace: str, needed: Role, action: str, resource: str
-    ) -> None:
-        if self._roles.allows(context.actor, namespace, needed):
-            return
-        role = self._roles.role(context.actor, namespace)
-        reason = (
-            f"{action} needs the {needed.name.lower()} role in namespace {namespace}; "
-            f"{context.actor} has {role.name.lower() if role else 'none'}"
-        )
-        await self._deny(context, namespace, action, resource, reason)
-        raise PermissionDenied(reason)
+    async def record_denial(self, denial: Denial, context: EventContext) -> None:
+        """Records a denial made by the interceptor's role check."""
+        await self._deny(context, denial.namespace, denial.action, denial.resource, denial.reason)
 
     async def _recording_denials(
         self, context: EventContext, action: str, resource: str, run: Callable[[], Awaitable[T]]
@@ -154,7 +147,6 @@ class Promotion:
         etag: str,
         context: EventContext,
     ) -> Written:
-        await self._authorize(context, namespace_of(model), Role.EDITOR, "CreateTransitionRequest", model)
         check_moves(moves, deployments, "transition_request")
         # Independent reads: in parallel, on two pooled connections.
         policy, facts = await asyncio.gather(
@@ -177,7 +169,6 @@ class Promotion:
     async def rollback(
         self, model: str, stage: str, reason: str, emergency: bool, etag: str, context: EventContext
     ) -> Written:
-        await self._authorize(context, namespace_of(model), Role.EDITOR, "Rollback", model)
         if not reason.strip():
             raise InvalidArgument.of("reason", "a rollback needs a reason")
         policy = await self._policy(model)
@@ -216,14 +207,12 @@ class Promotion:
         action: str,
         name: str,
         context: EventContext,
-        needed: Role,
         command_for: Callable[[Mapping[int, VersionFacts], bool], Command],
     ) -> Written:
         """Approve, reject or cancel: `command_for(facts, is_admin)` is the command, given what the caches
         know of the request's versions and whether the actor is an admin of its namespace."""
         model = model_of_request(name)
         namespace = namespace_of(model)
-        await self._authorize(context, namespace, needed, action, name)
         request = await self._reader.request(name)
         if request is None or request.state is not RequestState.PENDING:
             # A retry of a decision that was carried out finds the request decided already.
@@ -236,7 +225,7 @@ class Promotion:
         facts = await self._facts.facts(
             model, sorted(referenced_versions(request.moves, request.deployments))
         )
-        command = command_for(facts, self._roles.allows(context.actor, namespace, Role.ADMIN))
+        command = command_for(facts, self._is_admin(context.actor, namespace))
 
         async def run() -> Written:
             result = await self._commands.run(model, context, lambda state: decide(state, command))
@@ -251,7 +240,6 @@ class Promotion:
             "ApproveTransitionRequest",
             name,
             context,
-            Role.APPROVER,
             lambda facts, _: ApproveTransition(name, comment, context.actor, datetime.now(UTC), facts),
         )
 
@@ -260,7 +248,6 @@ class Promotion:
             "RejectTransitionRequest",
             name,
             context,
-            Role.APPROVER,
             lambda _, __: RejectTransition(name, comment, context.actor, datetime.now(UTC)),
         )
 
@@ -269,14 +256,12 @@ class Promotion:
             "CancelTransitionRequest",
             name,
             context,
-            Role.EDITOR,
             lambda _, is_admin: CancelTransition(name, comment, context.actor, datetime.now(UTC), is_admin),
         )
 
     async def set_policy(
         self, parent: str, policy: Policy, context: EventContext
     ) -> tuple[Policy, ConsistencyToken]:
-        await self._authorize(context, namespace_of(parent), Role.ADMIN, "SetPromotionPolicy", parent)
         # A policy replaces the previous one whatever it was: an append-only fact, decided on no state.
         # Pending requests keep the policy they were created under.
         result = await self._commands.append(parent, context, decide(None, SetPolicy(parent, policy)))
@@ -285,7 +270,6 @@ class Promotion:
     # Queries -----------------------------------------------------------------
 
     async def get_policy(self, parent: str, context: EventContext) -> tuple[str, Policy, bool]:
-        await self._authorize(context, namespace_of(parent), Role.VIEWER, "GetPromotionPolicy", parent)
         if parent.count("/") == 3:
             source, policy = await self._reader.effective_policy(parent)
         else:
@@ -293,13 +277,11 @@ class Promotion:
         return source, policy or DEFAULT_POLICY, policy is None
 
     async def pointers(self, model: str, context: EventContext, as_of: datetime | None = None) -> Pointers:
-        await self._authorize(context, namespace_of(model), Role.VIEWER, "GetPointers", model)
         if as_of is not None:
             return await self._reader.pointers_as_of(model, as_of)
         return await self._reader.pointers(model)
 
     async def get_request(self, name: str, context: EventContext) -> Request:
-        await self._authorize(context, namespace_of(name), Role.VIEWER, "GetTransitionRequest", name)
         request = await self._reader.request(name)
         if request is None:
             raise NotFound(f"{name} does not exist")
@@ -314,7 +296,6 @@ class Promotion:
         context: EventContext,
         filter_text: str = "",
     ) -> tuple[list[Request], str]:
-        await self._authorize(context, namespace_of(model), Role.VIEWER, "ListTransitionRequests", model)
         where = filters.parse_filter(filter_text, filters.REQUESTS)
         paging = page_request(page_size, page_token, [int], parent=model, state=state, filter=filter_text)
         rows = await self._reader.requests(model, state, paging.after, paging.fetch, where)
@@ -330,7 +311,6 @@ class Promotion:
         context: EventContext,
         filter_text: str = "",
     ) -> tuple[list[HistoryEntry], str]:
-        await self._authorize(context, namespace_of(model), Role.VIEWER, "ListPointerHistory", model)
         where = filters.parse_filter(filter_text, filters.HISTORY)
         paging = page_request(page_size, page_token, [int], model=model, pointer=pointer, filter=filter_text)
         rows = await self._reader.history(model, pointer or None, paging.after, paging.fetch, where)
@@ -340,7 +320,6 @@ class Promotion:
     async def denials(
         self, namespace: str, page_size: int, page_token: str, context: EventContext, filter_text: str = ""
     ) -> tuple[list[tuple[AccessDenied, datetime]], str]:
-        await self._authorize(context, namespace, Role.ADMIN, "ListAccessDenials", f"namespaces/{namespace}")
         where = filters.parse_filter(filter_text, filters.DENIALS)
         paging = page_request(
             page_size, page_token, [int], parent=f"namespaces/{namespace}", filter=filter_text
@@ -378,8 +357,6 @@ class Promotion:
         move (LISTEN/NOTIFY, no polling), never skips one. Offsets survive
         restarts and replays, so a token stays valid across both.
         """
-        namespace = namespace_of(parent) if parent else "*"
-        await self._authorize(context, namespace, Role.VIEWER, "WatchPromotions", parent or "*")
         delivered = self._decode_token(resume_token)
         while True:
             checkpoints = await self._reader.checkpoints(self._topic)

@@ -7,7 +7,7 @@ import fnmatch
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import IntEnum, StrEnum
+from enum import StrEnum
 
 from modelreg.errors import InvalidArgument
 
@@ -25,15 +25,6 @@ MAX_MOVES = 32
 MAX_DEPLOYMENTS = 16
 MAX_WEIGHTS = 16
 MAX_COMMENT_BYTES = 4096
-
-
-class Role(IntEnum):
-    """Roles per namespace; each includes the ones below it."""
-
-    VIEWER = 1
-    EDITOR = 2
-    APPROVER = 3
-    ADMIN = 4
 
 
 class RequestState(StrEnum):

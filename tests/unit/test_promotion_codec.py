@@ -1,4 +1,4 @@
-"""The role map read from MODELREG_ROLES, and the event codec round trip."""
+"""The promotion event codec round trip (roles and grants: tests/unit/test_access.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from modelreg.eventlog import EventContext, build_envelope, decode
 from modelreg.eventlog.envelope import GENESIS_HASH
 from modelreg.gen.promotion.v1 import events_pb2
 from modelreg.promotion.adapters import codec
-from modelreg.promotion.application.rbac import RoleMap
 from modelreg.promotion.domain.events import (
     AccessDenied,
     Event,
@@ -31,32 +30,11 @@ from modelreg.promotion.domain.values import (
     Move,
     Policy,
     RequestState,
-    Role,
     Weight,
 )
 
 T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 MODEL = "namespaces/ns/models/m"
-
-
-def test_roles_per_namespace_and_wildcard() -> None:
-    roles = RoleMap.parse("alice=approver@ns1, bob=admin@*, carol=viewer@ns1,carol=editor@ns1")
-    assert roles.role("alice", "ns1") is Role.APPROVER
-    assert roles.role("alice", "ns2") is None
-    assert roles.role("bob", "anything") is Role.ADMIN
-    assert roles.role("carol", "ns1") is Role.EDITOR  # the highest grant wins
-    assert roles.allows("alice", "ns1", Role.EDITOR) and not roles.allows("alice", "ns1", Role.ADMIN)
-    assert not roles.allows("mallory", "ns1", Role.VIEWER)
-
-
-def test_no_roles_means_rbac_off() -> None:
-    assert RoleMap.parse("").role("anyone", "ns") is Role.ADMIN
-
-
-@pytest.mark.parametrize("spec", ["alice", "alice=boss@ns", "alice=admin", "alice=admin@NS", "=admin@ns"])
-def test_malformed_role_specs_are_refused(spec: str) -> None:
-    with pytest.raises(ValueError, match="MODELREG_ROLES"):
-        RoleMap.parse(spec)
 
 
 REQUEST = Request(
