@@ -1,0 +1,418 @@
+"""The RBAC matrix, generated from the method -> permission table: every method of the four
+services x every principal (no grant, viewer, editor, approver, admin of the home namespace,
+an admin of every namespace) x the home namespace and another one, against the four services
+running on Tansu, PostgreSQL and moto S3, in one stack for the module.
+
+A cell is as the table says: an allowed call never fails with PERMISSION_DENIED (nor
+UNAUTHENTICATED, INTERNAL or UNKNOWN); a denied call gets PERMISSION_DENIED and appends
+nothing but the record of its denial.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from google.protobuf.message import Message
+
+from modelreg.access import TABLE, Role, Scope
+from modelreg.artifacts.s3 import S3BlobStore
+from modelreg.devstack.s3 import MotoS3Server
+from modelreg.eventlog import TOKEN_METADATA_KEY
+from modelreg.gen.catalog.v1 import catalog_pb2 as cat
+from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+from modelreg.gen.lineage.v1 import lineage_pb2 as lin
+from modelreg.gen.lineage.v1 import lineage_pb2_grpc
+from modelreg.gen.promotion.v1 import promotion_pb2 as pro
+from modelreg.gen.promotion.v1 import promotion_pb2_grpc
+from modelreg.gen.versioning.v1 import versioning_pb2 as ver
+from modelreg.gen.versioning.v1 import versioning_pb2_grpc
+from modelreg.runtime.host import ServiceHost
+from modelreg.runtime.settings import Settings
+from tests.helpers import log_envelopes, unique, with_own_topics
+
+SHA = "sha256:" + "ab" * 32
+HOME_ROLES = {"viewer": Role.VIEWER, "editor": Role.EDITOR, "approver": Role.APPROVER, "admin": Role.ADMIN}
+PRINCIPALS = ["nobody", *HOME_ROLES, "root"]
+"""`nobody` is authenticated and has no grant; the four roles are granted in the home
+namespace only; `root` is admin of every namespace (MODELREG_ADMINS)."""
+SERVICES = {
+    "catalog": "/modelreg.catalog.v1.CatalogService/",
+    "versioning": "/modelreg.versioning.v1.VersioningService/",
+    "lineage": "/modelreg.lineage.v1.LineageService/",
+    "promotion": "/modelreg.promotion.v1.PromotionService/",
+}
+TOPICS = [f"modelreg.{s}.v1" for s in SERVICES]
+
+
+def metadata(principal: str) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer t-{principal}")]
+
+
+@contextmanager
+def access_env(home: str) -> Iterator[None]:
+    roles = ",".join(f"{p}={p}@{home}" for p in HOME_ROLES)
+    values = {
+        "MODELREG_AUTH_TOKENS": ",".join(f"t-{p}={p}" for p in PRINCIPALS),
+        "MODELREG_ROLES": roles,
+        "MODELREG_ADMINS": "root",
+    }
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    home: str
+    other: str
+    channels: dict[str, grpc.aio.Channel]
+    hosts: dict[str, ServiceHost]
+    tokens: list[str] = field(default_factory=list)
+    pending: dict[str, str] = field(default_factory=dict)
+    """namespace -> a pending transition request."""
+    records: dict[str, str] = field(default_factory=dict)
+    """namespace -> a lineage record."""
+
+    def stub(self, service: str) -> Any:
+        channel = self.channels[service]
+        return {
+            "catalog": catalog_pb2_grpc.CatalogServiceStub,
+            "versioning": versioning_pb2_grpc.VersioningServiceStub,
+            "lineage": lineage_pb2_grpc.LineageServiceStub,
+            "promotion": promotion_pb2_grpc.PromotionServiceStub,
+        }[service](channel)
+
+    def md(self, principal: str) -> list[tuple[str, str]]:
+        return metadata(principal) + [(TOKEN_METADATA_KEY, t) for t in self.tokens]
+
+    async def setup_call(self, service: str, method: str, request: Message) -> Any:
+        call = getattr(self.stub(service), method)(request, metadata=self.md("root"), timeout=30)
+        response = await call
+        token = dict(await call.trailing_metadata() or ()).get(TOKEN_METADATA_KEY)
+        if token:
+            self.tokens.append(str(token))
+        return response
+
+
+@pytest.fixture(scope="module")
+def moto() -> Iterator[MotoS3Server]:
+    with MotoS3Server.start() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+async def stack(settings: Settings, moto: MotoS3Server) -> AsyncIterator[Stack]:
+    from modelreg.catalog.main import spec as catalog
+    from modelreg.lineage.main import spec as lineage
+    from modelreg.promotion.main import spec as promotion
+    from modelreg.versioning.main import spec as versioning
+
+    own = with_own_topics(settings, "rbac")
+    suffix = uuid.uuid4().hex[:6]
+    blobs = S3BlobStore(
+        endpoint=moto.endpoint,
+        bucket=f"rbac-{suffix}",
+        access_key=moto.access_key,
+        secret_key=moto.secret_key,
+        region=moto.region,
+        secure=False,
+    )
+    specs = {
+        "catalog": catalog(f"rbac_catalog_{suffix}"),
+        "versioning": versioning(f"rbac_versioning_{suffix}", blobs=lambda: blobs),
+        "lineage": lineage(f"rbac_lineage_{suffix}"),
+        "promotion": promotion(f"rbac_promotion_{suffix}"),
+    }
+    home, other = unique("home"), unique("other")
+    hosts: dict[str, ServiceHost] = {}
+    channels: dict[str, grpc.aio.Channel] = {}
+    try:
+        with access_env(home):
+            for name, spec in specs.items():
+                hosts[name] = ServiceHost(spec, own)
+                await hosts[name].start(port=0)
+        for name, host in hosts.items():
+            channels[name] = grpc.aio.insecure_channel(f"127.0.0.1:{host.port}")
+        stack = Stack(own, home, other, channels, hosts)
+        for ns in (home, other):
+            await populate(stack, ns)
+        yield stack
+    finally:
+        for channel in channels.values():
+            await channel.close()
+        for host in hosts.values():
+            await host.stop()
+
+
+async def populate(stack: Stack, ns: str) -> None:
+    """A model, a version, a lineage record, a policy, an applied and a pending transition."""
+    model = f"namespaces/{ns}/models/m"
+    version = f"{model}/versions/1"
+    await stack.setup_call(
+        "catalog",
+        "CreateRegisteredModel",
+        cat.CreateRegisteredModelRequest(
+            parent=f"namespaces/{ns}", registered_model_id="m", registered_model=cat.RegisteredModel()
+        ),
+    )
+    await stack.setup_call(
+        "versioning",
+        "CreateModelVersion",
+        ver.CreateModelVersionRequest(parent=model, model_version=ver.ModelVersion(), bump=ver.BUMP_MINOR),
+    )
+    record = await stack.setup_call(
+        "lineage",
+        "RecordLineage",
+        lin.RecordLineageRequest(
+            parent=version, record=lin.LineageRecord(datasets=[lin.Dataset(uri="s3://d/x", digest=SHA)])
+        ),
+    )
+    stack.records[ns] = record.name
+    await stack.setup_call(
+        "promotion",
+        "SetPromotionPolicy",
+        pro.SetPromotionPolicyRequest(
+            policy=pro.PromotionPolicy(parent=model, protected=["champion"], required_approvals=1)
+        ),
+    )
+    await stack.setup_call("promotion", "CreateTransitionRequest", transition(model, "STAGING"))
+    pending = await stack.setup_call("promotion", "CreateTransitionRequest", transition(model, "champion"))
+    assert pending.state == pro.TransitionRequest.STATE_PENDING
+    stack.pending[ns] = pending.name
+
+
+def transition(model: str, pointer: str) -> pro.CreateTransitionRequestRequest:
+    return pro.CreateTransitionRequestRequest(
+        parent=model,
+        transition_request=pro.TransitionRequest(
+            moves=[pro.PointerMove(pointer=pointer, version=1)], comment="c"
+        ),
+    )
+
+
+def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
+    """Method -> a request aimed at namespace `ns` (fresh ids for creations; destructive calls
+    aim at resources that do not exist, so the matrix never removes its own fixtures)."""
+    parent, model = f"namespaces/{ns}", f"namespaces/{ns}/models/m"
+    version, absent = f"{model}/versions/1", f"{model}/versions/999"
+    node = f"model_version:{version}"
+    mask = field_mask_pb2.FieldMask(paths=["description"])
+    c, v, li, p = (SERVICES[s] for s in SERVICES)
+    return {
+        c + "CreateRegisteredModel": lambda: cat.CreateRegisteredModelRequest(
+            parent=parent, registered_model_id=unique("m"), registered_model=cat.RegisteredModel()
+        ),
+        c + "GetRegisteredModel": lambda: cat.GetRegisteredModelRequest(name=model),
+        c + "ListRegisteredModels": lambda: cat.ListRegisteredModelsRequest(parent=parent),
+        c + "UpdateRegisteredModel": lambda: cat.UpdateRegisteredModelRequest(
+            registered_model=cat.RegisteredModel(name=model, description=unique("d")), update_mask=mask
+        ),
+        c + "ArchiveRegisteredModel": lambda: cat.ArchiveRegisteredModelRequest(
+            name=f"{parent}/models/absent"
+        ),
+        c + "RestoreRegisteredModel": lambda: cat.RestoreRegisteredModelRequest(
+            name=f"{parent}/models/absent"
+        ),
+        c + "DeleteRegisteredModel": lambda: cat.DeleteRegisteredModelRequest(name=f"{parent}/models/absent"),
+        c + "CreateNamespace": lambda: cat.CreateNamespaceRequest(namespace_id=ns, namespace=cat.Namespace()),
+        c + "GetNamespace": lambda: cat.GetNamespaceRequest(name=parent),
+        c + "ListNamespaces": lambda: cat.ListNamespacesRequest(),
+        v + "CreateModelVersion": lambda: ver.CreateModelVersionRequest(
+            parent=model, model_version=ver.ModelVersion(), bump=ver.BUMP_PIPELINE
+        ),
+        v + "GetModelVersion": lambda: ver.GetModelVersionRequest(name=version),
+        v + "ListModelVersions": lambda: ver.ListModelVersionsRequest(parent=model),
+        v + "UpdateModelVersion": lambda: ver.UpdateModelVersionRequest(
+            model_version=ver.ModelVersion(name=version, description=unique("d")), update_mask=mask
+        ),
+        v + "PrepareUpload": lambda: ver.PrepareUploadRequest(
+            name=absent, files=[ver.ArtifactFile(path="w.bin", size=1, sha256="ab" * 32)]
+        ),
+        v + "FinalizeModelVersion": lambda: ver.FinalizeModelVersionRequest(name=absent),
+        v + "UploadArtifact": lambda: ver.UploadArtifactRequest(
+            header=ver.UploadArtifactRequest.Header(name=absent, path="w.bin")
+        ),
+        v + "DownloadArtifact": lambda: ver.DownloadArtifactRequest(name=absent, path="w.bin"),
+        v + "DeprecateModelVersion": lambda: ver.DeprecateModelVersionRequest(name=absent, reason="r"),
+        v + "DeleteModelVersion": lambda: ver.DeleteModelVersionRequest(name=absent, reason="r"),
+        v + "SetRetentionPolicy": lambda: ver.SetRetentionPolicyRequest(
+            policy=ver.RetentionPolicy(model=model, keep_last_per_major=0)
+        ),
+        v + "ApplyRetentionPolicy": lambda: ver.ApplyRetentionPolicyRequest(model=model, dry_run=True),
+        v + "CollectGarbage": lambda: ver.CollectGarbageRequest(dry_run=True),
+        li + "RecordLineage": lambda: lin.RecordLineageRequest(
+            parent=absent, record=lin.LineageRecord(datasets=[lin.Dataset(uri="s3://d/y", digest=SHA)])
+        ),
+        li + "SupersedeLineageRecord": lambda: lin.SupersedeLineageRecordRequest(
+            name=f"{absent}/lineageRecords/r",
+            record=lin.LineageRecord(datasets=[lin.Dataset(uri="s3://d/z", digest=SHA)]),
+            reason="r",
+        ),
+        li + "GetLineageRecord": lambda: lin.GetLineageRecordRequest(name=stack.records[ns]),
+        li + "ListLineageRecords": lambda: lin.ListLineageRecordsRequest(parent=version),
+        li + "GetLineageSubgraph": lambda: lin.GetLineageSubgraphRequest(
+            query=lin.SubgraphQuery(start_nodes=[node])
+        ),
+        li + "FindDownstream": lambda: lin.FindDownstreamRequest(model_version=version),
+        li + "DiffLineage": lambda: lin.DiffLineageRequest(model_version_a=version, model_version_b=version),
+        li + "GetReproductionInfo": lambda: lin.GetReproductionInfoRequest(model_version=version),
+        li + "ExportLineage": lambda: lin.ExportLineageRequest(query=lin.SubgraphQuery(start_nodes=[node])),
+        p + "CreateTransitionRequest": lambda: transition(model, "STAGING"),
+        p + "ApproveTransitionRequest": lambda: pro.ApproveTransitionRequestRequest(name=stack.pending[ns]),
+        p + "RejectTransitionRequest": lambda: pro.RejectTransitionRequestRequest(
+            name=f"{model}/transitionRequests/absent"
+        ),
+        p + "CancelTransitionRequest": lambda: pro.CancelTransitionRequestRequest(
+            name=f"{model}/transitionRequests/absent"
+        ),
+        p + "GetTransitionRequest": lambda: pro.GetTransitionRequestRequest(name=stack.pending[ns]),
+        p + "ListTransitionRequests": lambda: pro.ListTransitionRequestsRequest(parent=model),
+        p + "Rollback": lambda: pro.RollbackRequest(model=model, stage="PRODUCTION", reason="r"),
+        p + "GetPointers": lambda: pro.GetPointersRequest(model=model),
+        p + "ListPointerHistory": lambda: pro.ListPointerHistoryRequest(model=model),
+        p + "SetPromotionPolicy": lambda: pro.SetPromotionPolicyRequest(
+            policy=pro.PromotionPolicy(parent=model, protected=["champion"], required_approvals=1)
+        ),
+        p + "GetPromotionPolicy": lambda: pro.GetPromotionPolicyRequest(parent=model),
+        p + "ListAccessDenials": lambda: pro.ListAccessDenialsRequest(parent=parent),
+        p + "WatchPromotions": lambda: pro.WatchPromotionsRequest(parent=model),
+    }
+
+
+def held(stack: Stack, principal: str, ns: str) -> Role | None:
+    if principal == "root":
+        return Role.ADMIN
+    return HOME_ROLES.get(principal) if ns == stack.home else None
+
+
+def expected_allowed(stack: Stack, method: str, principal: str, ns: str) -> bool:
+    """What the table says, from the role each principal was granted."""
+    rule = TABLE[method]
+    if rule.scope is Scope.STORE:
+        return principal == "root"
+    if rule.scope is Scope.FILTERED and not rule.fields:
+        return True
+    role = held(stack, principal, ns)
+    return role is not None and role >= rule.role
+
+
+@dataclass(frozen=True)
+class Cell:
+    method: str
+    principal: str
+    ns: str
+    allowed: bool
+
+
+async def outcome(stack: Stack, cell: Cell, request: Message) -> grpc.StatusCode:
+    service = next(s for s, prefix in SERVICES.items() if cell.method.startswith(prefix))
+    name = cell.method.rsplit("/", 1)[1]
+    rpc = getattr(stack.stub(service), name)
+    md = stack.md(cell.principal)
+    try:
+        if name == "UploadArtifact":
+
+            async def chunks() -> AsyncIterator[Message]:
+                yield request
+                yield ver.UploadArtifactRequest(chunk=b"x")
+
+            await rpc(chunks(), metadata=md, timeout=20)
+        elif name in ("DownloadArtifact", "WatchPromotions"):
+            # A watch follows forever: its first item (the applied STAGING move) is enough.
+            call = rpc(request, metadata=md, timeout=20)
+            async for _ in call:
+                call.cancel()
+                break
+        else:
+            await rpc(request, metadata=md, timeout=20)
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+NEVER_WHEN_ALLOWED = {
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNKNOWN,
+}
+
+
+def as_the_table_says(cell: Cell, code: grpc.StatusCode) -> bool:
+    """An allowed call may fail for other reasons (a resource that does not exist), never for
+    access or a bug; a denied one is PERMISSION_DENIED."""
+    return code not in NEVER_WHEN_ALLOWED if cell.allowed else code == grpc.StatusCode.PERMISSION_DENIED
+
+
+async def run_cells(stack: Stack, cells: list[Cell]) -> list[tuple[Cell, grpc.StatusCode]]:
+    by_ns = {ns: requests(stack, ns) for ns in (stack.home, stack.other)}
+    return [(cell, await outcome(stack, cell, by_ns[cell.ns][cell.method]())) for cell in cells]
+
+
+async def appended(stack: Stack, before: dict[str, set[str]]) -> dict[str, list[str]]:
+    """Topic -> the types of the envelopes appended since `before` (event ids per topic)."""
+    out = {}
+    for topic in TOPICS:
+        envelopes = await log_envelopes(stack.settings.kafka, stack.settings.kafka.topic(topic))
+        out[topic] = [e.type for e in envelopes if e.event_id not in before.get(topic, set())]
+    return out
+
+
+async def event_ids(stack: Stack) -> dict[str, set[str]]:
+    return {
+        topic: {
+            e.event_id for e in await log_envelopes(stack.settings.kafka, stack.settings.kafka.topic(topic))
+        }
+        for topic in TOPICS
+    }
+
+
+async def test_every_cell_is_as_the_table_says(stack: Stack) -> None:
+    cells = [
+        Cell(method, principal, ns, expected_allowed(stack, method, principal, ns))
+        for method in TABLE
+        for principal in PRINCIPALS
+        for ns in (stack.home, stack.other)
+    ]
+    assert {c.method for c in cells} == set(requests(stack, stack.home)), "a method has no request here"
+
+    # Denied cells first, all together: they must append nothing but denial records.
+    before = await event_ids(stack)
+    denied = await run_cells(stack, [c for c in cells if not c.allowed])
+    new = await appended(stack, before)
+    allowed = await run_cells(stack, [c for c in cells if c.allowed])
+
+    failures = [
+        f"{c.method} as {c.principal} in {'home' if c.ns == stack.home else 'other'}: expected "
+        f"{'allowed' if c.allowed else 'PERMISSION_DENIED'}, got {code.name}"
+        for c, code in [*denied, *allowed]
+        if not as_the_table_says(c, code)
+    ]
+    others = {topic: [t for t in types if not t.endswith(".AccessDenied")] for topic, types in new.items()}
+    histogram = Counter(code.name for _, code in [*denied, *allowed])
+    total = len(cells)
+    passed = total - len(failures)
+    print(
+        f"\nRBAC matrix: {total} cells ({len(TABLE)} methods x {len(PRINCIPALS)} principals x 2 namespaces), "
+        f"{len(denied)} denied, {len(allowed)} allowed; {passed}/{total} as the table says "
+        f"({100 * passed / total:.1f}%); statuses {dict(sorted(histogram.items()))}"
+    )
+    assert not failures, "\n".join(failures)
+    assert not any(others.values()), f"denied calls appended: {others}"
