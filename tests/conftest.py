@@ -6,8 +6,12 @@ listen on 127.0.0.1 on ports chosen here and are stopped at the end.
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, cast
 
 import grpc
@@ -16,11 +20,52 @@ import pytest
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.runtime.settings import Settings
+from tests import logscan
 from tests.helpers import serving
 
 if TYPE_CHECKING:  # the services are imported where a test first needs one
     from modelreg.gen.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
     from modelreg.runtime.host import ServiceHost
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every service of the session, in this process or spawned, logs to one file (see logscan)."""
+    from modelreg.observability.logging import LOG_FILE_ENV, configure_logging
+
+    path = Path(tempfile.mkdtemp(prefix="modelreg-test-logs-")) / "services.log"
+    config.stash[_LOG_FILE] = path
+    os.environ[LOG_FILE_ENV] = str(path)
+    configure_logging("tests", cache=False)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _log_scan_marker() -> None:
+    """The line that shows the scan that this session's logging reached its file."""
+    import structlog
+
+    structlog.get_logger("tests").info(logscan.SESSION_MARKER)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    path = session.config.stash.get(_LOG_FILE, None)
+    if path is None:
+        return
+    problems = logscan.check_session_logs(path, logscan.known_secrets())
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if problems:
+        for problem in problems:
+            if reporter is not None:
+                reporter.write_line(problem, red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    elif reporter is not None:
+        lines = sum(1 for _ in path.open(encoding="utf-8", errors="replace"))
+        reporter.write_line(
+            f"log scan: {lines} log lines, {len(logscan.known_secrets())} known secrets: no secret found"
+        )
+        shutil.rmtree(path.parent, ignore_errors=True)
+
+
+_LOG_FILE = pytest.StashKey[Path]()
 
 
 @pytest.fixture(scope="session")

@@ -140,10 +140,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         code = grpc.StatusCode.OK
         pairs = tuple(context.invocation_metadata() or ())
         metadata = dict(pairs)
+        # The credential leaves the metadata at once, so nothing that logs it can show it.
+        authorization = metadata.pop("authorization", None)
+        pairs = tuple((key, value) for key, value in pairs if key != "authorization")
         correlation_id = str(metadata.get(CORRELATION_METADATA_KEY) or uuid.uuid4())
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, method=method)
         try:
-            principal = self._authenticator.authenticate(metadata.get("authorization"))
+            principal = self._authenticator.authenticate(authorization)
             # gRPC metadata may repeat a key: a client that wrote to several services may send each token.
             token = _token([value for key, value in pairs if key == TOKEN_METADATA_KEY])
             ctx = RequestContext(principal, correlation_id, token, request_id_of(request))
