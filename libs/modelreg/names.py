@@ -9,9 +9,11 @@ import re
 from dataclasses import dataclass
 
 from modelreg.errors import InvalidArgument
+from modelreg.limits import check_pattern
 
-ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._-]{0,127}$")
-"""A namespace, model, alias, tag or property key: lower case, at most 128 characters."""
+ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
+"""A namespace, model, alias, tag or property key: lower case, at most 128 characters.
+Always matched with fullmatch (`$` would accept a trailing newline)."""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -43,11 +45,7 @@ class VersionName:
 
 
 def check_id(value: str, field: str) -> str:
-    if not value:
-        raise InvalidArgument.of(field, "is required")
-    if not ID_PATTERN.match(value):
-        raise InvalidArgument.of(field, f"{value[:140]!r} must match {ID_PATTERN.pattern}")
-    return value
+    return check_pattern(value, ID_PATTERN, field)
 
 
 def parse_parent(parent: str, field: str = "parent") -> str:
@@ -81,9 +79,9 @@ def parse_version_name(value: str, field: str) -> VersionName:
         or parts[0] != "namespaces"
         or parts[2] != "models"
         or parts[4] != "versions"
-        or not ID_PATTERN.match(parts[1])
-        or not ID_PATTERN.match(parts[3])
-        or not parts[5].isdigit()
+        or not ID_PATTERN.fullmatch(parts[1])
+        or not ID_PATTERN.fullmatch(parts[3])
+        or not (parts[5].isascii() and parts[5].isdigit())  # isdigit alone accepts '١٢' and '²'
         or parts[5].startswith("0")
         or len(parts[5]) > 18
     ):

@@ -16,10 +16,11 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Generic, TypeVar
 
 from modelreg.errors import InvalidArgument
+from modelreg.limits import MAX_TOKEN_BYTES, loads_token_json
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
@@ -97,11 +98,13 @@ def encode_token(fingerprint: str, values: Keyset) -> str:
 
 
 def decode_token(token: str, fingerprint: str, keys: Sequence[KeyType], changed: str = "the query") -> Keyset:
+    if len(token) > 2 * MAX_TOKEN_BYTES:
+        raise _not_a_token()
     try:
-        data = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode())
+        data = loads_token_json(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
         if not isinstance(data, dict) or not isinstance(data.get("k"), list):
             raise ValueError("not a token")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, ValueError):
         raise _not_a_token() from None
     if data.get("q") != fingerprint:
         raise InvalidArgument.of("page_token", f"belongs to a different listing ({changed} changed)")
@@ -115,12 +118,13 @@ def _typed(value: object, key: KeyType) -> SortValue:
     # Checked here so that a hand-made value fails as InvalidArgument, not in the database.
     if key is int and type(value) is int and -_BIGINT <= value < _BIGINT:
         return value
-    if key is str and isinstance(value, str) and "\x00" not in value:
-        return value
-    if key is datetime and isinstance(value, str):
+    if key is str and isinstance(value, str):
+        return value  # loads_token_json refused control characters and lone surrogates
+    if key is datetime and isinstance(value, str) and len(value) <= 40:
         try:
             moment = datetime.fromisoformat(value)
-        except ValueError:
+            moment.astimezone(UTC)  # within PostgreSQL's and Python's range
+        except (ValueError, OverflowError):
             raise _not_a_token() from None
         if moment.tzinfo is not None:
             return moment

@@ -53,7 +53,7 @@ def check_signature(signature: Signature, field: str) -> None:
             raise InvalidArgument.of(where, f"has {len(specs)} entries, at most {MAX_SIGNATURE_FIELDS}")
         seen: set[str] = set()
         for i, spec in enumerate(specs):
-            if not TENSOR_NAME_PATTERN.match(spec.name):
+            if not TENSOR_NAME_PATTERN.fullmatch(spec.name):
                 raise InvalidArgument.of(f"{where}[{i}].name", f"must match {TENSOR_NAME_PATTERN.pattern}")
             if spec.name in seen:
                 raise InvalidArgument.of(f"{where}[{i}].name", f"{spec.name!r} appears twice")

@@ -28,7 +28,7 @@ CHUNK_SIZE = 1024 * 1024
 
 def blob_key(digest: str) -> str:
     """The object key of a blob; two levels of fan-out keep directories small."""
-    if not DIGEST_PATTERN.match(digest):
+    if not DIGEST_PATTERN.fullmatch(digest):
         raise ValueError(f"not a lower-case hex sha256: {digest!r}")
     return f"blobs/sha256/{digest[:2]}/{digest[2:4]}/{digest}"
 

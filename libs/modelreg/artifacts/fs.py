@@ -58,7 +58,7 @@ class FilesystemBlobStore:
     async def list_blobs(self) -> list[BlobInfo]:
         found = []
         for path in (self.root / "blobs" / "sha256").glob("*/*/*"):
-            if DIGEST_PATTERN.match(path.name):
+            if DIGEST_PATTERN.fullmatch(path.name):
                 st = path.stat()
                 found.append(BlobInfo(path.name, st.st_size, datetime.fromtimestamp(st.st_mtime, UTC)))
         return sorted(found, key=lambda b: b.sha256)

@@ -109,7 +109,7 @@ class S3BlobStore:
             found = []
             for obj in self.client.list_objects(self.bucket, prefix="blobs/sha256/", recursive=True):
                 name = (obj.object_name or "").rsplit("/", 1)[-1]
-                if DIGEST_PATTERN.match(name) and obj.size is not None and obj.last_modified is not None:
+                if DIGEST_PATTERN.fullmatch(name) and obj.size is not None and obj.last_modified is not None:
                     found.append(BlobInfo(name, obj.size, obj.last_modified))
             return found
 

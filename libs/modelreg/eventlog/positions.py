@@ -14,7 +14,11 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from modelreg.limits import INT64_MAX, MAX_TOKEN_BYTES, loads_token_json
+
 TOKEN_METADATA_KEY = "modelreg-consistency-token"
+_MAX_TOKEN_TOPICS = 64
+_MAX_TOKEN_PARTITIONS = 1024
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -59,16 +63,27 @@ class ConsistencyToken:
 
     @classmethod
     def decode(cls, token: str) -> ConsistencyToken:
+        """Parsed defensively (the token comes from the client): bounded size and depth,
+        topics as text, partitions as ASCII digits, offsets as 64-bit integers >= 0."""
+        if len(token) > MAX_TOKEN_BYTES * 2:
+            raise InvalidToken("consistency token is too large")
         try:
             raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-            by_topic = json.loads(raw)
-            required = {
-                (str(topic), int(partition)): int(offset)
-                for topic, partitions in by_topic.items()
-                for partition, offset in partitions.items()
-            }
-        except (binascii.Error, ValueError, AttributeError, TypeError) as exc:
+            by_topic = loads_token_json(raw)
+        except (binascii.Error, ValueError) as exc:
             raise InvalidToken("consistency token is malformed") from exc
-        if any(p < 0 or o < 0 for (_, p), o in required.items()):
+        if not isinstance(by_topic, dict) or len(by_topic) > _MAX_TOKEN_TOPICS:
             raise InvalidToken("consistency token is malformed")
+        required: dict[tuple[str, int], int] = {}
+        for topic, partitions in by_topic.items():
+            if not topic or len(topic) > 249 or not isinstance(partitions, dict):
+                raise InvalidToken("consistency token is malformed")
+            if len(partitions) > _MAX_TOKEN_PARTITIONS:
+                raise InvalidToken("consistency token is malformed")
+            for partition, offset in partitions.items():
+                if not (partition.isascii() and partition.isdigit() and len(partition) <= 9):
+                    raise InvalidToken("consistency token is malformed")
+                if type(offset) is not int or not 0 <= offset <= INT64_MAX:
+                    raise InvalidToken("consistency token is malformed")
+                required[(topic, int(partition))] = offset
         return cls(required)

@@ -19,7 +19,7 @@ _TOKEN = re.compile(
   | (?P<ident>[A-Za-z_][A-Za-z0-9_.\-]*)
   | (?P<word>[0-9][A-Za-z0-9_.\-]*)
     """,
-    re.VERBOSE | re.DOTALL,
+    re.VERBOSE | re.DOTALL | re.ASCII,  # ASCII: \d and \s are not every Unicode digit and space
 )
 KEYWORDS = {"and", "or", "not", "in", "like", "ilike", "true", "false"}
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "'": "'"}
@@ -81,7 +81,7 @@ def unquote(token: Token) -> str:
 def parse_timestamp(text: str) -> datetime | None:
     """RFC 3339 with a mandatory offset; fractions beyond microseconds are truncated."""
     match = re.fullmatch(
-        r"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})", text
+        r"(\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?([Zz]|[+-]\d{2}:\d{2})", text, re.ASCII
     )
     if match is None:
         return None
@@ -89,6 +89,6 @@ def parse_timestamp(text: str) -> datetime | None:
     micros = (fraction or "").ljust(6, "0")[:6]
     try:
         parsed = datetime.fromisoformat(f"{base.upper()}.{micros}{'+00:00' if offset in 'Zz' else offset}")
-    except ValueError:
+        return parsed.astimezone(UTC)
+    except (ValueError, OverflowError):  # 0001-01-01T00:00:00+01:00 is before datetime.min
         return None
-    return parsed.astimezone(UTC)

@@ -113,7 +113,7 @@ class _Parser:
         spec = self.schema.get(head)
         if spec is None or bool(dot) != spec.is_map:
             raise self.fail(expected)
-        if spec.key_pattern is not None and not spec.key_pattern.match(key):
+        if spec.key_pattern is not None and not spec.key_pattern.fullmatch(key):
             raise ParseError(
                 token.position + len(head) + 1, f"a key matching {spec.key_pattern.pattern}", repr(key)
             )

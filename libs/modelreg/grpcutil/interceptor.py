@@ -32,6 +32,7 @@ from modelreg.errors import (
     Unauthenticated,
 )
 from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken, InvalidToken
+from modelreg.grpcutil import decoding
 from modelreg.grpcutil.auth import BearerTokenAuthenticator
 from modelreg.grpcutil.context import RequestContext, ServicerContext, current_request, request_id_of
 from modelreg.observability.metrics import RPC_ERRORS, RPC_LATENCY
@@ -89,15 +90,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         if handler is None or details.method.startswith(("/grpc.health", "/grpc.reflection")):
             return handler
         method = details.method
+        deserializer = decoding.checking(handler.request_deserializer)
         if handler.unary_unary:
             inner = handler.unary_unary
 
             async def unary_unary(request: Any, context: ServicerContext) -> Any:
                 return await self._call(method, context, lambda: inner(request, context), request)
 
-            return grpc.unary_unary_rpc_method_handler(
-                unary_unary, handler.request_deserializer, handler.response_serializer
-            )
+            return grpc.unary_unary_rpc_method_handler(unary_unary, deserializer, handler.response_serializer)
         if handler.unary_stream:
             inner_stream = handler.unary_stream
 
@@ -109,7 +109,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
                 await self._call(method, context, drain, request)
 
             return grpc.unary_stream_rpc_method_handler(
-                unary_stream, handler.request_deserializer, handler.response_serializer
+                unary_stream, deserializer, handler.response_serializer
             )
         if handler.stream_unary:
             inner_upload = handler.stream_unary
@@ -117,13 +117,14 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             async def stream_unary(requests: Any, context: ServicerContext) -> Any:
                 def run() -> Awaitable[Any]:
                     ctx = current_request.get()
-                    guarded = self._access.guard_stream(method, requests, ctx.principal, ctx.groups)
+                    checked = decoding.checked_stream(requests)
+                    guarded = self._access.guard_stream(method, checked, ctx.principal, ctx.groups)
                     return inner_upload(guarded, context)
 
                 return await self._call(method, context, run)
 
             return grpc.stream_unary_rpc_method_handler(
-                stream_unary, handler.request_deserializer, handler.response_serializer
+                stream_unary, deserializer, handler.response_serializer
             )
         return handler
 
@@ -146,6 +147,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         correlation_id = str(metadata.get(CORRELATION_METADATA_KEY) or uuid.uuid4())
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, method=method)
         try:
+            decoding.raise_if_refused(request)
             principal = self._authenticator.authenticate(authorization)
             # gRPC metadata may repeat a key: a client that wrote to several services may send each token.
             token = _token([value for key, value in pairs if key == TOKEN_METADATA_KEY])

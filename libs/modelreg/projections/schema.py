@@ -19,7 +19,7 @@ _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
 
 def quote_schema(schema: str) -> str:
-    if not _IDENTIFIER.match(schema):
+    if not _IDENTIFIER.fullmatch(schema):
         raise ValueError(f"invalid schema name {schema!r}")
     return f'"{schema}"'
 

@@ -65,7 +65,7 @@ def create_command(request: catalog_pb2.CreateRegisteredModelRequest) -> CreateR
 def expected_revision(etag: str, field: str) -> int | None:
     if not etag:
         return None
-    match = _ETAG.match(etag)
+    match = _ETAG.fullmatch(etag)
     if match is None:
         raise InvalidArgument.of(field, f"{etag[:40]!r} is not an etag returned by this service")
     return int(match.group(1))

@@ -11,6 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from modelreg.errors import InvalidArgument
+from modelreg.limits import check_text
 from modelreg.names import ID_PATTERN
 from modelreg.signatures import Signature, check_signature
 
@@ -27,14 +28,12 @@ MAX_REASON_BYTES = 1024
 
 
 def check_description(description: str, field: str, limit: int = MAX_DESCRIPTION_BYTES) -> str:
-    size = len(description.encode())
-    if size > limit:
-        raise InvalidArgument.of(field, f"is {size} bytes, at most {limit} are allowed")
-    return description
+    """Free text (newline and tab allowed), no NUL or other control characters: modelreg.limits."""
+    return check_text(description, field, limit, multiline=True)
 
 
 def check_key(key: str, field: str) -> str:
-    if not key or len(key) > MAX_TAG_KEY_CHARS or not ID_PATTERN.match(key):
+    if not key or len(key) > MAX_TAG_KEY_CHARS or not ID_PATTERN.fullmatch(key):
         raise InvalidArgument.of(f"{field}[{key[:140]!r}]", f"key must match {ID_PATTERN.pattern}")
     return key
 
@@ -48,7 +47,7 @@ def check_owners(owners: tuple[str, ...], field: str) -> tuple[str, ...]:
             not owner
             or len(owner) > MAX_OWNER_CHARS
             or owner != owner.strip()
-            or any(c.isspace() for c in owner)
+            or any(c.isspace() or not c.isprintable() for c in owner)
         ):
             raise InvalidArgument.of(
                 f"{field}[{i}]", f"must be 1-{MAX_OWNER_CHARS} characters without whitespace"
@@ -63,8 +62,7 @@ def check_tags(tags: dict[str, str], field: str) -> dict[str, str]:
         raise InvalidArgument.of(field, f"has {len(tags)} entries, at most {MAX_TAGS} are allowed")
     for key, value in tags.items():
         check_key(key, field)
-        if len(value.encode()) > MAX_TAG_VALUE_BYTES:
-            raise InvalidArgument.of(f"{field}[{key!r}]", f"value is longer than {MAX_TAG_VALUE_BYTES} bytes")
+        check_text(value, f"{field}[{key!r}]", MAX_TAG_VALUE_BYTES, multiline=True)
     return dict(tags)
 
 
@@ -134,8 +132,7 @@ def check_properties(properties: dict[str, Property], field: str) -> None:
         match prop.kind:
             case PropertyKind.STRING:
                 assert isinstance(prop.value, str)
-                if len(prop.value.encode()) > MAX_PROPERTY_STRING_BYTES:
-                    raise InvalidArgument.of(where, f"is longer than {MAX_PROPERTY_STRING_BYTES} bytes")
+                check_text(prop.value, where, MAX_PROPERTY_STRING_BYTES, multiline=True)
             case PropertyKind.DOUBLE:
                 # NaN has no order and would make every comparison in a filter lie.
                 assert isinstance(prop.value, float)

@@ -237,7 +237,7 @@ class Lineage:
         if len(stages) > MAX_STAGES:
             raise InvalidArgument.of("stages", f"at most {MAX_STAGES}")
         for i, stage in enumerate(stages):
-            if not STAGE_PATTERN.match(stage):
+            if not STAGE_PATTERN.fullmatch(stage):
                 raise InvalidArgument.of(f"stages[{i}]", f"{stage[:70]!r} must match {STAGE_PATTERN.pattern}")
         graph = await self._reader.walk(
             [node], Direction.DOWNSTREAM, max_hops or MAX_DOWNSTREAM_HOPS, hops_field="max_hops"

@@ -23,6 +23,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from modelreg.errors import FieldViolation, InvalidArgument
+from modelreg.limits import check_text
 from modelreg.names import parse_version_name
 
 DIGEST_PATTERN = re.compile(r"^[a-z0-9]{2,16}:[A-Za-z0-9+/=_-]{8,256}$")
@@ -287,16 +288,17 @@ class _Violations:
         if not value:
             if required:
                 self.add(field_name, "is required")
-        elif len(value.encode()) > max_chars:
-            self.add(field_name, f"is longer than {max_chars} bytes")
-        elif any(ord(ch) < 0x20 for ch in value) and max_chars <= MAX_URI_CHARS:
-            self.add(field_name, "must not contain control characters")
+        else:
+            try:  # short fields allow no control character at all; long free text newline and tab
+                check_text(value, field_name, max_chars, multiline=max_chars > MAX_URI_CHARS)
+            except InvalidArgument as error:
+                self.items.extend(error.violations)
 
     def digest(self, value: str, field_name: str, *, required: bool = True) -> None:
         if not value:
             if required:
                 self.add(field_name, "is required")
-        elif not DIGEST_PATTERN.match(value):
+        elif not DIGEST_PATTERN.fullmatch(value):
             self.add(field_name, f"{value[:80]!r} must be algo:hex, e.g. sha256:<64 hex>")
 
     def count(self, items: Sequence[object], field_name: str, limit: int) -> None:
@@ -340,8 +342,8 @@ def check_record(record: LineageRecord, prefix: str = "record") -> LineageRecord
         for key, value in record.config.params:
             if not key or len(key) > MAX_PARAM_KEY_CHARS:
                 v.add(f, f"key {key[:40]!r} must be 1 to {MAX_PARAM_KEY_CHARS} characters")
-            if len(value.encode()) > MAX_PARAM_VALUE_BYTES:
-                v.add(f"{f}.{key[:40]}", f"is longer than {MAX_PARAM_VALUE_BYTES} bytes")
+            v.text(key, f"{f} key", required=False, max_chars=MAX_PARAM_KEY_CHARS)
+            v.text(value, f"{f}.{key[:40]}", required=False, max_chars=MAX_PARAM_VALUE_BYTES)
     if record.environment is not None:
         env, f = record.environment, f"{prefix}.environment"
         if not any(env.fields().values()):

@@ -9,6 +9,7 @@ import re
 
 from modelreg.errors import InvalidArgument
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
+from modelreg.limits import check_text
 from modelreg.names import ID_PATTERN, check_id, parse_model_name, parse_parent
 from modelreg.promotion import resources
 from modelreg.promotion.domain.state import Pointers
@@ -55,10 +56,7 @@ def request_name(name: str, field: str = "name") -> str:
 
 
 def comment(value: str, field: str) -> str:
-    size = len(value.encode())
-    if size > MAX_COMMENT_BYTES:
-        raise InvalidArgument.of(field, f"is {size} bytes, at most {MAX_COMMENT_BYTES} are allowed")
-    return value
+    return check_text(value, field, MAX_COMMENT_BYTES, multiline=True)
 
 
 def pointer(value: str, field: str) -> str:
@@ -66,7 +64,7 @@ def pointer(value: str, field: str) -> str:
         return value
     if not value:
         raise InvalidArgument.of(field, "is required")
-    if not ID_PATTERN.match(value):
+    if not ID_PATTERN.fullmatch(value):
         raise InvalidArgument.of(
             field, f"{value[:140]!r} is neither a stage ({', '.join(STAGE_TARGETS)}) nor an alias name"
         )
@@ -90,7 +88,7 @@ def deployments(request: pb.TransitionRequest, field: str) -> list[Deployment]:
 
 def policy(message: pb.PromotionPolicy) -> Policy:
     for i, pattern in enumerate(message.protected):
-        if not PROTECTED_PATTERN.match(pattern):
+        if not PROTECTED_PATTERN.fullmatch(pattern):
             raise InvalidArgument.of(f"policy.protected[{i}]", f"{pattern[:160]!r} is not a name pattern")
     for i, check in enumerate(message.required_checks):
         if check.kind not in resources.KIND_FROM_PROTO:

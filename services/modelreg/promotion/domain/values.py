@@ -10,6 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 
 from modelreg.errors import InvalidArgument
+from modelreg.limits import check_finite, check_text
 
 STAGING = "STAGING"
 PRODUCTION = "PRODUCTION"
@@ -25,6 +26,8 @@ MAX_MOVES = 32
 MAX_DEPLOYMENTS = 16
 MAX_WEIGHTS = 16
 MAX_COMMENT_BYTES = 4096
+MAX_POLICY_CHECKS = 32
+MAX_METRIC_NAME_BYTES = 256
 
 
 class RequestState(StrEnum):
@@ -182,9 +185,14 @@ def check_policy(policy: Policy, field_: str = "policy") -> None:
         raise InvalidArgument.of(f"{field_}.required_approvals", "at most 16")
     if len(policy.protected) > 64:
         raise InvalidArgument.of(f"{field_}.protected", "at most 64 patterns")
+    if len(policy.checks) > MAX_POLICY_CHECKS:
+        raise InvalidArgument.of(f"{field_}.required_checks", f"at most {MAX_POLICY_CHECKS} checks")
     for i, check in enumerate(policy.checks):
         if check.kind is CheckKind.METRIC_THRESHOLD:
             if not check.metric:
                 raise InvalidArgument.of(f"{field_}.required_checks[{i}].metric", "is required")
+            # A metric name is a versioning metrics key: short, one line.
+            check_text(check.metric, f"{field_}.required_checks[{i}].metric", MAX_METRIC_NAME_BYTES)
+            check_finite(check.threshold, f"{field_}.required_checks[{i}].threshold")
             if check.comparison not in COMPARISONS:
                 raise InvalidArgument.of(f"{field_}.required_checks[{i}].comparison", "is required")

@@ -17,7 +17,7 @@ _MAP_OPS = ("=", "!=", "in", "like", ":")
 
 
 def _semver(text: str) -> tuple[int, ...] | None:
-    match = SEMVER_PATTERN.match(text)
+    match = SEMVER_PATTERN.fullmatch(text)
     return tuple(int(g) for g in match.groups()) if match else None
 
 

@@ -20,11 +20,11 @@ _VERSION_LIKE = re.compile(r"^v?[0-9]+\.")
 
 
 def parse_model(name: str, field_name: str = "parent") -> str:
-    match = re.match(rf"^{_MODEL}$", name)
+    match = re.fullmatch(_MODEL, name)
     if not match:
         raise InvalidArgument.of(field_name, "must be namespaces/{namespace}/models/{model}")
     for part in match.groups():
-        if not ID_PATTERN.match(part):
+        if not ID_PATTERN.fullmatch(part):
             raise InvalidArgument.of(field_name, f"{part[:140]!r} must match {ID_PATTERN.pattern}")
     return name
 
@@ -32,21 +32,21 @@ def parse_model(name: str, field_name: str = "parent") -> str:
 def parse_reference(name: str, field_name: str = "name") -> Reference:
     if len(name) > 600:
         raise InvalidArgument.of(field_name, "is too long")
-    if match := _VERSION.match(name):
+    if match := _VERSION.fullmatch(name):
         model = parse_model(name.rsplit("/versions/", 1)[0], field_name)
         return Reference(model, number=int(match.group(3)))
-    if match := _AT.match(name):
+    if match := _AT.fullmatch(name):
         model = parse_model(name.split("@", 1)[0], field_name)
         ref = match.group(3)
         if ref == "latest":
             return Reference(model, latest=True)
-        if latest := _LATEST_MAJOR.match(ref):
+        if latest := _LATEST_MAJOR.fullmatch(ref):
             return Reference(model, latest_major=int(latest.group(1)))
         if _VERSION_LIKE.match(ref):  # a malformed semver is a mistake, not an alias name
             return Reference(model, semver=SemVer.parse(ref, field_name))
         if ref.upper() in STAGE_POINTERS:
             return Reference(model, pointer=ref.upper())
-        if ID_PATTERN.match(ref):
+        if ID_PATTERN.fullmatch(ref):
             return Reference(model, pointer=ref)
         raise InvalidArgument.of(
             field_name, f"{ref[:140]!r} is not a semantic version, latest, v<N>.latest, a stage or an alias"

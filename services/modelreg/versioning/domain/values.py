@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from modelreg import limits
 from modelreg.errors import InvalidArgument
 from modelreg.names import ID_PATTERN
 from modelreg.signatures import Signature, TensorSpec, check_signature
@@ -53,7 +54,7 @@ class SemVer:
 
     @classmethod
     def parse(cls, text: str, field_name: str = "semver") -> SemVer:
-        match = SEMVER_PATTERN.match(text)
+        match = SEMVER_PATTERN.fullmatch(text)
         if not match:
             raise InvalidArgument.of(field_name, f"{text[:40]!r} is not MAJOR.MINOR.PIPELINE (e.g. 1.2.0)")
         return cls(*(int(g) for g in match.groups()))
@@ -111,12 +112,12 @@ class VersionSpec:
 
 
 def check_text(value: str, field_name: str, limit: int) -> None:
-    if len(value.encode()) > limit:
-        raise InvalidArgument.of(field_name, f"is longer than {limit} bytes")
+    """modelreg.limits' policy: no NUL or other control characters but newline and tab."""
+    limits.check_text(value, field_name, limit, multiline=True)
 
 
 def _check_key(key: str, field_name: str) -> None:
-    if not ID_PATTERN.match(key):
+    if not ID_PATTERN.fullmatch(key):
         raise InvalidArgument.of(f"{field_name}[{key[:140]!r}]", f"key must match {ID_PATTERN.pattern}")
 
 
@@ -149,7 +150,7 @@ def check_files(files: tuple[ArtifactFile, ...], field_name: str) -> None:
         seen.add(f.path)
         if not 0 <= f.size <= MAX_FILE_SIZE:
             raise InvalidArgument.of(f"{where}.size", f"must be between 0 and {MAX_FILE_SIZE}")
-        if not _HEX64.match(f.sha256):
+        if not _HEX64.fullmatch(f.sha256):
             raise InvalidArgument.of(f"{where}.sha256", "must be 64 lower-case hex characters")
         check_text(f.media_type, f"{where}.media_type", MAX_SHORT_BYTES)
 
