@@ -29,7 +29,7 @@ from modelreg.eventlog import (
     build_envelope,
     encode,
 )
-from modelreg.eventlog.kafka import KafkaEventLog
+from modelreg.eventlog.kafka import KafkaEventLog, RecordTooLarge
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.observability.metrics import COMMAND_ABORTS, COMMAND_CONFLICTS
 from modelreg.projections.progress import ProgressListener
@@ -155,7 +155,10 @@ class CommandExecutor:
                     source=self._source,
                     context=command.context,
                 )
-                position = await self._log.append(self._topic, envelope)
+                try:
+                    position = await self._log.append(self._topic, envelope)
+                except RecordTooLarge as exc:  # refused before the producer: nothing appended
+                    raise InvalidArgument.of("request", f"is too large for the log: {exc}") from None
                 outcome = await self._verdict(envelope, position)
                 if outcome.verdict is Verdict.ACCEPTED:
                     return self._result(outcome, replayed=False)

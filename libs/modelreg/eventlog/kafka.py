@@ -24,6 +24,9 @@ class KafkaSettings:
     topic_prefix: str = ""
     linger_ms: int = 0
     client_id: str = "modelreg"
+    max_record_bytes: int = MAX_RECORD_BYTES
+    """The largest record value this service appends (MODELREG_MAX_RECORD_BYTES): at most
+    the broker's limit (about 1 MB on Tansu and Kafka's default message.max.bytes)."""
 
     def topic(self, name: str) -> str:
         """The physical topic of a logical one, e.g. `modelreg.catalog.v1`."""
@@ -43,7 +46,7 @@ class KafkaEventLog:
             acks="all",
             enable_idempotence=False,
             linger_ms=settings.linger_ms,
-            max_request_size=MAX_RECORD_BYTES + 64 * 1024,
+            max_request_size=settings.max_record_bytes + 64 * 1024,
         )
 
     async def start(self) -> None:
@@ -55,8 +58,11 @@ class KafkaEventLog:
     async def append(self, topic: str, envelope: Envelope) -> Position:
         """Appends one event, keyed by its stream, and returns its position once acked."""
         message = to_kafka_message(envelope)
-        if len(message.value) > MAX_RECORD_BYTES:
-            raise RecordTooLarge(f"event of {len(message.value)} bytes exceeds {MAX_RECORD_BYTES}")
+        limit = self._settings.max_record_bytes
+        size = len(message.value) + sum(len(k) + len(v) for k, v in message.headers.items())
+        if size > limit:
+            # Checked before the producer sees it: nothing is written.
+            raise RecordTooLarge(f"the event would be a record of {size} bytes, the log takes {limit}")
         metadata = await self._producer.send_and_wait(
             topic,
             value=message.value,

@@ -1,0 +1,207 @@
+"""All four command services on a private database and topic prefix, for tests that probe
+them with hostile input (tests/integration/hardening, tests/fuzz), and a snapshot of
+everything a request could change: log ends, row counts and checkpoints.
+
+Real servers only: the session's Tansu and PostgreSQL, and a moto S3 server for artifacts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import asyncpg
+import grpc
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from modelreg.artifacts.s3 import S3BlobStore
+from modelreg.devstack import LocalStack, create_database, drop_database
+from modelreg.devstack.s3 import MotoS3Server
+from modelreg.eventlog.kafka import KafkaSettings
+from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+from modelreg.gen.lineage.v1 import lineage_pb2_grpc
+from modelreg.gen.promotion.v1 import promotion_pb2_grpc
+from modelreg.gen.versioning.v1 import versioning_pb2_grpc
+from modelreg.runtime.host import ServiceHost
+from modelreg.runtime.settings import Settings
+from tests.integration.promotion.conftest import auth, promotion_env
+
+SERVICES = ("catalog", "versioning", "lineage", "promotion")
+FEEDS: Mapping[str, tuple[str, ...]] = {
+    # A schema is a fold of its own topic plus the reference caches it keeps (DESIGN rule 7).
+    "catalog": ("catalog",),
+    "versioning": ("versioning", "catalog", "promotion"),
+    "lineage": ("lineage", "versioning", "promotion"),
+    "promotion": ("promotion", "versioning", "lineage"),
+}
+ADMIN = auth("root")
+"""Metadata of a principal that may call every method, so requests reach validation."""
+
+
+def topic_of(settings: Settings, service: str) -> str:
+    return settings.kafka.topic(f"modelreg.{service}.v1")
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    log_ends: dict[str, int]
+    """Per service: the sum of its topic's partition ends."""
+    rows: dict[str, dict[str, int]]
+    """Per schema: each table's row count, plus `checkpoints.sum` (the folded offsets)."""
+
+
+@dataclass
+class Fleet:
+    settings: Settings
+    hosts: dict[str, ServiceHost]
+    channels: dict[str, grpc.aio.Channel]
+    stubs: dict[str, Any]
+    _consumer: AIOKafkaConsumer
+    _pool: asyncpg.Pool
+    _partitions: dict[str, list[TopicPartition]] = field(default_factory=dict)
+
+    async def _topic_partitions(self, service: str) -> list[TopicPartition]:
+        if service not in self._partitions:
+            topic = topic_of(self.settings, service)
+            parts = self._consumer.partitions_for_topic(topic)
+            if not parts:
+                await self._consumer.topics()
+                parts = self._consumer.partitions_for_topic(topic) or set()
+            self._partitions[service] = [TopicPartition(topic, p) for p in sorted(parts)]
+        return self._partitions[service]
+
+    async def log_ends(self) -> dict[str, dict[int, int]]:
+        ends: dict[str, dict[int, int]] = {}
+        for service in SERVICES:
+            tps = await self._topic_partitions(service)
+            offsets = await self._consumer.end_offsets(tps) if tps else {}
+            ends[service] = {tp.partition: offset for tp, offset in offsets.items()}
+        return ends
+
+    async def settle(self, timeout: float = 60.0) -> None:
+        """Until every schema has folded every record now on the topics it reads."""
+        ends = await self.log_ends()
+        deadline = time.monotonic() + timeout
+        while True:
+            behind = []
+            async with self._pool.acquire() as conn:
+                for schema, feeds in FEEDS.items():
+                    rows = await conn.fetch(
+                        f'SELECT topic, partition, next_offset FROM "{schema}".checkpoints'
+                    )
+                    done = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+                    for feed in feeds:
+                        topic = topic_of(self.settings, feed)
+                        for partition, end in ends[feed].items():
+                            if done.get((topic, partition), 0) < end:
+                                behind.append(f"{schema}<-{topic}[{partition}]")
+            if not behind:
+                return
+            assert time.monotonic() < deadline, f"projectors did not catch up: {behind}"
+            await asyncio.sleep(0.05)
+
+    async def snapshot(self) -> Snapshot:
+        await self.settle()
+        ends = await self.log_ends()
+        rows: dict[str, dict[str, int]] = {}
+        async with self._pool.acquire() as conn:
+            for schema in SERVICES:
+                tables = await conn.fetch(
+                    "SELECT table_name FROM information_schema.tables "
+                    "WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name",
+                    schema,
+                )
+                names = [t["table_name"] for t in tables]
+                counts = await conn.fetch(
+                    " UNION ALL ".join(
+                        f'SELECT \'{n}\' AS t, count(*) AS n FROM "{schema}"."{n}"' for n in names
+                    )
+                )
+                rows[schema] = {r["t"]: r["n"] for r in counts}
+                rows[schema]["checkpoints.sum"] = int(
+                    await conn.fetchval(f'SELECT coalesce(sum(next_offset), 0) FROM "{schema}".checkpoints')
+                )
+        return Snapshot({s: sum(p.values()) for s, p in ends.items()}, rows)
+
+    async def quarantined(self) -> int:
+        total = 0
+        async with self._pool.acquire() as conn:
+            for schema in SERVICES:
+                total += int(await conn.fetchval(f'SELECT count(*) FROM "{schema}".quarantine'))
+        return total
+
+
+STUBS = {
+    "catalog": catalog_pb2_grpc.CatalogServiceStub,
+    "versioning": versioning_pb2_grpc.VersioningServiceStub,
+    "lineage": lineage_pb2_grpc.LineageServiceStub,
+    "promotion": promotion_pb2_grpc.PromotionServiceStub,
+}
+
+
+@contextlib.asynccontextmanager
+async def running_fleet(local_stack: LocalStack, base: Settings) -> AsyncIterator[Fleet]:
+    from modelreg.catalog.main import spec as catalog_spec
+    from modelreg.lineage.main import spec as lineage_spec
+    from modelreg.promotion.main import spec as promotion_spec
+    from modelreg.versioning.main import spec as versioning_spec
+
+    name = f"modelreg_fleet_{uuid.uuid4().hex[:10]}"
+    dsn = await create_database(local_stack.postgres.admin_dsn, name)
+    kafka = base.kafka
+    settings = replace(
+        base,
+        pg_dsn=dsn,
+        kafka=KafkaSettings(kafka.bootstrap_servers, f"fleet-{uuid.uuid4().hex[:8]}.", kafka.linger_ms),
+    )
+    hosts: dict[str, ServiceHost] = {}
+    channels: dict[str, grpc.aio.Channel] = {}
+    with MotoS3Server.start() as s3:
+        blobs = S3BlobStore(
+            endpoint=s3.endpoint,
+            bucket=f"fleet-{uuid.uuid4().hex[:12]}",
+            access_key=s3.access_key,
+            secret_key=s3.secret_key,
+            region=s3.region,
+            secure=False,
+        )
+        specs = {
+            "catalog": catalog_spec(),
+            "versioning": versioning_spec(blobs=lambda: blobs),
+            "lineage": lineage_spec(),
+            "promotion": promotion_spec(),
+        }
+        consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+        pool: asyncpg.Pool | None = None
+        try:
+            with promotion_env():  # bearer tokens and roles, read when each host starts
+                for service in SERVICES:
+                    host = ServiceHost(specs[service], settings)
+                    hosts[service] = host
+                    await host.start(port=0)
+            for service, host in hosts.items():
+                channels[service] = grpc.aio.insecure_channel(f"127.0.0.1:{host.port}")
+            await consumer.start()
+            pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+            yield Fleet(
+                settings,
+                hosts,
+                channels,
+                {s: STUBS[s](channels[s]) for s in SERVICES},
+                consumer,
+                pool,
+            )
+        finally:
+            for channel in channels.values():
+                await channel.close()
+            for host in reversed(list(hosts.values())):
+                await host.stop()
+            await consumer.stop()
+            if pool is not None:
+                await pool.close()
+            await drop_database(local_stack.postgres.admin_dsn, name)
