@@ -121,7 +121,7 @@ def _check_value(field: FieldDescriptor, value: Any, path: str, *, multiline: bo
     elif field.type in _UINT64:
         if value > INT64_MAX:
             raise InvalidArgument.of(path, f"must be at most {INT64_MAX}")
-    elif field.type == FieldDescriptor.TYPE_MESSAGE:
+    elif field.type == FieldDescriptor.TYPE_MESSAGE and field.message_type is not None:
         full_name = field.message_type.full_name
         if full_name == "google.protobuf.Timestamp":
             check_timestamp(value.seconds, value.nanos, path)
