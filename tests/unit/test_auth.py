@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import stat
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
 import pytest
 
 from modelreg.errors import Unauthenticated
-from modelreg.grpcutil.auth import ANONYMOUS, BearerTokenAuthenticator
+from modelreg.grpcutil.auth import ANONYMOUS, ANONYMOUS_IDENTITY, BearerTokenAuthenticator
+from modelreg.grpcutil.tokenfile import TokenFile, create_token, revoke_token
 
 
 def test_tokens_name_their_principal_and_anything_else_is_refused() -> None:
@@ -35,3 +41,55 @@ def test_anonymous_allowed_beside_known_tokens() -> None:
 def test_malformed_configuration_is_refused() -> None:
     with pytest.raises(ValueError, match="token=principal"):
         BearerTokenAuthenticator.from_env({"MODELREG_AUTH_TOKENS": "just-a-token"})
+
+
+def test_mode_required_without_a_source_is_a_configuration_error() -> None:
+    with pytest.raises(ValueError, match="needs a credential source"):
+        BearerTokenAuthenticator.from_env({"MODELREG_AUTH": "required"})
+    with pytest.raises(ValueError, match="none or required"):
+        BearerTokenAuthenticator.from_env({"MODELREG_AUTH": "off"})
+
+
+def test_mode_none_still_checks_a_credential_that_is_sent() -> None:
+    auth = BearerTokenAuthenticator.from_env(
+        {"MODELREG_AUTH": "none", "MODELREG_AUTH_TOKENS": "t-alice=alice"}
+    )
+    assert auth.open
+    assert auth.identify(None) == ANONYMOUS_IDENTITY
+    assert auth.identify("Bearer t-alice").principal == "alice"
+    with pytest.raises(Unauthenticated, match="not valid"):
+        auth.identify("Bearer forged")
+
+
+def test_jwt_needs_issuer_and_audience(tmp_path: Path) -> None:
+    secret = tmp_path / "s"
+    secret.write_text("x" * 40)
+    with pytest.raises(ValueError, match="ISSUER"):
+        BearerTokenAuthenticator.from_env({"MODELREG_AUTH_JWT_SECRET_FILE": str(secret)})
+
+
+def test_token_file_round_trip_revocation_and_reload(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    token, entry = create_token(path, "alice", groups=["ml", "ml"])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert token not in path.read_text() and token[16:] not in path.read_text()
+    verifier = TokenFile(path)
+    assert verifier.verify(token).groups == ("ml",)
+    assert verifier.verify(token).principal == "alice"  # the cached path
+    revoke_token(path, entry.id)
+    with pytest.raises(Unauthenticated, match="revoked"):
+        verifier.verify(token)
+    later = datetime.now(UTC) + timedelta(days=2)
+    expiring, _ = create_token(path, "bob", expires_at=datetime.now(UTC) + timedelta(days=1))
+    assert verifier.verify(expiring).principal == "bob"
+    with pytest.raises(Unauthenticated, match="expired"):
+        verifier.verify(expiring, now=later)
+
+
+def test_concurrent_creates_keep_every_token(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    with ThreadPoolExecutor(4) as pool:
+        made = list(pool.map(lambda i: create_token(path, f"p{i}")[0], range(8)))
+    verifier = TokenFile(path)
+    assert len(verifier) == 8
+    assert {verifier.verify(t).principal for t in made} == {f"p{i}" for i in range(8)}

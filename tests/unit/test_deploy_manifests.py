@@ -64,3 +64,23 @@ def assert_archive_command_exists(args: list[str]) -> None:
     result = CliRunner().invoke(app, [*args, "--help"])
     assert result.exit_code == 0, result.output
     assert "--follow" in result.output
+
+
+def test_deploy_manifests_require_authentication_with_a_mounted_token_file() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    for name in SERVICES:
+        service = compose["services"][name]
+        assert service["environment"]["MODELREG_AUTH"] == "required"
+        assert service["environment"]["MODELREG_AUTH_TOKEN_FILE"] == "/run/secrets/modelreg-tokens"
+        assert service["secrets"] == ["modelreg-tokens"]
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "modelreg.yaml").read_text()))
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert config["MODELREG_AUTH"] == "required"
+    mount = "/etc/modelreg/auth"
+    assert config["MODELREG_AUTH_TOKEN_FILE"].startswith(mount + "/")
+    for deployment in (d for d in docs if d["kind"] == "Deployment" and d["metadata"]["name"] in SERVICES):
+        pod = deployment["spec"]["template"]["spec"]
+        assert pod["volumes"] == [
+            {"name": "auth", "secret": {"secretName": "modelreg-auth", "defaultMode": 0o400}}
+        ]
+        assert pod["containers"][0]["volumeMounts"][0]["mountPath"] == mount

@@ -9,7 +9,7 @@ from rich.console import Console
 
 from modelreg.cli import demo as demo_module
 from modelreg.cli import dev as dev_module
-from modelreg.cli import lineage, models, namespaces, ops, promotion, versions
+from modelreg.cli import lineage, models, namespaces, ops, promotion, tokens, versions
 from modelreg.cli.output import fail
 from modelreg.client import RegistryError
 
@@ -19,6 +19,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(versions.app, name="versions")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(ops.app, name="ops")
+app.add_typer(tokens.app, name="tokens")
 promotion.register(app)
 console = Console()
 

@@ -21,6 +21,7 @@ from modelreg.gen.catalog.v1 import catalog_pb2_grpc
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2_grpc
+from modelreg.runtime.tls import ClientTls, secure_channel
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
@@ -64,9 +65,16 @@ class Connection:
     call, to any service, carries it, so a pipeline always reads its own writes."""
 
     def __init__(
-        self, endpoints: Endpoints, *, bearer_token: str | None, timeout: float, retries: int
+        self,
+        endpoints: Endpoints,
+        *,
+        bearer_token: str | None,
+        timeout: float,
+        retries: int,
+        tls: ClientTls | None = None,
     ) -> None:
         self.endpoints = endpoints
+        self._tls = tls if tls is not None else ClientTls.from_env()
         self._bearer = bearer_token if bearer_token is not None else os.environ.get("MODELREG_TOKEN")
         self._timeout = timeout
         self._retries = retries
@@ -85,7 +93,7 @@ class Connection:
         # One channel per service for the client's lifetime: no per-call connection cost.
         # Created on first use, so on the event loop that uses it.
         if address not in self._channels:
-            self._channels[address] = grpc.aio.insecure_channel(address)
+            self._channels[address] = secure_channel(address, self._tls)
         return self._channels[address]
 
     # The stubs' overloads type an aio channel's stub as the async one; grpc itself

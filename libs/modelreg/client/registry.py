@@ -20,6 +20,7 @@ from modelreg.client.errors import DeadlineExceeded, RegistryError, Unavailable
 from modelreg.client.lineage import LineageClient, SyncLineageClient
 from modelreg.client.promotion import PromotionClient, SyncPromotionClient
 from modelreg.client.versioning import SyncVersioningClient, VersioningClient
+from modelreg.runtime.tls import ClientTls
 
 
 class AsyncRegistry:
@@ -30,9 +31,16 @@ class AsyncRegistry:
         bearer_token: str | None = None,
         timeout: float = 30.0,
         retries: int = 6,
+        tls: ClientTls | None = None,
     ) -> None:
+        """`tls`: TLS (and a client certificate for mTLS); default from MODELREG_TLS_CA,
+        MODELREG_TLS_CLIENT_CERT and MODELREG_TLS_CLIENT_KEY (runtime/tls.py)."""
         self._connection = Connection(
-            endpoints or Endpoints.from_env(), bearer_token=bearer_token, timeout=timeout, retries=retries
+            endpoints or Endpoints.from_env(),
+            bearer_token=bearer_token,
+            timeout=timeout,
+            retries=retries,
+            tls=tls,
         )
         self.catalog = CatalogClient(self._connection)
         self.versioning = VersioningClient(self._connection)
@@ -78,9 +86,12 @@ class Registry:
         bearer_token: str | None = None,
         timeout: float = 30.0,
         retries: int = 6,
+        tls: ClientTls | None = None,
     ) -> None:
         self._loop = LoopThread()
-        self._async = AsyncRegistry(endpoints, bearer_token=bearer_token, timeout=timeout, retries=retries)
+        self._async = AsyncRegistry(
+            endpoints, bearer_token=bearer_token, timeout=timeout, retries=retries, tls=tls
+        )
         self.catalog = SyncCatalogClient(self._async.catalog, self._loop)
         self.versioning = SyncVersioningClient(self._async.versioning, self._loop)
         self.lineage = SyncLineageClient(self._async.lineage, self._loop)

@@ -33,9 +33,10 @@ from modelreg.errors import (
 )
 from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken, InvalidToken
 from modelreg.grpcutil import decoding
-from modelreg.grpcutil.auth import BearerTokenAuthenticator
+from modelreg.grpcutil.auth import Authenticator
 from modelreg.grpcutil.context import RequestContext, ServicerContext, current_request, request_id_of
 from modelreg.observability.metrics import RPC_ERRORS, RPC_LATENCY
+from modelreg.runtime.tls import client_common_name
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +63,7 @@ class ProgressWaiter(Protocol):
 class ServiceInterceptor(grpc.aio.ServerInterceptor):
     def __init__(
         self,
-        authenticator: BearerTokenAuthenticator,
+        authenticator: Authenticator,
         progress: ProgressWaiter | None,
         token_wait_s: float = DEFAULT_TOKEN_WAIT_S,
         transient_errors: tuple[type[BaseException], ...] = (),
@@ -148,10 +149,12 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, method=method)
         try:
             decoding.raise_if_refused(request)
-            principal = self._authenticator.authenticate(authorization)
+            identity = self._authenticator.identify(authorization, client_common_name(context))
             # gRPC metadata may repeat a key: a client that wrote to several services may send each token.
             token = _token([value for key, value in pairs if key == TOKEN_METADATA_KEY])
-            ctx = RequestContext(principal, correlation_id, token, request_id_of(request))
+            ctx = RequestContext(
+                identity.principal, correlation_id, token, request_id_of(request), identity.groups
+            )
             current_request.set(ctx)
             await self._authorize_then_wait(method, request, ctx, context)
             return await run()

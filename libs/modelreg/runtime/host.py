@@ -26,7 +26,7 @@ from modelreg.eventlog import Position
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.eventlog.topics import ensure_topics as create_topics
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
-from modelreg.grpcutil.auth import BearerTokenAuthenticator
+from modelreg.grpcutil.auth import AUTH_HEALTH_SERVICE, Authenticator
 from modelreg.grpcutil.interceptor import ServiceInterceptor
 from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.progress import ProgressListener
@@ -34,6 +34,7 @@ from modelreg.projections.quarantine import PROJECTION_HEALTH_SUFFIX, quarantine
 from modelreg.projections.runner import Projector, ProjectorSettings
 from modelreg.projections.schema import bookkeeping_ddl
 from modelreg.runtime.settings import Settings
+from modelreg.runtime.tls import ServerTls
 
 log = structlog.get_logger(__name__)
 
@@ -184,9 +185,17 @@ class ServiceHost:
         )
         access = AccessControl.from_env()
         runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress, access)
-        authenticator = BearerTokenAuthenticator.from_env()
+        authenticator = Authenticator.from_env()
+        tls = ServerTls.from_env()
         if authenticator.open:
-            log.warning("auth_disabled", hint="set MODELREG_AUTH_TOKENS to require bearer tokens")
+            log.warning(
+                "auth_disabled",
+                state=authenticator.describe(),
+                hint="MODELREG_AUTH=none: calls without credentials run as 'anonymous'; "
+                "set MODELREG_AUTH=required with a token file, JWT keys or mTLS",
+            )
+        else:
+            log.info("auth", state=authenticator.describe(), tls="mtls" if tls and tls.mutual else bool(tls))
         (log.info if access.enabled else log.warning)("rbac", state=access.describe())
         server = grpc.aio.server(
             interceptors=[
@@ -207,10 +216,20 @@ class ServiceHost:
             [*names, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME],
             server,
         )
-        self.port = server.add_insecure_port(f"{host}:{port}")
+        address = f"{host}:{port}"
+        self.port = (
+            server.add_secure_port(address, tls.credentials()) if tls else server.add_insecure_port(address)
+        )
         await server.start()
         for name in ["", *names]:
             await health_servicer.set(name, health_pb2.HealthCheckResponse.SERVING)
+        # Authentication off (MODELREG_AUTH=none) is explicit in health: `modelreg.auth` NOT_SERVING.
+        await health_servicer.set(
+            AUTH_HEALTH_SERVICE,
+            health_pb2.HealthCheckResponse.NOT_SERVING
+            if authenticator.open
+            else health_pb2.HealthCheckResponse.SERVING,
+        )
         # RBAC off is explicit in health too: `<service>.rbac` is NOT_SERVING then.
         await health_servicer.set(
             spec.name + RBAC_HEALTH_SUFFIX,
