@@ -25,6 +25,7 @@ from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.projections.quarantine import quarantined_events
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild
+from modelreg.projections.status import projector_status
 from modelreg.runtime.settings import Settings
 from tests.helpers import serving, unique, with_own_topics
 
@@ -119,6 +120,9 @@ async def test_a_poison_event_is_quarantined_and_the_partition_moves_on(settings
                     f'SELECT verdict FROM "{schema}".event_outcomes WHERE event_id = $1', poison.event_id
                 )
                 assert verdict == "quarantined"
+                # ops status shows the partition degraded (it has moved on: no lag, not STUCK).
+                (status,) = await projector_status(conn, run.kafka, "catalog", schema)
+                assert (status.quarantined, status.checkpoint) == (1, status.high_watermark)
                 assert quarantined_metric(topic) == counted_before + 1
 
                 deadline = time.monotonic() + 30

@@ -425,6 +425,7 @@ def status(
         "last applied",
         "conflicts",
         "duplicates",
+        "quarantined",
         "archived to",
         "state",
     ):
@@ -441,10 +442,19 @@ def status(
             r.last_applied.isoformat(timespec="seconds") if r.last_applied else "-",
             str(r.conflicts),
             str(r.duplicates),
+            str(r.quarantined),
             "-" if r.archived is None else str(r.archived),
-            "[red]STUCK[/]" if r.stuck else ("[yellow]behind[/]" if r.lag else "[green]ok[/]"),
+            _state(r),
         )
     console.print(table)
+
+
+def _state(r: PartitionStatus) -> str:
+    if r.stuck:
+        return "[red]STUCK[/]"
+    if r.quarantined:
+        return "[red]DEGRADED[/]"  # moving on, but the read model lacks the quarantined events
+    return "[yellow]behind[/]" if r.lag else "[green]ok[/]"
 
 
 async def _status(

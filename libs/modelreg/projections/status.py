@@ -33,6 +33,8 @@ class PartitionStatus:
     accepted: int
     conflicts: int
     duplicates: int
+    quarantined: int = 0
+    """Events this partition's fold could not apply (rule 11): the read model is degraded."""
     stuck: bool = False
     archived: int | None = None
     """Where the archive continues on this partition (one past its last archived record);
@@ -93,7 +95,8 @@ async def projector_status(
 SELECT c.projection, c.topic, c.partition, c.next_offset, c.updated_at,
        count(*) FILTER (WHERE o.verdict = 'accepted') AS accepted,
        count(*) FILTER (WHERE o.verdict = 'conflict') AS conflicts,
-       count(*) FILTER (WHERE o.verdict = 'duplicate') AS duplicates
+       count(*) FILTER (WHERE o.verdict = 'duplicate') AS duplicates,
+       count(*) FILTER (WHERE o.verdict = 'quarantined') AS quarantined
 FROM {s}.checkpoints c
 LEFT JOIN {s}.event_outcomes o ON o.topic = c.topic AND o.partition = c.partition
 GROUP BY c.projection, c.topic, c.partition, c.next_offset, c.updated_at
@@ -114,6 +117,7 @@ ORDER BY c.topic, c.partition
             accepted=r["accepted"],
             conflicts=r["conflicts"],
             duplicates=r["duplicates"],
+            quarantined=r["quarantined"],
         )
         for r in rows
     ]
