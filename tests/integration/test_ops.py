@@ -1,4 +1,4 @@
-"""`modelreg ops replay` and `modelreg ops status` against all four real services.
+"""`modelreg ops replay` and `modelreg ops status` against all five real services.
 
 The stack here has a database and a topic prefix of its own, so a swap, a
 tampered row or a stopped projector touches no other test's services.
@@ -52,6 +52,7 @@ class Stack:
 async def stack(
     local_stack: LocalStack, settings: Settings, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
+    from modelreg.audit.main import spec as audit
     from modelreg.catalog.main import spec as catalog
     from modelreg.lineage.main import spec as lineage
     from modelreg.promotion.main import spec as promotion
@@ -75,6 +76,7 @@ async def stack(
                 ("versioning", versioning),
                 ("lineage", lineage),
                 ("promotion", promotion),
+                ("audit", audit),
             ):
                 hosts[service] = ServiceHost(spec(), own)
                 await hosts[service].start(port=0)
@@ -153,7 +155,7 @@ def replayed(result: subprocess.CompletedProcess[str]) -> list[dict[str, Any]]:
 async def test_replay_of_every_service_matches_the_live_read_models(stack: Stack) -> None:
     await workload(stack, random.Random(14), f"ops{uuid.uuid4().hex[:6]}", models=8)
     reports = replayed(await ops(stack, "replay", "all", "-o", "json"))
-    assert [r["service"] for r in reports] == ["catalog", "versioning", "lineage", "promotion"]
+    assert [r["service"] for r in reports] == ["catalog", "versioning", "lineage", "promotion", "audit"]
     assert all(r["matches"] and not r["swapped"] for r in reports), reports
     assert all(isinstance(r["events"], int) and r["events"] > 0 for r in reports)
 
@@ -267,7 +269,7 @@ async def test_status_shows_lag_and_stuck_while_a_projector_is_stopped(stack: St
     healthy = replayed(
         await ops(stack, "status", "all", "--window", "0.5", "--archive", archive, "-o", "json")
     )
-    assert {r["service"] for r in healthy} == {"catalog", "versioning", "lineage", "promotion"}
+    assert {r["service"] for r in healthy} == {"catalog", "versioning", "lineage", "promotion", "audit"}
     assert all(r["lag"] == 0 and not r["stuck"] for r in healthy), healthy
     # The archive has copied everything there was, so it stands at each high watermark.
     assert all(r["archived"] == r["high_watermark"] for r in healthy), healthy
@@ -435,7 +437,7 @@ async def test_replay_as_of_builds_the_registry_of_then_which_serves_read_only(s
         await ops(stack, "replay", "all", "--as-of", moment.isoformat(), "--into", into, "-o", "json")
     )
     assert [b["schema"] for b in built] == [
-        f"{into}_{s}" for s in ("catalog", "versioning", "lineage", "promotion")
+        f"{into}_{s}" for s in ("catalog", "versioning", "lineage", "promotion", "audit")
     ]
 
     hosts = []

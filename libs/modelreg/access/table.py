@@ -68,6 +68,7 @@ VERSIONING = "/modelreg.versioning.v1.VersioningService/"
 LINEAGE = "/modelreg.lineage.v1.LineageService/"
 PROMOTION = "/modelreg.promotion.v1.PromotionService/"
 ACCESS = "/modelreg.catalog.v1.AccessService/"
+AUDIT = "/modelreg.audit.v1.AuditService/"
 
 TABLE: Mapping[str, Permission] = {
     # catalog
@@ -119,6 +120,8 @@ TABLE: Mapping[str, Permission] = {
     PROMOTION + "GetPromotionPolicy": _ns(V, "parent"),
     PROMOTION + "ListAccessDenials": _ns(ADM, "parent"),
     PROMOTION + "WatchPromotions": _ns(V, "parent", empty_means_all=True),
+    # audit: the trail of a namespace, or (empty parent) of every namespace
+    AUDIT + "ListAuditEvents": _ns(V, "parent", empty_means_all=True),
 }
 """Full gRPC method path -> permission."""
 

@@ -64,6 +64,7 @@ SERVICES = [
     DevService("versioning", "modelreg.versioning", "versioning", 50052),
     DevService("lineage", "modelreg.lineage", "lineage", 50053),
     DevService("promotion", "modelreg.promotion", "promotion", 50054),
+    DevService("audit", "modelreg.audit", "audit", 50055),
 ]
 
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
+from modelreg.cli import audit, lineage, models, namespaces, ops, promotion, tokens, versions
 from modelreg.cli import demo as demo_module
 from modelreg.cli import dev as dev_module
-from modelreg.cli import lineage, models, namespaces, ops, promotion, tokens, versions
 from modelreg.cli.output import fail
 from modelreg.client import RegistryError
 
@@ -20,6 +20,7 @@ app.add_typer(versions.app, name="versions")
 app.add_typer(lineage.app, name="lineage")
 app.add_typer(ops.app, name="ops")
 app.add_typer(tokens.app, name="tokens")
+app.add_typer(audit.app, name="audit")
 promotion.register(app)
 console = Console()
 
@@ -44,6 +45,7 @@ def dev(
     promotion_port: int = typer.Option(
         50054, envvar="MODELREG_PROMOTION_PORT", help="port of the promotion service"
     ),
+    audit_port: int = typer.Option(50055, envvar="MODELREG_AUDIT_PORT", help="port of the audit service"),
 ) -> None:
     """Start the whole registry locally: Tansu, PostgreSQL and every service."""
     ports = {
@@ -51,6 +53,7 @@ def dev(
         "versioning": versioning_port,
         "lineage": lineage_port,
         "promotion": promotion_port,
+        "audit": audit_port,
     }
     dev_module.run_dev(home=home or dev_module.modelreg_home(), ports=ports, console=console)
 

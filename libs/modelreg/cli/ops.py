@@ -191,7 +191,7 @@ class EventsPerSecond(ProgressColumn):
 
 @app.command()
 def replay(
-    service: str = typer.Argument("all", help="catalog, versioning, lineage, promotion or all"),
+    service: str = typer.Argument("all", help="catalog, versioning, lineage, promotion, audit or all"),
     swap: bool = typer.Option(False, "--swap", help="swap the rebuilt schema in when it matches"),
     schema_change: bool = typer.Option(
         False, "--schema-change", help="the read model's DDL changed: swap even where rows differ"
@@ -382,7 +382,7 @@ def _replay_as_of(
 
 @app.command()
 def status(
-    service: str = typer.Argument("all", help="catalog, versioning, lineage, promotion or all"),
+    service: str = typer.Argument("all", help="catalog, versioning, lineage, promotion, audit or all"),
     window: float = typer.Option(2.0, "--window", help="seconds between the two samples that judge STUCK"),
     archive_url: str = typer.Option(
         "", "--archive", envvar=ARCHIVE_ENV, help="the archive, to show how far it has copied each partition"

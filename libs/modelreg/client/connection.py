@@ -17,6 +17,7 @@ import grpc
 
 from modelreg.client.errors import from_rpc_error
 from modelreg.eventlog.positions import TOKEN_METADATA_KEY, ConsistencyToken
+from modelreg.gen.audit.v1 import audit_pb2_grpc
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
@@ -42,6 +43,7 @@ class Endpoints:
     versioning: str = "127.0.0.1:50052"
     lineage: str = "127.0.0.1:50053"
     promotion: str = "127.0.0.1:50054"
+    audit: str = "127.0.0.1:50055"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Endpoints:
@@ -124,6 +126,13 @@ class Connection:
         return cast(
             "promotion_pb2_grpc.PromotionServiceAsyncStub",
             promotion_pb2_grpc.PromotionServiceStub(self._channel(self.endpoints.promotion)),
+        )
+
+    @cached_property
+    def audit(self) -> audit_pb2_grpc.AuditServiceAsyncStub:
+        return cast(
+            "audit_pb2_grpc.AuditServiceAsyncStub",
+            audit_pb2_grpc.AuditServiceStub(self._channel(self.endpoints.audit)),
         )
 
     def metadata(self) -> list[tuple[str, str]]:

@@ -1,5 +1,5 @@
 """The typed Python SDK: `AsyncRegistry` (asyncio) and `Registry` (blocking), each with
-one sub-client per service: `catalog`, `versioning`, `lineage`, `promotion`.
+one sub-client per service: `catalog`, `versioning`, `lineage`, `promotion`, `audit`.
 
 The sub-clients share one connection: its channels, its bearer token and its
 consistency token. Every write's token is merged into the client's, and every
@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from modelreg.client.asof import ModelAsOf, model_as_of
+from modelreg.client.audit import AuditClient, SyncAuditClient
 from modelreg.client.blocking import LoopThread
 from modelreg.client.catalog import CatalogClient, SyncCatalogClient
 from modelreg.client.connection import Connection, Endpoints
@@ -46,6 +47,7 @@ class AsyncRegistry:
         self.versioning = VersioningClient(self._connection)
         self.lineage = LineageClient(self._connection)
         self.promotion = PromotionClient(self._connection)
+        self.audit = AuditClient(self._connection)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -96,6 +98,7 @@ class Registry:
         self.versioning = SyncVersioningClient(self._async.versioning, self._loop)
         self.lineage = SyncLineageClient(self._async.lineage, self._loop)
         self.promotion = SyncPromotionClient(self._async.promotion, self._loop)
+        self.audit = SyncAuditClient(self._async.audit, self._loop)
 
     @property
     def endpoints(self) -> Endpoints:

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 from modelreg.runtime.host import ServiceSpec
 
-SERVICE_NAMES = ("catalog", "versioning", "lineage", "promotion")
+SERVICE_NAMES = ("catalog", "versioning", "lineage", "promotion", "audit")
 
 
 class UnknownService(ValueError):

@@ -1,0 +1,1 @@
+"""The audit service: the trail of every accepted event of every internal topic."""

@@ -1,0 +1,3 @@
+from modelreg.audit.main import main
+
+main()

@@ -1,0 +1,1 @@
+"""PostgreSQL and the event codec: the fold into audit_events and its reader."""

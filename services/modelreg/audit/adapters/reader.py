@@ -1,0 +1,60 @@
+"""Reading the audit trail from PostgreSQL."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import asyncpg
+
+from modelreg import filtering
+from modelreg.audit.adapters import filter_columns
+from modelreg.audit.adapters.projection import COLUMNS, FIELDS
+from modelreg.audit.domain import filters
+from modelreg.audit.domain.entry import AuditEntry
+from modelreg.paging import Keyset
+from modelreg.projections.schema import quote_schema
+
+ORDER = '(occurred_at, topic COLLATE "C", partition, "offset")'
+
+
+class PostgresAuditReader:
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        self._table = f"{quote_schema(schema)}.audit_events"
+
+    async def list_entries(
+        self,
+        *,
+        namespace: str,
+        where: filtering.Node | None,
+        after: Keyset | None,
+        limit: int,
+    ) -> Sequence[AuditEntry]:
+        params: list[object] = []
+        conditions = []
+        if namespace:
+            params.append(namespace)
+            conditions.append(f"namespace = ${len(params)}")
+        if after is not None:
+            params.extend(after)
+            n = len(params)
+            keyset = f"(${n - 3}::timestamptz, ${n - 2}::text, ${n - 1}::int, ${n}::bigint)"
+            conditions.append(f"{ORDER} > {keyset}")
+        if where is not None:
+            conditions.append(filtering.compile_filter(where, filters.FILTER, filter_columns.FILTER, params))
+        params.append(limit)
+        sql = (
+            f"SELECT {', '.join(COLUMNS)} FROM {self._table}"
+            + (" WHERE " + " AND ".join(f"({c})" for c in conditions) if conditions else "")
+            + f' ORDER BY occurred_at, topic COLLATE "C", partition, "offset" LIMIT ${len(params)}'
+        )
+        rows = await self._pool.fetch(sql, *params)
+        return [_entry(row) for row in rows]
+
+
+def _entry(row: asyncpg.Record) -> AuditEntry:
+    values = dict(zip(FIELDS, row, strict=True))
+    values["event_id"] = str(values["event_id"])
+    values["prev_hash"] = bytes(values["prev_hash"])
+    values["hash"] = bytes(values["hash"])
+    return AuditEntry(**values)

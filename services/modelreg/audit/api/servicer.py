@@ -1,0 +1,24 @@
+"""The audit gRPC servicer: map the request, call the use case, map the result back."""
+
+from __future__ import annotations
+
+from modelreg.audit.api import mapping
+from modelreg.audit.application.use_cases import Audit
+from modelreg.gen.audit.v1 import audit_pb2 as pb
+from modelreg.gen.audit.v1 import audit_pb2_grpc
+from modelreg.grpcutil.context import ServicerContext as Context
+
+
+class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
+    def __init__(self, audit: Audit) -> None:
+        self._audit = audit
+
+    async def ListAuditEvents(  # noqa: N802 - gRPC method name
+        self, request: pb.ListAuditEventsRequest, context: Context
+    ) -> pb.ListAuditEventsResponse:
+        page = await self._audit.list_entries(
+            request.parent, request.filter, request.page_size, request.page_token
+        )
+        return pb.ListAuditEventsResponse(
+            audit_events=[mapping.entry_out(e) for e in page.items], next_page_token=page.next_page_token
+        )

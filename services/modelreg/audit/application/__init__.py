@@ -1,0 +1,1 @@
+"""The audit use cases and their ports."""

@@ -1,0 +1,37 @@
+"""The audit use cases: reading the trail."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from modelreg.audit.application.ports import AuditReader
+from modelreg.audit.domain import filters
+from modelreg.audit.domain.entry import AuditEntry
+from modelreg.names import parse_parent
+from modelreg.paging import Page, page_request
+
+DEFAULT_PAGE_SIZE = 100
+
+
+class Audit:
+    def __init__(self, reader: AuditReader) -> None:
+        self._reader = reader
+
+    async def list_entries(
+        self, parent: str, filter_text: str = "", page_size: int = 0, page_token: str = ""
+    ) -> Page[AuditEntry]:
+        """The trail of namespace `parent` (`namespaces/{ns}`; "" for every namespace), in time order."""
+        namespace = parse_parent(parent) if parent else ""
+        where = filters.parse_filter(filter_text)
+        paging = page_request(
+            page_size,
+            page_token,
+            [datetime, str, int, int],
+            default_size=DEFAULT_PAGE_SIZE,
+            parent=parent,
+            filter=filter_text,
+        )
+        rows = await self._reader.list_entries(
+            namespace=namespace, where=where, after=paging.after, limit=paging.fetch
+        )
+        return paging.page(rows, lambda entry: entry.sort_key)

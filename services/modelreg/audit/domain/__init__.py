@@ -1,0 +1,1 @@
+"""Pure: what an audit entry is and what a query may filter on."""

@@ -1,0 +1,48 @@
+"""An audit entry: one accepted event (or recorded denial) as the trail shows it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    event_id: str
+    occurred_at: datetime
+    actor: str
+    action: str
+    event_type: str
+    resource: str
+    namespace: str
+    model: str
+    request_id: str
+    correlation_id: str
+    causation_id: str
+    comment: str
+    changes: str
+    source: str
+    revision: int
+    topic: str
+    partition: int
+    offset: int
+    prev_hash: bytes
+    hash: bytes
+
+    @property
+    def sort_key(self) -> tuple[datetime, str, int, int]:
+        """The trail's total order: time, then log position."""
+        return (self.occurred_at, self.topic, self.partition, self.offset)
+
+
+def resource_parts(resource: str) -> tuple[str, str]:
+    """(namespace id, model name) of a resource name; "" for what it does not name.
+
+    `namespaces/ns/models/m/versions/3` -> ("ns", "namespaces/ns/models/m");
+    `namespaces/ns` -> ("ns", "").
+    """
+    parts = resource.split("/")
+    if len(parts) < 2 or parts[0] != "namespaces" or not parts[1]:
+        return "", ""
+    model = "/".join(parts[:4]) if len(parts) >= 4 and parts[2] == "models" and parts[3] else ""
+    return parts[1], model
