@@ -29,6 +29,7 @@ EXIT_CODES: dict[type[errors.RegistryError], int] = {
     errors.Unauthenticated: 7,
     errors.Aborted: 8,
     errors.Unavailable: 9,
+    errors.ResourceExhausted: 9,
     errors.DeadlineExceeded: 9,
 }
 

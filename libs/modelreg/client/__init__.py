@@ -17,6 +17,7 @@ from modelreg.client.errors import (
     NotFound,
     PermissionDenied,
     RegistryError,
+    ResourceExhausted,
     Unauthenticated,
     Unavailable,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "PermissionDenied",
     "Registry",
     "RegistryError",
+    "ResourceExhausted",
     "Unauthenticated",
     "Unavailable",
     "parse_uri",

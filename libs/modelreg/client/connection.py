@@ -15,7 +15,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import grpc
 
-from modelreg.client.errors import from_rpc_error
+from modelreg.client.errors import from_rpc_error, retry_delay_of
 from modelreg.eventlog.positions import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.audit.v1 import audit_pb2_grpc
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
@@ -35,6 +35,8 @@ class _Page(Protocol):
 Page = TypeVar("Page", bound=_Page)
 
 RETRYABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED)
+MAX_RETRY_AFTER_S = 10.0
+"""A RESOURCE_EXHAUSTED whose RetryInfo asks for longer is raised (ResourceExhausted) at once."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +158,11 @@ class Connection:
                 if error.code() in RETRYABLE and attempt < self._retries:
                     await asyncio.sleep(delay * (1 + random.random()))
                     delay = min(delay * 2, 2.0)
+                    continue
+                # A rate limit says when to come back (google.rpc.RetryInfo): wait that long.
+                wait = retry_delay_of(error) if error.code() == grpc.StatusCode.RESOURCE_EXHAUSTED else None
+                if wait is not None and wait <= MAX_RETRY_AFTER_S and attempt < self._retries:
+                    await asyncio.sleep(wait * (1 + 0.1 * random.random()))
                     continue
                 raise from_rpc_error(error) from None
             for key, value in await call.trailing_metadata() or ():

@@ -56,6 +56,13 @@ class DeadlineExceeded(RegistryError):
     code = grpc.StatusCode.DEADLINE_EXCEEDED
 
 
+class ResourceExhausted(RegistryError):
+    """A rate limit refused the call; `retry_after_s` is the server's RetryInfo delay."""
+
+    code = grpc.StatusCode.RESOURCE_EXHAUSTED
+    retry_after_s: float | None = None
+
+
 class IntegrityError(RegistryError):
     """Downloaded bytes do not match the manifest's sha256."""
 
@@ -76,4 +83,17 @@ def from_rpc_error(error: grpc.aio.AioRpcError | grpc.RpcError) -> RegistryError
             bad_request = error_details_pb2.BadRequest()
             if detail.Unpack(bad_request):
                 violations += [(v.field, v.description) for v in bad_request.field_violations]
-    return _BY_CODE.get(code, RegistryError)(details, violations)
+    result = _BY_CODE.get(code, RegistryError)(details, violations)
+    if isinstance(result, ResourceExhausted):
+        result.retry_after_s = retry_delay_of(error)
+    return result
+
+
+def retry_delay_of(error: grpc.aio.AioRpcError | grpc.RpcError) -> float | None:
+    """The google.rpc.RetryInfo delay in an error's status details, if it has one."""
+    status = rpc_status.from_call(error)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return info.retry_delay.ToTimedelta().total_seconds()
+    return None

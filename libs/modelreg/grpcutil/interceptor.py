@@ -11,10 +11,12 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, Protocol
 
 import grpc
 import structlog
+from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -33,8 +35,9 @@ from modelreg.errors import (
 )
 from modelreg.eventlog import TOKEN_METADATA_KEY, ConsistencyToken, InvalidToken
 from modelreg.grpcutil import decoding
-from modelreg.grpcutil.auth import Authenticator
+from modelreg.grpcutil.auth import ANONYMOUS, Authenticator
 from modelreg.grpcutil.context import RequestContext, ServicerContext, current_request, request_id_of
+from modelreg.grpcutil.ratelimit import RateLimited, RateLimiter, RateLimitSettings, peer_key
 from modelreg.observability.metrics import RPC_ERRORS, RPC_LATENCY
 from modelreg.runtime.tls import client_common_name
 
@@ -53,6 +56,7 @@ _STATUS: list[tuple[type[ModelregError], grpc.StatusCode]] = [
     (Aborted, grpc.StatusCode.ABORTED),
     (ConsistencyTimeout, grpc.StatusCode.DEADLINE_EXCEEDED),
     (DataLoss, grpc.StatusCode.DATA_LOSS),
+    (RateLimited, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 
 
@@ -68,8 +72,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         token_wait_s: float = DEFAULT_TOKEN_WAIT_S,
         transient_errors: tuple[type[BaseException], ...] = (),
         access: AccessControl | None = None,
+        limiter: RateLimiter | None = None,
     ) -> None:
         self._authenticator = authenticator
+        self._limiter = limiter or RateLimiter(RateLimitSettings({}, enabled=False))
         self._access = access or AccessControl.disabled()
         self._progress = progress
         self._token_wait_s = token_wait_s
@@ -147,9 +153,13 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         pairs = tuple((key, value) for key, value in pairs if key != "authorization")
         correlation_id = str(metadata.get(CORRELATION_METADATA_KEY) or uuid.uuid4())
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, method=method)
+        caller = peer_key(context.peer())
         try:
             decoding.raise_if_refused(request)
             identity = self._authenticator.identify(authorization, client_common_name(context))
+            # Anonymous callers are told apart by address (the rate limits' key).
+            caller = caller if identity.principal == ANONYMOUS else identity.principal
+            self._limiter.admit(method, caller)
             # gRPC metadata may repeat a key: a client that wrote to several services may send each token.
             token = _token([value for key, value in pairs if key == TOKEN_METADATA_KEY])
             ctx = RequestContext(
@@ -159,6 +169,8 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             await self._authorize_then_wait(method, request, ctx, context)
             return await run()
         except ModelregError as error:
+            if isinstance(error, (Unauthenticated, PermissionDenied)):
+                error = self._limiter.charge_denial(caller) or error
             code = _code_of(error)
             await context.abort_with_status(rpc_status.to_status(_status(code, error)))
         except grpc.aio.AbortError:
@@ -242,6 +254,10 @@ def _status(code: grpc.StatusCode, error: ModelregError) -> status_pb2.Status:
             ]
         )
         status.details.add().Pack(detail)
+    if isinstance(error, RateLimited):
+        delay = duration_pb2.Duration()
+        delay.FromTimedelta(timedelta(seconds=error.retry_after_s))
+        status.details.add().Pack(error_details_pb2.RetryInfo(retry_delay=delay))
     return status
 
 

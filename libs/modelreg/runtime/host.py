@@ -28,6 +28,7 @@ from modelreg.eventlog.topics import ensure_topics as create_topics
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.grpcutil.auth import AUTH_HEALTH_SERVICE, Authenticator
 from modelreg.grpcutil.interceptor import ServiceInterceptor
+from modelreg.grpcutil.ratelimit import RateLimiter
 from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.quarantine import PROJECTION_HEALTH_SUFFIX, quarantined_count
@@ -205,6 +206,7 @@ class ServiceHost:
                     settings.token_wait_s,
                     transient_errors=TRANSIENT_ERRORS,
                     access=access,
+                    limiter=RateLimiter.from_env(),
                 )
             ],
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
