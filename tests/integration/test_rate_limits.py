@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -17,6 +18,7 @@ from grpc_status import rpc_status
 from modelreg.client import AsyncRegistry, Endpoints, ResourceExhausted
 from modelreg.gen.catalog.v1 import catalog_pb2 as pb
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+from modelreg.grpcutil.tokenfile import create_token
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.helpers import unique
@@ -33,10 +35,20 @@ def auth(who: str) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-async def limited(settings: Settings, catalog_host: ServiceHost) -> AsyncIterator[ServiceHost]:
+def api_token(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
+    path = tmp_path_factory.mktemp("rl") / "tokens.json"
+    token, _ = create_token(path, "dora")
+    return path, register_secret(token)
+
+
+@pytest.fixture(scope="module")
+async def limited(
+    settings: Settings, catalog_host: ServiceHost, api_token: tuple[Path, str]
+) -> AsyncIterator[ServiceHost]:
     from modelreg.catalog.main import spec
 
     with pytest.MonkeyPatch.context() as env:
+        env.setenv("MODELREG_AUTH_TOKEN_FILE", str(api_token[0]))
         env.setenv("MODELREG_AUTH", "required")
         env.setenv("MODELREG_AUTH_TOKENS", ",".join(f"{t}={who}" for who, t in TOKENS.items()))
         env.setenv("MODELREG_ROLES", "alice=editor@*,bob=editor@*")
@@ -134,7 +146,7 @@ async def test_denials_have_their_own_bucket_and_then_every_call_of_the_caller_w
 
 
 async def test_unauthenticated_calls_are_limited_by_peer_address(
-    stub: catalog_pb2_grpc.CatalogServiceStub, limited: ServiceHost
+    stub: catalog_pb2_grpc.CatalogServiceStub, limited: ServiceHost, api_token: tuple[Path, str]
 ) -> None:
     forged = [("authorization", "Bearer forged-token-for-rate-limit")]
     refused, error = await until_limited(
@@ -147,6 +159,11 @@ async def test_unauthenticated_calls_are_limited_by_peer_address(
         with pytest.raises(grpc.aio.AioRpcError) as second:
             await again.ListNamespaces(pb.ListNamespacesRequest(), metadata=forged, timeout=30)
         assert second.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
+    # Nor does a guessed API token secret get its scrypt check meanwhile.
+    guess = [("authorization", f"Bearer {api_token[1][:-4]}AAAA")]
+    with pytest.raises(grpc.aio.AioRpcError) as guessed:
+        await stub.ListNamespaces(pb.ListNamespacesRequest(), metadata=guess, timeout=30)
+    assert guessed.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
     # bob, authenticated, from the same address, is not charged for it.
     await stub.ListNamespaces(pb.ListNamespacesRequest(), metadata=auth("bob"), timeout=30)
 

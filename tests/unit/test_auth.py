@@ -9,6 +9,7 @@ import pytest
 
 from modelreg.errors import Unauthenticated
 from modelreg.grpcutil.auth import ANONYMOUS, ANONYMOUS_IDENTITY, BearerTokenAuthenticator
+from modelreg.grpcutil.ratelimit import RateLimited
 from modelreg.grpcutil.tokenfile import TokenFile, create_token, revoke_token
 
 
@@ -93,3 +94,21 @@ def test_concurrent_creates_keep_every_token(tmp_path: Path) -> None:
     verifier = TokenFile(path)
     assert len(verifier) == 8
     assert {verifier.verify(t).principal for t in made} == {f"p{i}" for i in range(8)}
+
+
+def test_before_hash_runs_before_scrypt_but_not_for_a_cached_token(tmp_path: Path) -> None:
+    path = tmp_path / "tokens.json"
+    token, _ = create_token(path, "alice")
+    verifier = TokenFile(path)
+    calls: list[str] = []
+
+    def refuse() -> None:
+        calls.append("checked")
+        raise RateLimited("denials exhausted", 1.0)
+
+    with pytest.raises(RateLimited):  # a guess never reaches scrypt once the bucket is empty
+        verifier.verify(token[:-4] + "AAAA", before_hash=refuse)
+    calls.clear()
+    assert verifier.verify(token, before_hash=lambda: None).principal == "alice"
+    assert verifier.verify(token, before_hash=refuse).principal == "alice"  # cached: no check
+    assert calls == []

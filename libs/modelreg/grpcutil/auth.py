@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -119,9 +119,16 @@ class Authenticator:
             "static_tokens": len(self._tokens),
         }
 
-    def identify(self, authorization: str | None, client_cn: str | None = None) -> Identity:
+    def identify(
+        self,
+        authorization: str | None,
+        client_cn: str | None = None,
+        *,
+        before_hash: Callable[[], None] | None = None,
+    ) -> Identity:
         """The caller's identity from the `authorization` metadata, else the verified client
-        certificate's CN; Unauthenticated (with the reason) when that names no one validly."""
+        certificate's CN; Unauthenticated (with the reason) when that names no one validly.
+        `before_hash` runs before an API token's scrypt check (see TokenFile.verify)."""
         if authorization:
             if not self._configured:
                 return ANONYMOUS_IDENTITY  # nothing to check a token against (a laptop)
@@ -129,7 +136,7 @@ class Authenticator:
             presented = presented.strip()
             if scheme.lower() != "bearer" or not presented:
                 raise Unauthenticated("malformed authorization metadata: expected 'Bearer <token>'")
-            return self._bearer(presented)
+            return self._bearer(presented, before_hash)
         if client_cn and self._mtls:
             return Identity(client_cn, method="mtls")
         if self.open:
@@ -140,9 +147,9 @@ class Authenticator:
         """The principal alone (see identify)."""
         return self.identify(authorization).principal
 
-    def _bearer(self, presented: str) -> Identity:
+    def _bearer(self, presented: str, before_hash: Callable[[], None] | None) -> Identity:
         if looks_like_api_token(presented) and self._token_file is not None:
-            entry = self._token_file.verify(presented)
+            entry = self._token_file.verify(presented, before_hash=before_hash)
             return Identity(entry.principal, frozenset(entry.groups), "api-token")
         if looks_like_jwt(presented) and self._jwt is not None:
             principal, groups = self._jwt.verify(presented)

@@ -12,6 +12,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from functools import partial
 from typing import Any, Protocol
 
 import grpc
@@ -156,7 +157,11 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         caller = peer_key(context.peer())
         try:
             decoding.raise_if_refused(request)
-            identity = self._authenticator.identify(authorization, client_common_name(context))
+            identity = self._authenticator.identify(
+                authorization,
+                client_common_name(context),
+                before_hash=partial(self._limiter.check_denials, caller),
+            )
             # Anonymous callers are told apart by address (the rate limits' key).
             caller = caller if identity.principal == ANONYMOUS else identity.principal
             self._limiter.admit(method, caller)

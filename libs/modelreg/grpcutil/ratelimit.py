@@ -164,6 +164,10 @@ class RateLimiter:
         if bucket.tokens < 1:
             raise self._refuse(klass, key, bucket, limit)
 
+    def check_denials(self, key: str) -> None:
+        """RateLimited when `key`'s denials bucket is empty (before expensive checks)."""
+        self.check(MethodClass.DENIALS, key)
+
     def admit(self, method: str, principal: str) -> None:
         """A call of `principal`: its reads/writes bucket pays, and a caller whose denials
         bucket is empty waits (before authorization could record one more denial)."""

@@ -23,7 +23,7 @@ import os
 import re
 import secrets
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -179,8 +179,13 @@ class TokenFile:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def verify(self, presented: str, now: datetime | None = None) -> TokenEntry:
-        """The entry of a valid token; Unauthenticated with the reason otherwise."""
+    def verify(
+        self, presented: str, now: datetime | None = None, before_hash: Callable[[], None] | None = None
+    ) -> TokenEntry:
+        """The entry of a valid token; Unauthenticated with the reason otherwise.
+        `before_hash` runs before scrypt does (not for a cached token): the interceptor
+        raises there when the caller's denials bucket is empty, so failed guesses cannot
+        make the service burn scrypt's CPU and memory at will."""
         match = _TOKEN.match(presented)
         if match is None:
             raise Unauthenticated("malformed API token: expected mr_<id>_<secret>")
@@ -197,6 +202,8 @@ class TokenFile:
         fingerprint = hashlib.sha256(presented.encode()).digest()
         if self._verified.get(fingerprint) == token_id:
             return entry
+        if before_hash is not None:
+            before_hash()
         expected = base64.b64decode(entry.hash)
         if not hmac.compare_digest(_hash(secret, base64.b64decode(entry.salt), entry.scrypt), expected):
             raise Unauthenticated(f"API token {token_id} does not match its secret")
