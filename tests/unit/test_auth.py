@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import json
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from modelreg.errors import Unauthenticated
 from modelreg.grpcutil.auth import ANONYMOUS, ANONYMOUS_IDENTITY, BearerTokenAuthenticator
+from modelreg.grpcutil.jwtauth import JwtSettings, JwtVerifier
 from modelreg.grpcutil.ratelimit import RateLimited
 from modelreg.grpcutil.tokenfile import TokenFile, create_token, revoke_token
 
@@ -112,3 +116,30 @@ def test_before_hash_runs_before_scrypt_but_not_for_a_cached_token(tmp_path: Pat
     assert verifier.verify(token, before_hash=lambda: None).principal == "alice"
     assert verifier.verify(token, before_hash=refuse).principal == "alice"  # cached: no check
     assert calls == []
+
+
+def _jwks(path: Path, key: ec.EllipticCurvePrivateKey, kid: str) -> None:
+    public = json.loads(jwt.algorithms.ECAlgorithm.to_jwk(key.public_key()))
+    # Replaced by rename, as a mounted secret is: a new inode, whatever the clock's granularity.
+    staged = path.with_suffix(".new")
+    staged.write_text(json.dumps({"keys": [{**public, "kid": kid, "alg": "ES256"}]}))
+    staged.replace(path)
+
+
+def test_jwks_rotation_and_configured_claims(tmp_path: Path) -> None:
+    jwks = tmp_path / "jwks.json"
+    old, new = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    _jwks(jwks, old, "k1")
+    verifier = JwtVerifier(
+        JwtSettings("iss", "aud", jwks_file=jwks, principal_claim="email", groups_claim="roles")
+    )
+    claims = {"email": "eve@example.com", "roles": ["ml", "ops"], "iss": "iss", "aud": "aud", "exp": 2**31}
+    signed_old = jwt.encode(claims, old, algorithm="ES256", headers={"kid": "k1"})
+    assert verifier.verify(signed_old) == ("eve@example.com", frozenset({"ml", "ops"}))
+    _jwks(jwks, new, "k2")  # rotated: the old key is gone from the file
+    with pytest.raises(Unauthenticated, match="unknown key"):
+        verifier.verify(signed_old)
+    signed_new = jwt.encode(claims, new, algorithm="ES256", headers={"kid": "k2"})
+    assert verifier.verify(signed_new)[0] == "eve@example.com"
+    with pytest.raises(Unauthenticated, match="'email'"):
+        verifier.verify(jwt.encode({**claims, "email": None}, new, algorithm="ES256", headers={"kid": "k2"}))
