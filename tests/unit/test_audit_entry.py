@@ -41,7 +41,7 @@ def test_an_event_names_its_actor_action_resource_position_and_hashes() -> None:
             )
         ),
     )
-    entry = entry_of(event)
+    entry = entry_of(event, 0)
     assert entry is not None
     assert (entry.actor, entry.action, entry.resource) == ("alice", "RegisteredModelCreated", MODEL)
     assert entry.event_type == "modelreg.catalog.v1.RegisteredModelCreated"
@@ -59,12 +59,12 @@ def test_an_event_names_its_actor_action_resource_position_and_hashes() -> None:
         "a",
         "b",
     ]  # sorted keys: a replay writes the same text
-    assert entry_of(event) == entry
+    assert entry_of(event, 0) == entry
 
 
 def test_a_comment_or_reason_is_found_inside_the_payload() -> None:
     entry = entry_of(
-        accepted("registered_model_deleted", events_pb2.RegisteredModelDeleted(name=MODEL, reason="gdpr"))
+        accepted("registered_model_deleted", events_pb2.RegisteredModelDeleted(name=MODEL, reason="gdpr")), 0
     )
     assert entry is not None and entry.comment == "gdpr"
 
@@ -82,7 +82,7 @@ def test_a_denial_names_the_denied_principal_method_and_resource() -> None:
         stream="namespaces/ns/access-denials",
         actor="svc",
     )
-    entry = entry_of(event)
+    entry = entry_of(event, 0)
     assert entry is not None
     assert (entry.actor, entry.action, entry.namespace, entry.model) == (
         "mallory",
@@ -97,7 +97,7 @@ def test_huge_payloads_are_summarised() -> None:
     big = events_pb2.RegisteredModelCreated(
         registered_model=catalog_pb2.RegisteredModel(name=MODEL, description="x" * (MAX_CHANGES_CHARS + 1))
     )
-    entry = entry_of(accepted("registered_model_created", big))
+    entry = entry_of(accepted("registered_model_created", big), 0)
     assert entry is not None and json.loads(entry.changes) == {
         "truncated": True,
         "fields": ["registered_model"],

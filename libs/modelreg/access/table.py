@@ -122,6 +122,9 @@ TABLE: Mapping[str, Permission] = {
     PROMOTION + "WatchPromotions": _ns(V, "parent", empty_means_all=True),
     # audit: the trail of a namespace, or (empty parent) of every namespace
     AUDIT + "ListAuditEvents": _ns(V, "parent", empty_means_all=True),
+    # the public keys and the newest signed checkpoints hold no namespace's data
+    AUDIT + "ListAuditKeys": _filtered(),
+    AUDIT + "ListCheckpoints": _filtered(),
 }
 """Full gRPC method path -> permission."""
 

@@ -39,6 +39,7 @@ from modelreg.archive import CorruptArchive, load_manifest
 from modelreg.archive.fs import FilesystemSegmentStore
 from modelreg.archive.kafka import RestoreRefused
 from modelreg.archive.restore import RestoreReport, restore
+from modelreg.auditlog.checkpoint import Signer
 from modelreg.devstack import PostgresServer, TansuBroker, create_database
 from modelreg.devstack.ports import free_port
 from modelreg.devstack.postgres import PG_DSN_ENV, dsn_for_database
@@ -87,6 +88,15 @@ async def prepare_database(admin_dsn: str) -> str:
         if exists
         else await create_database(admin_dsn, DEV_DATABASE)
     )
+
+
+def audit_signing_key(home: Path) -> Path:
+    """The audit service's checkpoint signing key under `home`, made on first start; its
+    public key is beside it (`.pem.pub`), for `modelreg audit verify --public-key`."""
+    path = home / "audit-signing-key.pem"
+    if not path.exists():
+        Signer.generate().save(path)
+    return path
 
 
 def archive_dir(home: Path) -> Path:
@@ -287,6 +297,8 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
             "MODELREG_AUTH_TOKENS": ",".join(f"{token}={who}" for who, token in demo_tokens.items()),
             "MODELREG_AUTH_ALLOW_ANONYMOUS": "1",
             "MODELREG_ROLES": os.environ.get("MODELREG_ROLES") or DEV_ROLES,
+            "MODELREG_AUDIT_SIGNING_KEY": os.environ.get("MODELREG_AUDIT_SIGNING_KEY")
+            or str(audit_signing_key(home)),
         }
         archiver = Supervised(
             "archiver",

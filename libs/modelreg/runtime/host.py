@@ -8,8 +8,9 @@ fault test, on its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import grpc
@@ -83,6 +84,9 @@ class ServiceSpec:
     register: Callable[[Runtime, grpc.aio.Server], Sequence[str]]
     """Adds the servicers and returns their full service names (for reflection)."""
     extra_topics: Sequence[str] = field(default_factory=tuple)
+    background: Callable[[Runtime], Coroutine[Any, Any, None]] | None = None
+    """A task the serving process runs until it stops (e.g. audit's checkpoint writer); not
+    run read-only."""
 
 
 async def ensure_topics(settings: Settings, logical_topics: Sequence[str]) -> None:
@@ -114,6 +118,7 @@ class ServiceHost:
         self.port: int | None = None
         self.read_only = False
         self._health_task: asyncio.Task[None] | None = None
+        self._background: asyncio.Task[None] | None = None
 
     def topic(self, logical: str) -> str:
         return self.settings.kafka.topic(logical)
@@ -212,6 +217,8 @@ class ServiceHost:
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
         )
         names = list(spec.register(runtime, server))
+        if spec.background is not None and not self.read_only:
+            self._background = asyncio.create_task(spec.background(runtime))
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -271,6 +278,9 @@ class ServiceHost:
     async def stop(self, grace: float = 2.0) -> None:
         if self._health_task is not None:
             self._health_task.cancel()
+        if self._background is not None:
+            self._background.cancel()
+            await asyncio.gather(self._background, return_exceptions=True)
         if self.server is not None:
             await self.server.stop(grace)
         if self.projector is not None:

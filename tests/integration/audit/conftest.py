@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from modelreg.audit.adapters.keys import KeyRing
+from modelreg.auditlog.checkpoint import Signer
 from modelreg.client import AsyncRegistry, Endpoints
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
@@ -30,6 +32,8 @@ AUTH = {
 class Stack:
     settings: Settings
     hosts: dict[str, ServiceHost]
+    signer: Signer
+    retired: Signer
 
     @property
     def endpoints(self) -> Endpoints:
@@ -53,6 +57,7 @@ async def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
     from modelreg.versioning.main import spec as versioning
 
     own = with_own_topics(settings, "audit")
+    signer, retired = Signer.generate(), Signer.generate()
     suffix = uuid.uuid4().hex[:6]
     root = Path(tmp_path_factory.mktemp("audit-blobs"))
     specs = {
@@ -60,11 +65,16 @@ async def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
         "versioning": versioning(f"audit_versioning_{suffix}", blobs=lambda: FilesystemBlobStore(root)),
         "lineage": lineage(f"audit_lineage_{suffix}"),
         "promotion": promotion(f"audit_promotion_{suffix}"),
-        "audit": audit(f"audit_{suffix}"),
+        "audit": audit(
+            f"audit_{suffix}",
+            keys=KeyRing(signer, {retired.key_id: retired.public_key}),
+            checkpoint_every=4,
+            checkpoint_interval_s=0.5,
+        ),
     }
     async with AsyncExitStack() as stack_:
         hosts = {}
         with environment(AUTH):
             for name, spec in specs.items():
                 hosts[name] = await stack_.enter_async_context(serving(spec, own))
-        yield Stack(own, hosts)
+        yield Stack(own, hosts, signer, retired)

@@ -15,6 +15,7 @@ from google.protobuf.json_format import MessageToDict
 from google.protobuf.message import Message
 
 from modelreg.audit.domain.entry import AuditEntry, resource_parts
+from modelreg.eventlog.envelope import encode
 from modelreg.projections.batch import AcceptedEvent
 
 MAX_CHANGES_CHARS = 16_384
@@ -23,7 +24,7 @@ COMMENT_FIELDS = ("comment", "reason")
 DENIAL_FIELD = "access_denied"
 
 
-def entry_of(accepted: AcceptedEvent) -> AuditEntry | None:
+def entry_of(accepted: AcceptedEvent, leaf_index: int) -> AuditEntry | None:
     envelope = accepted.envelope
     field = envelope.WhichOneof("payload")
     if field is None:
@@ -59,6 +60,8 @@ def entry_of(accepted: AcceptedEvent) -> AuditEntry | None:
         offset=position.offset,
         prev_hash=bytes(envelope.prev_hash),
         hash=bytes(envelope.hash),
+        leaf_index=leaf_index,
+        record=encode(envelope),
     )
 
 

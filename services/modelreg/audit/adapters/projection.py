@@ -10,6 +10,7 @@ import asyncpg
 from modelreg.audit.adapters.codec import entry_of
 from modelreg.audit.adapters.schema import audit_tables
 from modelreg.audit.domain.entry import AuditEntry
+from modelreg.merkle import Frontier, leaf_hash
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
 
@@ -34,6 +35,8 @@ COLUMNS = (
     '"offset"',
     "prev_hash",
     "hash",
+    "leaf_index",
+    "record",
 )
 """In AuditEntry's field order."""
 TYPES = (
@@ -45,6 +48,8 @@ TYPES = (
     "integer[]",
     "bigint[]",
     "bytea[]",
+    "bytea[]",
+    "bigint[]",
     "bytea[]",
 )
 
@@ -64,7 +69,7 @@ class AuditProjection:
     heads of the catalog's `namespaces/ns/models/m` and versioning's never mix.
     """
 
-    read_model_tables = ("audit_events",)
+    read_model_tables = ("audit_events", "merkle_frontiers")
 
     def __init__(self, logical_topic: str) -> None:
         self.logical_topic = logical_topic
@@ -75,13 +80,39 @@ class AuditProjection:
         return audit_tables(schema)
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
-        rows = [row_of(entry) for entry in map(entry_of, events) if entry is not None]
+        """Events of one partition, in log order (a batch): rows, leaves, the new frontier."""
+        if not events:
+            return
+        s = quote_schema(schema)
+        position = events[0].position
+        # The batch holds its partition's checkpoint row locked: no other fold of this
+        # partition runs, so the frontier is read and written without a race.
+        row = await conn.fetchrow(
+            f"SELECT size, nodes FROM {s}.merkle_frontiers WHERE topic = $1 AND partition = $2",
+            position.topic,
+            position.partition,
+        )
+        frontier = Frontier(row["size"], [bytes(n) for n in row["nodes"]]) if row else Frontier()
+        rows = []
+        for accepted in events:
+            entry = entry_of(accepted, frontier.size)
+            if entry is None:
+                continue
+            frontier.append(leaf_hash(entry.record))
+            rows.append(row_of(entry))
         if not rows:
             return
         columns = [list(c) for c in zip(*rows, strict=True)]
         unnest = ", ".join(f"${i + 1}::{t}" for i, t in enumerate(TYPES))
         await conn.execute(
-            f"INSERT INTO {quote_schema(schema)}.audit_events ({', '.join(COLUMNS)})"
-            f" SELECT * FROM unnest({unnest}) ON CONFLICT DO NOTHING",
+            f"INSERT INTO {s}.audit_events ({', '.join(COLUMNS)}) SELECT * FROM unnest({unnest})",
             *columns,
+        )
+        await conn.execute(
+            f"INSERT INTO {s}.merkle_frontiers (topic, partition, size, nodes) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (topic, partition) DO UPDATE SET size = EXCLUDED.size, nodes = EXCLUDED.nodes",
+            position.topic,
+            position.partition,
+            frontier.size,
+            frontier.nodes,
         )

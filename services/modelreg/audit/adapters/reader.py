@@ -10,7 +10,7 @@ from modelreg import filtering
 from modelreg.audit.adapters import filter_columns
 from modelreg.audit.adapters.projection import COLUMNS, FIELDS
 from modelreg.audit.domain import filters
-from modelreg.audit.domain.entry import AuditEntry
+from modelreg.audit.domain.entry import AuditEntry, StoredCheckpoint
 from modelreg.paging import Keyset
 from modelreg.projections.schema import quote_schema
 
@@ -20,7 +20,8 @@ ORDER = '(occurred_at, topic COLLATE "C", partition, "offset")'
 class PostgresAuditReader:
     def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
         self._pool = pool
-        self._table = f"{quote_schema(schema)}.audit_events"
+        self._schema = quote_schema(schema)
+        self._table = f"{self._schema}.audit_events"
 
     async def list_entries(
         self,
@@ -51,10 +52,32 @@ class PostgresAuditReader:
         rows = await self._pool.fetch(sql, *params)
         return [_entry(row) for row in rows]
 
+    async def latest_checkpoints(self) -> Sequence[StoredCheckpoint]:
+        rows = await self._pool.fetch(
+            "SELECT DISTINCT ON (topic, partition) topic, partition, size, root, previous, sign_time,"
+            f" key_id, body, signature FROM {self._schema}.signed_checkpoints"
+            " ORDER BY topic, partition, size DESC"
+        )
+        return [
+            StoredCheckpoint(
+                r["topic"],
+                r["partition"],
+                r["size"],
+                bytes(r["root"]),
+                bytes(r["previous"]),
+                r["sign_time"],
+                r["key_id"],
+                bytes(r["body"]),
+                bytes(r["signature"]),
+            )
+            for r in rows
+        ]
+
 
 def _entry(row: asyncpg.Record) -> AuditEntry:
     values = dict(zip(FIELDS, row, strict=True))
     values["event_id"] = str(values["event_id"])
     values["prev_hash"] = bytes(values["prev_hash"])
     values["hash"] = bytes(values["hash"])
+    values["record"] = bytes(values["record"])
     return AuditEntry(**values)

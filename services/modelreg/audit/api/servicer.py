@@ -22,3 +22,14 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
         return pb.ListAuditEventsResponse(
             audit_events=[mapping.entry_out(e) for e in page.items], next_page_token=page.next_page_token
         )
+
+    async def ListAuditKeys(  # noqa: N802
+        self, request: pb.ListAuditKeysRequest, context: Context
+    ) -> pb.ListAuditKeysResponse:
+        return pb.ListAuditKeysResponse(keys=[mapping.key_out(k) for k in self._audit.keys()])
+
+    async def ListCheckpoints(  # noqa: N802
+        self, request: pb.ListCheckpointsRequest, context: Context
+    ) -> pb.ListCheckpointsResponse:
+        found = await self._audit.latest_checkpoints()
+        return pb.ListCheckpointsResponse(checkpoints=[mapping.checkpoint_out(c) for c in found])

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 from modelreg import filtering
-from modelreg.audit.domain.entry import AuditEntry
+from modelreg.audit.domain.entry import AuditEntry, StoredCheckpoint
 from modelreg.paging import Keyset
 
 
@@ -20,4 +20,10 @@ class AuditReader(Protocol):
         limit: int,
     ) -> Sequence[AuditEntry]:
         """Entries of `namespace` ("" for all) matching `where`, in trail order, strictly after `after`."""
+        ...
+
+
+class CheckpointReader(Protocol):
+    async def latest_checkpoints(self) -> Sequence[StoredCheckpoint]:
+        """The newest checkpoint of every audited topic-partition that has one."""
         ...

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
-from modelreg.audit.application.ports import AuditReader
+from modelreg.audit.application.ports import AuditReader, CheckpointReader
 from modelreg.audit.domain import filters
-from modelreg.audit.domain.entry import AuditEntry
+from modelreg.audit.domain.entry import AuditEntry, SigningKeyInfo, StoredCheckpoint
 from modelreg.names import parse_parent
 from modelreg.paging import Page, page_request
 
@@ -14,8 +15,21 @@ DEFAULT_PAGE_SIZE = 100
 
 
 class Audit:
-    def __init__(self, reader: AuditReader) -> None:
+    def __init__(
+        self,
+        reader: AuditReader,
+        checkpoints: CheckpointReader,
+        keys: Sequence[SigningKeyInfo] = (),
+    ) -> None:
         self._reader = reader
+        self._checkpoints = checkpoints
+        self._keys = list(keys)
+
+    def keys(self) -> list[SigningKeyInfo]:
+        return list(self._keys)
+
+    async def latest_checkpoints(self) -> Sequence[StoredCheckpoint]:
+        return await self._checkpoints.latest_checkpoints()
 
     async def list_entries(
         self, parent: str, filter_text: str = "", page_size: int = 0, page_token: str = ""

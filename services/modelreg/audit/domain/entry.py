@@ -28,6 +28,10 @@ class AuditEntry:
     offset: int
     prev_hash: bytes
     hash: bytes
+    leaf_index: int
+    """The event's leaf in its partition's Merkle tree (accepted events in log order)."""
+    record: bytes
+    """The record bytes of the event (its envelope as the log holds it): the Merkle leaf."""
 
     @property
     def sort_key(self) -> tuple[datetime, str, int, int]:
@@ -46,3 +50,23 @@ def resource_parts(resource: str) -> tuple[str, str]:
         return "", ""
     model = "/".join(parts[:4]) if len(parts) >= 4 and parts[2] == "models" and parts[3] else ""
     return parts[1], model
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKeyInfo:
+    key_id: str
+    public_key_pem: str
+    current: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoredCheckpoint:
+    topic: str
+    partition: int
+    size: int
+    root: bytes
+    previous: bytes
+    sign_time: datetime
+    key_id: str
+    body: bytes
+    signature: bytes

@@ -27,7 +27,7 @@ from google.api import field_behavior_pb2 as google_dot_api_dot_field__behavior_
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmodelreg/audit/v1/audit.proto\x12\x11modelreg.audit.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8e\x03\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12.\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x10\n\x08resource\x18\x06 \x01(\t\x12\x11\n\tnamespace\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\x12\x12\n\nrequest_id\x18\t \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\n \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x0b \x01(\t\x12\x0f\n\x07\x63omment\x18\x0c \x01(\t\x12\x0f\n\x07\x63hanges\x18\r \x01(\t\x12\x0e\n\x06source\x18\x0e \x01(\t\x12\x10\n\x08revision\x18\x0f \x01(\x03\x12\r\n\x05topic\x18\x10 \x01(\t\x12\x11\n\tpartition\x18\x11 \x01(\x05\x12\x0e\n\x06offset\x18\x12 \x01(\x03\x12\x11\n\tprev_hash\x18\x13 \x01(\x0c\x12\x0c\n\x04hash\x18\x14 \x01(\x0c\"w\n\x16ListAuditEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tpage_size\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"g\n\x17ListAuditEventsResponse\x12\x33\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32\x1d.modelreg.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t2x\n\x0c\x41uditService\x12h\n\x0fListAuditEvents\x12).modelreg.audit.v1.ListAuditEventsRequest\x1a*.modelreg.audit.v1.ListAuditEventsResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1dmodelreg/audit/v1/audit.proto\x12\x11modelreg.audit.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x03\n\nAuditEvent\x12\x10\n\x08\x65vent_id\x18\x01 \x01(\t\x12.\n\noccur_time\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\r\n\x05\x61\x63tor\x18\x03 \x01(\t\x12\x0e\n\x06\x61\x63tion\x18\x04 \x01(\t\x12\x12\n\nevent_type\x18\x05 \x01(\t\x12\x10\n\x08resource\x18\x06 \x01(\t\x12\x11\n\tnamespace\x18\x07 \x01(\t\x12\r\n\x05model\x18\x08 \x01(\t\x12\x12\n\nrequest_id\x18\t \x01(\t\x12\x16\n\x0e\x63orrelation_id\x18\n \x01(\t\x12\x14\n\x0c\x63\x61usation_id\x18\x0b \x01(\t\x12\x0f\n\x07\x63omment\x18\x0c \x01(\t\x12\x0f\n\x07\x63hanges\x18\r \x01(\t\x12\x0e\n\x06source\x18\x0e \x01(\t\x12\x10\n\x08revision\x18\x0f \x01(\x03\x12\r\n\x05topic\x18\x10 \x01(\t\x12\x11\n\tpartition\x18\x11 \x01(\x05\x12\x0e\n\x06offset\x18\x12 \x01(\x03\x12\x11\n\tprev_hash\x18\x13 \x01(\x0c\x12\x0c\n\x04hash\x18\x14 \x01(\x0c\x12\x12\n\nleaf_index\x18\x15 \x01(\x03\"w\n\x16ListAuditEventsRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x01\x12\x14\n\x06\x66ilter\x18\x02 \x01(\tB\x04\xe2\x41\x01\x01\x12\x17\n\tpage_size\x18\x03 \x01(\x05\x42\x04\xe2\x41\x01\x01\x12\x18\n\npage_token\x18\x04 \x01(\tB\x04\xe2\x41\x01\x01\"g\n\x17ListAuditEventsResponse\x12\x33\n\x0c\x61udit_events\x18\x01 \x03(\x0b\x32\x1d.modelreg.audit.v1.AuditEvent\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x16\n\x14ListAuditKeysRequest\"C\n\x08\x41uditKey\x12\x0e\n\x06key_id\x18\x01 \x01(\t\x12\x16\n\x0epublic_key_pem\x18\x02 \x01(\t\x12\x0f\n\x07\x63urrent\x18\x03 \x01(\x08\"B\n\x15ListAuditKeysResponse\x12)\n\x04keys\x18\x01 \x03(\x0b\x32\x1b.modelreg.audit.v1.AuditKey\"\x18\n\x16ListCheckpointsRequest\"\xbc\x01\n\nCheckpoint\x12\r\n\x05topic\x18\x01 \x01(\t\x12\x11\n\tpartition\x18\x02 \x01(\x05\x12\x0c\n\x04size\x18\x03 \x01(\x03\x12\x0c\n\x04root\x18\x04 \x01(\x0c\x12\x10\n\x08previous\x18\x05 \x01(\x0c\x12-\n\tsign_time\x18\x06 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12\x0e\n\x06key_id\x18\x07 \x01(\t\x12\x0c\n\x04\x62ody\x18\x08 \x01(\x0c\x12\x11\n\tsignature\x18\t \x01(\x0c\"M\n\x17ListCheckpointsResponse\x12\x32\n\x0b\x63heckpoints\x18\x01 \x03(\x0b\x32\x1d.modelreg.audit.v1.Checkpoint2\xc6\x02\n\x0c\x41uditService\x12h\n\x0fListAuditEvents\x12).modelreg.audit.v1.ListAuditEventsRequest\x1a*.modelreg.audit.v1.ListAuditEventsResponse\x12\x62\n\rListAuditKeys\x12\'.modelreg.audit.v1.ListAuditKeysRequest\x1a(.modelreg.audit.v1.ListAuditKeysResponse\x12h\n\x0fListCheckpoints\x12).modelreg.audit.v1.ListCheckpointsRequest\x1a*.modelreg.audit.v1.ListCheckpointsResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,11 +43,23 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_token']._loaded_options = None
   _globals['_LISTAUDITEVENTSREQUEST'].fields_by_name['page_token']._serialized_options = b'\342A\001\001'
   _globals['_AUDITEVENT']._serialized_start=119
-  _globals['_AUDITEVENT']._serialized_end=517
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=519
-  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=638
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=640
-  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=743
-  _globals['_AUDITSERVICE']._serialized_start=745
-  _globals['_AUDITSERVICE']._serialized_end=865
+  _globals['_AUDITEVENT']._serialized_end=537
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_start=539
+  _globals['_LISTAUDITEVENTSREQUEST']._serialized_end=658
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_start=660
+  _globals['_LISTAUDITEVENTSRESPONSE']._serialized_end=763
+  _globals['_LISTAUDITKEYSREQUEST']._serialized_start=765
+  _globals['_LISTAUDITKEYSREQUEST']._serialized_end=787
+  _globals['_AUDITKEY']._serialized_start=789
+  _globals['_AUDITKEY']._serialized_end=856
+  _globals['_LISTAUDITKEYSRESPONSE']._serialized_start=858
+  _globals['_LISTAUDITKEYSRESPONSE']._serialized_end=924
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_start=926
+  _globals['_LISTCHECKPOINTSREQUEST']._serialized_end=950
+  _globals['_CHECKPOINT']._serialized_start=953
+  _globals['_CHECKPOINT']._serialized_end=1141
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_start=1143
+  _globals['_LISTCHECKPOINTSRESPONSE']._serialized_end=1220
+  _globals['_AUDITSERVICE']._serialized_start=1223
+  _globals['_AUDITSERVICE']._serialized_end=1549
 # @@protoc_insertion_point(module_scope)

@@ -46,6 +46,7 @@ class AuditEvent(_message.Message):
     OFFSET_FIELD_NUMBER: _builtins.int
     PREV_HASH_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    LEAF_INDEX_FIELD_NUMBER: _builtins.int
     event_id: _builtins.str
     """The event's id (a UUIDv7)."""
     actor: _builtins.str
@@ -90,6 +91,10 @@ class AuditEvent(_message.Message):
     """SHA-256 of the stream's previous accepted event."""
     hash: _builtins.bytes
     """The event's own SHA-256 (over prev_hash and the envelope without `hash`)."""
+    leaf_index: _builtins.int
+    """The event's leaf in its partition's Merkle tree (the partition's accepted
+    events in log order, from 0); signed checkpoints cover leaves below their size.
+    """
     @_builtins.property
     def occur_time(self) -> _timestamp_pb2.Timestamp:
         """When the service recorded the event."""
@@ -117,10 +122,11 @@ class AuditEvent(_message.Message):
         offset: _builtins.int = ...,
         prev_hash: _builtins.bytes = ...,
         hash: _builtins.bytes = ...,
+        leaf_index: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["occur_time", b"occur_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "causation_id", b"causation_id", "changes", b"changes", "comment", b"comment", "correlation_id", b"correlation_id", "event_id", b"event_id", "event_type", b"event_type", "hash", b"hash", "model", b"model", "namespace", b"namespace", "occur_time", b"occur_time", "offset", b"offset", "partition", b"partition", "prev_hash", b"prev_hash", "request_id", b"request_id", "resource", b"resource", "revision", b"revision", "source", b"source", "topic", b"topic"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "actor", b"actor", "causation_id", b"causation_id", "changes", b"changes", "comment", b"comment", "correlation_id", b"correlation_id", "event_id", b"event_id", "event_type", b"event_type", "hash", b"hash", "leaf_index", b"leaf_index", "model", b"model", "namespace", b"namespace", "occur_time", b"occur_time", "offset", b"offset", "partition", b"partition", "prev_hash", b"prev_hash", "request_id", b"request_id", "resource", b"resource", "revision", b"revision", "source", b"source", "topic", b"topic"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -193,3 +199,171 @@ class ListAuditEventsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ListAuditEventsResponse: _TypeAlias = ListAuditEventsResponse  # noqa: Y015
+
+@_typing.final
+class ListAuditKeysRequest(_message.Message):
+    """Request of ListAuditKeys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditKeysRequest: _TypeAlias = ListAuditKeysRequest  # noqa: Y015
+
+@_typing.final
+class AuditKey(_message.Message):
+    """A checkpoint signing key."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    PUBLIC_KEY_PEM_FIELD_NUMBER: _builtins.int
+    CURRENT_FIELD_NUMBER: _builtins.int
+    key_id: _builtins.str
+    """16 hex digits of SHA-256 over the raw Ed25519 public key."""
+    public_key_pem: _builtins.str
+    """The public key, PEM (SubjectPublicKeyInfo)."""
+    current: _builtins.bool
+    """Whether the service signs with it now (false: retired, still listed)."""
+    def __init__(
+        self,
+        *,
+        key_id: _builtins.str = ...,
+        public_key_pem: _builtins.str = ...,
+        current: _builtins.bool = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["current", b"current", "key_id", b"key_id", "public_key_pem", b"public_key_pem"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___AuditKey: _TypeAlias = AuditKey  # noqa: Y015
+
+@_typing.final
+class ListAuditKeysResponse(_message.Message):
+    """Response of ListAuditKeys."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEYS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___AuditKey]:
+        """The current key first."""
+
+    def __init__(
+        self,
+        *,
+        keys: _abc.Iterable[Global___AuditKey] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["keys", b"keys"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListAuditKeysResponse: _TypeAlias = ListAuditKeysResponse  # noqa: Y015
+
+@_typing.final
+class ListCheckpointsRequest(_message.Message):
+    """Request of ListCheckpoints."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCheckpointsRequest: _TypeAlias = ListCheckpointsRequest  # noqa: Y015
+
+@_typing.final
+class Checkpoint(_message.Message):
+    """A signed checkpoint as the audit topic holds it."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    TOPIC_FIELD_NUMBER: _builtins.int
+    PARTITION_FIELD_NUMBER: _builtins.int
+    SIZE_FIELD_NUMBER: _builtins.int
+    ROOT_FIELD_NUMBER: _builtins.int
+    PREVIOUS_FIELD_NUMBER: _builtins.int
+    SIGN_TIME_FIELD_NUMBER: _builtins.int
+    KEY_ID_FIELD_NUMBER: _builtins.int
+    BODY_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    topic: _builtins.str
+    """The audited topic."""
+    partition: _builtins.int
+    """Its partition."""
+    size: _builtins.int
+    """Leaves covered."""
+    root: _builtins.bytes
+    """The root hash."""
+    previous: _builtins.bytes
+    """SHA-256 of the previous checkpoint's body."""
+    key_id: _builtins.str
+    """The signing key's id."""
+    body: _builtins.bytes
+    """The signed canonical text."""
+    signature: _builtins.bytes
+    """Ed25519 signature over `body`."""
+    @_builtins.property
+    def sign_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was signed."""
+
+    def __init__(
+        self,
+        *,
+        topic: _builtins.str = ...,
+        partition: _builtins.int = ...,
+        size: _builtins.int = ...,
+        root: _builtins.bytes = ...,
+        previous: _builtins.bytes = ...,
+        sign_time: _timestamp_pb2.Timestamp | None = ...,
+        key_id: _builtins.str = ...,
+        body: _builtins.bytes = ...,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["sign_time", b"sign_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["body", b"body", "key_id", b"key_id", "partition", b"partition", "previous", b"previous", "root", b"root", "sign_time", b"sign_time", "signature", b"signature", "size", b"size", "topic", b"topic"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___Checkpoint: _TypeAlias = Checkpoint  # noqa: Y015
+
+@_typing.final
+class ListCheckpointsResponse(_message.Message):
+    """Response of ListCheckpoints."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    CHECKPOINTS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def checkpoints(self) -> _containers.RepeatedCompositeFieldContainer[Global___Checkpoint]:
+        """One per audited topic-partition that has one, by topic and partition."""
+
+    def __init__(
+        self,
+        *,
+        checkpoints: _abc.Iterable[Global___Checkpoint] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["checkpoints", b"checkpoints"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListCheckpointsResponse: _TypeAlias = ListCheckpointsResponse  # noqa: Y015

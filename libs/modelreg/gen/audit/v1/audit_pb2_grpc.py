@@ -48,6 +48,16 @@ class AuditServiceStub:
                 request_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
                 response_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
                 _registered_method=True)
+        self.ListAuditKeys = channel.unary_unary(
+                '/modelreg.audit.v1.AuditService/ListAuditKeys',
+                request_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditKeysRequest.SerializeToString,
+                response_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditKeysResponse.FromString,
+                _registered_method=True)
+        self.ListCheckpoints = channel.unary_unary(
+                '/modelreg.audit.v1.AuditService/ListCheckpoints',
+                request_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -69,6 +79,21 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListAuditKeys(self, request, context):
+        """The public keys that sign checkpoints: the current one and every retired
+        one still listed, so old checkpoints keep verifying after a rotation.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCheckpoints(self, request, context):
+        """The latest signed checkpoint of every audited topic-partition.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -76,6 +101,16 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ListAuditEvents,
                     request_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.FromString,
                     response_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.SerializeToString,
+            ),
+            'ListAuditKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListAuditKeys,
+                    request_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditKeysRequest.FromString,
+                    response_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditKeysResponse.SerializeToString,
+            ),
+            'ListCheckpoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCheckpoints,
+                    request_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.FromString,
+                    response_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -113,6 +148,60 @@ class AuditService:
             '/modelreg.audit.v1.AuditService/ListAuditEvents',
             modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsRequest.SerializeToString,
             modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListAuditKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.audit.v1.AuditService/ListAuditKeys',
+            modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditKeysRequest.SerializeToString,
+            modelreg_dot_audit_dot_v1_dot_audit__pb2.ListAuditKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCheckpoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.audit.v1.AuditService/ListCheckpoints',
+            modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
+            modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
             options,
             channel_credentials,
             insecure,

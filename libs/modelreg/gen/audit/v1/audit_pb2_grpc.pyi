@@ -46,6 +46,12 @@ class AuditServiceStub:
     """The trail, ordered by the time each event was recorded, then by its log
     position; filtered by namespace (parent) and the filter language.
     """
+    ListAuditKeys: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListAuditKeysRequest, _audit_pb2.ListAuditKeysResponse]
+    """The public keys that sign checkpoints: the current one and every retired
+    one still listed, so old checkpoints keep verifying after a rotation.
+    """
+    ListCheckpoints: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListCheckpointsRequest, _audit_pb2.ListCheckpointsResponse]
+    """The latest signed checkpoint of every audited topic-partition."""
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -64,6 +70,12 @@ class AuditServiceAsyncStub(AuditServiceStub):
     """The trail, ordered by the time each event was recorded, then by its log
     position; filtered by namespace (parent) and the filter language.
     """
+    ListAuditKeys: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListAuditKeysRequest, _audit_pb2.ListAuditKeysResponse]  # type: ignore[assignment]
+    """The public keys that sign checkpoints: the current one and every retired
+    one still listed, so old checkpoints keep verifying after a rotation.
+    """
+    ListCheckpoints: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListCheckpointsRequest, _audit_pb2.ListCheckpointsResponse]  # type: ignore[assignment]
+    """The latest signed checkpoint of every audited topic-partition."""
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """The audit trail: every accepted event of every internal topic (catalog,
@@ -85,5 +97,23 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         """The trail, ordered by the time each event was recorded, then by its log
         position; filtered by namespace (parent) and the filter language.
         """
+
+    @_abc_1.abstractmethod
+    def ListAuditKeys(
+        self,
+        request: _audit_pb2.ListAuditKeysRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListAuditKeysResponse, _abc.Awaitable[_audit_pb2.ListAuditKeysResponse]]:
+        """The public keys that sign checkpoints: the current one and every retired
+        one still listed, so old checkpoints keep verifying after a rotation.
+        """
+
+    @_abc_1.abstractmethod
+    def ListCheckpoints(
+        self,
+        request: _audit_pb2.ListCheckpointsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_audit_pb2.ListCheckpointsResponse, _abc.Awaitable[_audit_pb2.ListCheckpointsResponse]]:
+        """The latest signed checkpoint of every audited topic-partition."""
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
