@@ -1,7 +1,7 @@
 # Thin aliases over scripts/run.py, which is all a fresh machine needs (Python 3.11+).
 PYTHON ?= python3
 
-.PHONY: setup gen lint typecheck test dev bench bench-scale soak clean
+.PHONY: setup gen lint typecheck test fuzz dev bench bench-scale soak clean
 
 setup:
 	$(PYTHON) -c "import runpy, sys; sys.argv = ['run']; m = runpy.run_path('scripts/run.py'); m['ensure_installed']()"
@@ -17,6 +17,11 @@ typecheck:
 
 test:
 	$(PYTHON) scripts/run.py test
+
+# The fuzz suite alone, longer than in `make test` (README: Input limits).
+MODELREG_FUZZ_EXAMPLES ?= 100000
+fuzz:
+	MODELREG_FUZZ_EXAMPLES=$(MODELREG_FUZZ_EXAMPLES) $(PYTHON) scripts/run.py test tests/fuzz
 
 dev:
 	$(PYTHON) scripts/run.py dev

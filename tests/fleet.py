@@ -17,6 +17,7 @@ from typing import Any
 
 import asyncpg
 import grpc
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from modelreg.artifacts.s3 import S3BlobStore
@@ -205,3 +206,10 @@ async def running_fleet(local_stack: LocalStack, base: Settings) -> AsyncIterato
             if pool is not None:
                 await pool.close()
             await drop_database(local_stack.postgres.admin_dsn, name)
+
+
+@pytest.fixture(scope="session")
+async def fleet(local_stack: LocalStack, settings: Settings) -> AsyncIterator[Fleet]:
+    """Import into a conftest to use (tests/integration/hardening, tests/fuzz)."""
+    async with running_fleet(local_stack, settings) as running:
+        yield running

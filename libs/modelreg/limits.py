@@ -35,19 +35,16 @@ MIN_TIMESTAMP_SECONDS = -62135596800
 MAX_TIMESTAMP_SECONDS = 253402300799
 """9999-12-31T23:59:59Z, the largest."""
 
-MULTILINE = frozenset("\n\t\r")
-"""The control characters a free-text field (description, annotations, reason) may hold."""
+
+# Unicode's Cc (C0 and C1 controls, NUL and DEL) and Cs (lone surrogates, not UTF-8 encodable),
+# as regular expressions: a search runs in C, so an 8 MB request costs milliseconds, not seconds.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
-def _bad_char(value: str, allowed: frozenset[str]) -> tuple[int, str] | None:
-    for i, c in enumerate(value):
-        if c in allowed:
-            continue
-        category = unicodedata.category(c)
-        # Cc: C0/C1 controls including NUL and DEL; Cs: a lone surrogate (not UTF-8 encodable).
-        if category in ("Cc", "Cs"):
-            return i, c
-    return None
+def _bad_char(value: str, multiline: bool) -> tuple[int, str] | None:
+    found = (_CONTROL_BUT_LINES if multiline else _CONTROL).search(value)
+    return None if found is None else (found.start(), found.group())
 
 
 def check_text(value: str, field: str, limit: int = MAX_TEXT_BYTES, *, multiline: bool = False) -> str:
@@ -57,7 +54,7 @@ def check_text(value: str, field: str, limit: int = MAX_TEXT_BYTES, *, multiline
         raise InvalidArgument.of(field, "must be a string")
     if len(value) > limit:  # cheap first: a character is at least one byte
         raise InvalidArgument.of(field, f"is longer than {limit} bytes")
-    bad = _bad_char(value, MULTILINE if multiline else frozenset())
+    bad = _bad_char(value, multiline)
     if bad is not None:
         i, c = bad
         kind = "a lone surrogate" if unicodedata.category(c) == "Cs" else "a control character"
@@ -192,7 +189,7 @@ def _check_strings(data: Any) -> None:
     while stack:
         item = stack.pop()
         if isinstance(item, str):
-            if _bad_char(item, frozenset()) is not None:
+            if _bad_char(item, multiline=False) is not None:
                 raise MalformedToken("control character in a token")
         elif isinstance(item, dict):
             stack.extend(item.keys())

@@ -368,3 +368,32 @@ async def test_undecodable_bytes_on_every_kind_of_method(fleet: Fleet, data: byt
         assert error.value.code() == Code.INVALID_ARGUMENT, (path, error.value.code(), error.value.details())
         assert violations(error.value) == ["request"]
     assert await fleet.snapshot() == before
+
+
+async def test_a_real_token_beside_a_garbage_one(fleet: Fleet, model: dict[str, str]) -> None:
+    """Found by the fuzz suite (reported as a hang on a loaded machine): a real consistency
+    token and an undecodable one on the same call."""
+    created = fleet.stubs["catalog"].CreateRegisteredModel(
+        cat.CreateRegisteredModelRequest(
+            parent=f"namespaces/{model['ns']}",
+            registered_model_id=unique("m"),
+            registered_model=cat.RegisteredModel(),
+        ),
+        metadata=ADMIN,
+    )
+    await created
+    real = dict(await created.trailing_metadata())[TOKEN_METADATA_KEY]
+    for request in (cat.CreateRegisteredModelRequest(), cat.GetRegisteredModelRequest(name=model["model"])):
+        method = (
+            "CreateRegisteredModel"
+            if isinstance(request, cat.CreateRegisteredModelRequest)
+            else "GetRegisteredModel"
+        )
+        await refused(
+            fleet,
+            "catalog",
+            method,
+            request,
+            TOKEN_METADATA_KEY,
+            [(TOKEN_METADATA_KEY, real), (TOKEN_METADATA_KEY, "BnD6L2Vt2V8")],
+        )

@@ -1,0 +1,243 @@
+"""The fuzz suite: requests generated from the method descriptors of all 45 methods, sent to
+the four running services (tests.fleet), in concurrent batches.
+
+Checks, for every request: never INTERNAL or UNKNOWN, never a hang past the client's
+deadline. For every batch: a service that refused every request of the batch kept its log
+end, and a schema fed only by such services kept every row count and checkpoint. At the end:
+every service still serving, nothing quarantined, and a write still round-trips.
+
+MODELREG_FUZZ_EXAMPLES sets the number of requests (10,000 in CI; `make fuzz` runs more).
+The status histogram is printed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections import Counter
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from modelreg.eventlog import TOKEN_METADATA_KEY
+from modelreg.gen.catalog.v1 import catalog_pb2 as cat
+from modelreg.gen.lineage.v1 import lineage_pb2 as lin
+from modelreg.gen.promotion.v1 import promotion_pb2 as pro
+from modelreg.gen.versioning.v1 import versioning_pb2 as ver
+from tests.fleet import ADMIN, FEEDS, SERVICES, Fleet
+from tests.fuzz.generate import Pool, Request, path_of, requests
+from tests.helpers import unique
+
+REQUESTS = int(os.environ.get("MODELREG_FUZZ_EXAMPLES", "10000"))
+BATCH = 50
+DEADLINE_S = 30.0
+STREAM_IDLE_S = 0.5
+"""A server stream that sends nothing for this long is open and well (a live Watch)."""
+
+Code = grpc.StatusCode
+MAY_WRITE = {"OK", "OK (stream open)", "ABORTED", "UNAVAILABLE", "CANCELLED", "DEADLINE_EXCEEDED"}
+"""Outcomes after which a request may have appended; every other one must have changed nothing."""
+DEFECTS = {"INTERNAL", "UNKNOWN", "HANG"}
+
+histogram: Counter[str] = Counter()
+by_method: dict[str, Counter[str]] = {}
+defects: list[str] = []
+elapsed: list[float] = []
+timings: dict[str, float] = {"requests": 0.0, "snapshots": 0.0}
+
+
+@pytest.fixture(scope="module")
+async def pool(fleet: Fleet) -> Pool:
+    """Resources that exist, and real tokens, for the generator to mix in."""
+    found = Pool()
+    ns = unique("ns")
+    created = fleet.stubs["catalog"].CreateRegisteredModel(
+        cat.CreateRegisteredModelRequest(
+            parent=f"namespaces/{ns}",
+            registered_model_id=unique("m"),
+            registered_model=cat.RegisteredModel(description="fuzz", tags={"team": "a"}),
+        ),
+        metadata=ADMIN,
+    )
+    model = (await created).name
+    token = dict(await created.trailing_metadata())[TOKEN_METADATA_KEY]
+    await fleet.stubs["catalog"].CreateRegisteredModel(
+        cat.CreateRegisteredModelRequest(
+            parent=f"namespaces/{ns}", registered_model_id=unique("m"), registered_model=cat.RegisteredModel()
+        ),
+        metadata=ADMIN,
+    )
+    created_version = fleet.stubs["versioning"].CreateModelVersion(
+        ver.CreateModelVersionRequest(
+            parent=model, model_version=ver.ModelVersion(metrics={"acc": 0.9}), bump=ver.BUMP_MAJOR
+        ),
+        metadata=[*ADMIN, (TOKEN_METADATA_KEY, token)],
+    )
+    version = (await created_version).name
+    found.tokens.append(dict(await created_version.trailing_metadata())[TOKEN_METADATA_KEY])
+    found.tokens.append(token)
+    found.strings += [f"namespaces/{ns}", model, version, ns, model.rsplit("/", 1)[1], model + "@latest"]
+    listed = await fleet.stubs["catalog"].ListRegisteredModels(
+        cat.ListRegisteredModelsRequest(parent=f"namespaces/{ns}", page_size=1), metadata=ADMIN
+    )
+    if listed.next_page_token:
+        found.tokens.append(listed.next_page_token)
+    with _ignored():
+        record = await fleet.stubs["lineage"].RecordLineage(
+            lin.RecordLineageRequest(
+                parent=version,
+                record=lin.LineageRecord(
+                    datasets=[lin.Dataset(uri="s3://d/train", digest="sha256:" + "a" * 64)]
+                ),
+            ),
+            metadata=[*ADMIN, *((TOKEN_METADATA_KEY, t) for t in found.tokens[:1])],
+        )
+        found.strings.append(record.name)
+    with _ignored():
+        request = await fleet.stubs["promotion"].CreateTransitionRequest(
+            pro.CreateTransitionRequestRequest(
+                parent=model,
+                transition_request=pro.TransitionRequest(
+                    moves=[pro.PointerMove(pointer="champion", version=1)]
+                ),
+            ),
+            metadata=[*ADMIN, *((TOKEN_METADATA_KEY, t) for t in found.tokens[:1])],
+        )
+        found.strings.append(request.name)
+    return found
+
+
+class _ignored:
+    """The pool is a help to the generator, not a test: a setup call that fails is skipped."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, error: object, tb: object) -> bool:
+        return isinstance(error, grpc.aio.AioRpcError)
+
+
+async def _stream(request: Request) -> AsyncIterator[bytes]:
+    for message in request.messages:
+        yield message
+
+
+async def send(fleet: Fleet, request: Request) -> str:
+    """The outcome of one request: a status name, or HANG."""
+    channel = fleet.channels[request.service]
+    path = path_of(request.method)
+    raw = {"request_serializer": None, "response_deserializer": None}
+    metadata = list(request.metadata)
+    try:
+        if request.method.client_streaming:
+            await channel.stream_unary(path, **raw)(_stream(request), metadata=metadata, timeout=DEADLINE_S)
+        elif request.method.server_streaming:
+            call = channel.unary_stream(path, **raw)(
+                request.messages[0], metadata=metadata, timeout=DEADLINE_S
+            )
+            for _ in range(5):
+                try:
+                    item = await asyncio.wait_for(call.read(), STREAM_IDLE_S)
+                except TimeoutError:
+                    call.cancel()
+                    return "OK (stream open)"
+                if item is grpc.aio.EOF:
+                    break
+            call.cancel()
+        else:
+            await channel.unary_unary(path, **raw)(request.messages[0], metadata=metadata, timeout=DEADLINE_S)
+        return "OK"
+    except grpc.aio.AioRpcError as error:
+        code = error.code()
+        if code == Code.DEADLINE_EXCEEDED and "consistency token" not in (error.details() or ""):
+            return "HANG"  # the client's deadline passed: the server never answered
+        if code == Code.CANCELLED and request.method.server_streaming:
+            return "OK (stream open)"
+        return code.name
+
+
+@pytest.mark.timeout(1800)  # 10,000 requests take 2-6 minutes, depending on the machine's load
+@settings(
+    max_examples=max(1, REQUESTS // BATCH),
+    deadline=None,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],  # a failing batch is reported with its requests, not shrunk
+    suppress_health_check=list(HealthCheck),
+)
+@given(data=st.data())
+async def test_generated_requests(fleet: Fleet, pool: Pool, data: st.DataObject) -> None:
+    batch = [data.draw(requests(pool, ADMIN)) for _ in range(BATCH)]
+    started = time.monotonic()
+    before = await fleet.snapshot()
+    sent = time.monotonic()
+    outcomes = await asyncio.gather(*(send(fleet, r) for r in batch))
+    answered = time.monotonic()
+    after = await fleet.snapshot()
+    elapsed.append(time.monotonic() - started)
+    timings["requests"] += answered - sent
+    timings["snapshots"] += (sent - started) + (time.monotonic() - answered)
+    touched = set()
+    for request, outcome in zip(batch, outcomes, strict=True):
+        histogram[outcome] += 1
+        by_method.setdefault(path_of(request.method), Counter())[outcome] += 1
+        if outcome in DEFECTS:
+            defects.append(f"{outcome}: {request.describe()}")
+        if outcome in MAY_WRITE:
+            touched.add(request.service)
+    for service in SERVICES:
+        if service not in touched and after.log_ends[service] != before.log_ends[service]:
+            refused = [
+                f"{path_of(r.method)} {o}"
+                for r, o in zip(batch, outcomes, strict=True)
+                if r.service == service
+            ]
+            defects.append(f"APPENDED: {service}'s log grew while every request to it was refused: {refused}")
+    for schema, feeds in FEEDS.items():
+        if not touched & set(feeds) and after.rows[schema] != before.rows[schema]:
+            changed = {
+                t: (before.rows[schema].get(t), n)
+                for t, n in after.rows[schema].items()
+                if before.rows[schema].get(t) != n
+            }
+            defects.append(f"CHANGED: {schema} rows changed while its feeds refused everything: {changed}")
+
+
+async def test_the_fleet_survived_and_the_histogram(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+    total = sum(histogram.values())
+    with capsys.disabled():
+        print(
+            f"\nfuzz: {total} requests over {len(by_method)} methods in {sum(elapsed):.1f}s of batches "
+            f"({timings['requests']:.1f}s answering, {timings['snapshots']:.1f}s snapshots)"
+        )
+        for outcome, count in histogram.most_common():
+            print(f"  {outcome:<20} {count}")
+        if os.environ.get("MODELREG_FUZZ_VERBOSE"):
+            for method, counts in sorted(by_method.items()):
+                print(f"  {method}: {dict(counts)}")
+    assert total >= REQUESTS - BATCH, "run the whole module: the generated requests come first"
+    assert not defects, "\n".join(defects[:50])
+    assert await fleet.quarantined() == 0
+    for service in SERVICES:
+        health = health_pb2_grpc.HealthStub(fleet.channels[service])
+        reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
+        assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
+    # The projectors still fold: a write is answered (it waits for its own verdict).
+    created = await fleet.stubs["catalog"].CreateRegisteredModel(
+        cat.CreateRegisteredModelRequest(
+            parent=f"namespaces/{unique('ns')}",
+            registered_model_id=unique("m"),
+            registered_model=cat.RegisteredModel(),
+        ),
+        metadata=ADMIN,
+        timeout=30,
+    )
+    assert (
+        await fleet.stubs["catalog"].GetRegisteredModel(
+            cat.GetRegisteredModelRequest(name=created.name), metadata=ADMIN
+        )
+    ).name == created.name
