@@ -40,6 +40,9 @@ FEEDS: Mapping[str, tuple[str, ...]] = {
     "lineage": ("lineage", "versioning", "promotion"),
     "promotion": ("promotion", "versioning", "lineage"),
 }
+_CHECKPOINTS_SQL = " UNION ALL ".join(
+    f"SELECT '{s}' AS schema, topic, partition, next_offset FROM \"{s}\".checkpoints" for s in SERVICES
+)
 ADMIN = auth("root")
 """Metadata of a principal that may call every method, so requests reach validation."""
 
@@ -65,6 +68,7 @@ class Fleet:
     _consumer: AIOKafkaConsumer
     _pool: asyncpg.Pool
     _partitions: dict[str, list[TopicPartition]] = field(default_factory=dict)
+    _count_sql: str | None = None
 
     async def _topic_partitions(self, service: str) -> list[TopicPartition]:
         if service not in self._partitions:
@@ -91,16 +95,14 @@ class Fleet:
         while True:
             behind = []
             async with self._pool.acquire() as conn:
-                for schema, feeds in FEEDS.items():
-                    rows = await conn.fetch(
-                        f'SELECT topic, partition, next_offset FROM "{schema}".checkpoints'
-                    )
-                    done = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-                    for feed in feeds:
-                        topic = topic_of(self.settings, feed)
-                        for partition, end in ends[feed].items():
-                            if done.get((topic, partition), 0) < end:
-                                behind.append(f"{schema}<-{topic}[{partition}]")
+                rows = await conn.fetch(_CHECKPOINTS_SQL)  # one round trip for the four schemas
+            done = {(r["schema"], r["topic"], r["partition"]): r["next_offset"] for r in rows}
+            for schema, feeds in FEEDS.items():
+                for feed in feeds:
+                    topic = topic_of(self.settings, feed)
+                    for partition, end in ends[feed].items():
+                        if done.get((schema, topic, partition), 0) < end:
+                            behind.append(f"{schema}<-{topic}[{partition}]")
             if not behind:
                 return
             assert time.monotonic() < deadline, f"projectors did not catch up: {behind}"
@@ -109,24 +111,26 @@ class Fleet:
     async def snapshot(self) -> Snapshot:
         await self.settle()
         ends = await self.log_ends()
-        rows: dict[str, dict[str, int]] = {}
+        rows: dict[str, dict[str, int]] = {schema: {} for schema in SERVICES}
         async with self._pool.acquire() as conn:
-            for schema in SERVICES:
+            if self._count_sql is None:  # the tables are fixed once the services have started
                 tables = await conn.fetch(
-                    "SELECT table_name FROM information_schema.tables "
-                    "WHERE table_schema = $1 AND table_type = 'BASE TABLE' ORDER BY table_name",
-                    schema,
+                    "SELECT table_schema, table_name FROM information_schema.tables "
+                    "WHERE table_schema = ANY($1) AND table_type = 'BASE TABLE' ORDER BY 1, 2",
+                    list(SERVICES),
                 )
-                names = [t["table_name"] for t in tables]
-                counts = await conn.fetch(
-                    " UNION ALL ".join(
-                        f'SELECT \'{n}\' AS t, count(*) AS n FROM "{schema}"."{n}"' for n in names
-                    )
-                )
-                rows[schema] = {r["t"]: r["n"] for r in counts}
-                rows[schema]["checkpoints.sum"] = int(
-                    await conn.fetchval(f'SELECT coalesce(sum(next_offset), 0) FROM "{schema}".checkpoints')
-                )
+                counts = [
+                    f"SELECT '{t['table_schema']}', '{t['table_name']}', count(*) "
+                    f'FROM "{t["table_schema"]}"."{t["table_name"]}"'
+                    for t in tables
+                ]
+                sums = [
+                    f"SELECT '{s}', 'checkpoints.sum', coalesce(sum(next_offset), 0) FROM \"{s}\".checkpoints"
+                    for s in SERVICES
+                ]
+                self._count_sql = " UNION ALL ".join(counts + sums)
+            for schema, table, count in await conn.fetch(self._count_sql):  # one round trip
+                rows[schema][table] = int(count)
         return Snapshot({s: sum(p.values()) for s, p in ends.items()}, rows)
 
     async def quarantined(self) -> int:
