@@ -125,6 +125,7 @@ TABLE: Mapping[str, Permission] = {
     # the public keys and the newest signed checkpoints hold no namespace's data
     AUDIT + "ListAuditKeys": _filtered(),
     AUDIT + "ListCheckpoints": _filtered(),
+    AUDIT + "ExportAudit": _ns(V, "parent", empty_means_all=True),
 }
 """Full gRPC method path -> permission."""
 

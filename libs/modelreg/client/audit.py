@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import grpc
+
 from modelreg.client.blocking import Blocking, Facade
 from modelreg.client.connection import Connection
+from modelreg.client.errors import from_rpc_error
 from modelreg.client.uris import parse_uri
 from modelreg.gen.audit.v1 import audit_pb2
 
@@ -83,6 +86,39 @@ class AuditClient:
                 return found[:limit]
         return found
 
+    async def export_audit(
+        self,
+        namespace: str = "",
+        *,
+        model: str = "",
+        actor: str = "",
+        action: str = "",
+        since: datetime | None = None,
+        until: datetime | None = None,
+        filter: str = "",
+    ) -> dict[str, bytes]:
+        """An export bundle of the trail these arguments select (as list_audit_events'):
+        path -> file bytes, for `modelreg.auditlog.bundle.verify_bundle` or a directory."""
+        parent, text = audit_filter(
+            model=model, actor=actor, action=action, since=since, until=until, filter=filter
+        )
+        if namespace:
+            parent = namespace if namespace.startswith("namespaces/") else f"namespaces/{namespace}"
+        connection = self._connection
+        stream = connection.audit.ExportAudit(
+            audit_pb2.ExportAuditRequest(parent=parent, filter=text), metadata=connection.metadata()
+        )
+        files: dict[str, bytearray] = {}
+        try:
+            async for chunk in stream:
+                files.setdefault(chunk.path, bytearray()).extend(chunk.data)
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+        finally:
+            stream.cancel()
+        return {path: bytes(data) for path, data in files.items()}
+
 
 class SyncAuditClient(Facade[AuditClient]):
     list_audit_events = Blocking(AuditClient.list_audit_events)
+    export_audit = Blocking(AuditClient.export_audit)

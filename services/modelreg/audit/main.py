@@ -57,7 +57,7 @@ def spec(
     def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
         reader = PostgresAuditReader(runtime.pool, runtime.schema)
         listed = [SigningKeyInfo(*key) for key in ring.listed()]
-        audit = Audit(reader, reader, listed)
+        audit = Audit(reader, reader, listed, ring.signer, ring.retired)
         audit_pb2_grpc.add_AuditServiceServicer_to_server(AuditServicer(audit), server)
         return [SERVICE_NAME]
 

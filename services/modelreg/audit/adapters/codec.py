@@ -62,6 +62,7 @@ def entry_of(accepted: AcceptedEvent, leaf_index: int) -> AuditEntry | None:
         hash=bytes(envelope.hash),
         leaf_index=leaf_index,
         record=encode(envelope),
+        stream=_text(envelope.stream),
     )
 
 

@@ -37,6 +37,7 @@ COLUMNS = (
     "hash",
     "leaf_index",
     "record",
+    "stream",
 )
 """In AuditEntry's field order."""
 TYPES = (
@@ -51,6 +52,7 @@ TYPES = (
     "bytea[]",
     "bigint[]",
     "bytea[]",
+    "text[]",
 )
 
 

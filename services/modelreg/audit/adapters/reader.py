@@ -58,20 +58,50 @@ class PostgresAuditReader:
             f" key_id, body, signature FROM {self._schema}.signed_checkpoints"
             " ORDER BY topic, partition, size DESC"
         )
-        return [
-            StoredCheckpoint(
-                r["topic"],
-                r["partition"],
-                r["size"],
-                bytes(r["root"]),
-                bytes(r["previous"]),
-                r["sign_time"],
-                r["key_id"],
-                bytes(r["body"]),
-                bytes(r["signature"]),
-            )
-            for r in rows
-        ]
+        return [_checkpoint(r) for r in rows]
+
+    async def checkpoint_chain(self, topic: str, partition: int) -> Sequence[StoredCheckpoint]:
+        rows = await self._pool.fetch(
+            "SELECT topic, partition, size, root, previous, sign_time, key_id, body, signature"
+            f" FROM {self._schema}.signed_checkpoints WHERE topic = $1 AND partition = $2 ORDER BY size",
+            topic,
+            partition,
+        )
+        return [_checkpoint(r) for r in rows]
+
+    async def leaf_hashes(self, topic: str, partition: int, size: int) -> Sequence[bytes]:
+        rows = await self._pool.fetch(
+            f"SELECT sha256('\\x00'::bytea || record) AS leaf FROM {self._table}"
+            " WHERE topic = $1 AND partition = $2 AND leaf_index < $3 ORDER BY leaf_index",
+            topic,
+            partition,
+            size,
+        )
+        return [bytes(r["leaf"]) for r in rows]
+
+    async def stream_counts(self, topic: str, partition: int, size: int) -> dict[str, int]:
+        rows = await self._pool.fetch(
+            f"SELECT stream, count(*) AS n FROM {self._table}"
+            " WHERE topic = $1 AND partition = $2 AND leaf_index < $3 GROUP BY stream",
+            topic,
+            partition,
+            size,
+        )
+        return {r["stream"]: r["n"] for r in rows}
+
+
+def _checkpoint(r: asyncpg.Record) -> StoredCheckpoint:
+    return StoredCheckpoint(
+        r["topic"],
+        r["partition"],
+        r["size"],
+        bytes(r["root"]),
+        bytes(r["previous"]),
+        r["sign_time"],
+        r["key_id"],
+        bytes(r["body"]),
+        bytes(r["signature"]),
+    )
 
 
 def _entry(row: asyncpg.Record) -> AuditEntry:

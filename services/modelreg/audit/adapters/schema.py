@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS {s}.audit_events (
     hash           bytea NOT NULL,
     leaf_index     bigint NOT NULL,
     record         bytea NOT NULL,
+    stream         text NOT NULL,
     PRIMARY KEY (topic, partition, "offset")
 );
 CREATE TABLE IF NOT EXISTS {s}.merkle_frontiers (

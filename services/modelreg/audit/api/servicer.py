@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 from modelreg.audit.api import mapping
 from modelreg.audit.application.use_cases import Audit
 from modelreg.gen.audit.v1 import audit_pb2 as pb
 from modelreg.gen.audit.v1 import audit_pb2_grpc
 from modelreg.grpcutil.context import ServicerContext as Context
+
+CHUNK_BYTES = 1 << 20
 
 
 class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
@@ -33,3 +37,11 @@ class AuditServicer(audit_pb2_grpc.AuditServiceServicer):
     ) -> pb.ListCheckpointsResponse:
         found = await self._audit.latest_checkpoints()
         return pb.ListCheckpointsResponse(checkpoints=[mapping.checkpoint_out(c) for c in found])
+
+    async def ExportAudit(  # noqa: N802
+        self, request: pb.ExportAuditRequest, context: Context
+    ) -> AsyncIterator[pb.ExportAuditChunk]:
+        files = await self._audit.export(request.parent, request.filter)
+        for path, data in files.items():
+            for start in range(0, max(len(data), 1), CHUNK_BYTES):
+                yield pb.ExportAuditChunk(path=path, data=data[start : start + CHUNK_BYTES])

@@ -27,3 +27,15 @@ class CheckpointReader(Protocol):
     async def latest_checkpoints(self) -> Sequence[StoredCheckpoint]:
         """The newest checkpoint of every audited topic-partition that has one."""
         ...
+
+    async def checkpoint_chain(self, topic: str, partition: int) -> Sequence[StoredCheckpoint]:
+        """Every checkpoint of one partition, in size order."""
+        ...
+
+    async def leaf_hashes(self, topic: str, partition: int, size: int) -> Sequence[bytes]:
+        """The leaf hashes of the partition's first `size` accepted events."""
+        ...
+
+    async def stream_counts(self, topic: str, partition: int, size: int) -> dict[str, int]:
+        """Per stream of the partition, its accepted events among the first `size`."""
+        ...

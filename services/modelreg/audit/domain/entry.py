@@ -32,6 +32,8 @@ class AuditEntry:
     """The event's leaf in its partition's Merkle tree (accepted events in log order)."""
     record: bytes
     """The record bytes of the event (its envelope as the log holds it): the Merkle leaf."""
+    stream: str
+    """The event's stream (its hash chain); the resource, except for a denial."""
 
     @property
     def sort_key(self) -> tuple[datetime, str, int, int]:

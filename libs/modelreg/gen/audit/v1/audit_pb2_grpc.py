@@ -58,6 +58,11 @@ class AuditServiceStub:
                 request_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
                 response_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
                 _registered_method=True)
+        self.ExportAudit = channel.unary_stream(
+                '/modelreg.audit.v1.AuditService/ExportAudit',
+                request_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ExportAuditRequest.SerializeToString,
+                response_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ExportAuditChunk.FromString,
+                _registered_method=True)
 
 
 class AuditServiceServicer:
@@ -94,6 +99,16 @@ class AuditServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportAudit(self, request, context):
+        """An export bundle of the trail (the same parent and filter as ListAuditEvents),
+        as its files in chunks: events (JSONL and CSV) with an inclusion proof each, the
+        covering checkpoints, the public keys and a signed manifest. `modelreg audit
+        verify` checks it offline. FAILED_PRECONDITION without a signing key.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AuditServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -111,6 +126,11 @@ def add_AuditServiceServicer_to_server(servicer, server):
                     servicer.ListCheckpoints,
                     request_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.FromString,
                     response_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.SerializeToString,
+            ),
+            'ExportAudit': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportAudit,
+                    request_deserializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ExportAuditRequest.FromString,
+                    response_serializer=modelreg_dot_audit_dot_v1_dot_audit__pb2.ExportAuditChunk.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -202,6 +222,33 @@ class AuditService:
             '/modelreg.audit.v1.AuditService/ListCheckpoints',
             modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsRequest.SerializeToString,
             modelreg_dot_audit_dot_v1_dot_audit__pb2.ListCheckpointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/modelreg.audit.v1.AuditService/ExportAudit',
+            modelreg_dot_audit_dot_v1_dot_audit__pb2.ExportAuditRequest.SerializeToString,
+            modelreg_dot_audit_dot_v1_dot_audit__pb2.ExportAuditChunk.FromString,
             options,
             channel_credentials,
             insecure,

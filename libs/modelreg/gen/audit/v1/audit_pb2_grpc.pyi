@@ -52,6 +52,12 @@ class AuditServiceStub:
     """
     ListCheckpoints: _grpc.UnaryUnaryMultiCallable[_audit_pb2.ListCheckpointsRequest, _audit_pb2.ListCheckpointsResponse]
     """The latest signed checkpoint of every audited topic-partition."""
+    ExportAudit: _grpc.UnaryStreamMultiCallable[_audit_pb2.ExportAuditRequest, _audit_pb2.ExportAuditChunk]
+    """An export bundle of the trail (the same parent and filter as ListAuditEvents),
+    as its files in chunks: events (JSONL and CSV) with an inclusion proof each, the
+    covering checkpoints, the public keys and a signed manifest. `modelreg audit
+    verify` checks it offline. FAILED_PRECONDITION without a signing key.
+    """
 
 @_typing.type_check_only
 class AuditServiceAsyncStub(AuditServiceStub):
@@ -76,6 +82,12 @@ class AuditServiceAsyncStub(AuditServiceStub):
     """
     ListCheckpoints: _aio.UnaryUnaryMultiCallable[_audit_pb2.ListCheckpointsRequest, _audit_pb2.ListCheckpointsResponse]  # type: ignore[assignment]
     """The latest signed checkpoint of every audited topic-partition."""
+    ExportAudit: _aio.UnaryStreamMultiCallable[_audit_pb2.ExportAuditRequest, _audit_pb2.ExportAuditChunk]  # type: ignore[assignment]
+    """An export bundle of the trail (the same parent and filter as ListAuditEvents),
+    as its files in chunks: events (JSONL and CSV) with an inclusion proof each, the
+    covering checkpoints, the public keys and a signed manifest. `modelreg audit
+    verify` checks it offline. FAILED_PRECONDITION without a signing key.
+    """
 
 class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
     """The audit trail: every accepted event of every internal topic (catalog,
@@ -115,5 +127,17 @@ class AuditServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_audit_pb2.ListCheckpointsResponse, _abc.Awaitable[_audit_pb2.ListCheckpointsResponse]]:
         """The latest signed checkpoint of every audited topic-partition."""
+
+    @_abc_1.abstractmethod
+    def ExportAudit(
+        self,
+        request: _audit_pb2.ExportAuditRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_audit_pb2.ExportAuditChunk], _abc.AsyncIterator[_audit_pb2.ExportAuditChunk]]:
+        """An export bundle of the trail (the same parent and filter as ListAuditEvents),
+        as its files in chunks: events (JSONL and CSV) with an inclusion proof each, the
+        covering checkpoints, the public keys and a signed manifest. `modelreg audit
+        verify` checks it offline. FAILED_PRECONDITION without a signing key.
+        """
 
 def add_AuditServiceServicer_to_server(servicer: AuditServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
