@@ -156,3 +156,12 @@ def test_decoding_refuses_out_of_range_timestamps() -> None:
     message = promotion_pb2.GetPointersRequest(as_of=Timestamp(seconds=0, nanos=-5))
     with pytest.raises(InvalidArgument):
         decoding.check_message(message)
+
+
+def test_an_etag_is_ascii_digits() -> None:
+    from modelreg.catalog.api.mapping import expected_revision
+
+    assert expected_revision('W/"12"', "etag") == 12
+    for etag in ('"١٢"', "²", "12\n", '"1"x'):
+        with pytest.raises(InvalidArgument):
+            expected_revision(etag, "etag")

@@ -31,7 +31,7 @@ _STATE = {
     ModelState.ARCHIVED: catalog_pb2.RegisteredModel.STATE_ARCHIVED,
     ModelState.DELETED: catalog_pb2.RegisteredModel.STATE_DELETED,
 }
-_ETAG = re.compile(r'^(?:W/)?"?(\d{1,18})"?$')
+_ETAG = re.compile(r'^(?:W/)?"?([0-9]{1,18})"?$')  # [0-9]: \d is every Unicode digit
 
 
 def fields_of(body: catalog_pb2.RegisteredModel, prefix: str = "registered_model") -> ModelFields:
