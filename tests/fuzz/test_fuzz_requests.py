@@ -36,7 +36,7 @@ from tests.helpers import unique
 REQUESTS = int(os.environ.get("MODELREG_FUZZ_EXAMPLES", "10000"))
 BATCH = 50
 DEADLINE_S = 30.0
-STREAM_IDLE_S = 0.5
+STREAM_IDLE_S = 0.25
 """A server stream that sends nothing for this long is open and well (a live Watch)."""
 
 Code = grpc.StatusCode
