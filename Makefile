@@ -1,7 +1,7 @@
 # Thin aliases over scripts/run.py, which is all a fresh machine needs (Python 3.11+).
 PYTHON ?= python3
 
-.PHONY: setup gen lint typecheck test fuzz dev bench bench-scale soak clean
+.PHONY: setup gen lint typecheck test fuzz dev bench bench-scale bench-audit soak clean
 
 setup:
 	$(PYTHON) -c "import runpy, sys; sys.argv = ['run']; m = runpy.run_path('scripts/run.py'); m['ensure_installed']()"
@@ -31,6 +31,10 @@ bench:
 
 bench-scale:
 	$(PYTHON) scripts/run.py bench --scale
+
+# Audit export and verify rates at 100k events.
+bench-audit:
+	$(PYTHON) scripts/run.py bench-audit
 
 soak:
 	$(PYTHON) scripts/run.py soak

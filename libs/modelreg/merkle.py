@@ -100,6 +100,13 @@ class MerkleTree:
         size = self.size if size is None else size
         if not 0 <= index < size <= self.size:
             raise ValueError(f"no leaf {index} in a tree of {size}")
+        if size == self.size:  # the siblings up the levels (a promoted node has none)
+            path, i = [], index
+            for level in self._levels[:-1]:
+                if i ^ 1 < len(level):
+                    path.append(level[i ^ 1])
+                i >>= 1
+            return path
         proof: list[bytes] = []
         lo, hi = 0, size
         while hi - lo > 1:
