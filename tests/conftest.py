@@ -18,6 +18,7 @@ import grpc
 import pytest
 
 from modelreg.devstack import LocalStack, create_database, drop_database
+from modelreg.eventlog.integrity import LogIntegrity
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.runtime.settings import Settings
 from tests import logscan
@@ -88,6 +89,8 @@ def settings(local_stack: LocalStack, database: str) -> Settings:
         kafka=KafkaSettings(
             bootstrap_servers=local_stack.kafka.bootstrap_servers,
             topic_prefix=f"run-{uuid.uuid4().hex[:8]}.",
+            # Every service of the suite signs what it appends and verifies what it folds.
+            integrity=LogIntegrity.generated("test"),
         ),
         pg_dsn=database,
         token_wait_s=1.0,

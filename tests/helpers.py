@@ -59,10 +59,9 @@ def violations(error: grpc.aio.AioRpcError) -> list[str]:
 def with_own_topics(settings: Settings, name: str) -> Settings:
     """The settings with a topic prefix of their own: a test that puts another service's facts
     on the broker directly must not have that service (on the shared topics) fold them too."""
-    kafka = settings.kafka
     return replace(
         settings,
-        kafka=KafkaSettings(kafka.bootstrap_servers, f"{name}-{uuid.uuid4().hex[:8]}.", kafka.linger_ms),
+        kafka=replace(settings.kafka, topic_prefix=f"{name}-{uuid.uuid4().hex[:8]}."),
     )
 
 

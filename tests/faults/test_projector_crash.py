@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 
 import asyncpg
 
@@ -40,7 +41,7 @@ def created(stream: str, note: str):
 
 
 async def produce(kafka: KafkaSettings, topic: str) -> list[Position]:
-    log = KafkaEventLog(KafkaSettings(kafka.bootstrap_servers, kafka.topic_prefix, linger_ms=5))
+    log = KafkaEventLog(replace(kafka, linger_ms=5))
     await log.start()
     try:
         envelopes = []

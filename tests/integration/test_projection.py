@@ -80,6 +80,7 @@ async def test_a_zombie_projector_cannot_commit(catalog_host: ServiceHost, catal
             topic=topic,
             partition=partition,
             expected_next_offset=0,
+            integrity=catalog_host.settings.kafka.integrity,
         )
         live_next = await fold_from_0(records=records)
         assert live_next == records[-1].offset + 1

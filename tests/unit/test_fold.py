@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from modelreg.eventlog import (
     ANY_REVISION,
+    EMPTY_HEAD,
     GENESIS_HASH,
     EventContext,
     FoldState,
@@ -82,11 +83,17 @@ def test_any_revision_appends_but_must_link_to_the_head() -> None:
 
 def test_tampered_content_is_rejected() -> None:
     state = FoldState()
-    e = envelope("s", 0, GENESIS_HASH)
+    genuine = envelope("s", 0, GENESIS_HASH)
+    e = Envelope()
+    e.CopyFrom(genuine)
     e.actor = "mallory"
     outcome = state.apply(e)
-    assert outcome is not None and outcome.verdict is Verdict.CONFLICT
+    assert outcome is not None and outcome.verdict is Verdict.REJECTED
     assert "hash" in outcome.reason
+    # Nothing vouches for a tampered record's event id, so it does not use it up.
+    assert state.head("s") == EMPTY_HEAD
+    accepted = state.apply(genuine)
+    assert accepted is not None and accepted.verdict is Verdict.ACCEPTED
 
 
 def test_hash_covers_every_field_and_the_chain_link() -> None:

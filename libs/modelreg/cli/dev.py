@@ -43,6 +43,7 @@ from modelreg.auditlog.checkpoint import Signer
 from modelreg.devstack import PostgresServer, TansuBroker, create_database
 from modelreg.devstack.ports import free_port
 from modelreg.devstack.postgres import PG_DSN_ENV, dsn_for_database
+from modelreg.eventlog.integrity import ensure_local_keys
 
 log = structlog.get_logger(__name__)
 
@@ -299,6 +300,8 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
             "MODELREG_ROLES": os.environ.get("MODELREG_ROLES") or DEV_ROLES,
             "MODELREG_AUDIT_SIGNING_KEY": os.environ.get("MODELREG_AUDIT_SIGNING_KEY")
             or str(audit_signing_key(home)),
+            # Every envelope signed, every fold verifying (a key kept under the home).
+            **ensure_local_keys(home / "keys"),
         }
         archiver = Supervised(
             "archiver",

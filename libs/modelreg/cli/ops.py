@@ -3,7 +3,8 @@ replay, status, as-of.
 
 They talk to PostgreSQL and the broker, not to the services (except as-of), so they read
 the services' own settings (MODELREG_PG_DSN, MODELREG_KAFKA_BOOTSTRAP,
-MODELREG_TOPIC_PREFIX) or the same values as options.
+MODELREG_TOPIC_PREFIX, and the trusted keys MODELREG_TRUSTED_KEYS, so a replay verifies
+signatures as the live folds do) or the same values as options.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from modelreg.archive.kafka import Archiver, RestoreRefused
 from modelreg.archive.restore import PartitionSummary, restore, verify_archive
 from modelreg.cli.output import Output, OutputOption, as_dict, run
 from modelreg.client.asof import ModelAsOf, rfc3339
+from modelreg.eventlog.integrity import LogIntegrity
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.filtering.lexer import parse_timestamp
 from modelreg.projections.schema import quote_schema
@@ -212,7 +214,9 @@ def replay(
     The rebuild folds the log from offset 0 while the services keep serving; with --swap
     the shadow replaces the live schema atomically. Exits 10 on a mismatch, naming the
     table and the first differing row's key."""
-    settings = KafkaSettings(bootstrap_servers=kafka, topic_prefix=topic_prefix)
+    settings = KafkaSettings(
+        bootstrap_servers=kafka, topic_prefix=topic_prefix, integrity=LogIntegrity.from_env()
+    )
     models = [read_model(name, settings) for name in selected(service)]
     if as_of or into:
         _replay_as_of(pg_dsn, settings, models, as_of, into, output)
@@ -396,7 +400,9 @@ def status(
 
     Per service, projection and partition; STUCK when a partition has lag and it has not
     shrunk over --window seconds."""
-    settings = KafkaSettings(bootstrap_servers=kafka, topic_prefix=topic_prefix)
+    settings = KafkaSettings(
+        bootstrap_servers=kafka, topic_prefix=topic_prefix, integrity=LogIntegrity.from_env()
+    )
     models = [read_model(name, settings) for name in selected(service)]
     rows = asyncio.run(_status(pg_dsn, settings, models, window))
     if archive_url:

@@ -80,19 +80,31 @@ def build_envelope(
 
 
 def content_hash(envelope: Envelope) -> bytes:
-    """SHA-256 over prev_hash and the envelope serialised with `hash` cleared.
+    """SHA-256 over prev_hash and the envelope serialised with `hash`, `signature`,
+    `signing_key_id` and `partition` cleared.
 
     prev_hash is inside the serialised bytes too; it is hashed first as well so
     the chain link stays explicit for verifiers in other languages.
     """
     # `hash` is cleared in place and put back rather than serialising a cleared copy: the
     # fold hashes every event of a replay, and the copy was a third of this function.
-    sealed = envelope.hash
+    # What the log's producer adds on append (eventlog/integrity.py: the partition, the key
+    # id and the signature, which covers this hash and those) is left out too, so the hash
+    # build_envelope sets is final, and an envelope without them hashes as it always did.
+    sealed, signature, key_id = envelope.hash, envelope.signature, envelope.signing_key_id
+    partition = envelope.partition if envelope.HasField("partition") else None
     envelope.hash = b""
+    envelope.signature = b""
+    envelope.signing_key_id = ""
+    envelope.ClearField("partition")
     try:
         unsealed = envelope.SerializeToString(deterministic=True)
     finally:
         envelope.hash = sealed
+        envelope.signature = signature
+        envelope.signing_key_id = key_id
+        if partition is not None:
+            envelope.partition = partition
     return hashlib.sha256(envelope.prev_hash + unsealed).digest()
 
 

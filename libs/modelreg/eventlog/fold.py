@@ -13,7 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from modelreg.eventlog.envelope import GENESIS_HASH, content_hash
+from modelreg.eventlog.envelope import GENESIS_HASH
+from modelreg.eventlog.integrity import NO_INTEGRITY, LogIntegrity, screen
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 
 ANY_REVISION = -1
@@ -30,6 +31,11 @@ class Verdict(StrEnum):
     QUARANTINED = "quarantined"
     """Never from the rule itself: a projection could not store the event (DESIGN.md rule 11),
     so it counts as not accepted and the stream head did not move."""
+    REJECTED = "rejected"
+    """Not a genuine event of this partition (eventlog/integrity.py `screen`): its signature or
+    hash does not verify, or it is a copy found on another partition. It never counts and
+    does not use up its event id (which nothing vouches for); a projection records it by
+    position in `rejected_records`, not among the outcomes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,12 +76,28 @@ class FoldState:
     known_event_ids: set[str] = field(default_factory=set)
     accepted_requests: dict[tuple[str, str], str] = field(default_factory=dict)
     """(stream, request_id) -> event_id of the accepted event."""
+    integrity: LogIntegrity = NO_INTEGRITY
+    """The keys whose signatures count (none required by default)."""
 
     def head(self, stream: str) -> StreamHead:
         return self.heads.get(stream, EMPTY_HEAD)
 
-    def apply(self, envelope: Envelope) -> Outcome | None:
-        """The verdict on one event, in log order; None for a re-delivery (no-op)."""
+    def apply(self, envelope: Envelope, partition: int | None = None) -> Outcome | None:
+        """The verdict on one record found on `partition` (None: not checked), in log order;
+        None for a re-delivery (no-op)."""
+        return self.screen(envelope, partition) or self.decide(envelope)
+
+    def screen(self, envelope: Envelope, partition: int | None) -> Outcome | None:
+        """REJECTED when the record can never count (eventlog/integrity.py); state unchanged."""
+        reason = screen(envelope, partition, self.integrity)
+        if not reason:
+            return None
+        return Outcome(
+            envelope.event_id, envelope.stream, Verdict.REJECTED, self.head(envelope.stream).revision, reason
+        )
+
+    def decide(self, envelope: Envelope) -> Outcome | None:
+        """The rule's verdict on a record that passed `screen` (its hash is verified)."""
         if envelope.event_id in self.known_event_ids:
             return None
         self.known_event_ids.add(envelope.event_id)
@@ -89,8 +111,6 @@ class FoldState:
             original = self.accepted_requests.get((stream, envelope.request_id))
             if original is not None:
                 return reject(Verdict.DUPLICATE, "request_id already accepted", original)
-        if envelope.hash != content_hash(envelope):
-            return reject(Verdict.CONFLICT, "hash does not match content")
         expected = envelope.expected_revision
         if expected != ANY_REVISION and expected != head.revision:
             return reject(Verdict.CONFLICT, f"expected revision {expected}, stream is at {head.revision}")
@@ -104,4 +124,4 @@ class FoldState:
         return Outcome(envelope.event_id, stream, Verdict.ACCEPTED, head.revision + 1)
 
     def apply_all(self, envelopes: Iterable[Envelope]) -> list[Outcome]:
-        return [o for o in map(self.apply, envelopes) if o is not None]
+        return [o for o in (self.apply(e) for e in envelopes) if o is not None]

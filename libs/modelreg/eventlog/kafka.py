@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import murmur2
 
 from modelreg.eventlog.envelope import to_kafka_message
+from modelreg.eventlog.integrity import NO_INTEGRITY, LogIntegrity
 from modelreg.eventlog.positions import Position
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 
@@ -27,10 +29,19 @@ class KafkaSettings:
     max_record_bytes: int = MAX_RECORD_BYTES
     """The largest record value this service appends (MODELREG_MAX_RECORD_BYTES): at most
     the broker's limit (about 1 MB on Tansu and Kafka's default message.max.bytes)."""
+    integrity: LogIntegrity = NO_INTEGRITY
+    """The key this process signs its appends with and the keys every fold it runs trusts.
+    Part of the log's settings so that each reader of the log (projector, replay, its
+    worker processes) verifies with the same keys as the live fold."""
 
     def topic(self, name: str) -> str:
         """The physical topic of a logical one, e.g. `modelreg.catalog.v1`."""
         return f"{self.topic_prefix}{name}"
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition of `key`, as Kafka's default partitioner (Java's and aiokafka's) picks it."""
+    return (murmur2(key) & 0x7FFFFFFF) % partitions
 
 
 class RecordTooLarge(ValueError):
@@ -40,6 +51,7 @@ class RecordTooLarge(ValueError):
 class KafkaEventLog:
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
+        self._partitions: dict[str, int] = {}
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             client_id=settings.client_id,
@@ -56,7 +68,15 @@ class KafkaEventLog:
         await self._producer.stop()
 
     async def append(self, topic: str, envelope: Envelope) -> Position:
-        """Appends one event, keyed by its stream, and returns its position once acked."""
+        """Appends one event, keyed by its stream, and returns its position once acked.
+
+        The envelope is sealed in place first: it names the partition it is written to
+        (the key's, by Kafka's default partitioner) and is signed with this process's key,
+        so a copy of the record on any other partition never counts (DESIGN.md rule 12).
+        """
+        key = envelope.stream.encode()
+        partition = partition_for(key, await self._partition_count(topic))
+        self._settings.integrity.seal(envelope, partition)
         message = to_kafka_message(envelope)
         limit = self._settings.max_record_bytes
         size = len(message.value) + sum(len(k) + len(v) for k, v in message.headers.items())
@@ -66,10 +86,19 @@ class KafkaEventLog:
         metadata = await self._producer.send_and_wait(
             topic,
             value=message.value,
-            key=envelope.stream.encode(),
+            key=key,
+            partition=partition,
             headers=list(message.headers.items()),
         )
         return Position(metadata.topic, metadata.partition, metadata.offset)
+
+    async def _partition_count(self, topic: str) -> int:
+        # A topic's partition count never changes (topics.ensure_topics refuses another), so
+        # the metadata is asked once per topic.
+        count = self._partitions.get(topic)
+        if count is None:
+            count = self._partitions[topic] = len(await self._producer.partitions_for(topic))
+        return count
 
     async def append_raw(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]] | None = None

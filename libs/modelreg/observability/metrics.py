@@ -30,3 +30,8 @@ QUARANTINED_EVENTS = Counter(
     "Events a projection could not apply and quarantined (DESIGN.md rule 11)",
     ["projection", "topic"],
 )
+REJECTED_RECORDS = Counter(
+    "modelreg_rejected_records_total",
+    "Records a fold rejected: unsigned, untrusted, tampered, undecodable or on another partition",
+    ["projection", "topic"],
+)

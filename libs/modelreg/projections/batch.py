@@ -18,8 +18,9 @@ import structlog
 
 from modelreg.eventlog import FoldState, Outcome, Position, StreamHead, Verdict, decode
 from modelreg.eventlog.envelope import UndecodableRecord
+from modelreg.eventlog.integrity import LogIntegrity, screen
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
-from modelreg.observability.metrics import QUARANTINED_EVENTS
+from modelreg.observability.metrics import QUARANTINED_EVENTS, REJECTED_RECORDS
 from modelreg.projections.schema import progress_channel, quote_schema
 
 log = structlog.get_logger(__name__)
@@ -161,17 +162,48 @@ def _lock_and_load_sql(schema: str) -> str:
     )
 
 
-def _decode_records(topic: str, partition: int, records: Sequence[Record]) -> list[tuple[Envelope, Position]]:
+RejectedRow = tuple[str, int, int, str, str, str, str, str, str]
+"""A row of rejected_records: topic, partition, offset, event_id, stream, event_type, actor,
+signing_key_id, reason (text as the record has it, made storable)."""
+
+
+def _screen_records(
+    topic: str, partition: int, records: Sequence[Record], integrity: LogIntegrity
+) -> tuple[list[tuple[Envelope, Position]], list[RejectedRow]]:
+    """The records the fold rule may judge, and the rows of those that can never count.
+
+    Screening needs nothing but the record and its partition, so it runs before the
+    batch's transaction (and before the fold memory is loaded for the batch's event ids,
+    which a forged record could make unreadable) and decides the same in every fold.
+    """
     envelopes: list[tuple[Envelope, Position]] = []
+    rejected: list[RejectedRow] = []
     for record in records:
         try:
-            envelopes.append((decode(record.value), Position(topic, partition, record.offset)))
+            envelope = decode(record.value)
         except UndecodableRecord as exc:
-            # Not an event, so it can never count; skipping it keeps the fold total.
-            log.warning(
-                "undecodable_record", topic=topic, partition=partition, offset=record.offset, error=str(exc)
+            # Not an event, so it can never count; recorded, and the fold stays total.
+            reason = _storable(f"undecodable: {exc}")
+            rejected.append((topic, partition, record.offset, "", "", "", "", "", reason))
+            continue
+        reason = screen(envelope, partition, integrity)
+        if reason:
+            rejected.append(
+                (
+                    topic,
+                    partition,
+                    record.offset,
+                    _storable(envelope.event_id),
+                    _storable(envelope.stream),
+                    _storable(envelope.type),
+                    _storable(envelope.actor),
+                    _storable(envelope.signing_key_id),
+                    _storable(reason),
+                )
             )
-    return envelopes
+        else:
+            envelopes.append((envelope, Position(topic, partition, record.offset)))
+    return envelopes, rejected
 
 
 OutcomeRow = tuple[str, str, str, str, int, str, str | None, int, datetime, str]
@@ -246,9 +278,13 @@ async def apply_batch(
     partition: int,
     expected_next_offset: int,
     records: Sequence[Record],
+    integrity: LogIntegrity,
     verdicts: dict[str, Outcome] | None = None,
 ) -> int:
     """Folds `records` (consecutive, from one partition) and returns the new checkpoint.
+
+    Each record is screened first (eventlog/integrity.py: signature by a trusted key, hash,
+    partition); one that fails is recorded in rejected_records and changes nothing else.
 
     `verdicts`, when given, receives the outcome of each event judged, by event id,
     once the transaction has committed.
@@ -263,13 +299,25 @@ async def apply_batch(
     records = [r for r in records if r.offset >= expected_next_offset]
     if not records:
         return expected_next_offset
-    envelopes = _decode_records(topic, partition, records)
+    envelopes, rejected = _screen_records(topic, partition, records, integrity)
     batch = _Batch(schema, handler, topic, partition, expected_next_offset, records[-1].offset + 1)
     try:
-        judged = await batch.fold(conn, envelopes, isolate=False)
+        judged = await batch.fold(conn, envelopes, rejected, isolate=False)
     except REFUSED_DATA as exc:
         log.warning("projector_batch_refused", projection=handler.name, partition=partition, error=str(exc))
-        judged = await batch.fold(conn, envelopes, isolate=True)
+        judged = await batch.fold(conn, envelopes, rejected, isolate=True)
+    for row in rejected:
+        REJECTED_RECORDS.labels(handler.name, topic).inc()
+        log.warning(
+            "record_rejected",
+            projection=handler.name,
+            topic=topic,
+            partition=partition,
+            offset=row[2],
+            event_id=row[3],
+            signing_key_id=row[7],
+            reason=row[8],
+        )
     if verdicts is not None:
         verdicts.update((o.event_id, o) for o, _, _ in judged)
     return batch.next_offset
@@ -297,7 +345,12 @@ class _Batch:
     next_offset: int
 
     async def fold(
-        self, conn: asyncpg.Connection, envelopes: Sequence[tuple[Envelope, Position]], *, isolate: bool
+        self,
+        conn: asyncpg.Connection,
+        envelopes: Sequence[tuple[Envelope, Position]],
+        rejected: Sequence[RejectedRow],
+        *,
+        isolate: bool,
     ) -> list[Judged]:
         scope = self.handler.stream_scope
         async with conn.transaction():
@@ -334,6 +387,8 @@ class _Batch:
                     _quarantine_sql(self.schema),
                     [_quarantine_row(o, e, p) for o, e, p in quarantined],
                 )
+            if rejected:
+                await conn.executemany(_rejected_sql(self.schema), rejected)
         for outcome, envelope, position in quarantined:
             QUARANTINED_EVENTS.labels(self.handler.name, self.topic).inc()
             log.error(
@@ -405,7 +460,7 @@ def _judge(state: FoldState, envelopes: Sequence[tuple[Envelope, Position]]) -> 
                 f"{unstorable} holds a NUL character",
             )
             judged.append((outcome, envelope, position))
-        elif (outcome_ := state.apply(envelope)) is not None:
+        elif (outcome_ := state.decide(envelope)) is not None:
             judged.append((outcome_, envelope, position))
     return judged
 
@@ -447,6 +502,14 @@ def _quarantine_row(outcome: Outcome, envelope: Envelope, position: Position) ->
         envelope.WhichOneof("payload") or "",
         outcome.reason,
         envelope.occurred_at.ToDatetime(tzinfo=UTC),
+    )
+
+
+def _rejected_sql(schema: str) -> str:
+    return (
+        f"INSERT INTO {quote_schema(schema)}.rejected_records"
+        ' (topic, partition, "offset", event_id, stream, event_type, actor, signing_key_id, reason)'
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING"
     )
 
 

@@ -27,7 +27,7 @@ from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.projections.batch import ProjectionHandler, Record, apply_batch, ensure_checkpoint
 from modelreg.projections.schema import bookkeeping_ddl, quote_schema
 
-BOOKKEEPING_TABLES = ("stream_heads", "event_outcomes", "quarantine")
+BOOKKEEPING_TABLES = ("stream_heads", "event_outcomes", "quarantine", "rejected_records")
 REPLAY_BATCH = 10_000
 
 
@@ -274,6 +274,7 @@ async def fold_topic(
                     partition=partition,
                     expected_next_offset=position,
                     records=records,
+                    integrity=kafka.integrity,
                 )
 
     async with asyncio.TaskGroup() as writers:

@@ -241,6 +241,7 @@ class Projector:
                     partition=tp.partition,
                     expected_next_offset=self._positions[tp],
                     records=records,
+                    integrity=self._kafka.integrity,
                     verdicts=verdicts,
                 )
             self.batches_applied += 1

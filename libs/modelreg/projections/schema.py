@@ -9,6 +9,10 @@
   and which makes retried request_ids return their original result.
 - quarantine: the events PostgreSQL refused to store, with their position and
   the error; the partition moved on past them (DESIGN.md rule 11).
+- rejected_records: the records that can never count (eventlog/integrity.py): no
+  valid signature by a trusted key, a hash that does not match, undecodable, or a
+  copy found on another partition than the one it was written to. Keyed by
+  position, since nothing vouches for their event ids.
 """
 
 from __future__ import annotations
@@ -64,6 +68,18 @@ CREATE TABLE IF NOT EXISTS {s}.quarantine (
     event_type  text   NOT NULL,
     error       text   NOT NULL,
     occurred_at timestamptz NOT NULL,
+    PRIMARY KEY (topic, partition, "offset")
+);
+CREATE TABLE IF NOT EXISTS {s}.rejected_records (
+    topic          text   NOT NULL,
+    partition      int    NOT NULL,
+    "offset"       bigint NOT NULL,
+    event_id       text   NOT NULL,
+    stream         text   NOT NULL,
+    event_type     text   NOT NULL,
+    actor          text   NOT NULL,
+    signing_key_id text   NOT NULL,
+    reason         text   NOT NULL,
     PRIMARY KEY (topic, partition, "offset")
 );
 CREATE UNIQUE INDEX IF NOT EXISTS event_outcomes_accepted_request

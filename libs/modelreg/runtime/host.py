@@ -24,6 +24,7 @@ from modelreg.access import AccessControl
 from modelreg.commands.executor import CommandExecutor, OutcomeStore
 from modelreg.errors import FailedPrecondition
 from modelreg.eventlog import Position
+from modelreg.eventlog.integrity import warn_if_unsigned
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.eventlog.topics import ensure_topics as create_topics
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
@@ -139,6 +140,7 @@ class ServiceHost:
         project = project and not read_only
         if settings.metrics_port is not None:
             start_http_server(settings.metrics_port, addr=host)
+        warn_if_unsigned(settings.kafka.integrity, spec.name)
         await ensure_topics(settings, [spec.own_topic, *[t for t, _ in spec.projections], *spec.extra_topics])
         self.pool = await asyncpg.create_pool(
             settings.pg_dsn,

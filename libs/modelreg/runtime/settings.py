@@ -6,6 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from modelreg.eventlog.integrity import LogIntegrity
 from modelreg.eventlog.kafka import MAX_RECORD_BYTES, KafkaSettings
 
 
@@ -48,6 +49,7 @@ class Settings:
                 topic_prefix=environ.get("MODELREG_TOPIC_PREFIX", ""),
                 linger_ms=int(environ.get("MODELREG_PRODUCER_LINGER_MS", "0")),
                 max_record_bytes=int(environ.get("MODELREG_MAX_RECORD_BYTES", str(MAX_RECORD_BYTES))),
+                integrity=LogIntegrity.from_env(environ),
             ),
             pg_dsn=required("MODELREG_PG_DSN"),
             partitions=int(environ.get("MODELREG_PARTITIONS", "3")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, cast
 
 import asyncpg
@@ -48,7 +49,7 @@ class Writer:
 
     def __init__(self, kafka: KafkaSettings) -> None:
         self.kafka = kafka
-        self.log = KafkaEventLog(KafkaSettings(kafka.bootstrap_servers, kafka.topic_prefix, linger_ms=2))
+        self.log = KafkaEventLog(replace(kafka, linger_ms=2))
         self.heads: dict[tuple[str, str], StreamHead] = {}
         self.event_ids: list[str] = []
 

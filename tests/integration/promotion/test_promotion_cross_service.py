@@ -14,7 +14,6 @@ import grpc
 import pytest
 
 from modelreg.eventlog import TOKEN_METADATA_KEY
-from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.gen.common.v1.signature_pb2 import Signature, TensorSpec
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
@@ -32,9 +31,7 @@ from tests.integration.promotion.test_promotion_service import rpc_error, set_po
 def xsettings(settings: Settings) -> Settings:
     """Topics of this module alone: real services only, no hand-made facts on them."""
     kafka = settings.kafka
-    return replace(
-        settings, kafka=KafkaSettings(kafka.bootstrap_servers, f"xs-{uuid.uuid4().hex[:8]}.", kafka.linger_ms)
-    )
+    return replace(settings, kafka=replace(kafka, topic_prefix=f"xs-{uuid.uuid4().hex[:8]}."))
 
 
 @pytest.fixture(scope="module")

@@ -44,6 +44,9 @@ class Envelope(_message.Message):
     SOURCE_FIELD_NUMBER: _builtins.int
     PREV_HASH_FIELD_NUMBER: _builtins.int
     HASH_FIELD_NUMBER: _builtins.int
+    SIGNING_KEY_ID_FIELD_NUMBER: _builtins.int
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    PARTITION_FIELD_NUMBER: _builtins.int
     REGISTERED_MODEL_CREATED_FIELD_NUMBER: _builtins.int
     REGISTERED_MODEL_UPDATED_FIELD_NUMBER: _builtins.int
     REGISTERED_MODEL_ARCHIVED_FIELD_NUMBER: _builtins.int
@@ -100,7 +103,26 @@ class Envelope(_message.Message):
     start of a stream).
     """
     hash: _builtins.bytes
-    """SHA-256 over prev_hash and this envelope serialised with `hash` empty."""
+    """SHA-256 over prev_hash and this envelope serialised with `hash`,
+    `signing_key_id`, `signature` and `partition` empty (those are added by
+    the producer on append and covered by the signature).
+    """
+    signing_key_id: _builtins.str
+    """The id of the key that signed this envelope (a name from the trusted keys
+    every fold is configured with, e.g. `catalog-2026-12`).
+    """
+    signature: _builtins.bytes
+    """Ed25519 signature by `signing_key_id` over "modelreg-envelope-v1", a NUL
+    byte, `hash`, `partition` (4 bytes, big endian) and `signing_key_id`
+    (UTF-8). The verifier recomputes `hash` from the content, so the
+    signature covers every field of the envelope.
+    """
+    partition: _builtins.int
+    """The partition of the service topic the producer wrote this envelope to
+    (the Kafka default partitioner's choice: murmur2 of the key). A copy of
+    the record found on any other partition never counts, so a duplicate
+    delivered to another partition is decided the same in every fold.
+    """
     @_builtins.property
     def occurred_at(self) -> _timestamp_pb2.Timestamp:
         """When the service recorded the fact."""
@@ -220,6 +242,9 @@ class Envelope(_message.Message):
         source: _builtins.str = ...,
         prev_hash: _builtins.bytes = ...,
         hash: _builtins.bytes = ...,
+        signing_key_id: _builtins.str = ...,
+        signature: _builtins.bytes = ...,
+        partition: _builtins.int | None = ...,
         registered_model_created: _events_pb2.RegisteredModelCreated | None = ...,
         registered_model_updated: _events_pb2.RegisteredModelUpdated | None = ...,
         registered_model_archived: _events_pb2.RegisteredModelArchived | None = ...,
@@ -246,12 +271,17 @@ class Envelope(_message.Message):
         access_denied: _events_pb2_3.AccessDenied | None = ...,
         checkpoint_signed: _events_pb2_4.CheckpointSigned | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["access_denied", b"access_denied", "checkpoint_signed", b"checkpoint_signed", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "promotion_policy_set", b"promotion_policy_set", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "retention_policy_set", b"retention_policy_set", "transition_applied", b"transition_applied", "transition_approved", b"transition_approved", "transition_cancelled", b"transition_cancelled", "transition_rejected", b"transition_rejected", "transition_requested", b"transition_requested"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_partition", b"_partition", "access_denied", b"access_denied", "checkpoint_signed", b"checkpoint_signed", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "partition", b"partition", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "promotion_policy_set", b"promotion_policy_set", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "retention_policy_set", b"retention_policy_set", "transition_applied", b"transition_applied", "transition_approved", b"transition_approved", "transition_cancelled", b"transition_cancelled", "transition_rejected", b"transition_rejected", "transition_requested", b"transition_requested"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["access_denied", b"access_denied", "actor", b"actor", "causation_id", b"causation_id", "checkpoint_signed", b"checkpoint_signed", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "prev_hash", b"prev_hash", "promotion_policy_set", b"promotion_policy_set", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "request_id", b"request_id", "retention_policy_set", b"retention_policy_set", "source", b"source", "stream", b"stream", "transition_applied", b"transition_applied", "transition_approved", b"transition_approved", "transition_cancelled", b"transition_cancelled", "transition_rejected", b"transition_rejected", "transition_requested", b"transition_requested", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_partition", b"_partition", "access_denied", b"access_denied", "actor", b"actor", "causation_id", b"causation_id", "checkpoint_signed", b"checkpoint_signed", "correlation_id", b"correlation_id", "event_id", b"event_id", "expected_revision", b"expected_revision", "hash", b"hash", "lineage_record_superseded", b"lineage_record_superseded", "lineage_recorded", b"lineage_recorded", "model_version_created", b"model_version_created", "model_version_deleted", b"model_version_deleted", "model_version_deprecated", b"model_version_deprecated", "model_version_finalized", b"model_version_finalized", "model_version_manifest_declared", b"model_version_manifest_declared", "model_version_updated", b"model_version_updated", "namespace_created", b"namespace_created", "occurred_at", b"occurred_at", "partition", b"partition", "payload", b"payload", "pointer_moved", b"pointer_moved", "pointer_removed", b"pointer_removed", "prev_hash", b"prev_hash", "promotion_policy_set", b"promotion_policy_set", "registered_model_archived", b"registered_model_archived", "registered_model_created", b"registered_model_created", "registered_model_deleted", b"registered_model_deleted", "registered_model_restored", b"registered_model_restored", "registered_model_updated", b"registered_model_updated", "request_id", b"request_id", "retention_policy_set", b"retention_policy_set", "signature", b"signature", "signing_key_id", b"signing_key_id", "source", b"source", "stream", b"stream", "transition_applied", b"transition_applied", "transition_approved", b"transition_approved", "transition_cancelled", b"transition_cancelled", "transition_rejected", b"transition_rejected", "transition_requested", b"transition_requested", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__partition: _TypeAlias = _typing.Literal["partition"]  # noqa: Y015
+    _WhichOneofArgType__partition: _TypeAlias = _typing.Literal["_partition", b"_partition"]  # noqa: Y015
     _WhichOneofReturnType_payload: _TypeAlias = _typing.Literal["registered_model_created", "registered_model_updated", "registered_model_archived", "registered_model_restored", "registered_model_deleted", "namespace_created", "model_version_created", "model_version_manifest_declared", "model_version_finalized", "model_version_updated", "model_version_deprecated", "model_version_deleted", "retention_policy_set", "lineage_recorded", "lineage_record_superseded", "pointer_moved", "pointer_removed", "transition_requested", "transition_approved", "transition_rejected", "transition_cancelled", "transition_applied", "promotion_policy_set", "access_denied", "checkpoint_signed"]  # noqa: Y015
     _WhichOneofArgType_payload: _TypeAlias = _typing.Literal["payload", b"payload"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__partition) -> _WhichOneofReturnType__partition | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType_payload) -> _WhichOneofReturnType_payload | None: ...
 
 Global___Envelope: _TypeAlias = Envelope  # noqa: Y015
