@@ -54,7 +54,7 @@ from bench import history as history_bench
 from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, TOKEN_METADATA_KEY, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.envelope import to_kafka_message
-from modelreg.eventlog.kafka import KafkaSettings
+from modelreg.eventlog.kafka import KafkaSettings, partition_for
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from modelreg.gen.catalog.v1 import events_pb2 as catalog_events
 from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
@@ -288,6 +288,7 @@ async def produce_registry(
     """Appends, as the services would, a catalog fact per model, `per_model` versions each and
     (optionally) a `champion` alias move; returns (events, topic by logical name)."""
     names = ("modelreg.catalog.v1", "modelreg.versioning.v1", "modelreg.promotion.v1")
+    partitions = Settings(kafka=kafka, pg_dsn="").partitions
     await ensure_topics(Settings(kafka=kafka, pg_dsn=""), list(names))
     topics = {n: kafka.topic(n) for n in names}
     # A producer of our own, with large batches: KafkaEventLog's acks-per-command settings
@@ -354,12 +355,18 @@ async def produce_registry(
         pending = []
         for i in range(models):
             for topic, envelope in events_of(i):
+                # Sealed as KafkaEventLog.append does: the key's partition, signed when the
+                # settings hold a key (bench/verify.py compares replay with and without).
+                key = envelope.stream.encode()
+                partition = partition_for(key, partitions)
+                kafka.integrity.seal(envelope, partition)
                 message = to_kafka_message(envelope)
                 pending.append(
                     await producer.send(
                         topic,
                         value=message.value,
-                        key=envelope.stream.encode(),
+                        key=key,
+                        partition=partition,
                         headers=list(message.headers.items()),
                     )
                 )

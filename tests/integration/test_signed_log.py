@@ -182,7 +182,9 @@ async def test_forged_records_change_no_read_model_and_replay_rejects_them_too(s
             await rebuild(pool, schema=clean, topic=topic, handler=CatalogProjection(), kafka=run.kafka)
             # The control: folded without verification, the forged create counts.
             unverified = replace(run.kafka, integrity=NO_INTEGRITY)
-            await rebuild(pool, schema=open_replay, topic=topic, handler=CatalogProjection(), kafka=unverified)
+            await rebuild(
+                pool, schema=open_replay, topic=topic, handler=CatalogProjection(), kafka=unverified
+            )
         finally:
             await pool.close()
         assert await digest(conn, clean, TABLES) == await digest(conn, schema, TABLES)
