@@ -34,6 +34,7 @@ from modelreg.devstack import PostgresServer, TansuBroker, create_database
 from modelreg.devstack.ports import free_port
 from modelreg.eventlog import decode
 from modelreg.eventlog.envelope import UndecodableRecord
+from modelreg.eventlog.integrity import LogIntegrity, ensure_local_keys
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.projections.batch import ProjectionHandler, Record
@@ -64,7 +65,9 @@ class Stack:
         self.broker = TansuBroker.start(log_path=home / "tansu.log")
         self.postgres = PostgresServer.start(private=True)
         self.dsn = asyncio.run(create_database(self.postgres.admin_dsn, "faults"))
-        self.kafka = KafkaSettings(self.broker.bootstrap_servers)
+        # The services sign what they append and every fold verifies, the clean replay too.
+        keys = ensure_local_keys(home / "keys", key_id="faults")
+        self.kafka = KafkaSettings(self.broker.bootstrap_servers, integrity=LogIntegrity.from_env(keys))
         self.ports = {name: free_port() for name in SERVICES}
         self.processes: dict[str, subprocess.Popen[bytes]] = {}
         self.env = {
@@ -76,6 +79,7 @@ class Stack:
             "MODELREG_PG_DSN": self.dsn,
             "MODELREG_LOG_LEVEL": "WARNING",
             "MODELREG_AUTH": "none",
+            **keys,
         }
         for name in [*SERVICES, CATALOG_PROJECTOR]:
             self.start(name)

@@ -15,6 +15,7 @@ import signal
 import time
 from collections import Counter
 from collections.abc import Awaitable, Iterator
+from dataclasses import replace
 
 import asyncpg
 import psutil
@@ -23,6 +24,7 @@ from aiokafka import AIOKafkaProducer
 
 from modelreg.client import AsyncRegistry, NotFound
 from modelreg.eventlog import GENESIS_HASH, EventContext, build_envelope, decode
+from modelreg.eventlog.integrity import LogIntegrity
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2
 from tests.faults.harness import (
@@ -178,20 +180,11 @@ async def test_records_duplicated_on_the_same_partition(run: Run) -> None:
     await under_load(run, asyncio.gather(*(duplicate_records(run, t, other_partition=False) for t in topics)))
 
 
-PENDING_INTEGRITY = pytest.mark.xfail(
-    strict=True,
-    reason="issue 13: a record duplicated onto another partition breaks replay (UniqueViolation), and"
-    " forged records need envelope signatures; the integrity helper's fix makes these pass",
-)
-
-
-@PENDING_INTEGRITY
 async def test_records_duplicated_onto_another_partition(run: Run) -> None:
     topics = [run.stack.kafka.topic(f"modelreg.{s}.v1") for s in ("catalog", "lineage", "promotion")]
     await under_load(run, asyncio.gather(*(duplicate_records(run, t, other_partition=True) for t in topics)))
 
 
-@PENDING_INTEGRITY
 async def test_a_forged_record_changes_nothing(run: Run) -> None:
     stream = "namespaces/forged/models/intruder"
 
@@ -209,7 +202,8 @@ async def test_a_forged_record_changes_nothing(run: Run) -> None:
             source="modelreg/catalog",
             context=EventContext(actor="mallory"),
         )
-        log = KafkaEventLog(run.stack.kafka)
+        # Signed by a key of its own that claims the trusted key's id.
+        log = KafkaEventLog(replace(run.stack.kafka, integrity=LogIntegrity.generated("faults")))
         await log.start()
         try:
             await log.append(run.stack.kafka.topic("modelreg.catalog.v1"), forged)
@@ -222,7 +216,6 @@ async def test_a_forged_record_changes_nothing(run: Run) -> None:
             await registry.catalog.get_model("forged/intruder")
 
 
-@PENDING_INTEGRITY
 async def test_summary(run: Run, capsys: pytest.CaptureFixture[str]) -> None:
     try:
         await run.assert_sound()
