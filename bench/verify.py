@@ -32,7 +32,8 @@ from modelreg.eventlog.integrity import NO_INTEGRITY, LogIntegrity, screen
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.versioning.adapters import codec
-from modelreg.versioning.domain import SemVer, VersionCreated, VersionSpec
+from modelreg.versioning.domain.events import VersionCreated
+from modelreg.versioning.domain.values import SemVer, VersionSpec
 
 
 def sample_events(n: int) -> list[Envelope]:
