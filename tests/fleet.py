@@ -1,6 +1,7 @@
-"""All four command services on a private database and topic prefix, for tests that probe
-them with hostile input (tests/integration/hardening, tests/fuzz), and a snapshot of
-everything a request could change: log ends, row counts and checkpoints.
+"""All five services (the four command services and audit) on a private database and
+topic prefix, for tests that probe them with hostile input (tests/integration/hardening,
+tests/fuzz), and a snapshot of everything a request could change: log ends, row counts and
+checkpoints.
 
 Real servers only: the session's Tansu and PostgreSQL, and a moto S3 server for artifacts.
 """
@@ -24,6 +25,7 @@ from modelreg.artifacts.s3 import S3BlobStore
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.devstack.s3 import MotoS3Server
 from modelreg.eventlog.kafka import KafkaSettings
+from modelreg.gen.audit.v1 import audit_pb2_grpc
 from modelreg.gen.catalog.v1 import catalog_pb2_grpc
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
@@ -32,13 +34,14 @@ from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.integration.promotion.conftest import auth, promotion_env
 
-SERVICES = ("catalog", "versioning", "lineage", "promotion")
+SERVICES = ("catalog", "versioning", "lineage", "promotion", "audit")
 FEEDS: Mapping[str, tuple[str, ...]] = {
     # A schema is a fold of its own topic plus the reference caches it keeps (DESIGN rule 7).
     "catalog": ("catalog",),
     "versioning": ("versioning", "catalog", "promotion"),
     "lineage": ("lineage", "versioning", "promotion"),
     "promotion": ("promotion", "versioning", "lineage"),
+    "audit": ("audit", "catalog", "versioning", "lineage", "promotion"),
 }
 _CHECKPOINTS_SQL = " UNION ALL ".join(
     f"SELECT '{s}' AS schema, topic, partition, next_offset FROM \"{s}\".checkpoints" for s in SERVICES
@@ -146,11 +149,15 @@ STUBS = {
     "versioning": versioning_pb2_grpc.VersioningServiceStub,
     "lineage": lineage_pb2_grpc.LineageServiceStub,
     "promotion": promotion_pb2_grpc.PromotionServiceStub,
+    "audit": audit_pb2_grpc.AuditServiceStub,
 }
 
 
 @contextlib.asynccontextmanager
 async def running_fleet(local_stack: LocalStack, base: Settings) -> AsyncIterator[Fleet]:
+    from modelreg.audit.adapters.keys import KeyRing
+    from modelreg.audit.main import spec as audit_spec
+    from modelreg.auditlog.checkpoint import Signer
     from modelreg.catalog.main import spec as catalog_spec
     from modelreg.lineage.main import spec as lineage_spec
     from modelreg.promotion.main import spec as promotion_spec
@@ -180,6 +187,10 @@ async def running_fleet(local_stack: LocalStack, base: Settings) -> AsyncIterato
             "versioning": versioning_spec(blobs=lambda: blobs),
             "lineage": lineage_spec(),
             "promotion": promotion_spec(),
+            # No checkpoint falls due during a test: the audit log grows only by requests.
+            "audit": audit_spec(
+                keys=KeyRing(Signer.generate(), {}), checkpoint_every=10**9, checkpoint_interval_s=10**6
+            ),
         }
         consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
         pool: asyncpg.Pool | None = None

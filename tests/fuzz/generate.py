@@ -18,6 +18,7 @@ from google.protobuf.message import Message
 from hypothesis import strategies as st
 
 from modelreg.eventlog import TOKEN_METADATA_KEY
+from modelreg.gen.audit.v1 import audit_pb2
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2
@@ -29,6 +30,7 @@ SERVICE_DESCRIPTORS = {
     "versioning": versioning_pb2.DESCRIPTOR.services_by_name["VersioningService"],
     "lineage": lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
     "promotion": promotion_pb2.DESCRIPTOR.services_by_name["PromotionService"],
+    "audit": audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
 }
 METHODS: list[tuple[str, MethodDescriptor]] = [
     (service, method) for service, descriptor in SERVICE_DESCRIPTORS.items() for method in descriptor.methods

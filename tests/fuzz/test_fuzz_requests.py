@@ -1,5 +1,6 @@
-"""The fuzz suite: requests generated from the method descriptors of all 45 methods, sent to
-the four running services (tests.fleet), in concurrent batches.
+"""The fuzz suite: requests generated from the method descriptors of every method of the five
+services (45 of catalog, versioning, lineage and promotion, and audit's), sent to them running
+(tests.fleet), in concurrent batches.
 
 Checks, for every request: never INTERNAL or UNKNOWN, never a hang past the client's
 deadline. For every batch: a service that refused every request of the batch kept its log
