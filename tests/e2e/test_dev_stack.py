@@ -54,11 +54,14 @@ class DevStack:
         # developer's own `make dev` is no obstacle.
         env |= {
             f"MODELREG_{name.upper()}_PORT": str(free_port())
-            for name in ("versioning", "lineage", "promotion")
+            for name in ("versioning", "lineage", "promotion", "audit")
         }
         self.ports = {
             "catalog": port,
-            **{n: int(env[f"MODELREG_{n.upper()}_PORT"]) for n in ("versioning", "lineage", "promotion")},
+            **{
+                n: int(env[f"MODELREG_{n.upper()}_PORT"])
+                for n in ("versioning", "lineage", "promotion", "audit")
+            },
         }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelreg.cli.main", "dev", "--catalog-port", str(port)],
