@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 import structlog
+from aiokafka.errors import KafkaError
 
 from modelreg.audit.adapters.keys import KeyRing
 from modelreg.auditlog.checkpoint import GENESIS, Checkpoint
@@ -136,7 +137,7 @@ class CheckpointWriter:
             while True:
                 try:
                     await self.tick(producer)
-                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+                except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, KafkaError) as error:
                     log.warning("audit_checkpoint_failed", error=str(error))
                 await asyncio.sleep(self._poll_s)
         finally:
