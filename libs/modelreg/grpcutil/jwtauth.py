@@ -15,11 +15,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import jwt
+from typing import TYPE_CHECKING, Any
 
 from modelreg.errors import Unauthenticated
+
+if TYPE_CHECKING:
+    import jwt
 
 HMAC_ALGORITHMS = ("HS256",)
 KEY_ALGORITHMS = ("RS256", "ES256")
@@ -73,6 +74,8 @@ class _Jwks:
         self.current()
 
     def current(self) -> dict[str | None, jwt.PyJWK]:
+        import jwt
+
         stat = os.stat(self.path)
         stamp = (stat.st_ino, stat.st_size, stat.st_mtime_ns)
         if stamp != self._stamp:
@@ -101,6 +104,8 @@ class JwtVerifier:
 
     def verify(self, presented: str) -> tuple[str, frozenset[str]]:
         """(principal, groups) of a valid token; Unauthenticated with the reason otherwise."""
+        # Imported on first use: PyJWT loads cryptography, which every CLI start would pay for.
+        import jwt
         try:
             header = jwt.get_unverified_header(presented)
         except jwt.DecodeError:
