@@ -106,6 +106,7 @@ class JwtVerifier:
         """(principal, groups) of a valid token; Unauthenticated with the reason otherwise."""
         # Imported on first use: PyJWT loads cryptography, which every CLI start would pay for.
         import jwt
+
         try:
             header = jwt.get_unverified_header(presented)
         except jwt.DecodeError:
