@@ -45,12 +45,13 @@ def _log_scan_marker() -> None:
     import structlog
 
     structlog.get_logger("tests").info(logscan.SESSION_MARKER)
+    logscan.marker_logged()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     path = session.config.stash.get(_LOG_FILE, None)
-    if path is None:
-        return
+    if path is None or not logscan.tests_ran():
+        return  # nothing ran (--collect-only, or no test selected): nothing to scan
     problems = logscan.check_session_logs(path, logscan.known_secrets())
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     if problems:

@@ -26,6 +26,17 @@ SESSION_MARKER = "modelreg_test_log_scan_started"
 MIN_SECRET_CHARS = 8
 
 _known: set[str] = set()
+_ran = False
+
+
+def marker_logged() -> None:
+    """Called by the session's marker fixture, which runs before the first test."""
+    global _ran
+    _ran = True
+
+
+def tests_ran() -> bool:
+    return _ran
 
 
 def register_secret(value: str) -> str:
