@@ -10,7 +10,11 @@ nothing but the record of its denial.
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import subprocess
+import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,10 +29,13 @@ from google.protobuf.message import Message
 
 from modelreg.access import TABLE, Role, Scope
 from modelreg.artifacts.s3 import S3BlobStore
+from modelreg.client import AsyncRegistry, Endpoints
+from modelreg.client.errors import PermissionDenied
 from modelreg.devstack.s3 import MotoS3Server
 from modelreg.eventlog import TOKEN_METADATA_KEY
+from modelreg.gen.catalog.v1 import access_pb2 as acc
+from modelreg.gen.catalog.v1 import access_pb2_grpc, catalog_pb2_grpc
 from modelreg.gen.catalog.v1 import catalog_pb2 as cat
-from modelreg.gen.catalog.v1 import catalog_pb2_grpc
 from modelreg.gen.lineage.v1 import lineage_pb2 as lin
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2 as pro
@@ -42,6 +49,8 @@ from tests.helpers import log_envelopes, unique, with_own_topics
 SHA = "sha256:" + "ab" * 32
 HOME_ROLES = {"viewer": Role.VIEWER, "editor": Role.EDITOR, "approver": Role.APPROVER, "admin": Role.ADMIN}
 PRINCIPALS = ["nobody", *HOME_ROLES, "root"]
+NEWCOMER = "newcomer"
+"""Holds no bootstrap grant: the grants on the log tests grant to it and revoke."""
 """`nobody` is authenticated and has no grant; the four roles are granted in the home
 namespace only; `root` is admin of every namespace (MODELREG_ADMINS)."""
 SERVICES = {
@@ -49,8 +58,9 @@ SERVICES = {
     "versioning": "/modelreg.versioning.v1.VersioningService/",
     "lineage": "/modelreg.lineage.v1.LineageService/",
     "promotion": "/modelreg.promotion.v1.PromotionService/",
+    "access": "/modelreg.catalog.v1.AccessService/",
 }
-TOPICS = [f"modelreg.{s}.v1" for s in SERVICES]
+TOPICS = [f"modelreg.{s}.v1" for s in ("catalog", "versioning", "lineage", "promotion")]
 
 
 def metadata(principal: str) -> list[tuple[str, str]]:
@@ -61,7 +71,7 @@ def metadata(principal: str) -> list[tuple[str, str]]:
 def access_env(home: str) -> Iterator[None]:
     roles = ",".join(f"{p}={p}@{home}" for p in HOME_ROLES)
     values = {
-        "MODELREG_AUTH_TOKENS": ",".join(f"t-{p}={p}" for p in PRINCIPALS),
+        "MODELREG_AUTH_TOKENS": ",".join(f"t-{p}={p}" for p in [*PRINCIPALS, NEWCOMER]),
         "MODELREG_ROLES": roles,
         "MODELREG_ADMINS": "root",
     }
@@ -91,8 +101,9 @@ class Stack:
     """namespace -> a lineage record."""
 
     def stub(self, service: str) -> Any:
-        channel = self.channels[service]
+        channel = self.channels["catalog" if service == "access" else service]
         return {
+            "access": access_pb2_grpc.AccessServiceStub,
             "catalog": catalog_pb2_grpc.CatalogServiceStub,
             "versioning": versioning_pb2_grpc.VersioningServiceStub,
             "lineage": lineage_pb2_grpc.LineageServiceStub,
@@ -214,7 +225,7 @@ def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
     version, absent = f"{model}/versions/1", f"{model}/versions/999"
     node = f"model_version:{version}"
     mask = field_mask_pb2.FieldMask(paths=["description"])
-    c, v, li, p = (SERVICES[s] for s in SERVICES)
+    c, v, li, p, a = (SERVICES[s] for s in SERVICES)
     return {
         c + "CreateRegisteredModel": lambda: cat.CreateRegisteredModelRequest(
             parent=parent, registered_model_id=unique("m"), registered_model=cat.RegisteredModel()
@@ -293,6 +304,13 @@ def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
         p + "GetPromotionPolicy": lambda: pro.GetPromotionPolicyRequest(parent=model),
         p + "ListAccessDenials": lambda: pro.ListAccessDenialsRequest(parent=parent),
         p + "WatchPromotions": lambda: pro.WatchPromotionsRequest(parent=model),
+        a + "GrantRole": lambda: acc.GrantRoleRequest(
+            parent=parent, subject=unique("s"), role=acc.ROLE_VIEWER
+        ),
+        a + "RevokeRole": lambda: acc.RevokeRoleRequest(
+            parent=parent, subject="never-granted", role=acc.ROLE_VIEWER
+        ),
+        a + "ListGrants": lambda: acc.ListGrantsRequest(parent=parent),
     }
 
 
@@ -416,3 +434,165 @@ async def test_every_cell_is_as_the_table_says(stack: Stack) -> None:
     )
     assert not failures, "\n".join(failures)
     assert not any(others.values()), f"denied calls appended: {others}"
+
+
+# Grants on the log -------------------------------------------------------------------
+
+
+async def token_of(call: Any) -> str:
+    await call
+    return str(dict(await call.trailing_metadata())[TOKEN_METADATA_KEY])
+
+
+async def code_of(call: Any) -> grpc.StatusCode:
+    try:
+        await call
+    except grpc.aio.AioRpcError as error:
+        return error.code()
+    return grpc.StatusCode.OK
+
+
+async def test_a_grant_on_the_log_lets_a_call_through_in_another_service_and_a_revoke_stops_it(
+    stack: Stack,
+) -> None:
+    access, versioning = stack.stub("access"), stack.stub("versioning")
+    parent = f"namespaces/{stack.home}"
+    version = ver.GetModelVersionRequest(name=f"{parent}/models/m/versions/1")
+    setup = [(TOKEN_METADATA_KEY, t) for t in stack.tokens]
+    assert await code_of(versioning.GetModelVersion(version, metadata=metadata(NEWCOMER) + setup)) == (
+        grpc.StatusCode.PERMISSION_DENIED
+    )
+    # An editor of the namespace may not grant; its admin may.
+    grant = acc.GrantRoleRequest(parent=parent, subject=NEWCOMER, role=acc.ROLE_VIEWER)
+    assert (
+        await code_of(access.GrantRole(grant, metadata=metadata("editor")))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    granted = await token_of(access.GrantRole(grant, metadata=metadata("admin")))
+    assert (
+        await code_of(access.GrantRole(grant, metadata=metadata("admin"))) == grpc.StatusCode.ALREADY_EXISTS
+    )
+
+    # The grant counts in versioning as soon as it has folded as far as the token says: no sleep.
+    got = await versioning.GetModelVersion(
+        version, metadata=metadata(NEWCOMER) + [(TOKEN_METADATA_KEY, granted)]
+    )
+    assert got.name == version.name
+    # A viewer still may not write, nor read another namespace.
+    md = metadata(NEWCOMER) + [(TOKEN_METADATA_KEY, granted)]
+    write = ver.DeprecateModelVersionRequest(name=version.name, reason="r")
+    assert (
+        await code_of(versioning.DeprecateModelVersion(write, metadata=md))
+        == grpc.StatusCode.PERMISSION_DENIED
+    )
+    elsewhere = ver.GetModelVersionRequest(name=f"namespaces/{stack.other}/models/m/versions/1")
+    assert (
+        await code_of(versioning.GetModelVersion(elsewhere, metadata=md)) == grpc.StatusCode.PERMISSION_DENIED
+    )
+
+    listed = await access.ListGrants(acc.ListGrantsRequest(parent=parent), metadata=metadata("admin"))
+    mine = [g for g in listed.grants if g.subject == NEWCOMER]
+    assert [(g.role, g.granted_by, g.bootstrap) for g in mine] == [(acc.ROLE_VIEWER, "admin", False)]
+    assert mine[0].grant_time.seconds > 0
+    assert ("root", acc.ROLE_ADMIN, True) in [(g.subject, g.role, g.bootstrap) for g in listed.grants]
+
+    revoke = acc.RevokeRoleRequest(parent=parent, subject=NEWCOMER, role=acc.ROLE_VIEWER)
+    revoked = await token_of(access.RevokeRole(revoke, metadata=metadata("admin")))
+    md = metadata(NEWCOMER) + [(TOKEN_METADATA_KEY, revoked)]
+    for service, call in (
+        ("versioning", lambda: versioning.GetModelVersion(version, metadata=md)),
+        (
+            "lineage",
+            lambda: stack.stub("lineage").ListLineageRecords(
+                lin.ListLineageRecordsRequest(parent=version.name), metadata=md
+            ),
+        ),
+        (
+            "promotion",
+            lambda: stack.stub("promotion").GetPointers(
+                pro.GetPointersRequest(model=f"{parent}/models/m"), metadata=md
+            ),
+        ),
+        (
+            "catalog",
+            lambda: stack.stub("catalog").GetRegisteredModel(
+                cat.GetRegisteredModelRequest(name=f"{parent}/models/m"), metadata=md
+            ),
+        ),
+    ):
+        assert await code_of(call()) == grpc.StatusCode.PERMISSION_DENIED, service
+    assert await code_of(access.RevokeRole(revoke, metadata=metadata("admin"))) == grpc.StatusCode.NOT_FOUND
+
+    # Both are facts on the catalog topic, with the granting admin as their actor.
+    envelopes = await log_envelopes(stack.settings.kafka, stack.settings.kafka.topic("modelreg.catalog.v1"))
+    facts = [
+        (e.WhichOneof("payload"), e.actor)
+        for e in envelopes
+        if e.stream == f"{parent}/grants" and NEWCOMER in (e.role_granted.subject, e.role_revoked.subject)
+    ]
+    assert facts == [("role_granted", "admin"), ("role_revoked", "admin")]
+
+
+async def test_bad_grants_are_invalid_and_append_nothing(stack: Stack) -> None:
+    access = stack.stub("access")
+    parent = f"namespaces/{stack.home}"
+    before = await event_ids(stack)
+    for request, bad in (
+        (acc.GrantRoleRequest(parent=parent, subject="a=b", role=acc.ROLE_VIEWER), "subject"),
+        (acc.GrantRoleRequest(parent=parent, subject="", role=acc.ROLE_VIEWER), "subject"),
+        (acc.GrantRoleRequest(parent=parent, subject="x", role=acc.ROLE_UNSPECIFIED), "role"),
+        (acc.GrantRoleRequest(parent=parent, subject="x", role=acc.Role.ValueType(9)), "role"),
+        (acc.GrantRoleRequest(parent="namespaces/*", subject="x", role=acc.ROLE_VIEWER), "parent"),
+    ):
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            await access.GrantRole(request, metadata=metadata("root"))
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT, request
+        assert error.value.details().startswith(bad), error.value.details()
+    assert not any((await appended(stack, before)).values())
+
+
+async def test_sdk_and_cli_grant_list_and_revoke(stack: Stack) -> None:
+    endpoints = Endpoints(
+        catalog=f"127.0.0.1:{stack.hosts['catalog'].port}",
+        versioning=f"127.0.0.1:{stack.hosts['versioning'].port}",
+        lineage=f"127.0.0.1:{stack.hosts['lineage'].port}",
+        promotion=f"127.0.0.1:{stack.hosts['promotion'].port}",
+    )
+    subject = unique("pipeline")
+    async with AsyncRegistry(endpoints, bearer_token="t-admin") as admin:
+        granted = await admin.access.grant(stack.home, subject, "editor")
+        assert (granted.subject, granted.role, granted.granted_by) == (subject, acc.ROLE_EDITOR, "admin")
+        # The SDK carries the grant's token: the next call, to any service, sees the grant.
+        listed = await admin.access.list_grants(stack.home)
+        assert (subject, acc.ROLE_EDITOR) in [(g.subject, g.role) for g in listed]
+        with pytest.raises(PermissionDenied):
+            await admin.access.grant(stack.other, subject, "editor")
+
+    env = {
+        **os.environ,
+        "MODELREG_CATALOG_ADDR": endpoints.catalog,
+        "MODELREG_TOKEN": "t-admin",
+        "COLUMNS": "200",
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "modelreg.cli.main", "access", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    revoked = await asyncio.to_thread(cli, "revoke", stack.home, subject, "editor", "--output", "json")
+    assert revoked.returncode == 0, revoked.stderr
+    assert json.loads(revoked.stdout)["subject"] == subject
+    listed_cli = await asyncio.to_thread(cli, "list", stack.home, "--output", "json")
+    assert listed_cli.returncode == 0, listed_cli.stderr
+    rows = json.loads(listed_cli.stdout)
+    assert (
+        subject not in [r["subject"] for r in rows]
+        and {"subject": "root"}.items() <= next(r for r in rows if r["subject"] == "root").items()
+    )
+    wrong = await asyncio.to_thread(cli, "grant", stack.home, subject, "boss")
+    assert wrong.returncode != 0 and "boss" in wrong.stderr

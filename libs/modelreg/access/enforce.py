@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -48,7 +49,12 @@ class Denial:
 
 
 DenialRecorder = Callable[[Denial], Awaitable[None]]
-GrantSource = Callable[[], Grants]
+
+
+class GrantSource(Protocol):
+    """Grants beyond the bootstrap: the service's fold of the grant events."""
+
+    async def current(self) -> Grants: ...
 
 
 def namespace_in(value: str, *, bare: bool = False) -> str | None:
@@ -88,7 +94,9 @@ class AccessControl:
         self.bootstrap = bootstrap
         self.enabled = enabled
         self._table = table
-        self._sources: list[GrantSource] = []
+        self._source: GrantSource | None = None
+        self.logged = Grants()
+        """The grants from the log, as last read from the source."""
         self._recorder: DenialRecorder | None = None
 
     @classmethod
@@ -107,9 +115,14 @@ class AccessControl:
 
     # Wiring ------------------------------------------------------------------
 
-    def add_source(self, source: GrantSource) -> None:
-        """Grants beyond the bootstrap, e.g. the service's cache of the grant events."""
-        self._sources.append(source)
+    def follow(self, source: GrantSource) -> None:
+        """Grants beyond the bootstrap: the service's cache of the grant events."""
+        self._source = source
+
+    async def refresh(self) -> None:
+        """Reads the grants from the log again, if they may have changed."""
+        if self._source is not None:
+            self.logged = await self._source.current()
 
     def on_denied(self, recorder: DenialRecorder) -> None:
         """The service's recorder of denials (on its own topic)."""
@@ -117,14 +130,17 @@ class AccessControl:
 
     # Questions ---------------------------------------------------------------
 
-    def role(self, principal: str, groups: Iterable[str], namespace: str) -> Role | None:
-        """The principal's highest role in a namespace (admin everywhere when RBAC is off)."""
+    def role(
+        self, principal: str, groups: Iterable[str], namespace: str, *, logged: bool = True
+    ) -> Role | None:
+        """The principal's highest role in a namespace (admin everywhere when RBAC is off);
+        `logged=False` counts only the bootstrap grants."""
         if not self.enabled:
             return Role.ADMIN
         groups = tuple(groups)
         held = [
             r
-            for grants in (self.bootstrap, *(source() for source in self._sources))
+            for grants in ((self.bootstrap, self.logged) if logged else (self.bootstrap,))
             if (r := grants.role(principal, groups, namespace)) is not None
         ]
         return max(held) if held else None
@@ -134,13 +150,16 @@ class AccessControl:
         return role is not None and role >= needed
 
     def readable(self, principal: str, groups: Iterable[str]) -> Callable[[str], bool]:
-        """A predicate: may the principal read this namespace? For filtering results."""
+        """A predicate: may the principal read this namespace? For filtering results (the
+        interceptor has refreshed the logged grants for this call)."""
         if not self.enabled:
             return lambda _: True
         groups = tuple(groups)
         return lambda namespace: self.allows(principal, groups, namespace, Role.VIEWER)
 
-    def check(self, method: str, request: object, principal: str, groups: Iterable[str]) -> Denial | None:
+    def check(
+        self, method: str, request: object, principal: str, groups: Iterable[str], *, logged: bool = True
+    ) -> Denial | None:
         """The denial of this call, or None when the table lets it through."""
         if not self.enabled:
             return None
@@ -153,7 +172,7 @@ class AccessControl:
             )
         groups = tuple(groups)
         if rule.scope is Scope.STORE:
-            return self._need(principal, groups, ALL_NAMESPACES, rule.role, action, ALL_NAMESPACES)
+            return self._need(principal, groups, ALL_NAMESPACES, rule.role, action, ALL_NAMESPACES, logged)
         for path in rule.fields:
             values = field_values(request, path)
             if not values and rule.scope is Scope.NAMESPACE:
@@ -163,7 +182,9 @@ class AccessControl:
                     if rule.scope is Scope.FILTERED:
                         continue
                     if rule.empty_means_all:
-                        if denial := self._need(principal, groups, ALL_NAMESPACES, rule.role, action, "*"):
+                        if denial := self._need(
+                            principal, groups, ALL_NAMESPACES, rule.role, action, "*", logged
+                        ):
                             return denial
                         continue
                     raise InvalidArgument.of(path, "is required")
@@ -176,7 +197,7 @@ class AccessControl:
                         f"{value[:200]!r} names no namespace"
                         + ("" if rule.bare_namespace else " (expected namespaces/{namespace}/...)"),
                     )
-                if denial := self._need(principal, groups, namespace, rule.role, action, value):
+                if denial := self._need(principal, groups, namespace, rule.role, action, value, logged):
                     return denial
         return None
 
@@ -188,8 +209,9 @@ class AccessControl:
         needed: Role,
         action: str,
         resource: str,
+        logged: bool,
     ) -> Denial | None:
-        held = self.role(principal, groups, namespace)
+        held = self.role(principal, groups, namespace, logged=logged)
         if held is not None and held >= needed:
             return None
         where = "every namespace (*)" if namespace == ALL_NAMESPACES else f"namespace {namespace}"
@@ -208,15 +230,25 @@ class AccessControl:
         catch_up: Callable[[], Awaitable[None]] | None = None,
     ) -> bool:
         """Raises PermissionDenied (after recording the denial) unless the call is allowed.
-        `catch_up` waits for the caller's consistency token: a denied call that carries one
-        is checked again once the service has folded that far, so a grant just made counts.
-        Returns whether it waited."""
+
+        `catch_up` waits for the caller's consistency token. A call that the bootstrap grants
+        alone do not allow, and that carries a token, is decided once the service has folded
+        that far: a grant or a revocation the caller has seen counts. Returns whether it waited.
+        """
+        if not self.enabled:
+            return False
         groups = tuple(groups)
+        await self.refresh()
         denial = self.check(method, request, principal, groups)
         waited = False
-        if denial is not None and catch_up is not None:
+        if (
+            catch_up is not None
+            and self._source is not None
+            and (denial is not None or self.check(method, request, principal, groups, logged=False))
+        ):
             await catch_up()
             waited = True
+            await self.refresh()
             denial = self.check(method, request, principal, groups)
         if denial is not None:
             await self.record(denial)

@@ -45,6 +45,11 @@ class Role(IntEnum):
             raise ValueError(f"{text!r} is not a role (viewer, editor, approver, admin)") from None
 
 
+def grants_stream(namespace: str) -> str:
+    """The stream (and Kafka key) of a namespace's grant events on the catalog topic."""
+    return f"namespaces/{namespace}/grants"
+
+
 def group_subject(group: str) -> str:
     return f"{GROUP_PREFIX}{group}"
 

@@ -126,6 +126,10 @@ TABLE: Mapping[str, Permission] = {
     AUDIT + "ListAuditKeys": _filtered(),
     AUDIT + "ListCheckpoints": _filtered(),
     AUDIT + "ExportAudit": _ns(V, "parent", empty_means_all=True),
+    # access (served by catalog): grants are admin only
+    ACCESS + "GrantRole": _ns(ADM, "parent"),
+    ACCESS + "RevokeRole": _ns(ADM, "parent"),
+    ACCESS + "ListGrants": _ns(ADM, "parent"),
 }
 """Full gRPC method path -> permission."""
 

@@ -18,7 +18,7 @@ import grpc
 from modelreg.client.errors import from_rpc_error, retry_delay_of
 from modelreg.eventlog.positions import TOKEN_METADATA_KEY, ConsistencyToken
 from modelreg.gen.audit.v1 import audit_pb2_grpc
-from modelreg.gen.catalog.v1 import catalog_pb2_grpc
+from modelreg.gen.catalog.v1 import access_pb2_grpc, catalog_pb2_grpc
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2_grpc
@@ -102,6 +102,14 @@ class Connection:
 
     # The stubs' overloads type an aio channel's stub as the async one; grpc itself
     # has no types here, so the casts say which overload applies.
+    @cached_property
+    def access(self) -> access_pb2_grpc.AccessServiceAsyncStub:
+        """AccessService is served by the catalog."""
+        return cast(
+            "access_pb2_grpc.AccessServiceAsyncStub",
+            access_pb2_grpc.AccessServiceStub(self._channel(self.endpoints.catalog)),
+        )
+
     @cached_property
     def catalog(self) -> catalog_pb2_grpc.CatalogServiceAsyncStub:
         return cast(

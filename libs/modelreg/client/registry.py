@@ -1,5 +1,6 @@
 """The typed Python SDK: `AsyncRegistry` (asyncio) and `Registry` (blocking), each with
-one sub-client per service: `catalog`, `versioning`, `lineage`, `promotion`, `audit`.
+one sub-client per service: `catalog`, `versioning`, `lineage`, `promotion`, `audit`, and `access`
+(grants of roles).
 
 The sub-clients share one connection: its channels, its bearer token and its
 consistency token. Every write's token is merged into the client's, and every
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from modelreg.client.access import AccessClient, SyncAccessClient
 from modelreg.client.asof import ModelAsOf, model_as_of
 from modelreg.client.audit import AuditClient, SyncAuditClient
 from modelreg.client.blocking import LoopThread
@@ -48,6 +50,7 @@ class AsyncRegistry:
         self.lineage = LineageClient(self._connection)
         self.promotion = PromotionClient(self._connection)
         self.audit = AuditClient(self._connection)
+        self.access = AccessClient(self._connection)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -99,6 +102,7 @@ class Registry:
         self.lineage = SyncLineageClient(self._async.lineage, self._loop)
         self.promotion = SyncPromotionClient(self._async.promotion, self._loop)
         self.audit = SyncAuditClient(self._async.audit, self._loop)
+        self.access = SyncAccessClient(self._async.access, self._loop)
 
     @property
     def endpoints(self) -> Endpoints:

@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from modelreg.access import AccessControl
+from modelreg.access.log import GRANTS_TOPIC, LogGrants, folds_grants
 from modelreg.commands.executor import CommandExecutor, OutcomeStore
 from modelreg.errors import FailedPrecondition
 from modelreg.eventlog import Position
@@ -192,6 +193,12 @@ class ServiceHost:
             local_fold=self.projector.fold_appended if self.projector and settings.local_fold else None,
         )
         access = AccessControl.from_env()
+        if access.enabled and folds_grants(spec.projections):
+            access.follow(
+                LogGrants(
+                    self.pool, spec.schema, self.progress, self.topic(GRANTS_TOPIC), settings.partitions
+                )
+            )
         runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress, access)
         authenticator = Authenticator.from_env()
         tls = ServerTls.from_env()

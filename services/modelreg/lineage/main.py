@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from modelreg.access.log import with_grants
 from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.lineage.v1 import lineage_pb2, lineage_pb2_grpc
 from modelreg.lineage.adapters import codec
@@ -54,11 +55,13 @@ def spec(schema: str = SCHEMA) -> ServiceSpec:
         name="lineage",
         schema=schema,
         own_topic=TOPIC,
-        projections=[
-            (TOPIC, LineageProjection()),
-            (VERSIONING_TOPIC, VersionCache()),
-            (PROMOTION_TOPIC, PointerCache()),
-        ],
+        projections=with_grants(
+            [
+                (TOPIC, LineageProjection()),
+                (VERSIONING_TOPIC, VersionCache()),
+                (PROMOTION_TOPIC, PointerCache()),
+            ]
+        ),
         register=register,
     )
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import grpc
 
 from modelreg.access import Denial, Role
+from modelreg.access.log import with_grants
 from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.promotion.v1 import promotion_pb2, promotion_pb2_grpc
 from modelreg.grpcutil.context import request_context
@@ -63,11 +64,13 @@ def spec(schema: str = SCHEMA) -> ServiceSpec:
         name="promotion",
         schema=schema,
         own_topic=TOPIC,
-        projections=[
-            (TOPIC, PromotionProjection()),
-            (VERSIONING_TOPIC, VersionFactsCache()),
-            (LINEAGE_TOPIC, LineageCache()),
-        ],
+        projections=with_grants(
+            [
+                (TOPIC, PromotionProjection()),
+                (VERSIONING_TOPIC, VersionFactsCache()),
+                (LINEAGE_TOPIC, LineageCache()),
+            ]
+        ),
         register=register,
     )
 

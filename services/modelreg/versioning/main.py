@@ -17,6 +17,7 @@ from pathlib import Path
 
 import grpc
 
+from modelreg.access.log import with_grants
 from modelreg.artifacts import BlobStore
 from modelreg.artifacts.config import open_blob_store
 from modelreg.commands.logged import LoggedCommands
@@ -62,11 +63,13 @@ def spec(schema: str = SCHEMA, blobs: Callable[[], BlobStore] | None = None) -> 
         own_topic=TOPIC,
         # The caches are projections too, so the interceptor waits for catalog
         # (and promotion) consistency tokens before a command reads them.
-        projections=[
-            (TOPIC, VersioningProjection()),
-            (CATALOG_TOPIC, CatalogModelsCache()),
-            (PROMOTION_TOPIC, PointersCache()),
-        ],
+        projections=with_grants(
+            [
+                (TOPIC, VersioningProjection()),
+                (CATALOG_TOPIC, CatalogModelsCache()),
+                (PROMOTION_TOPIC, PointersCache()),
+            ]
+        ),
         register=registrar(blobs or (lambda: open_blob_store(artifacts_url()))),
     )
 

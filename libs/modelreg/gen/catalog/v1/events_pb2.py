@@ -24,26 +24,31 @@ _sym_db = _symbol_database.Default()
 
 
 from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mask__pb2
+from modelreg.gen.catalog.v1 import access_pb2 as modelreg_dot_catalog_dot_v1_dot_access__pb2
 from modelreg.gen.catalog.v1 import catalog_pb2 as modelreg_dot_catalog_dot_v1_dot_catalog__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelreg/catalog/v1/events.proto\x12\x13modelreg.catalog.v1\x1a google/protobuf/field_mask.proto\x1a!modelreg/catalog/v1/catalog.proto\"X\n\x16RegisteredModelCreated\x12>\n\x10registered_model\x18\x01 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModel\"\x89\x01\n\x16RegisteredModelUpdated\x12>\n\x10registered_model\x18\x01 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\'\n\x17RegisteredModelArchived\x12\x0c\n\x04name\x18\x01 \x01(\t\"\'\n\x17RegisteredModelRestored\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x16RegisteredModelDeleted\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"E\n\x10NamespaceCreated\x12\x31\n\tnamespace\x18\x01 \x01(\x0b\x32\x1e.modelreg.catalog.v1.Namespaceb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelreg/catalog/v1/events.proto\x12\x13modelreg.catalog.v1\x1a google/protobuf/field_mask.proto\x1a modelreg/catalog/v1/access.proto\x1a!modelreg/catalog/v1/catalog.proto\"X\n\x16RegisteredModelCreated\x12>\n\x10registered_model\x18\x01 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModel\"\x89\x01\n\x16RegisteredModelUpdated\x12>\n\x10registered_model\x18\x01 \x01(\x0b\x32$.modelreg.catalog.v1.RegisteredModel\x12/\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMask\"\'\n\x17RegisteredModelArchived\x12\x0c\n\x04name\x18\x01 \x01(\t\"\'\n\x17RegisteredModelRestored\x12\x0c\n\x04name\x18\x01 \x01(\t\"6\n\x16RegisteredModelDeleted\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"E\n\x10NamespaceCreated\x12\x31\n\tnamespace\x18\x01 \x01(\x0b\x32\x1e.modelreg.catalog.v1.Namespace\"Z\n\x0bRoleGranted\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\'\n\x04role\x18\x03 \x01(\x0e\x32\x19.modelreg.catalog.v1.Role\"Z\n\x0bRoleRevoked\x12\x11\n\tnamespace\x18\x01 \x01(\t\x12\x0f\n\x07subject\x18\x02 \x01(\t\x12\'\n\x04role\x18\x03 \x01(\x0e\x32\x19.modelreg.catalog.v1.Roleb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelreg.catalog.v1.events_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_REGISTEREDMODELCREATED']._serialized_start=126
-  _globals['_REGISTEREDMODELCREATED']._serialized_end=214
-  _globals['_REGISTEREDMODELUPDATED']._serialized_start=217
-  _globals['_REGISTEREDMODELUPDATED']._serialized_end=354
-  _globals['_REGISTEREDMODELARCHIVED']._serialized_start=356
-  _globals['_REGISTEREDMODELARCHIVED']._serialized_end=395
-  _globals['_REGISTEREDMODELRESTORED']._serialized_start=397
-  _globals['_REGISTEREDMODELRESTORED']._serialized_end=436
-  _globals['_REGISTEREDMODELDELETED']._serialized_start=438
-  _globals['_REGISTEREDMODELDELETED']._serialized_end=492
-  _globals['_NAMESPACECREATED']._serialized_start=494
-  _globals['_NAMESPACECREATED']._serialized_end=563
+  _globals['_REGISTEREDMODELCREATED']._serialized_start=160
+  _globals['_REGISTEREDMODELCREATED']._serialized_end=248
+  _globals['_REGISTEREDMODELUPDATED']._serialized_start=251
+  _globals['_REGISTEREDMODELUPDATED']._serialized_end=388
+  _globals['_REGISTEREDMODELARCHIVED']._serialized_start=390
+  _globals['_REGISTEREDMODELARCHIVED']._serialized_end=429
+  _globals['_REGISTEREDMODELRESTORED']._serialized_start=431
+  _globals['_REGISTEREDMODELRESTORED']._serialized_end=470
+  _globals['_REGISTEREDMODELDELETED']._serialized_start=472
+  _globals['_REGISTEREDMODELDELETED']._serialized_end=526
+  _globals['_NAMESPACECREATED']._serialized_start=528
+  _globals['_NAMESPACECREATED']._serialized_end=597
+  _globals['_ROLEGRANTED']._serialized_start=599
+  _globals['_ROLEGRANTED']._serialized_end=689
+  _globals['_ROLEREVOKED']._serialized_start=691
+  _globals['_ROLEREVOKED']._serialized_end=781
 # @@protoc_insertion_point(module_scope)

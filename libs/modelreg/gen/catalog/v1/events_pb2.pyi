@@ -7,6 +7,7 @@ isort:skip_file
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
+from modelreg.gen.catalog.v1 import access_pb2 as _access_pb2
 from modelreg.gen.catalog.v1 import catalog_pb2 as _catalog_pb2
 import builtins as _builtins
 import sys
@@ -175,3 +176,63 @@ class NamespaceCreated(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___NamespaceCreated: _TypeAlias = NamespaceCreated  # noqa: Y015
+
+@_typing.final
+class RoleGranted(_message.Message):
+    """A role was granted in a namespace (keyed by `namespaces/{namespace}/grants`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """The namespace id."""
+    subject: _builtins.str
+    """A principal, or `group:{name}`."""
+    role: _access_pb2.Role.ValueType
+    """The role."""
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        role: _access_pb2.Role.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "role", b"role", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoleGranted: _TypeAlias = RoleGranted  # noqa: Y015
+
+@_typing.final
+class RoleRevoked(_message.Message):
+    """A role granted in a namespace was revoked (keyed by `namespaces/{namespace}/grants`)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    NAMESPACE_FIELD_NUMBER: _builtins.int
+    SUBJECT_FIELD_NUMBER: _builtins.int
+    ROLE_FIELD_NUMBER: _builtins.int
+    namespace: _builtins.str
+    """The namespace id."""
+    subject: _builtins.str
+    """The subject it had been granted to."""
+    role: _access_pb2.Role.ValueType
+    """The role."""
+    def __init__(
+        self,
+        *,
+        namespace: _builtins.str = ...,
+        subject: _builtins.str = ...,
+        role: _access_pb2.Role.ValueType = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["namespace", b"namespace", "role", b"role", "subject", b"subject"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RoleRevoked: _TypeAlias = RoleRevoked  # noqa: Y015
