@@ -434,6 +434,15 @@ async def test_every_cell_is_as_the_table_says(stack: Stack) -> None:
     )
     assert not failures, "\n".join(failures)
     assert not any(others.values()), f"denied calls appended: {others}"
+    # Every denial is recorded, once, by the service that refused it, on its own topic.
+    recorded = {topic: len(types) for topic, types in new.items()}
+    refused = Counter(
+        f"modelreg.{'catalog' if service == 'access' else service}.v1"
+        for c, _ in denied
+        for service, prefix in SERVICES.items()
+        if c.method.startswith(prefix)
+    )
+    assert recorded == {topic: refused[topic] for topic in TOPICS}
 
 
 # Grants on the log -------------------------------------------------------------------
@@ -596,3 +605,54 @@ async def test_sdk_and_cli_grant_list_and_revoke(stack: Stack) -> None:
     )
     wrong = await asyncio.to_thread(cli, "grant", stack.home, subject, "boss")
     assert wrong.returncode != 0 and "boss" in wrong.stderr
+
+
+# Reads that span namespaces are filtered -----------------------------------------------
+
+
+async def test_reads_across_namespaces_show_only_readable_namespaces(stack: Stack) -> None:
+    catalog, lineage = stack.stub("catalog"), stack.stub("lineage")
+    md = {
+        p: metadata(p) + [(TOKEN_METADATA_KEY, t) for t in stack.tokens] for p in ("viewer", "root", "nobody")
+    }
+
+    async def namespaces(principal: str) -> set[str]:
+        listed = await catalog.ListNamespaces(
+            cat.ListNamespacesRequest(page_size=1000), metadata=md[principal]
+        )
+        return {n.name for n in listed.namespaces} & {f"namespaces/{stack.home}", f"namespaces/{stack.other}"}
+
+    assert await namespaces("root") == {f"namespaces/{stack.home}", f"namespaces/{stack.other}"}
+    assert await namespaces("viewer") == {f"namespaces/{stack.home}"}
+    assert await namespaces("nobody") == set()
+
+    # Both namespaces' versions were trained on the same dataset.
+    dataset = f"dataset:s3://d/x@{SHA}"
+
+    async def downstream(principal: str) -> list[str]:
+        found = await lineage.FindDownstream(lin.FindDownstreamRequest(node=dataset), metadata=md[principal])
+        return [v.model_version for v in found.versions if v.model_version.endswith("/models/m/versions/1")]
+
+    home, other = (f"namespaces/{ns}/models/m/versions/1" for ns in (stack.home, stack.other))
+    assert await downstream("root") == sorted([home, other])
+    assert await downstream("viewer") == [home]
+    assert await downstream("nobody") == []
+
+    async def subgraph(principal: str, method: str) -> set[str]:
+        query = lin.SubgraphQuery(start_nodes=[dataset], direction=lin.DIRECTION_DOWNSTREAM, max_hops=3)
+        if method == "export":
+            exported = await lineage.ExportLineage(
+                lin.ExportLineageRequest(query=query, format=lin.EXPORT_FORMAT_JSON),
+                metadata=md[principal],
+            )
+            return {n for n in (home, other) if n in exported.content}
+        page = await lineage.GetLineageSubgraph(
+            lin.GetLineageSubgraphRequest(query=query, page_size=1000), metadata=md[principal]
+        )
+        ids = {n.id for n in page.nodes} | {e.target for e in page.edges}
+        return {n for n in (home, other) if f"model_version:{n}" in ids}
+
+    for method in ("subgraph", "export"):
+        assert await subgraph("root", method) == {home, other}, method
+        assert await subgraph("viewer", method) == {home}, method
+        assert await subgraph("nobody", method) == set(), method

@@ -3,14 +3,25 @@ table against the service descriptors, and the enforcement's decisions."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import pkgutil
 
 import pytest
 
 import modelreg.gen
-from modelreg.access import TABLE, AccessControl, Grant, Role, Scope, namespace_in, parse_grants
-from modelreg.errors import InvalidArgument
+from modelreg.access import (
+    TABLE,
+    AccessControl,
+    Denial,
+    Grant,
+    Role,
+    Scope,
+    may_read,
+    namespace_in,
+    parse_grants,
+)
+from modelreg.errors import InvalidArgument, PermissionDenied
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2
@@ -187,3 +198,31 @@ def test_an_empty_watch_parent_means_every_namespace() -> None:
 def test_an_unknown_method_is_refused() -> None:
     denial = ACCESS.check("/modelreg.x.v1.New/Thing", object(), "v", ())
     assert denial is not None and "not in the permission table" in denial.reason
+
+
+async def test_denials_of_authenticated_callers_are_recorded_and_anonymous_ones_only_logged() -> None:
+    recorded: list[Denial] = []
+
+    async def recorder(denial: Denial) -> None:
+        recorded.append(denial)
+
+    access = AccessControl.from_env({"MODELREG_ROLES": "v=viewer@ns1"})
+    access.on_denied(recorder)
+    delete = catalog_pb2.DeleteRegisteredModelRequest(name="namespaces/ns1/models/m")
+    for principal in ("v", "anonymous"):
+        with pytest.raises(PermissionDenied, match="needs the editor role in namespace ns1"):
+            await access.authorize(CAT + "DeleteRegisteredModel", delete, principal, ())
+    assert [(d.principal, d.action, d.resource, d.namespace) for d in recorded] == [
+        ("v", "DeleteRegisteredModel", delete.name, "ns1")
+    ]
+
+
+async def test_an_allowed_call_sets_what_the_caller_may_read() -> None:
+    access = AccessControl.from_env({"MODELREG_ROLES": "v=viewer@ns1"})
+    assert may_read("ns2")  # outside a call, or with RBAC off: everything
+
+    async def call() -> tuple[bool, bool]:
+        await access.authorize(CAT + "ListNamespaces", catalog_pb2.ListNamespacesRequest(), "v", ())
+        return may_read("ns1"), may_read("ns2")
+
+    assert await asyncio.create_task(call()) == (True, False)

@@ -19,6 +19,7 @@ from modelreg.lineage.domain.queries import (
     SubgraphQuery,
     check_subgraph_query,
     diff,
+    readable_part,
     reproduction,
     select,
     to_dot,
@@ -219,6 +220,33 @@ def test_select_filters_nodes_after_the_walk() -> None:
     assert only.nodes == {"dataset:d": 0, "evaluation:e": 2}  # reached through the version, which is left out
     assert only.edges == {}
     assert select(graph, frozenset()) is graph
+
+
+def test_readable_part_leaves_out_hidden_versions_and_what_was_reached_only_through_them() -> None:
+    hidden, seen = (
+        "model_version:namespaces/b/models/m/versions/1",
+        "model_version:namespaces/a/models/m/versions/1",
+    )
+    edges = {
+        Edge("dataset:d", hidden, "train_data"): "r1",
+        Edge(hidden, "evaluation:only-b", "evaluated_by"): "r1",
+        Edge("dataset:d", seen, "train_data"): "r2",
+        Edge(hidden, "model_version:namespaces/a/models/child/versions/1", "parent"): "r3",
+    }
+    graph = Subgraph(
+        {
+            "dataset:d": 0,
+            hidden: 1,
+            seen: 1,
+            "evaluation:only-b": 2,
+            "model_version:namespaces/a/models/child/versions/1": 2,
+        },
+        edges,
+    )
+    part = readable_part(graph, ["dataset:d"], lambda node: "namespaces/b/" in node)
+    assert part.nodes == {"dataset:d": 0, seen: 1}
+    assert part.edges == {Edge("dataset:d", seen, "train_data"): "r2"}
+    assert readable_part(graph, ["dataset:d"], lambda _: False) is graph
 
 
 def test_diff() -> None:

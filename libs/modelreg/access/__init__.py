@@ -1,7 +1,7 @@
 """What a caller may do: roles per namespace, grants, the method -> permission table, and
 its one enforcement (called by the interceptor in every service)."""
 
-from modelreg.access.enforce import AccessControl, Denial, DenialRecorder, namespace_in
+from modelreg.access.enforce import AccessControl, Denial, DenialRecorder, may_read, namespace_in
 from modelreg.access.roles import ALL_NAMESPACES, Grant, Grants, Role, parse_grants
 from modelreg.access.table import TABLE, Permission, Scope, action_of
 
@@ -17,6 +17,7 @@ __all__ = [
     "Role",
     "Scope",
     "action_of",
+    "may_read",
     "namespace_in",
     "parse_grants",
 ]

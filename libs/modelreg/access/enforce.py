@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -49,6 +50,14 @@ class Denial:
 
 
 DenialRecorder = Callable[[Denial], Awaitable[None]]
+
+_readable: ContextVar[Callable[[str], bool]] = ContextVar("modelreg_readable", default=lambda _: True)
+
+
+def may_read(namespace: str) -> bool:
+    """May the caller of the current call read this namespace? For reads that span
+    namespaces (their results show only these); True when RBAC is off or outside a call."""
+    return _readable.get()(namespace)
 
 
 class GrantSource(Protocol):
@@ -253,6 +262,7 @@ class AccessControl:
         if denial is not None:
             await self.record(denial)
             raise PermissionDenied(denial.reason)
+        _readable.set(self.readable(principal, groups))
         return waited
 
     async def record(self, denial: Denial) -> None:

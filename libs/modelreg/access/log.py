@@ -1,10 +1,13 @@
-"""Grants on the log: the reference cache every service folds from the grant events on
+"""Access on the log. Grants: the reference cache every service folds from the grant events on
 `modelreg.catalog.v1` (RoleGranted / RoleRevoked, stream `namespaces/{ns}/grants`), and
 the source enforcement reads it through.
 
 The cache is a table of the service's own schema, fed by exactly one topic (DESIGN.md
 rule 7). It is read again only when this process has seen the catalog topic move (the
 positions its LISTEN connection keeps), so a call costs no query while grants stand still.
+
+Denials: DenialLog records each refused call of an authenticated caller on the service's
+own topic (promotion records its own AccessDenied, which ListAccessDenials reads).
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from typing import Protocol
 import asyncpg
 import structlog
 
+from modelreg.access.enforce import Denial
 from modelreg.access.roles import Grant, Grants, Role, valid_namespace, valid_subject
+from modelreg.commands.contracts import Loaded
+from modelreg.commands.executor import Command, CommandExecutor
+from modelreg.eventlog import EventContext
+from modelreg.eventlog.fold import EMPTY_HEAD, head_of
+from modelreg.gen.common.v1 import access_pb2
 from modelreg.projections.batch import AcceptedEvent, ProjectionHandler
 from modelreg.projections.schema import quote_schema
 
@@ -194,3 +203,42 @@ class LogGrants:
         rows = await read_grants(self._pool, self._schema)
         self._grants = Grants.of(r.grant for r in rows)
         self._key = key
+
+
+def denials_stream(namespace: str) -> str:
+    return f"namespaces/{namespace}/access-denials"
+
+
+class DenialLog:
+    """Records a denial on the service's own topic: an append-only AccessDenied fact, with the
+    refused call's correlation id and no request_id (it is not the client's request)."""
+
+    def __init__(self, executor: CommandExecutor, pool: asyncpg.Pool, schema: str) -> None:
+        self._executor = executor
+        self._pool = pool
+        self._head_sql = f"SELECT revision, hash FROM {quote_schema(schema)}.stream_heads WHERE stream = $1"
+
+    async def _head(self, stream: str) -> Loaded[None]:
+        row = await self._pool.fetchrow(self._head_sql, stream)
+        return Loaded(None, head_of(row["revision"], row["hash"]) if row else EMPTY_HEAD)
+
+    async def record(self, denial: Denial, context: EventContext) -> None:
+        fact = access_pb2.AccessDenied(
+            principal=denial.principal,
+            action=denial.action,
+            resource=denial.resource,
+            reason=denial.reason,
+            namespace=denial.namespace,
+        )
+        own = EventContext(
+            actor=context.actor, correlation_id=context.correlation_id, causation_id=context.causation_id
+        )
+        await self._executor.execute(
+            Command(
+                stream=denials_stream(denial.namespace),
+                context=own,
+                load=self._head,
+                decide=lambda _: ("access_refused", fact),
+                append_only=True,
+            )
+        )

@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from modelreg.access import AccessControl
-from modelreg.access.log import GRANTS_TOPIC, LogGrants, folds_grants
+from modelreg.access.log import GRANTS_TOPIC, DenialLog, LogGrants, folds_grants
 from modelreg.commands.executor import CommandExecutor, OutcomeStore
 from modelreg.errors import FailedPrecondition
 from modelreg.eventlog import Position
@@ -30,6 +30,7 @@ from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.eventlog.topics import ensure_topics as create_topics
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.grpcutil.auth import AUTH_HEALTH_SERVICE, Authenticator
+from modelreg.grpcutil.context import current_request
 from modelreg.grpcutil.interceptor import ServiceInterceptor
 from modelreg.grpcutil.ratelimit import RateLimiter
 from modelreg.projections.batch import ProjectionHandler
@@ -199,6 +200,9 @@ class ServiceHost:
                     self.pool, spec.schema, self.progress, self.topic(GRANTS_TOPIC), settings.partitions
                 )
             )
+        # Every service records denials on its own topic; a service may register its own recorder.
+        denials = DenialLog(executor, self.pool, spec.schema)
+        access.on_denied(lambda denial: denials.record(denial, current_request.get().event_context()))
         runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress, access)
         authenticator = Authenticator.from_env()
         tls = ServerTls.from_env()

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from modelreg.access import may_read
 from modelreg.catalog.application.ports import (
     ModelCommands,
     NamespaceCommands,
@@ -150,7 +151,9 @@ class Catalog:
         after = check_id(str(paging.after[0]), "page_token") if paging.after else None
         namespaces = await self._reader.list_namespaces(after=after, limit=paging.fetch)
         page = paging.page(namespaces, lambda namespace: (namespace.name,))
-        return NamespacePage(page.items, page.next_page_token)
+        # Only the namespaces the caller may read (RBAC); the page token still follows every row,
+        # so a page may hold fewer than page_size.
+        return NamespacePage([n for n in page.items if may_read(n.name)], page.next_page_token)
 
 
 def _sort_values(model: RegisteredModel, ordering: Ordering) -> tuple[SortValue, ...]:

@@ -6,6 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from modelreg.access import may_read, namespace_in
 from modelreg.errors import InvalidArgument, NotFound
 from modelreg.eventlog import ConsistencyToken, EventContext
 from modelreg.lineage.application.ports import (
@@ -28,6 +29,7 @@ from modelreg.lineage.domain.queries import (
     TypeDiff,
     check_subgraph_query,
     diff,
+    readable_part,
     reproduction,
     select,
 )
@@ -199,6 +201,9 @@ class Lineage:
     async def _walk(self, query: SubgraphQuery) -> Subgraph:
         check_subgraph_query(query)
         graph = await self._reader.walk(query.start_nodes, query.direction, query.max_hops)
+        # Only what the caller may read (RBAC): versions of other namespaces, and what the walk
+        # reached only through them, are left out.
+        graph = readable_part(graph, query.start_nodes, lambda node: not may_read(namespace_in(node) or ""))
         return select(graph, query.node_types)
 
     async def _edge_records(self, graph: Subgraph, edges: set[Edge]) -> dict[tuple[str, str, str], str]:
@@ -248,6 +253,8 @@ class Lineage:
             for n, d in graph.nodes.items()
             if node_type_of(n) is NodeType.MODEL_VERSION and n != node
         ]
+        # Only the versions the caller may read (RBAC).
+        affected = [a for a in affected if may_read(namespace_in(a.model_version) or "")]
         if stages:
             staged = await self._stages.versions_in(stages)
             affected = [a for a in affected if a.model_version in staged]

@@ -4,7 +4,7 @@ the merged reproduction of a version, and the subgraph rendered as JSON or Graph
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -79,6 +79,33 @@ def select(graph: Subgraph, node_types: frozenset[NodeType]) -> Subgraph:
         return graph
     kept = {n: d for n, d in graph.nodes.items() if node_type_of(n) in node_types}
     return Subgraph(kept, {e: r for e, r in graph.edges.items() if e.source in kept and e.target in kept})
+
+
+def readable_part(
+    graph: Subgraph, start_nodes: Sequence[str], hidden_version: Callable[[str], bool]
+) -> Subgraph:
+    """The walk without the versions the caller may not read (`hidden_version(node id)`), and
+    without what it reached only through them: what stays is connected to a start node by
+    readable nodes."""
+    hidden = {n for n in graph.nodes if node_type_of(n) is NodeType.MODEL_VERSION and hidden_version(n)}
+    if not hidden:
+        return graph
+    edges = {e: r for e, r in graph.edges.items() if e.source not in hidden and e.target not in hidden}
+    neighbours: dict[str, set[str]] = {}
+    for edge in edges:
+        neighbours.setdefault(edge.source, set()).add(edge.target)
+        neighbours.setdefault(edge.target, set()).add(edge.source)
+    reached = {n for n in start_nodes if n in graph.nodes and n not in hidden}
+    frontier = list(reached)
+    while frontier:
+        for other in neighbours.get(frontier.pop(), ()):
+            if other not in reached:
+                reached.add(other)
+                frontier.append(other)
+    return Subgraph(
+        {n: d for n, d in graph.nodes.items() if n in reached},
+        {e: r for e, r in edges.items() if e.source in reached and e.target in reached},
+    )
 
 
 # -- diff and reproduction ----------------------------------------------------
