@@ -1,7 +1,11 @@
 """The RBAC matrix, generated from the method -> permission table: every method of the four
-services x every principal (no grant, viewer, editor, approver, admin of the home namespace,
-an admin of every namespace) x the home namespace and another one, against the four services
-running on Tansu, PostgreSQL and moto S3, in one stack for the module.
+services and AccessService x every principal (no grant, viewer, editor, approver, admin of the
+home namespace, an admin of every namespace, and a group grant: editor through group `team`
+from an API token) x the home namespace and another one, against the four services running on
+Tansu, PostgreSQL and moto S3, in one stack for the module.
+
+Also here, on the same stack: grants on the log (a grant in catalog lets a call through in
+another service, a revoke stops it), reads across namespaces filtered, SDK and CLI.
 
 A cell is as the table says: an allowed call never fails with PERMISSION_DENIED (nor
 UNAUTHENTICATED, INTERNAL or UNKNOWN); a denied call gets PERMISSION_DENIED and appends
@@ -20,6 +24,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import grpc
@@ -42,17 +47,23 @@ from modelreg.gen.promotion.v1 import promotion_pb2 as pro
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2 as ver
 from modelreg.gen.versioning.v1 import versioning_pb2_grpc
+from modelreg.grpcutil.tokenfile import create_token
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.helpers import log_envelopes, unique, with_own_topics
 
 SHA = "sha256:" + "ab" * 32
 HOME_ROLES = {"viewer": Role.VIEWER, "editor": Role.EDITOR, "approver": Role.APPROVER, "admin": Role.ADMIN}
-PRINCIPALS = ["nobody", *HOME_ROLES, "root"]
+GROUPED = "grouped"
+PRINCIPALS = ["nobody", *HOME_ROLES, "root", GROUPED]
 NEWCOMER = "newcomer"
 """Holds no bootstrap grant: the grants on the log tests grant to it and revoke."""
 """`nobody` is authenticated and has no grant; the four roles are granted in the home
-namespace only; `root` is admin of every namespace (MODELREG_ADMINS)."""
+namespace only; `root` is admin of every namespace (MODELREG_ADMINS); `grouped` holds no grant
+of its own, but its API token (from the token file) puts it in group `team`, editor of the home
+namespace."""
+API_TOKENS: dict[str, str] = {}
+"""principal -> its API token from the token file (the others use MODELREG_AUTH_TOKENS)."""
 SERVICES = {
     "catalog": "/modelreg.catalog.v1.CatalogService/",
     "versioning": "/modelreg.versioning.v1.VersioningService/",
@@ -64,14 +75,18 @@ TOPICS = [f"modelreg.{s}.v1" for s in ("catalog", "versioning", "lineage", "prom
 
 
 def metadata(principal: str) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer t-{principal}")]
+    return [("authorization", f"Bearer {API_TOKENS.get(principal, f't-{principal}')}")]
 
 
 @contextmanager
-def access_env(home: str) -> Iterator[None]:
-    roles = ",".join(f"{p}={p}@{home}" for p in HOME_ROLES)
+def access_env(home: str, token_file: Path) -> Iterator[None]:
+    roles = ",".join([*(f"{p}={p}@{home}" for p in HOME_ROLES), f"group:team=editor@{home}"])
+    API_TOKENS[GROUPED], _ = create_token(token_file, GROUPED, groups=["team"])
     values = {
-        "MODELREG_AUTH_TOKENS": ",".join(f"t-{p}={p}" for p in [*PRINCIPALS, NEWCOMER]),
+        "MODELREG_AUTH_TOKENS": ",".join(
+            f"t-{p}={p}" for p in [*PRINCIPALS, NEWCOMER] if p not in API_TOKENS
+        ),
+        "MODELREG_AUTH_TOKEN_FILE": str(token_file),
         "MODELREG_ROLES": roles,
         "MODELREG_ADMINS": "root",
     }
@@ -129,7 +144,9 @@ def moto() -> Iterator[MotoS3Server]:
 
 
 @pytest.fixture(scope="module")
-async def stack(settings: Settings, moto: MotoS3Server) -> AsyncIterator[Stack]:
+async def stack(
+    settings: Settings, moto: MotoS3Server, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Stack]:
     from modelreg.catalog.main import spec as catalog
     from modelreg.lineage.main import spec as lineage
     from modelreg.promotion.main import spec as promotion
@@ -155,7 +172,7 @@ async def stack(settings: Settings, moto: MotoS3Server) -> AsyncIterator[Stack]:
     hosts: dict[str, ServiceHost] = {}
     channels: dict[str, grpc.aio.Channel] = {}
     try:
-        with access_env(home):
+        with access_env(home, tmp_path_factory.mktemp("auth") / "tokens.json"):
             for name, spec in specs.items():
                 hosts[name] = ServiceHost(spec, own)
                 await hosts[name].start(port=0)
@@ -317,6 +334,8 @@ def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
 def held(stack: Stack, principal: str, ns: str) -> Role | None:
     if principal == "root":
         return Role.ADMIN
+    if principal == GROUPED:
+        return Role.EDITOR if ns == stack.home else None
     return HOME_ROLES.get(principal) if ns == stack.home else None
 
 
