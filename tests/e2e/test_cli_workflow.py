@@ -167,7 +167,10 @@ def test_cli_lifecycle_lineage_queries_retention_and_watch(dev: Dev, tmp_path: P
             json.dumps({"datasets": [{"uri": "s3://d/clicks", "digest": "sha256:" + digest * 32}]})
         )
         assert (
-            dev.run("lineage", "record", f"{model}/{version['version']}", "-f", str(record)).returncode == 0
+            dev.run(
+                "lineage", "record", f"{model}/{version['version']}", "-f", str(record), as_="alice"
+            ).returncode
+            == 0
         )
 
     impact = dev.json("lineage", "impact", "--dataset", "s3://d/clicks", "--digest", "sha256:" + "22" * 32)
@@ -178,7 +181,8 @@ def test_cli_lifecycle_lineage_queries_retention_and_watch(dev: Dev, tmp_path: P
     dot = dev.run("lineage", "export", f"{model}/2")
     assert dot.returncode == 0 and dot.stdout.lstrip().startswith("digraph")
 
-    assert dev.json("versions", "deprecate", f"{model}/1", "--reason", "old")["state"] == "STATE_DEPRECATED"
+    deprecated = dev.json("versions", "deprecate", f"{model}/1", "--reason", "old", as_="alice")
+    assert deprecated["state"] == "STATE_DEPRECATED"
     plan = dev.json("versions", "retention", model, "--keep-last", "1", as_="alice")
     assert sorted(v["version"] for v in plan.get("deleted", [])) == ["1", "2"]
     assert [v["version"] for v in dev.json("versions", "list", model)] == [
@@ -186,7 +190,9 @@ def test_cli_lifecycle_lineage_queries_retention_and_watch(dev: Dev, tmp_path: P
         "2",
         "1",
     ]  # a dry run deletes nothing
-    assert dev.run("versions", "gc").returncode == 0
+    # Without a token the caller is an anonymous viewer; the store-wide GC needs admin of every namespace.
+    assert dev.run("versions", "gc").returncode == 7
+    assert dev.run("versions", "gc", as_="alice").returncode == 0
 
     canary = dev.json("promote", model, "--to", "canary=3", as_="alice")  # aliases are not protected
     assert canary["state"] == "STATE_APPLIED"

@@ -84,3 +84,18 @@ def test_deploy_manifests_require_authentication_with_a_mounted_token_file() -> 
             {"name": "auth", "secret": {"secretName": "modelreg-auth", "defaultMode": 0o400}}
         ]
         assert pod["containers"][0]["volumeMounts"][0]["mountPath"] == mount
+
+
+def test_deploy_manifests_keep_rbac_on() -> None:
+    """RBAC is off only when MODELREG_ROLES and MODELREG_ADMINS are both empty: never in a deploy."""
+    from modelreg.access import AccessControl
+
+    compose = yaml.safe_load((ROOT / "deploy" / "docker-compose.yml").read_text())
+    for name in SERVICES:
+        env = compose["services"][name]["environment"]
+        defaults = {k: re.sub(r"^\$\{[A-Z_]+:-(.*)\}$", r"\1", str(v)) for k, v in env.items()}
+        assert AccessControl.from_env(defaults).enabled, name
+    docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "modelreg.yaml").read_text()))
+    secret = next(d for d in docs if d["kind"] == "Secret")["stringData"]
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]
+    assert AccessControl.from_env({**config, **secret}).enabled

@@ -202,9 +202,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
     async def _authorize_then_wait(
         self, method: str, request: object, ctx: RequestContext, context: ServicerContext
     ) -> None:
-        """RBAC (modelreg.access), then the wait for the caller's consistency token. A denied
-        call that carries a token is checked again after the wait, so a grant it saw counts.
-        A client stream is authorized on its first message instead (guard_stream)."""
+        """RBAC (modelreg.access), then the wait for the caller's consistency token. A call the
+        bootstrap grants alone do not allow, and that carries a token, is decided after the
+        wait, so a grant or a revocation on the log it saw counts. A client stream is
+        authorized on its first message instead (guard_stream)."""
         token = ctx.token
         wait = (
             (lambda: self._await_token(token, context))
