@@ -72,6 +72,9 @@ SERVICES = {
     "access": "/modelreg.catalog.v1.AccessService/",
 }
 TOPICS = [f"modelreg.{s}.v1" for s in ("catalog", "versioning", "lineage", "promotion")]
+NOT_IN_THIS_STACK = "/modelreg.audit.v1.AuditService/"
+"""The audit service's methods are in the table but not yet in this matrix (its stack is not here)."""
+METHODS = [m for m in TABLE if m.startswith(tuple(SERVICES.values()))]
 
 
 def metadata(principal: str) -> list[tuple[str, str]]:
@@ -424,11 +427,12 @@ async def event_ids(stack: Stack) -> dict[str, set[str]]:
 async def test_every_cell_is_as_the_table_says(stack: Stack) -> None:
     cells = [
         Cell(method, principal, ns, expected_allowed(stack, method, principal, ns))
-        for method in TABLE
+        for method in METHODS
         for principal in PRINCIPALS
         for ns in (stack.home, stack.other)
     ]
     assert {c.method for c in cells} == set(requests(stack, stack.home)), "a method has no request here"
+    assert all(m.startswith(NOT_IN_THIS_STACK) for m in TABLE if m not in METHODS)
 
     # Denied cells first, all together: they must append nothing but denial records.
     before = await event_ids(stack)
@@ -447,7 +451,8 @@ async def test_every_cell_is_as_the_table_says(stack: Stack) -> None:
     total = len(cells)
     passed = total - len(failures)
     print(
-        f"\nRBAC matrix: {total} cells ({len(TABLE)} methods x {len(PRINCIPALS)} principals x 2 namespaces), "
+        f"\nRBAC matrix: {total} cells ({len(METHODS)} methods x {len(PRINCIPALS)} principals"
+        " x 2 namespaces), "
         f"{len(denied)} denied, {len(allowed)} allowed; {passed}/{total} as the table says "
         f"({100 * passed / total:.1f}%); statuses {dict(sorted(histogram.items()))}"
     )

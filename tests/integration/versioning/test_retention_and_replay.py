@@ -12,6 +12,7 @@ import grpc
 import pytest
 from google.protobuf.message import Message
 
+from modelreg.access.log import with_grants
 from modelreg.eventlog import ANY_REVISION, GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
@@ -196,11 +197,14 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
     await versioning_stub.DeprecateModelVersion(pb.DeprecateModelVersionRequest(name=version.name))
     await move_pointer(versioning_host, model, "staging", 2)
 
-    handlers: list[tuple[str, ProjectionHandler]] = [
-        ("modelreg.versioning.v1", VersioningProjection()),
-        ("modelreg.catalog.v1", CatalogModelsCache()),
-        ("modelreg.promotion.v1", PointersCache()),
-    ]
+    # As the service's spec has them: the catalog topic's handler also folds the grants.
+    handlers: list[tuple[str, ProjectionHandler]] = with_grants(
+        [
+            ("modelreg.versioning.v1", VersioningProjection()),
+            ("modelreg.catalog.v1", CatalogModelsCache()),
+            ("modelreg.promotion.v1", PointersCache()),
+        ]
+    )
     tables = [t for _, h in handlers for t in h.read_model_tables] + list(BOOKKEEPING_TABLES)
     shadow = unique("versioning_shadow_")
     pool = await asyncpg.create_pool(versioning_host.settings.pg_dsn, min_size=1, max_size=2)
