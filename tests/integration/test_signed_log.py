@@ -22,6 +22,7 @@ from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc, events_pb2
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild
+from modelreg.projections.status import projector_status
 from modelreg.runtime.settings import Settings
 from tests.helpers import log_envelopes, serving, unique, with_own_topics
 
@@ -169,6 +170,9 @@ async def test_forged_records_change_no_read_model_and_replay_rejects_them_too(s
                 f"the signature by {key_id!r} does not verify",
             }
             assert all(r["actor"] == "mallory" for r in rejected)
+            # `modelreg ops status` counts them per partition.
+            status = await projector_status(conn, run.kafka, "catalog", schema)
+            assert sum(p.rejected for p in status) == len(positions)
             # Rejected records leave no outcome: their event ids are not used up.
             forged_ids = [e.event_id for _, e in forged]
             assert set(by_event) == set(forged_ids)

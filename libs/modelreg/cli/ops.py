@@ -432,6 +432,7 @@ def status(
         "conflicts",
         "duplicates",
         "quarantined",
+        "rejected",
         "archived to",
         "state",
     ):
@@ -449,6 +450,7 @@ def status(
             str(r.conflicts),
             str(r.duplicates),
             str(r.quarantined),
+            str(r.rejected),
             "-" if r.archived is None else str(r.archived),
             _state(r),
         )

@@ -35,6 +35,9 @@ class PartitionStatus:
     duplicates: int
     quarantined: int = 0
     """Events this partition's fold could not apply (rule 11): the read model is degraded."""
+    rejected: int = 0
+    """Records this partition's fold rejected (unsigned, untrusted, tampered, undecodable, or a
+    copy from another partition): they changed nothing; `rejected_records` says which and why."""
     stuck: bool = False
     archived: int | None = None
     """Where the archive continues on this partition (one past its last archived record);
@@ -90,13 +93,21 @@ async def projector_status(
     if await conn.fetchval("SELECT to_regclass($1)", f"{quote_schema(schema)}.checkpoints") is None:
         return []
     s = quote_schema(schema)
+    # A schema made before rejected_records existed gains it when its service next starts.
+    has_rejected = await conn.fetchval("SELECT to_regclass($1)", f"{s}.rejected_records") is not None
+    rejected = (
+        f"(SELECT count(*) FROM {s}.rejected_records x WHERE x.topic = c.topic AND x.partition = c.partition)"
+        if has_rejected
+        else "0"
+    )
     rows = await conn.fetch(
         f"""
 SELECT c.projection, c.topic, c.partition, c.next_offset, c.updated_at,
        count(*) FILTER (WHERE o.verdict = 'accepted') AS accepted,
        count(*) FILTER (WHERE o.verdict = 'conflict') AS conflicts,
        count(*) FILTER (WHERE o.verdict = 'duplicate') AS duplicates,
-       count(*) FILTER (WHERE o.verdict = 'quarantined') AS quarantined
+       count(*) FILTER (WHERE o.verdict = 'quarantined') AS quarantined,
+       {rejected} AS rejected
 FROM {s}.checkpoints c
 LEFT JOIN {s}.event_outcomes o ON o.topic = c.topic AND o.partition = c.partition
 GROUP BY c.projection, c.topic, c.partition, c.next_offset, c.updated_at
@@ -118,6 +129,7 @@ ORDER BY c.topic, c.partition
             conflicts=r["conflicts"],
             duplicates=r["duplicates"],
             quarantined=r["quarantined"],
+            rejected=r["rejected"],
         )
         for r in rows
     ]
