@@ -28,7 +28,6 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import common
-from bench.run import produce_registry
 from modelreg.audit.adapters.checkpoints import CheckpointProjection, CheckpointWriter
 from modelreg.audit.adapters.keys import KeyRing
 from modelreg.audit.adapters.projection import AuditProjection
@@ -46,6 +45,8 @@ SCHEMA = "audit_bench"
 
 
 async def measure(kafka_servers: str, dsn: str, events: int) -> dict[str, Any]:
+    from bench.run import produce_registry  # bench.run imports this module for `make bench`
+
     per_model = 20
     kafka = KafkaSettings(kafka_servers, f"auditbench{uuid.uuid4().hex[:6]}.", linger_ms=5)
     produced, topics = await produce_registry(kafka, -(-events // (per_model + 2)), per_model)
@@ -100,14 +101,7 @@ async def measure(kafka_servers: str, dsn: str, events: int) -> dict[str, Any]:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="bench.audit", description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=100_000)
-    args = parser.parse_args()
-    with LocalStack.start() as stack, common.scratch_database(stack, "modelreg_audit_bench") as dsn:
-        results = asyncio.run(measure(stack.kafka.bootstrap_servers, dsn, args.events))
-    results["meta"] = common.meta(events=args.events)
-    path = common.write_results(results, common.OUT / "audit.json")
+def report(results: dict[str, Any], console: Console) -> None:
     table = Table(title=f"audit export and verify ({results['events']:,} events)")
     for column in ("measure", "seconds", "events/s"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -124,11 +118,20 @@ def main() -> None:
     table.add_row(
         "verify (offline)", f"{results['verify_seconds']:.1f}", f"{results['verify_events_per_second']:,.0f}"
     )
-    console = Console()
     console.print(table)
-    console.print(
-        f"bundle {results['bundle_bytes'] / 1e6:.1f} MB, {results['checkpoints']} checkpoints; {path}"
-    )
+    console.print(f"bundle {results['bundle_bytes'] / 1e6:.1f} MB, {results['checkpoints']} checkpoints")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="bench.audit", description=__doc__.split("\n")[0])
+    parser.add_argument("--events", type=int, default=100_000)
+    args = parser.parse_args()
+    with LocalStack.start() as stack, common.scratch_database(stack, "modelreg_audit_bench") as dsn:
+        results = asyncio.run(measure(stack.kafka.bootstrap_servers, dsn, args.events))
+    results["meta"] = common.meta(events=args.events)
+    path = common.write_results(results, common.OUT / "audit.json")
+    report(results, Console())
+    print(f"written to {path}")
 
 
 if __name__ == "__main__":

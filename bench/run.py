@@ -17,6 +17,7 @@ Workload (counts are flags; the defaults are the issue's):
   W6 200 searches tags.k1 = "v3" in a model's versions  ListModelVersions filter
   W7 200 paged listings of all versions of a model      ListModelVersions, pages of 10
   W8 1,000 set-version-tag                              UpdateModelVersion mask `tags`
+  the audit trail's fold, export and offline verify at 100k events (bench.audit)
   W9 create-version p50 on a fresh model vs one with 10,000 versions (bench.history)
   W2/W4/W5 again with 8 concurrent clients; replay of >= 100k events; and with
   --scale-versions N, search p50/p99 with N versions in the read model.
@@ -49,6 +50,7 @@ from rich.console import Console
 from rich.table import Table
 
 from bench import archive as archive_bench
+from bench import audit as audit_bench
 from bench import common
 from bench import history as history_bench
 from modelreg.devstack import LocalStack
@@ -90,6 +92,7 @@ class Workload:
     scale_versions: int = 0
     scale_versions_per_model: int = 100
     history_versions: int = 10_000
+    audit_events: int = 100_000
     history_creates: int = 200
     floor_calls: int = 1000
 
@@ -507,6 +510,11 @@ def run(w: Workload, console: Console | None = None) -> dict[str, Any]:
                     stack.kafka.bootstrap_servers, results["replay"]["topic_prefix"]
                 )
             )
+        if w.audit_events:
+            with common.scratch_database(stack, "modelreg_audit_bench") as dsn:
+                results["audit"] = asyncio.run(
+                    audit_bench.measure(stack.kafka.bootstrap_servers, dsn, w.audit_events)
+                )
         if w.history_versions:
             results["history"] = history_bench.run_on(stack, home, w.history_versions, w.history_creates)
         if w.scale_versions:
@@ -621,6 +629,8 @@ def report(results: dict[str, Any], console: Console) -> None:
     console.print(table)
     if "history" in results:
         history_bench.report(results["history"], console)
+    if "audit" in results:
+        audit_bench.report(results["audit"], console)
     targets = Table(title="targets (2-core machine)")
     for column in ("target", "figure", "gap to target", ""):
         targets.add_column(column)

@@ -27,6 +27,7 @@ SMALL = {
     "floor-calls": 10,
     "history-versions": 50,
     "history-creates": 5,
+    "audit-events": 300,
 }
 
 
@@ -62,4 +63,5 @@ def test_bench_runs_every_workload_and_reports_targets(tmp_path: Path) -> None:
     assert results["scale"]["versions"] == 100
     assert results["history"]["deep_versions_at_start"] == 50
     assert results["history"]["deep"]["n"] == 5
+    assert results["audit"]["events"] >= 300 and results["audit"]["verify_events_per_second"] > 0
     assert "gap to target" in done.stdout
