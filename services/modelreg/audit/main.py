@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 import grpc
 
+from modelreg.access.log import with_grants
 from modelreg.audit.adapters.checkpoints import CheckpointProjection, CheckpointWriter
 from modelreg.audit.adapters.keys import KeyRing
 from modelreg.audit.adapters.projection import AuditProjection
@@ -72,10 +73,13 @@ def spec(
         name="audit",
         schema=schema,
         own_topic=TOPIC,
-        projections=[
-            *[(topic, AuditProjection(topic)) for topic in topics],
-            (TOPIC, CheckpointProjection()),
-        ],
+        # Grants on the log count here too (rbac): the audit trail is read under the same table.
+        projections=with_grants(
+            [
+                *[(topic, AuditProjection(topic)) for topic in topics],
+                (TOPIC, CheckpointProjection()),
+            ]
+        ),
         register=register,
         background=write_checkpoints,
     )
