@@ -107,6 +107,7 @@ class AccessControl:
         self.logged = Grants()
         """The grants from the log, as last read from the source."""
         self._recorder: DenialRecorder | None = None
+        self._unverified: Callable[[Denial], None] | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> AccessControl:
@@ -136,6 +137,10 @@ class AccessControl:
     def on_denied(self, recorder: DenialRecorder) -> None:
         """The service's recorder of denials (on its own topic)."""
         self._recorder = recorder
+
+    def on_unverified_denied(self, note: Callable[[Denial], None]) -> None:
+        """Where anonymous callers' denials are counted (access/summaries.py), not appended."""
+        self._unverified = note
 
     # Questions ---------------------------------------------------------------
 
@@ -267,9 +272,13 @@ class AccessControl:
 
     async def record(self, denial: Denial) -> None:
         """Hands an authenticated caller's denial to the service's recorder. Anonymous
-        callers' denials are only logged, so an unauthenticated caller cannot grow the log."""
+        callers' denials are counted into a periodic summary instead, so an unauthenticated
+        caller cannot grow the log with each call."""
         log.info("access_denied", principal=denial.principal, action=denial.action, reason=denial.reason)
-        if self._recorder is not None and denial.principal != ANONYMOUS:
+        if denial.principal == ANONYMOUS:
+            if self._unverified is not None:
+                self._unverified(denial)
+        elif self._recorder is not None:
             await self._recorder(denial)
 
     async def guard_stream(

@@ -23,6 +23,7 @@ import structlog
 
 from modelreg.access.enforce import Denial
 from modelreg.access.roles import Grant, Grants, Role, valid_namespace, valid_subject
+from modelreg.access.summaries import Summary
 from modelreg.commands.contracts import Loaded
 from modelreg.commands.executor import Command, CommandExecutor
 from modelreg.eventlog import EventContext
@@ -205,8 +206,12 @@ class LogGrants:
         self._key = key
 
 
+UNVERIFIED_ACTOR = "unauthenticated"
+"""The actor of a summary of refusals of callers whose credential did not verify."""
+
+
 def denials_stream(namespace: str) -> str:
-    return f"namespaces/{namespace}/access-denials"
+    return f"namespaces/{namespace or '*'}/access-denials"
 
 
 class DenialLog:
@@ -222,13 +227,21 @@ class DenialLog:
         row = await self._pool.fetchrow(self._head_sql, stream)
         return Loaded(None, head_of(row["revision"], row["hash"]) if row else EMPTY_HEAD)
 
-    async def record(self, denial: Denial, context: EventContext) -> None:
+    async def record_summary(self, summary: Summary) -> None:
+        """One window's refusals of a caller with no verified identity (access/summaries.py)."""
+        denial = summary.denial
+        actor = denial.principal or UNVERIFIED_ACTOR
+        await self.record(denial, EventContext(actor=actor), count=summary.count, peer=summary.peer)
+
+    async def record(self, denial: Denial, context: EventContext, *, count: int = 0, peer: str = "") -> None:
         fact = access_pb2.AccessDenied(
             principal=denial.principal,
             action=denial.action,
             resource=denial.resource,
             reason=denial.reason,
             namespace=denial.namespace,
+            count=count,
+            peer=peer,
         )
         own = EventContext(
             actor=context.actor, correlation_id=context.correlation_id, causation_id=context.causation_id

@@ -26,6 +26,8 @@ class RequestContext:
     """The request message's request_id, validated; empty when it has none or the call streams requests."""
     groups: frozenset[str] = frozenset()
     """The authenticated principal's groups (a JWT group claim or the token file)."""
+    peer: str = ""
+    """The caller's address (without its port), which tells anonymous callers apart."""
 
     def event_context(self) -> EventContext:
         return EventContext(

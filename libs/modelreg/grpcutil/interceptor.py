@@ -21,7 +21,9 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from modelreg.access import AccessControl
+from modelreg.access import AccessControl, Denial
+from modelreg.access.summaries import UnverifiedDenials
+from modelreg.access.table import action_of
 from modelreg.errors import (
     Aborted,
     AlreadyExists,
@@ -74,8 +76,10 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         transient_errors: tuple[type[BaseException], ...] = (),
         access: AccessControl | None = None,
         limiter: RateLimiter | None = None,
+        unverified: UnverifiedDenials | None = None,
     ) -> None:
         self._authenticator = authenticator
+        self._unverified = unverified
         self._limiter = limiter or RateLimiter(RateLimitSettings({}, enabled=False))
         self._access = access or AccessControl.disabled()
         self._progress = progress
@@ -155,6 +159,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         correlation_id = str(metadata.get(CORRELATION_METADATA_KEY) or uuid.uuid4())
         structlog.contextvars.bind_contextvars(correlation_id=correlation_id, method=method)
         caller = peer_key(context.peer())
+        peer = caller.removeprefix("peer:")
         try:
             decoding.raise_if_refused(request)
             identity = self._authenticator.identify(
@@ -168,12 +173,15 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
             # gRPC metadata may repeat a key: a client that wrote to several services may send each token.
             token = _token([value for key, value in pairs if key == TOKEN_METADATA_KEY])
             ctx = RequestContext(
-                identity.principal, correlation_id, token, request_id_of(request), identity.groups
+                identity.principal, correlation_id, token, request_id_of(request), identity.groups, peer
             )
             current_request.set(ctx)
             await self._authorize_then_wait(method, request, ctx, context)
             return await run()
         except ModelregError as error:
+            if isinstance(error, Unauthenticated) and self._unverified is not None:
+                # Counted into a periodic summary, never a fact per call (access/summaries.py).
+                self._unverified.note(peer, Denial("", action_of(method), "", "", str(error)))
             if isinstance(error, (Unauthenticated, PermissionDenied)):
                 error = self._limiter.charge_denial(caller) or error
             code = _code_of(error)

@@ -22,6 +22,7 @@ from prometheus_client import start_http_server
 
 from modelreg.access import AccessControl
 from modelreg.access.log import GRANTS_TOPIC, DenialLog, LogGrants, folds_grants
+from modelreg.access.summaries import UnverifiedDenials
 from modelreg.commands.executor import CommandExecutor, OutcomeStore
 from modelreg.errors import FailedPrecondition
 from modelreg.eventlog import Position
@@ -122,6 +123,7 @@ class ServiceHost:
         self.read_only = False
         self._health_task: asyncio.Task[None] | None = None
         self._background: asyncio.Task[None] | None = None
+        self._unverified: UnverifiedDenials | None = None
 
     def topic(self, logical: str) -> str:
         return self.settings.kafka.topic(logical)
@@ -203,6 +205,11 @@ class ServiceHost:
         # Every service records denials on its own topic; a service may register its own recorder.
         denials = DenialLog(executor, self.pool, spec.schema)
         access.on_denied(lambda denial: denials.record(denial, current_request.get().event_context()))
+        # Callers with no verified identity: counted, and one summary per window (access/summaries.py).
+        unverified = self._unverified = UnverifiedDenials(
+            denials.record_summary, window_s=settings.denial_summary_s
+        )
+        access.on_unverified_denied(lambda denial: unverified.note(current_request.get().peer, denial))
         runtime = Runtime(settings, self.pool, spec.schema, executor, self.progress, access)
         authenticator = Authenticator.from_env()
         tls = ServerTls.from_env()
@@ -225,6 +232,7 @@ class ServiceHost:
                     transient_errors=TRANSIENT_ERRORS,
                     access=access,
                     limiter=RateLimiter.from_env(),
+                    unverified=unverified,
                 )
             ],
             options=[("grpc.max_receive_message_length", 8 * 1024 * 1024)],
@@ -232,6 +240,8 @@ class ServiceHost:
         names = list(spec.register(runtime, server))
         if spec.background is not None and not self.read_only:
             self._background = asyncio.create_task(spec.background(runtime))
+        if not self.read_only:
+            self._unverified.start()
         health_servicer = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
         reflection.enable_server_reflection(
@@ -296,6 +306,8 @@ class ServiceHost:
             await asyncio.gather(self._background, return_exceptions=True)
         if self.server is not None:
             await self.server.stop(grace)
+        if self._unverified is not None and not self.read_only:
+            await self._unverified.stop()  # the last window's summaries, while the log is open
         if self.projector is not None:
             await self.projector.stop()
         if self.log is not None:

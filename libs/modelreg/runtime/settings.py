@@ -34,6 +34,9 @@ class Settings:
     metrics_port: int | None = None
     health_check_interval_s: float = 2.0
     """How often the service re-reads its quarantine for the `<service>.projection` health entry."""
+    denial_summary_s: float = 10.0
+    """The window over which refusals of callers with no verified identity are counted into
+    one AccessDenied summary per caller address, method and reason."""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -61,4 +64,5 @@ class Settings:
             pool_size=int(environ.get("MODELREG_PG_POOL_SIZE", "10")),
             metrics_port=int(port) if (port := environ.get("MODELREG_METRICS_PORT")) else None,
             health_check_interval_s=float(environ.get("MODELREG_HEALTH_CHECK_INTERVAL_S", "2")),
+            denial_summary_s=float(environ.get("MODELREG_DENIAL_SUMMARY_S", "10")),
         )

@@ -34,6 +34,8 @@ class AccessDenied(_message.Message):
     RESOURCE_FIELD_NUMBER: _builtins.int
     REASON_FIELD_NUMBER: _builtins.int
     NAMESPACE_FIELD_NUMBER: _builtins.int
+    COUNT_FIELD_NUMBER: _builtins.int
+    PEER_FIELD_NUMBER: _builtins.int
     principal: _builtins.str
     """The authenticated principal."""
     action: _builtins.str
@@ -44,6 +46,14 @@ class AccessDenied(_message.Message):
     """Why: the role needed, where, and the role held."""
     namespace: _builtins.str
     """The namespace the role was missing in, or `*`."""
+    count: _builtins.int
+    """How many refusals this record stands for. Refusals of callers with no
+    verified identity (anonymous, or a bad or missing credential) are counted
+    per caller address, method and reason and recorded as one summary per
+    window, so such a caller cannot grow the log with each call. 0 means 1.
+    """
+    peer: _builtins.str
+    """The caller's address, for refusals of callers with no verified identity."""
     def __init__(
         self,
         *,
@@ -52,10 +62,12 @@ class AccessDenied(_message.Message):
         resource: _builtins.str = ...,
         reason: _builtins.str = ...,
         namespace: _builtins.str = ...,
+        count: _builtins.int = ...,
+        peer: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "namespace", b"namespace", "principal", b"principal", "reason", b"reason", "resource", b"resource"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["action", b"action", "count", b"count", "namespace", b"namespace", "peer", b"peer", "principal", b"principal", "reason", b"reason", "resource", b"resource"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
