@@ -71,6 +71,7 @@ class Fleet:
     _consumer: AIOKafkaConsumer
     _pool: asyncpg.Pool
     _partitions: dict[str, list[TopicPartition]] = field(default_factory=dict)
+    _ends: dict[TopicPartition, int] = field(default_factory=dict)
     _count_sql: str | None = None
 
     async def _topic_partitions(self, service: str) -> list[TopicPartition]:
@@ -83,13 +84,31 @@ class Fleet:
             self._partitions[service] = [TopicPartition(topic, p) for p in sorted(parts)]
         return self._partitions[service]
 
-    async def log_ends(self) -> dict[str, dict[int, int]]:
-        ends: dict[str, dict[int, int]] = {}
-        for service in SERVICES:
-            tps = await self._topic_partitions(service)
-            offsets = await self._consumer.end_offsets(tps) if tps else {}
-            ends[service] = {tp.partition: offset for tp, offset in offsets.items()}
-        return ends
+    async def log_ends(self, timeout: float = 30.0) -> dict[str, dict[int, int]]:
+        """Each partition's end, as the high watermark of a fresh fetch: never end_offsets(),
+        which Tansu answers wrongly (it let settle() pass before a record was folded)."""
+        by_service = {service: await self._topic_partitions(service) for service in SERVICES}
+        tps = [tp for parts in by_service.values() for tp in parts]
+        consumer = self._consumer
+        if set(consumer.assignment()) != set(tps):
+            consumer.assign(tps)
+        asked = time.time() * 1000
+        for tp in tps:
+            # Just behind the last end seen, so the fetch has a record to answer with.
+            consumer.seek(tp, max(0, self._ends.get(tp, 0) - 1))
+        deadline = time.monotonic() + timeout
+        while any(
+            consumer.last_poll_timestamp(tp) is None or consumer.last_poll_timestamp(tp) < asked for tp in tps
+        ):
+            assert time.monotonic() < deadline, "no fetch answered for the log ends"
+            await consumer.getmany(timeout_ms=50, max_records=len(tps))
+        for tp in tps:
+            highwater = consumer.highwater(tp)
+            assert highwater is not None, tp
+            self._ends[tp] = highwater
+        return {
+            service: {tp.partition: self._ends[tp] for tp in parts} for service, parts in by_service.items()
+        }
 
     async def settle(self, timeout: float = 60.0) -> None:
         """Until every schema has folded every record now on the topics it reads."""
@@ -195,7 +214,12 @@ async def running_fleet(local_stack: LocalStack, base: Settings) -> AsyncIterato
                 keys=KeyRing(Signer.generate(), {}), checkpoint_every=10**9, checkpoint_interval_s=10**6
             ),
         }
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=kafka.bootstrap_servers,
+            enable_auto_commit=False,
+            fetch_max_wait_ms=10,
+            max_partition_fetch_bytes=64 * 1024,
+        )
         pool: asyncpg.Pool | None = None
         try:
             with promotion_env():  # bearer tokens and roles, read when each host starts
