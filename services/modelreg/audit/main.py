@@ -16,9 +16,9 @@ from collections.abc import Sequence
 import grpc
 
 from modelreg.access.log import with_grants
-from modelreg.audit.adapters.checkpoints import CheckpointProjection, CheckpointWriter
+from modelreg.audit.adapters.checkpoints import CheckpointWriter
 from modelreg.audit.adapters.keys import KeyRing
-from modelreg.audit.adapters.projection import AuditProjection
+from modelreg.audit.adapters.projection import AuditProjection, OwnTopicProjection
 from modelreg.audit.adapters.reader import PostgresAuditReader
 from modelreg.audit.api.servicer import AuditServicer
 from modelreg.audit.application.use_cases import Audit
@@ -77,7 +77,7 @@ def spec(
         projections=with_grants(
             [
                 *[(topic, AuditProjection(topic)) for topic in topics],
-                (TOPIC, CheckpointProjection()),
+                (TOPIC, OwnTopicProjection(TOPIC)),
             ]
         ),
         register=register,

@@ -18,7 +18,8 @@ from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.helpers import environment, serving, with_own_topics
 
-TOKENS = {"alice": "t-alice", "bob": "t-bob", "carol": "t-carol"}
+TOKENS = {"alice": "t-alice", "bob": "t-bob", "carol": "t-carol", "dave": "t-dave"}
+"""dave is authenticated and holds no role anywhere."""
 ROLES = "alice=admin@*,bob=editor@*,carol=viewer@*"
 
 

@@ -171,6 +171,20 @@ async def test_a_denial_reaches_the_trail(stack: Stack, work: Workload) -> None:
     assert event.model == name(uri)
 
 
+async def test_the_audit_services_own_denials_reach_the_trail(stack: Stack, work: Workload) -> None:
+    """The fifth service records its denials on its own topic, and folds them into the trail."""
+    async with stack.client("dave") as dave:
+        with pytest.raises(PermissionDenied):
+            await dave.audit.list_audit_events(work.ns)
+    denied: list[audit_pb2.AuditEvent] = []
+    async with asyncio.timeout(30):
+        while not denied:
+            denied = [e for e in await trail(stack, work, action="AccessDenied") if e.actor == "dave"]
+            await asyncio.sleep(0.05)
+    [event] = denied
+    assert event.namespace == work.ns and event.comment.startswith("ListAuditEvents")
+
+
 async def test_paging_and_filters(stack: Stack, work: Workload) -> None:
     events = await trail(stack, work)
     paged = await trail(stack, work, page_size=2)

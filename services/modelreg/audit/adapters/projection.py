@@ -7,12 +7,16 @@ from dataclasses import fields
 
 import asyncpg
 
+from modelreg.audit.adapters.checkpoints import CheckpointProjection
 from modelreg.audit.adapters.codec import entry_of
 from modelreg.audit.adapters.schema import audit_tables
 from modelreg.audit.domain.entry import AuditEntry
 from modelreg.merkle import Frontier, leaf_hash
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
+
+DENIAL_PAYLOAD = "access_refused"
+"""The envelope field of a denial a service recorded itself (modelreg.common.v1.AccessDenied)."""
 
 COLUMNS = (
     "event_id",
@@ -118,3 +122,26 @@ class AuditProjection:
             frontier.size,
             frontier.nodes,
         )
+
+
+class OwnTopicProjection:
+    """Folds the audit service's own topic: its signed checkpoints, and the denials it
+    recorded itself (a caller refused ListAuditEvents or ExportAudit), which join the trail
+    like every other service's denials."""
+
+    name = "audit-checkpoints"
+    read_model_tables = ("signed_checkpoints",)
+    """The trail's tables are listed by the AuditProjections that share them."""
+    stream_scope = ""
+
+    def __init__(self, logical_topic: str) -> None:
+        self._checkpoints = CheckpointProjection()
+        self._trail = AuditProjection(logical_topic)
+
+    def ddl(self, schema: str) -> str:
+        return self._checkpoints.ddl(schema) + self._trail.ddl(schema)
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
+        await self._checkpoints.apply(conn, schema, events)
+        denials = [e for e in events if e.envelope.WhichOneof("payload") == DENIAL_PAYLOAD]
+        await self._trail.apply(conn, schema, denials)
