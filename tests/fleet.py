@@ -35,14 +35,17 @@ from modelreg.runtime.settings import Settings
 from tests.integration.promotion.conftest import auth, promotion_env
 
 SERVICES = ("catalog", "versioning", "lineage", "promotion", "audit")
-FEEDS: Mapping[str, tuple[str, ...]] = {
-    # A schema is a fold of its own topic plus the reference caches it keeps (DESIGN rule 7).
-    "catalog": ("catalog",),
-    "versioning": ("versioning", "catalog", "promotion"),
-    "lineage": ("lineage", "versioning", "promotion"),
-    "promotion": ("promotion", "versioning", "lineage"),
-    "audit": ("audit", "catalog", "versioning", "lineage", "promotion"),
-}
+
+
+def feeds_of(hosts: Mapping[str, ServiceHost]) -> dict[str, tuple[str, ...]]:
+    """Per schema, the services whose topics it folds: its own and its reference caches (rule 7),
+    the catalog's grant events included. Read from the specs, so it cannot drift from them."""
+    return {
+        service: tuple(dict.fromkeys(topic.split(".")[1] for topic, _ in host.spec.projections))
+        for service, host in hosts.items()
+    }
+
+
 _CHECKPOINTS_SQL = " UNION ALL ".join(
     f"SELECT '{s}' AS schema, topic, partition, next_offset FROM \"{s}\".checkpoints" for s in SERVICES
 )
@@ -119,7 +122,7 @@ class Fleet:
             async with self._pool.acquire() as conn:
                 rows = await conn.fetch(_CHECKPOINTS_SQL)  # one round trip for the four schemas
             done = {(r["schema"], r["topic"], r["partition"]): r["next_offset"] for r in rows}
-            for schema, feeds in FEEDS.items():
+            for schema, feeds in feeds_of(self.hosts).items():
                 for feed in feeds:
                     topic = topic_of(self.settings, feed)
                     for partition, end in ends[feed].items():

@@ -30,7 +30,7 @@ from modelreg.gen.catalog.v1 import catalog_pb2 as cat
 from modelreg.gen.lineage.v1 import lineage_pb2 as lin
 from modelreg.gen.promotion.v1 import promotion_pb2 as pro
 from modelreg.gen.versioning.v1 import versioning_pb2 as ver
-from tests.fleet import ADMIN, FEEDS, SERVICES, Fleet
+from tests.fleet import ADMIN, SERVICES, Fleet, feeds_of
 from tests.fuzz.generate import Pool, Request, path_of, requests
 from tests.helpers import unique
 
@@ -198,7 +198,7 @@ async def test_generated_requests(fleet: Fleet, pool: Pool, data: st.DataObject)
                 if r.service == service
             ]
             defects.append(f"APPENDED: {service}'s log grew while every request to it was refused: {refused}")
-    for schema, feeds in FEEDS.items():
+    for schema, feeds in feeds_of(fleet.hosts).items():
         if not touched & set(feeds) and after.rows[schema] != before.rows[schema]:
             changed = {
                 t: (before.rows[schema].get(t), n)
