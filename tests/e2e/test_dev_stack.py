@@ -54,7 +54,7 @@ class DevStack:
         # developer's own `make dev` is no obstacle.
         env |= {
             f"MODELREG_{name.upper()}_PORT": str(free_port())
-            for name in ("versioning", "lineage", "promotion", "audit")
+            for name in ("versioning", "lineage", "promotion", "audit", "gateway")
         }
         self.ports = {
             "catalog": port,

@@ -34,12 +34,21 @@ def test_compose_runs_every_service_with_known_settings() -> None:
     assert set(archiver["environment"]) <= KNOWN_SETTINGS
     assert archiver["environment"]["MODELREG_ARCHIVE"].startswith("s3://")
     assert_archive_command_exists(archiver["command"][1:])
+    gateway = services["gateway"]
+    assert gateway["command"][:2] == ["modelreg.gateway", "serve"]
+    assert importlib.util.find_spec("modelreg.gateway.main") is not None
+    assert set(gateway["environment"]) <= KNOWN_SETTINGS
+    assert gateway["environment"]["MODELREG_CATALOG_ADDR"] == "catalog:50051"
 
 
 def test_kubernetes_manifests_deploy_every_service_with_known_settings() -> None:
     docs = list(yaml.safe_load_all((ROOT / "deploy" / "k8s" / "modelreg.yaml").read_text()))
     deployments = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Deployment"}
-    assert set(deployments) == SERVICES | {"archiver"}
+    assert set(deployments) == SERVICES | {"archiver", "gateway"}
+    gateway = deployments.pop("gateway")["spec"]["template"]["spec"]["containers"][0]
+    assert gateway["args"][:2] == ["modelreg.gateway", "serve"]
+    assert {e["name"] for e in gateway["env"]} <= KNOWN_SETTINGS
+    assert gateway["readinessProbe"]["httpGet"]["path"] == "/health"
     archiver = deployments.pop("archiver")
     assert archiver["spec"]["replicas"] == 1 and archiver["spec"]["strategy"]["type"] == "Recreate"
     archiver_args = archiver["spec"]["template"]["spec"]["containers"][0]["args"]

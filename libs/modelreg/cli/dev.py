@@ -70,6 +70,10 @@ SERVICES = [
 ]
 
 
+GATEWAY_DEFAULT_PORT = 5000
+"""The HTTP gateway's port (MLflow's registry REST API and the web UI): MLflow's own default."""
+
+
 def modelreg_home() -> Path:
     return Path(os.environ.get("MODELREG_HOME", Path.home() / ".modelreg" / "dev"))
 
@@ -192,6 +196,25 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: flo
                 pass
             time.sleep(0.1)
     raise TimeoutError(f"service on port {port} did not become healthy in {timeout:g}s")
+
+
+def wait_until_http_serving(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    """Until the gateway's /health answers 200."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"gateway on port {port} exited with {process.returncode}")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.1)
+    raise TimeoutError(f"gateway on port {port} did not answer /health in {timeout:g}s")
 
 
 def stop_processes(processes: list[subprocess.Popen[bytes]], grace_s: float = 10.0) -> None:
@@ -345,8 +368,36 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
                     time.sleep(RESTART_DELAY_S)
                     supervised.check(console)
                     assert supervised.process is not None
+        # The HTTP gateway: stateless, it finds the services by their addresses.
+        gateway_port = ports.get("gateway") or GATEWAY_DEFAULT_PORT
+        gateway = Supervised(
+            "gateway",
+            [sys.executable, "-m", "modelreg.gateway", "serve", "--port", str(gateway_port)],
+            {**env, **{f"MODELREG_{name.upper()}_ADDR": address for name, address in endpoints.items()}},
+            home / "gateway.log",
+        )
+        gateway.start()
+        services.append(gateway)
+        while not stop_requested:
+            assert gateway.process is not None
+            try:
+                wait_until_http_serving(gateway_port, gateway.process)
+                break
+            except RuntimeError:
+                gateway.check(console)
+                time.sleep(RESTART_DELAY_S)
+                gateway.check(console)
+        gateway_url = f"http://127.0.0.1:{gateway_port}"
         (home / "endpoints.json").write_text(
-            json.dumps({**endpoints, "kafka": tansu.bootstrap_servers, "demo_tokens": demo_tokens}, indent=2)
+            json.dumps(
+                {
+                    **endpoints,
+                    "gateway": gateway_url,
+                    "kafka": tansu.bootstrap_servers,
+                    "demo_tokens": demo_tokens,
+                },
+                indent=2,
+            )
         )
 
         table = Table(title="modelreg dev: all services are up")
@@ -354,6 +405,7 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
         table.add_column("endpoint")
         for name, endpoint in endpoints.items():
             table.add_row(name, endpoint)
+        table.add_row("gateway (MLflow REST API, /docs)", gateway_url)
         table.add_row("kafka (Tansu)", tansu.bootstrap_servers)
         table.add_row("postgres", dsn)
         table.add_row("archive", str(archive_dir(home)))
@@ -391,4 +443,4 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
 
 
 def free_ports() -> dict[str, int]:
-    return {service.name: free_port() for service in SERVICES}
+    return {**{service.name: free_port() for service in SERVICES}, "gateway": free_port()}

@@ -47,6 +47,9 @@ def dev(
         50054, envvar="MODELREG_PROMOTION_PORT", help="port of the promotion service"
     ),
     audit_port: int = typer.Option(50055, envvar="MODELREG_AUDIT_PORT", help="port of the audit service"),
+    gateway_port: int = typer.Option(
+        5000, envvar="MODELREG_GATEWAY_PORT", help="port of the HTTP gateway (MLflow's REST API)"
+    ),
 ) -> None:
     """Start the whole registry locally: Tansu, PostgreSQL and every service."""
     ports = {
@@ -55,6 +58,7 @@ def dev(
         "lineage": lineage_port,
         "promotion": promotion_port,
         "audit": audit_port,
+        "gateway": gateway_port,
     }
     dev_module.run_dev(home=home or dev_module.modelreg_home(), ports=ports, console=console)
 

@@ -1,0 +1,3 @@
+from modelreg.gateway.main import main
+
+main()

@@ -1,0 +1,79 @@
+"""The gateway on a private fleet (all five services, a moto S3 server), served by uvicorn
+on a port of its own, and MLflow's real client pointed at it. One stack per test module."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pytest
+import uvicorn
+
+from modelreg.client.connection import Endpoints
+from modelreg.devstack import LocalStack
+from modelreg.gateway.app import create_app
+from modelreg.gateway.settings import GatewaySettings
+from modelreg.runtime.settings import Settings
+from tests.fleet import Fleet, running_fleet
+from tests.helpers import environment
+
+T = TypeVar("T")
+
+NAMESPACE = "mlflow"
+MLFLOW_ENV = {
+    # The fleet's principals (tests/integration/promotion/conftest.py): alice is an editor.
+    "MLFLOW_TRACKING_TOKEN": "t-alice",
+    # A refusal is answered at once; MLflow's client would retry 5xx answers with backoff.
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "60",
+}
+
+
+@dataclass
+class Gateway:
+    fleet: Fleet
+    url: str
+    settings: GatewaySettings
+
+    async def run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """A blocking MLflow client call, off the event loop that serves the gateway."""
+        return await asyncio.to_thread(call, *args, **kwargs)
+
+    def client(self) -> Any:
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.url, registry_uri=self.url)
+
+
+@pytest.fixture(scope="module")
+def mlflow_env() -> Iterator[None]:
+    with environment(MLFLOW_ENV):
+        yield
+
+
+@pytest.fixture(scope="module")
+async def gateway(local_stack: LocalStack, settings: Settings, mlflow_env: None) -> AsyncIterator[Gateway]:
+    async with running_fleet(local_stack, settings) as fleet:
+        endpoints = Endpoints(**{s: f"127.0.0.1:{h.port}" for s, h in fleet.hosts.items()})
+        gateway_settings = GatewaySettings(endpoints=endpoints, namespace=NAMESPACE, timeout_s=30.0)
+        app = create_app(gateway_settings)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        try:
+            for _ in range(600):
+                if server.started or task.done():
+                    break
+                await asyncio.sleep(0.05)
+            assert server.started, "the gateway did not start"
+            yield Gateway(fleet, f"http://127.0.0.1:{port}", gateway_settings)
+        finally:
+            server.should_exit = True
+            await task
+            sock.close()
