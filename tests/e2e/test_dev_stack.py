@@ -54,13 +54,13 @@ class DevStack:
         # developer's own `make dev` is no obstacle.
         env |= {
             f"MODELREG_{name.upper()}_PORT": str(free_port())
-            for name in ("versioning", "lineage", "promotion", "audit", "gateway")
+            for name in ("versioning", "lineage", "promotion", "audit", "gateway", "events")
         }
         self.ports = {
             "catalog": port,
             **{
                 n: int(env[f"MODELREG_{n.upper()}_PORT"])
-                for n in ("versioning", "lineage", "promotion", "audit")
+                for n in ("versioning", "lineage", "promotion", "audit", "events")
             },
         }
         self.process = subprocess.Popen(

@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICES = {"catalog", "versioning", "lineage", "promotion", "audit"}
+SERVICES = {"catalog", "versioning", "lineage", "promotion", "audit", "events"}
 KNOWN_SETTINGS = {
     m for path in (ROOT / "libs").rglob("*.py") for m in re.findall(r"MODELREG_[A-Z0-9_]+", path.read_text())
 } | {

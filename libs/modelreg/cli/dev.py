@@ -67,6 +67,7 @@ SERVICES = [
     DevService("lineage", "modelreg.lineage", "lineage", 50053),
     DevService("promotion", "modelreg.promotion", "promotion", 50054),
     DevService("audit", "modelreg.audit", "audit", 50055),
+    DevService("events", "modelreg.events", "events", 50056),
 ]
 
 

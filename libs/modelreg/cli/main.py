@@ -50,6 +50,9 @@ def dev(
     gateway_port: int = typer.Option(
         5000, envvar="MODELREG_GATEWAY_PORT", help="port of the HTTP gateway (MLflow's REST API)"
     ),
+    events_port: int = typer.Option(
+        50056, envvar="MODELREG_EVENTS_PORT", help="port of the events relay (public topic, webhooks)"
+    ),
 ) -> None:
     """Start the whole registry locally: Tansu, PostgreSQL and every service."""
     ports = {
@@ -59,6 +62,7 @@ def dev(
         "promotion": promotion_port,
         "audit": audit_port,
         "gateway": gateway_port,
+        "events": events_port,
     }
     dev_module.run_dev(home=home or dev_module.modelreg_home(), ports=ports, console=console)
 

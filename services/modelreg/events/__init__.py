@@ -1,0 +1,1 @@
+"""The events relay: public CloudEvents and webhooks for CD systems."""
