@@ -22,7 +22,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from modelreg.client import AsyncRegistry, Endpoints
+from modelreg.client import AsyncRegistry, Endpoints, InvalidArgument, NotFound
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.lineage.v1 import lineage_pb2, lineage_pb2_grpc
@@ -309,6 +309,17 @@ class Snapshot:
     """pointer -> transition request of the newest history entry that moved it."""
     lineage: dict[int, list[str]]
     """pointed version -> names of its current lineage records."""
+    versions: dict[int, Any]
+    """every version of the model -> GetModelVersion's answer."""
+    graphs: dict[int, tuple[list[str], list[tuple[str, str, str, str]]]]
+    """every version -> the node ids and edges (source, target, relation, record) upstream of it."""
+
+
+def graph_of(response: lineage_pb2.GetLineageSubgraphResponse) -> tuple[list[str], list[tuple[str, str, str, str]]]:
+    return (
+        sorted(n.id for n in response.nodes),
+        sorted((e.source, e.target, e.relation, e.record) for e in response.edges),
+    )
 
 
 async def snapshot(registry: AsyncRegistry, uri: str) -> Snapshot:
@@ -321,8 +332,13 @@ async def snapshot(registry: AsyncRegistry, uri: str) -> Snapshot:
         version: [r.name for r in await registry.lineage.list_lineage_records(f"{uri}/{version}")]
         for version in set(named.values())
     }
+    versions = {v.version: v for v in await registry.versioning.list_versions(uri)}
+    graphs = {
+        number: graph_of(await registry.lineage.lineage_subgraph(f"{uri}/{number}", max_hops=2))
+        for number in versions
+    }
     # Taken after the reads: every event they saw occurred before it, the next one after.
-    return Snapshot(datetime.now(UTC), pointers, last_move, lineage)
+    return Snapshot(datetime.now(UTC), pointers, last_move, lineage, versions, graphs)
 
 
 async def test_as_of_at_several_moments_equals_what_was_read_live(stack: Stack) -> None:
@@ -332,15 +348,17 @@ async def test_as_of_at_several_moments_equals_what_was_read_live(stack: Stack) 
     async with stack.registry() as registry:
         await registry.catalog.register_model(uri)
         versions: list[int] = []
+        ready: list[int] = []
         records: dict[int, list[str]] = {}
         for step in range(14):
             action = (
-                rng.choice(["version", "lineage", "correct", "promote", "alias", "archive"])
+                rng.choice(["version", "lineage", "correct", "promote", "alias", "archive", "deprecate"])
                 if versions
                 else "version"
             )
             if action == "version":
                 versions.append((await registry.versioning.create_version(uri, bump="minor")).version)
+                ready.append(versions[-1])
             elif action == "lineage":
                 version = rng.choice(versions)
                 record = await registry.lineage.record_lineage(f"{uri}/{version}", lineage_record(step))
@@ -359,7 +377,15 @@ async def test_as_of_at_several_moments_equals_what_was_read_live(stack: Stack) 
                 )
             elif action == "archive":
                 await registry.promotion.request_promotion(uri, {"ARCHIVED": rng.choice(versions)})
+            elif action == "deprecate" and ready:
+                number = ready.pop(rng.randrange(len(ready)))
+                await registry.versioning.deprecate_version(f"{uri}/{number}", reason=f"s{step}")
             snapshots.append(await snapshot(registry, uri))
+        # A last step that surely changes the first version and its graph after every moment.
+        if ready:
+            await registry.versioning.deprecate_version(f"{uri}/{ready[0]}", reason="last")
+        await registry.lineage.record_lineage(f"{uri}/{versions[0]}", lineage_record(99))
+        snapshots.append(await snapshot(registry, uri))
 
         for seen in snapshots:
             answer = await registry.as_of(uri, seen.time)
@@ -373,6 +399,28 @@ async def test_as_of_at_several_moments_equals_what_was_read_live(stack: Stack) 
                 )
                 assert entry.model_version.version == entry.version
                 assert [r.name for r in entry.lineage] == seen.lineage[entry.version]
+                assert entry.model_version == seen.versions[entry.version]
+            # Every version as it stood then (GetModelVersion.as_of), its graph then
+            # (GetLineageSubgraph.as_of), and none of the versions created later.
+            for number in range(1, len(versions) + 1):
+                uri_n = f"{uri}/{number}"
+                if number in seen.versions:
+                    assert await registry.versioning.get_version(uri_n, as_of=seen.time) == seen.versions[number]
+                    graph = await registry.lineage.lineage_subgraph(uri_n, max_hops=2, as_of=seen.time)
+                    assert graph_of(graph) == seen.graphs[number], (number, seen.time)
+                else:
+                    with pytest.raises(NotFound):
+                        await registry.versioning.get_version(uri_n, as_of=seen.time)
+            then = await registry.versioning.get_version(f"{uri}@latest", as_of=seen.time)
+            assert then == seen.versions[max(seen.versions)]
+        # The workload moved the versions on after the earliest moments: as-of is not "now".
+        assert not ready or any(
+            seen.versions[n] != snapshots[-1].versions[n] for seen in snapshots for n in seen.versions
+        )
+        assert any(seen.graphs != snapshots[-1].graphs for seen in snapshots)
+        with pytest.raises(InvalidArgument) as refused:
+            await registry.versioning.get_version(f"{uri}@champion", as_of=snapshots[-1].time)
+        assert "GetPointers.as_of" in str(refused.value)
         # The CLI gives the same answer.
         last = snapshots[-1]
         shown = await client_cli(stack, "ops", "as-of", last.time.isoformat(), uri, "-o", "json")

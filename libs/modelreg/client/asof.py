@@ -2,9 +2,11 @@
 each one (who requested and who approved it) and what that version was trained on.
 
 Answered from history: the promotion service rebuilds the pointers of the moment from
-its applied transitions (GetPointers.as_of), the pointer history names each move, a
-version is an immutable fact, and a lineage record is superseded, never deleted, so
-the record in effect then is the last one recorded at or before the moment.
+its applied transitions (GetPointers.as_of), the pointer history names each move, the
+versioning service keeps every state of every version (GetModelVersion.as_of: its status,
+manifest, description and tags then), and a lineage record is superseded, never deleted,
+so the records in effect then are those recorded by the moment and not yet superseded by
+a correction recorded by then (GetLineageSubgraph.as_of walks that graph).
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ async def model_as_of(
                 pointer=pointer,
                 version=version,
                 move=moves[0] if moves else None,
-                model_version=await versioning.get_version(f"{uri}/{version}"),
+                model_version=await versioning.get_version(f"{uri}/{version}", as_of=time),
                 lineage=in_effect(records),
             )
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from modelreg.client.blocking import Blocking, Facade
 from modelreg.client.connection import Connection
@@ -52,19 +53,23 @@ class LineageClient:
         return [record async for page in pages for record in page.records]
 
     async def lineage_subgraph(
-        self, uri: str, *, direction: str = "up", max_hops: int = 3
+        self, uri: str, *, direction: str = "up", max_hops: int = 3, as_of: datetime | None = None
     ) -> lineage_pb2.GetLineageSubgraphResponse:
-        """The lineage around a version, all pages merged into one response."""
+        """The lineage around a version, all pages merged into one response; with `as_of` (an
+        aware datetime), the graph as it stood then (records recorded by then and not yet
+        superseded by a correction recorded by then)."""
         connection = self._connection
-        version = await connection.call(
-            connection.versioning.GetModelVersion,
-            versioning_pb2.GetModelVersionRequest(name=reference_name(uri)),
-        )
+        lookup = versioning_pb2.GetModelVersionRequest(name=reference_name(uri))
+        if as_of is not None:
+            lookup.as_of.FromDatetime(as_of)
+        version = await connection.call(connection.versioning.GetModelVersion, lookup)
         query = lineage_pb2.SubgraphQuery(
             start_nodes=[f"model_version:{version.name}"], direction=_DIRECTIONS[direction], max_hops=max_hops
         )
         merged = lineage_pb2.GetLineageSubgraphResponse()
         request = lineage_pb2.GetLineageSubgraphRequest(query=query, page_size=1000)
+        if as_of is not None:
+            request.as_of.FromDatetime(as_of)
         async for page in connection.pages(connection.lineage.GetLineageSubgraph, request):
             merged.nodes.extend(page.nodes)
             merged.edges.extend(page.edges)

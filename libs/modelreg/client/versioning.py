@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import uuid
 from collections.abc import Mapping
+from datetime import datetime
 from pathlib import Path
 
 import grpc
@@ -118,14 +119,18 @@ class VersioningClient:
         except grpc.aio.AioRpcError as error:
             raise from_rpc_error(error) from None
 
-    async def get_version(self, uri: str) -> versioning_pb2.ModelVersion:
+    async def get_version(self, uri: str, *, as_of: datetime | None = None) -> versioning_pb2.ModelVersion:
         """`ns/model/3`, `ns/model@v1.2.0`, `ns/model@latest`, `ns/model@v1.latest`, or a
-        stage or alias: `ns/model@production`, `ns/model@champion`."""
+        stage or alias: `ns/model@production`, `ns/model@champion`.
+
+        With `as_of` (an aware datetime), the version as it stood then (status, manifest,
+        description, tags); a stage or alias is refused with it (resolve the pointer of the
+        moment with `promotion.pointers(uri, as_of=...)`)."""
         connection = self._connection
-        return await connection.call(
-            connection.versioning.GetModelVersion,
-            versioning_pb2.GetModelVersionRequest(name=reference_name(uri)),
-        )
+        request = versioning_pb2.GetModelVersionRequest(name=reference_name(uri))
+        if as_of is not None:
+            request.as_of.FromDatetime(as_of)
+        return await connection.call(connection.versioning.GetModelVersion, request)
 
     async def list_versions(
         self, uri: str, *, page_size: int = 100, filter: str = ""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import datetime
 
 import asyncpg
 
@@ -24,7 +25,7 @@ from modelreg.lineage.adapters import filter_columns
 from modelreg.lineage.domain import filters
 from modelreg.lineage.domain.queries import Direction, StoredRecord, Subgraph
 from modelreg.lineage.domain.state import RecordState
-from modelreg.lineage.domain.values import Edge, Node, NodeType
+from modelreg.lineage.domain.values import Edge, Node, NodeType, version_node_id
 from modelreg.lineage.resources import record_from_proto
 from modelreg.paging import Keyset
 from modelreg.projections.schema import quote_schema
@@ -86,6 +87,42 @@ class PostgresLineageReader:
                 f" WHERE current AND (source = ANY($1) OR target = ANY($1)){order}"
             ),
         }
+        # As of a moment T: the edges of records recorded by T that no correction recorded by T
+        # superseded, current or not now (each half served by its partial index).
+        def in_effect(condition: str) -> str:
+            return (
+                "SELECT DISTINCT ON (e.source, e.target, e.relation) e.source, e.target, e.relation,"
+                " e.record_id::text FROM ("
+                f"  SELECT * FROM {s}.lineage_edges WHERE current AND {condition}"
+                f"  UNION ALL SELECT * FROM {s}.lineage_edges WHERE NOT current AND {condition}"
+                f" ) AS e JOIN {s}.lineage_records r ON r.id = e.record_id"
+                f" LEFT JOIN {s}.lineage_records n ON n.id = r.superseded_by"
+                " WHERE r.create_time <= $2 AND (n.id IS NULL OR n.create_time > $2)"
+                " ORDER BY e.source, e.target, e.relation, e.record_id"
+            )
+
+        self._edges_as_of_sql = {
+            Direction.DOWNSTREAM: in_effect("source = ANY($1)"),
+            Direction.UPSTREAM: in_effect("target = ANY($1)"),
+            Direction.BIDIRECTIONAL: in_effect("(source = ANY($1) OR target = ANY($1))"),
+        }
+
+        # A node existed at T when a record recorded by T stated it: as the version it describes,
+        # or at either end of one of its edges.
+        def stated(end: str, current: str) -> str:
+            return (
+                f" OR EXISTS (SELECT 1 FROM {s}.lineage_edges e JOIN {s}.lineage_records r"
+                f"  ON r.id = e.record_id WHERE {current} e.current AND e.{end} = n.id"
+                "  AND r.create_time <= $2)"
+            )
+
+        self._start_as_of_sql = (
+            f"SELECT n.id FROM {s}.lineage_nodes n WHERE n.id = ANY($1::text[]) AND ("
+            f" EXISTS (SELECT 1 FROM {s}.lineage_records r WHERE starts_with(n.id, $3)"
+            "  AND r.version = substr(n.id, length($3) + 1) AND r.create_time <= $2)"
+            + "".join(stated(end, c) for end in ("source", "target") for c in ("", "NOT"))
+            + ")"
+        )
         self._nodes_sql = (
             f"SELECT id, type, attributes::text FROM {s}.lineage_nodes WHERE id = ANY($1::text[])"
         )
@@ -136,16 +173,27 @@ class PostgresLineageReader:
         return {r["id"]: r["version"] for r in rows}
 
     async def walk(
-        self, start: Sequence[str], direction: Direction, max_hops: int, hops_field: str = "query.max_hops"
+        self,
+        start: Sequence[str],
+        direction: Direction,
+        max_hops: int,
+        hops_field: str = "query.max_hops",
+        as_of: datetime | None = None,
     ) -> Subgraph:
-        """Breadth-first over current edges, one statement per hop for the whole frontier.
+        """Breadth-first over current edges (or those in effect at `as_of`), one statement per
+        hop for the whole frontier.
 
-        Start nodes that are not in the graph are dropped. An edge is part of the
+        Start nodes that are not in the graph (at `as_of`) are dropped. An edge is part of the
         result when the walk follows it, i.e. from a node fewer than max_hops away.
         """
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             # One snapshot for every hop: a concurrent projection batch cannot tear the walk.
-            rows = await conn.fetch(self._nodes_sql.replace("id, type, attributes::text", "id"), list(start))
+            if as_of is None:
+                rows = await conn.fetch(self._nodes_sql.replace("id, type, attributes::text", "id"), list(start))
+            else:
+                rows = await conn.fetch(self._start_as_of_sql, list(start), as_of, version_node_id(""))
+            at: tuple[datetime, ...] = () if as_of is None else (as_of,)
+            edges_sql = self._edges_sql if as_of is None else self._edges_as_of_sql
             depth: dict[str, int] = {r["id"]: 0 for r in rows}
             edges: dict[Edge, str] = {}
             frontier = sorted(depth)
@@ -156,7 +204,7 @@ class PostgresLineageReader:
                     break
                 in_frontier = set(frontier)
                 following: list[str] = []
-                for row in await conn.fetch(self._edges_sql[direction], frontier):
+                for row in await conn.fetch(edges_sql[direction], frontier, *at):
                     edge = Edge(row["source"], row["target"], row["relation"])
                     for near, far, allowed in (
                         (edge.source, edge.target, down),

@@ -51,6 +51,11 @@ CREATE INDEX IF NOT EXISTS lineage_edges_by_source
     ON {s}.lineage_edges (source) INCLUDE (target, relation, record_id) WHERE current;
 CREATE INDEX IF NOT EXISTS lineage_edges_by_target
     ON {s}.lineage_edges (target) INCLUDE (source, relation, record_id) WHERE current;
+-- The edges of superseded records (few), for walks as of a past moment.
+CREATE INDEX IF NOT EXISTS lineage_edges_superseded_by_source
+    ON {s}.lineage_edges (source) INCLUDE (target, relation, record_id) WHERE NOT current;
+CREATE INDEX IF NOT EXISTS lineage_edges_superseded_by_target
+    ON {s}.lineage_edges (target) INCLUDE (source, relation, record_id) WHERE NOT current;
 """
 
 

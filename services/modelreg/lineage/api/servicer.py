@@ -5,6 +5,7 @@ from __future__ import annotations
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.grpcutil.context import ServicerContext as Context
+from modelreg.grpcutil import times
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.lineage.api import mapping
@@ -57,7 +58,8 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
         self, request: pb.GetLineageSubgraphRequest, context: Context
     ) -> pb.GetLineageSubgraphResponse:
         query = mapping.query_in(request.query, request.HasField("query"))
-        page = await self._lineage.subgraph(query, request.page_size, request.page_token)
+        as_of = times.as_of(request.as_of, "as_of") if request.HasField("as_of") else None
+        page = await self._lineage.subgraph(query, request.page_size, request.page_token, as_of)
         return mapping.subgraph_out(page)
 
     async def FindDownstream(  # noqa: N802

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from modelreg import filtering
@@ -37,10 +38,17 @@ class LineageReader(Protocol):
         """record id -> the version it describes."""
 
     async def walk(
-        self, start: Sequence[str], direction: Direction, max_hops: int, hops_field: str = "query.max_hops"
+        self,
+        start: Sequence[str],
+        direction: Direction,
+        max_hops: int,
+        hops_field: str = "query.max_hops",
+        as_of: datetime | None = None,
     ) -> Subgraph:
         """Nodes within max_hops of the existing start nodes over current edges, and the edges followed;
-        InvalidArgument on `hops_field` when the walk grows past the service's bound."""
+        InvalidArgument on `hops_field` when the walk grows past the service's bound. With `as_of`,
+        the graph of that moment: start nodes stated by then, over the edges of the records recorded
+        by then and not superseded by a correction recorded by then."""
 
 
 class VersionDirectory(Protocol):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 from modelreg.access import may_read, namespace_in
 from modelreg.errors import InvalidArgument, NotFound
@@ -198,9 +199,9 @@ class Lineage:
 
     # -- graph ------------------------------------------------------------------
 
-    async def _walk(self, query: SubgraphQuery) -> Subgraph:
+    async def _walk(self, query: SubgraphQuery, as_of: datetime | None = None) -> Subgraph:
         check_subgraph_query(query)
-        graph = await self._reader.walk(query.start_nodes, query.direction, query.max_hops)
+        graph = await self._reader.walk(query.start_nodes, query.direction, query.max_hops, as_of=as_of)
         # Only what the caller may read (RBAC): versions of other namespaces, and what the walk
         # reached only through them, are left out.
         graph = readable_part(graph, query.start_nodes, lambda node: not may_read(namespace_in(node) or ""))
@@ -214,12 +215,16 @@ class Lineage:
             for e, r in sorted(wanted, key=lambda item: item[0])
         }
 
-    async def subgraph(self, query: SubgraphQuery, page_size: int, page_token: str) -> SubgraphPage:
+    async def subgraph(
+        self, query: SubgraphQuery, page_size: int, page_token: str, as_of: datetime | None = None
+    ) -> SubgraphPage:
+        """The graph now, or as it stood at `as_of` (page tokens hold to the same moment)."""
+        moment = {} if as_of is None else {"as_of": as_of.isoformat()}
         paging = page_request(
-            page_size, page_token, [str], default_size=DEFAULT_PAGE_SIZE, query=query.normalized()
+            page_size, page_token, [str], default_size=DEFAULT_PAGE_SIZE, query=query.normalized(), **moment
         )
         after = str(paging.after[0]) if paging.after else ""
-        graph = await self._walk(query)
+        graph = await self._walk(query, as_of)
         # The walk is in memory, so the keyset is applied here: node ids after the last one served.
         page = paging.page(sorted(i for i in graph.nodes if i > after)[: paging.fetch], lambda i: (i,))
         on_page = set(page.items)

@@ -19,6 +19,7 @@ from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.schema import (
+    HISTORY_COLUMNS,
     VERSION_COLUMNS,
     spec_to_json,
     version_from_row,
@@ -45,7 +46,7 @@ class VersioningProjection:
     """Folds `modelreg.versioning.v1` into model_versions and retention_policies."""
 
     name = "versioning"
-    read_model_tables = ("model_versions", "retention_policies")
+    read_model_tables = ("model_versions", "model_version_history", "retention_policies")
     stream_scope = ""
 
     def ddl(self, schema: str) -> str:
@@ -87,6 +88,7 @@ class VersioningProjection:
             version = version_from_row(row) if row["touched"] else _summary(row)
             states[row["model"]].versions[row["number"]] = version
         changed: dict[tuple[str, int], ModelVersion] = {}
+        history: list[tuple[object, ...]] = []
         policies: dict[str, int] = {}
         for accepted, event in decoded:
             if event is None:
@@ -107,7 +109,8 @@ class VersioningProjection:
             if number is None:
                 policies[stream] = state.keep_last_per_major
             else:
-                changed[(stream, number)] = state.versions[number]
+                changed[(stream, number)] = version = state.versions[number]
+                history.append((*_version_row(version), accepted.revision))
         if changed:
             rows = [_version_row(v) for v in changed.values()]
             # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs
@@ -131,6 +134,19 @@ class VersioningProjection:
                     " updated_by = EXCLUDED.updated_by, state_reason = EXCLUDED.state_reason",
                     upserted,
                 )
+        if len(history) >= COPY_THRESHOLD:
+            await conn.copy_records_to_table(
+                "model_version_history",
+                schema_name=schema,
+                columns=[c.strip() for c in HISTORY_COLUMNS.split(",")],
+                records=history,
+            )
+        elif history:
+            await conn.executemany(
+                f"INSERT INTO {s}.model_version_history ({HISTORY_COLUMNS}) VALUES"
+                " ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9, $10, $11, $12, $13, $14, $15)",
+                history,
+            )
         if policies:
             await conn.executemany(
                 f"INSERT INTO {s}.retention_policies (model, keep_last_per_major) VALUES ($1, $2)"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import asyncpg
 
@@ -121,6 +122,19 @@ class PostgresVersionReader:
                 revision,
             )
         return version_from_row(row) if row else None
+
+    async def versions_as_of(self, model: str, time: datetime, number: int | None = None) -> ModelVersions:
+        """The model's versions (or only version `number`) as they stood at `time`: each one's
+        latest state in the history that occurred at or before it."""
+        rows = await self._pool.fetch(
+            f"SELECT DISTINCT ON (number) {VERSION_COLUMNS} FROM {self._s}.model_version_history"
+            " WHERE model = $1 AND ($2::bigint IS NULL OR number = $2) AND update_time <= $3"
+            " ORDER BY number, revision DESC",
+            model,
+            number,
+            time,
+        )
+        return ModelVersions(model, {r["number"]: version_from_row(r) for r in rows})
 
     async def model_state(self, model: str) -> str | None:
         return await self._pool.fetchval(f"SELECT state FROM {self._s}.catalog_models WHERE name = $1", model)

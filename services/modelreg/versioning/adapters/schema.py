@@ -1,7 +1,8 @@
 """The versioning service's tables in PostgreSQL, and how a row of model_versions maps to a version.
 
-- model_versions / retention_policies: the read model, folded from
-  `modelreg.versioning.v1` (adapters/projection).
+- model_versions / model_version_history / retention_policies: the read model,
+  folded from `modelreg.versioning.v1` (adapters/projection); the history keeps
+  every state of every version, for reads as of a past moment.
 - catalog_models: which models exist, fed only by `modelreg.catalog.v1`.
 - version_pointers: which version each stage or alias names, fed only by
   `modelreg.promotion.v1` (adapters/caches).
@@ -29,6 +30,7 @@ VERSION_COLUMNS = (
     "model, number, semver, major, minor, pipeline, status, spec, create_time, update_time,"
     " created_by, updated_by, state_reason, created_revision"
 )
+HISTORY_COLUMNS = f"{VERSION_COLUMNS}, revision"
 
 
 def versioning_tables(schema: str) -> str:
@@ -59,6 +61,27 @@ CREATE INDEX IF NOT EXISTS model_versions_created_revision ON {s}.model_versions
 -- ListModelVersions' `tags.k = "v"` compiles to a containment test this index serves.
 CREATE INDEX IF NOT EXISTS model_versions_tags ON {s}.model_versions
     USING gin ((spec->'tags') jsonb_path_ops);
+-- Every state each version has been in: the row after each event that changed it, with
+-- that event's stream revision. update_time is the event's occurred_at, so the version as
+-- it stood at T is its row of highest revision with update_time <= T (GetModelVersion.as_of).
+CREATE TABLE IF NOT EXISTS {s}.model_version_history (
+    model        text NOT NULL COLLATE "C",
+    number       bigint NOT NULL,
+    revision     bigint NOT NULL,
+    semver       text NOT NULL,
+    major        int NOT NULL,
+    minor        int NOT NULL,
+    pipeline     int NOT NULL,
+    status       text NOT NULL,
+    spec         jsonb NOT NULL,
+    create_time  timestamptz NOT NULL,
+    update_time  timestamptz NOT NULL,
+    created_by   text NOT NULL,
+    updated_by   text NOT NULL,
+    state_reason text NOT NULL,
+    created_revision bigint NOT NULL,
+    PRIMARY KEY (model, number, revision)
+);
 CREATE TABLE IF NOT EXISTS {s}.retention_policies (
     model               text PRIMARY KEY COLLATE "C",
     keep_last_per_major int NOT NULL

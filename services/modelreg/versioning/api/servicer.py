@@ -9,6 +9,7 @@ from modelreg.errors import InvalidArgument
 from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
 from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
+from modelreg.grpcutil import times
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.versioning.api import mapping
 from modelreg.versioning.application.use_cases import DEFAULT_GRACE, Versioning, Written
@@ -36,7 +37,8 @@ class VersioningServicer(versioning_pb2_grpc.VersioningServiceServicer):
     async def GetModelVersion(  # noqa: N802
         self, request: versioning_pb2.GetModelVersionRequest, context: Context
     ) -> versioning_pb2.ModelVersion:
-        return version_to_proto(await self._v.get(parse_reference(request.name)))
+        as_of = times.as_of(request.as_of, "as_of") if request.HasField("as_of") else None
+        return version_to_proto(await self._v.get(parse_reference(request.name), as_of))
 
     async def ListModelVersions(  # noqa: N802
         self, request: versioning_pb2.ListModelVersionsRequest, context: Context

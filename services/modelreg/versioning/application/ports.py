@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from modelreg.commands.contracts import Commands, Loaded
@@ -25,6 +26,10 @@ class VersionReader(Protocol):
     ) -> ModelVersion | None:
         """One version, by number, by the stream revision of its creation, or by the stage or
         alias (promotion cache) that names it."""
+
+    async def versions_as_of(self, model: str, time: datetime, number: int | None = None) -> ModelVersions:
+        """The model's versions, or only version `number`, as they stood at `time` (from the
+        history of their states; those created later are absent)."""
 
     async def model_state(self, model: str) -> str | None:
         """From the catalog cache: "active", "archived", "deleted", or None if never seen."""

@@ -248,7 +248,9 @@ class Versioning:
     async def _state(self, model: str) -> ModelVersions:
         return (await self._reader.load(model)).state
 
-    async def get(self, reference: Reference) -> ModelVersion:
+    async def get(self, reference: Reference, as_of: datetime | None = None) -> ModelVersion:
+        if as_of is not None:
+            return await self._get_as_of(reference, as_of)
         if reference.number is not None:  # the common case needs one row, not the aggregate
             version = await self._reader.version(reference.model, number=reference.number)
             if version is None:
@@ -264,6 +266,20 @@ class Versioning:
                 )
             return version
         return resolve(await self._state(reference.model), reference)
+
+    async def _get_as_of(self, reference: Reference, as_of: datetime) -> ModelVersion:
+        if reference.pointer is not None:
+            raise InvalidArgument.of(
+                "as_of",
+                "a stage or alias is resolved now, not then: read the pointers as of that moment"
+                " (GetPointers.as_of) and ask for the version by number",
+            )
+        state = await self._reader.versions_as_of(reference.model, as_of, reference.number)
+        if reference.number is not None and reference.number not in state.versions:
+            raise NotFound(
+                f"{reference.model}/versions/{reference.number} did not exist at {as_of.isoformat()}"
+            )
+        return resolve(state, reference)
 
     async def list(
         self, model: str, page_size: int, page_token: str, show_deleted: bool, filter_text: str = ""

@@ -873,6 +873,7 @@ class GetLineageSubgraphRequest(_message.Message):
     QUERY_FIELD_NUMBER: _builtins.int
     PAGE_SIZE_FIELD_NUMBER: _builtins.int
     PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    AS_OF_FIELD_NUMBER: _builtins.int
     page_size: _builtins.int
     """Nodes per page, at most 1000; 0 means 500."""
     page_token: _builtins.str
@@ -881,16 +882,24 @@ class GetLineageSubgraphRequest(_message.Message):
     def query(self) -> Global___SubgraphQuery:
         """What to select."""
 
+    @_builtins.property
+    def as_of(self) -> _timestamp_pb2.Timestamp:
+        """The graph as it stood at this time: the records recorded at or before it
+        and not yet superseded by a correction recorded at or before it; unset =
+        now. Page tokens are valid only with the same as_of.
+        """
+
     def __init__(
         self,
         *,
         query: Global___SubgraphQuery | None = ...,
         page_size: _builtins.int = ...,
         page_token: _builtins.str = ...,
+        as_of: _timestamp_pb2.Timestamp | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["query", b"query"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "query", b"query"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["page_size", b"page_size", "page_token", b"page_token", "query", b"query"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["as_of", b"as_of", "page_size", b"page_size", "page_token", b"page_token", "query", b"query"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
