@@ -315,7 +315,9 @@ class Snapshot:
     """every version -> the node ids and edges (source, target, relation, record) upstream of it."""
 
 
-def graph_of(response: lineage_pb2.GetLineageSubgraphResponse) -> tuple[list[str], list[tuple[str, str, str, str]]]:
+def graph_of(
+    response: lineage_pb2.GetLineageSubgraphResponse,
+) -> tuple[list[str], list[tuple[str, str, str, str]]]:
     return (
         sorted(n.id for n in response.nodes),
         sorted((e.source, e.target, e.relation, e.record) for e in response.edges),
@@ -405,7 +407,9 @@ async def test_as_of_at_several_moments_equals_what_was_read_live(stack: Stack) 
             for number in range(1, len(versions) + 1):
                 uri_n = f"{uri}/{number}"
                 if number in seen.versions:
-                    assert await registry.versioning.get_version(uri_n, as_of=seen.time) == seen.versions[number]
+                    assert (
+                        await registry.versioning.get_version(uri_n, as_of=seen.time) == seen.versions[number]
+                    )
                     graph = await registry.lineage.lineage_subgraph(uri_n, max_hops=2, as_of=seen.time)
                     assert graph_of(graph) == seen.graphs[number], (number, seen.time)
                 else:

@@ -87,6 +87,7 @@ class PostgresLineageReader:
                 f" WHERE current AND (source = ANY($1) OR target = ANY($1)){order}"
             ),
         }
+
         # As of a moment T: the edges of records recorded by T that no correction recorded by T
         # superseded, current or not now (each half served by its partial index).
         def in_effect(condition: str) -> str:
@@ -189,7 +190,9 @@ class PostgresLineageReader:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             # One snapshot for every hop: a concurrent projection batch cannot tear the walk.
             if as_of is None:
-                rows = await conn.fetch(self._nodes_sql.replace("id, type, attributes::text", "id"), list(start))
+                rows = await conn.fetch(
+                    self._nodes_sql.replace("id, type, attributes::text", "id"), list(start)
+                )
             else:
                 rows = await conn.fetch(self._start_as_of_sql, list(start), as_of, version_node_id(""))
             at: tuple[datetime, ...] = () if as_of is None else (as_of,)

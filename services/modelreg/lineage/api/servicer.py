@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
-from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil import times
+from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.lineage.api import mapping

@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from modelreg.errors import InvalidArgument
 from modelreg.gen.versioning.v1 import versioning_pb2, versioning_pb2_grpc
+from modelreg.grpcutil import times
 from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
-from modelreg.grpcutil import times
 from modelreg.grpcutil.interceptor import set_token
 from modelreg.versioning.api import mapping
 from modelreg.versioning.application.use_cases import DEFAULT_GRACE, Versioning, Written
