@@ -336,6 +336,26 @@ def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
         p + "GetPromotionPolicy": lambda: pro.GetPromotionPolicyRequest(parent=model),
         p + "ListAccessDenials": lambda: pro.ListAccessDenialsRequest(parent=parent),
         p + "WatchPromotions": lambda: pro.WatchPromotionsRequest(parent=model),
+        p + "GetDeployment": lambda: pro.GetDeploymentRequest(model=model, environment="prod"),
+        p + "UpdateDeployment": lambda: pro.UpdateDeploymentRequest(
+            model=model,
+            deployment=pro.Deployment(
+                environment="prod", weights=[pro.TrafficWeight(version=99, percent=100)]
+            ),
+            reason="r",
+        ),
+        p + "ListDeploymentRevisions": lambda: pro.ListDeploymentRevisionsRequest(
+            model=model, environment="prod"
+        ),
+        p + "RollbackDeployment": lambda: pro.RollbackDeploymentRequest(
+            model=model, environment="prod", reason="r"
+        ),
+        p + "ReportDeployment": lambda: pro.ReportDeploymentRequest(
+            report=pro.DeploymentReport(
+                model=model, environment="prod", revision=1, state=pro.DeploymentReport.STATE_SUCCEEDED
+            )
+        ),
+        p + "GetDeploymentStatus": lambda: pro.GetDeploymentStatusRequest(model=model),
         a + "GrantRole": lambda: acc.GrantRoleRequest(
             parent=parent, subject=unique("s"), role=acc.ROLE_VIEWER
         ),

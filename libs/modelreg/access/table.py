@@ -120,6 +120,13 @@ TABLE: Mapping[str, Permission] = {
     PROMOTION + "GetPromotionPolicy": _ns(V, "parent"),
     PROMOTION + "ListAccessDenials": _ns(ADM, "parent"),
     PROMOTION + "WatchPromotions": _ns(V, "parent", empty_means_all=True),
+    # deployments: a change is a transition request (governed by the policy); a CD system reports as editor
+    PROMOTION + "GetDeployment": _ns(V, "model"),
+    PROMOTION + "UpdateDeployment": _ns(E, "model"),
+    PROMOTION + "ListDeploymentRevisions": _ns(V, "model"),
+    PROMOTION + "RollbackDeployment": _ns(E, "model"),
+    PROMOTION + "ReportDeployment": _ns(E, "report.model"),
+    PROMOTION + "GetDeploymentStatus": _ns(V, "model"),
     # audit: the trail of a namespace, or (empty parent) of every namespace
     AUDIT + "ListAuditEvents": _ns(V, "parent", empty_means_all=True),
     # the public keys and the newest signed checkpoints hold no namespace's data

@@ -7,7 +7,18 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from modelreg.cli import access, audit, lineage, models, namespaces, ops, promotion, tokens, versions
+from modelreg.cli import (
+    access,
+    audit,
+    deployments,
+    lineage,
+    models,
+    namespaces,
+    ops,
+    promotion,
+    tokens,
+    versions,
+)
 from modelreg.cli import demo as demo_module
 from modelreg.cli import dev as dev_module
 from modelreg.cli.output import fail
@@ -22,6 +33,7 @@ app.add_typer(ops.app, name="ops")
 app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(access.app, name="access")
+app.add_typer(deployments.app, name="deployments")
 promotion.register(app)
 console = Console()
 

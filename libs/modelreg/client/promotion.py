@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncGenerator, Mapping
 from datetime import datetime
 
 import grpc
+from google.protobuf import field_mask_pb2
 
 from modelreg.client.blocking import Blocking, Facade, Streaming
 from modelreg.client.connection import Connection
 from modelreg.client.errors import from_rpc_error
 from modelreg.client.uris import parse_uri
 from modelreg.gen.promotion.v1 import promotion_pb2
+
+REPORT_STATES = ("IN_PROGRESS", "SUCCEEDED", "FAILED")
 
 
 class PromotionClient:
@@ -166,6 +170,135 @@ class PromotionClient:
         finally:
             stream.cancel()
 
+    # Deployments ---------------------------------------------------------------------------------------
+
+    async def deployment(self, uri: str, environment: str) -> promotion_pb2.Deployment:
+        """The current revision of one environment: split, serving code, runtime config and schema."""
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.GetDeployment,
+            promotion_pb2.GetDeploymentRequest(model=parse_uri(uri).model_name, environment=environment),
+        )
+
+    async def update_deployment(
+        self,
+        uri: str,
+        environment: str,
+        *,
+        reason: str,
+        weights: Mapping[int, int] | None = None,
+        image: str | None = None,
+        repository: str | None = None,
+        commit: str | None = None,
+        config: Mapping[str, object] | str | None = None,
+        config_schema: Mapping[str, object] | str | None = None,
+        etag: str = "",
+        request_id: str | None = None,
+    ) -> promotion_pb2.TransitionRequest:
+        """Requests a new revision of `environment` changing only what is given, e.g.
+        `update_deployment("ns/m", "prod", image="reg/serve@sha256:...", reason="fix")` changes the
+        serving code and leaves the split and the config; no model version is made. Governed like
+        any transition: PENDING until approved when `deployments/{env}` is protected."""
+        deployment = promotion_pb2.Deployment(environment=environment)
+        paths: list[str] = []
+        if weights is not None:
+            paths.append("weights")
+            deployment.weights.extend(
+                promotion_pb2.TrafficWeight(version=v, percent=pct) for v, pct in weights.items()
+            )
+        if image is not None or repository is not None or commit is not None:
+            paths.append("serving_code")
+            deployment.serving_code.CopyFrom(
+                promotion_pb2.ServingCode(image=image or "", repository=repository or "", commit=commit or "")
+            )
+        if config is not None:
+            paths.append("runtime_config")
+            deployment.runtime_config = config if isinstance(config, str) else json.dumps(config)
+        if config_schema is not None:
+            paths.append("config_schema")
+            deployment.config_schema = (
+                config_schema if isinstance(config_schema, str) else json.dumps(config_schema)
+            )
+        if not paths:
+            raise ValueError("give at least one of weights, image, repository/commit, config, config_schema")
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.UpdateDeployment,
+            promotion_pb2.UpdateDeploymentRequest(
+                model=parse_uri(uri).model_name,
+                deployment=deployment,
+                update_mask=field_mask_pb2.FieldMask(paths=paths),
+                reason=reason,
+                etag=etag,
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+
+    async def deployment_history(
+        self, uri: str, environment: str, *, page_size: int = 200
+    ) -> list[promotion_pb2.DeploymentRevision]:
+        """Every applied revision of `environment`, newest first, with who, why and when."""
+        connection = self._connection
+        request = promotion_pb2.ListDeploymentRevisionsRequest(
+            model=parse_uri(uri).model_name, environment=environment, page_size=page_size
+        )
+        pages = connection.pages(connection.promotion.ListDeploymentRevisions, request)
+        return [revision async for page in pages for revision in page.revisions]
+
+    async def rollback_deployment(
+        self, uri: str, environment: str, *, reason: str, revision: int = 0, request_id: str | None = None
+    ) -> promotion_pb2.TransitionRequest:
+        """Requests a new revision equal to `revision` (0: the one before the current one)."""
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.RollbackDeployment,
+            promotion_pb2.RollbackDeploymentRequest(
+                model=parse_uri(uri).model_name,
+                environment=environment,
+                revision=revision,
+                reason=reason,
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+
+    async def report_deployment(
+        self,
+        uri: str,
+        environment: str,
+        state: str,
+        *,
+        revision: int = 0,
+        version: int = 0,
+        detail: str = "",
+        request_id: str | None = None,
+    ) -> promotion_pb2.DeploymentReport:
+        """Acknowledges a rollout (for CD systems): `state` is IN_PROGRESS, SUCCEEDED or FAILED."""
+        if state.upper() not in REPORT_STATES:
+            raise ValueError(f"state must be one of {', '.join(REPORT_STATES)}, not {state!r}")
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.ReportDeployment,
+            promotion_pb2.ReportDeploymentRequest(
+                report=promotion_pb2.DeploymentReport(
+                    model=parse_uri(uri).model_name,
+                    environment=environment,
+                    revision=revision,
+                    version=version,
+                    state=promotion_pb2.DeploymentReport.State.Value(f"STATE_{state.upper()}"),
+                    detail=detail,
+                ),
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+
+    async def deployment_status(self, uri: str) -> promotion_pb2.DeploymentStatus:
+        """Per environment: the desired revision against the acknowledged one, and drift."""
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.GetDeploymentStatus,
+            promotion_pb2.GetDeploymentStatusRequest(model=parse_uri(uri).model_name),
+        )
+
 
 class SyncPromotionClient(Facade[PromotionClient]):
     request_promotion = Blocking(PromotionClient.request_promotion)
@@ -179,3 +312,9 @@ class SyncPromotionClient(Facade[PromotionClient]):
     list_access_denials = Blocking(PromotionClient.list_access_denials)
     set_promotion_policy = Blocking(PromotionClient.set_promotion_policy)
     watch_promotions = Streaming(PromotionClient.watch_promotions)
+    deployment = Blocking(PromotionClient.deployment)
+    update_deployment = Blocking(PromotionClient.update_deployment)
+    deployment_history = Blocking(PromotionClient.deployment_history)
+    rollback_deployment = Blocking(PromotionClient.rollback_deployment)
+    report_deployment = Blocking(PromotionClient.report_deployment)
+    deployment_status = Blocking(PromotionClient.deployment_status)

@@ -24,7 +24,10 @@ from modelreg.promotion.domain.values import (
     Deployment,
     Move,
     Policy,
+    Report,
+    ReportState,
     RequestState,
+    ServingCode,
     Weight,
 )
 
@@ -105,14 +108,68 @@ def policy_from_proto(message: pb.PromotionPolicy) -> Policy:
 
 
 def deployment_to_proto(deployment: Deployment) -> pb.Deployment:
-    return pb.Deployment(
+    message = pb.Deployment(
         environment=deployment.environment,
         weights=[pb.TrafficWeight(version=w.version, percent=w.percent) for w in deployment.weights],
+        runtime_config=deployment.config,
+        config_schema=deployment.config_schema,
+        revision=deployment.revision,
+        restored_revision=deployment.restored,
     )
+    if deployment.code:
+        code = deployment.code
+        message.serving_code.CopyFrom(
+            pb.ServingCode(image=code.image, repository=code.repository, commit=code.commit)
+        )
+    return message
 
 
 def deployment_from_proto(message: pb.Deployment) -> Deployment:
-    return Deployment(message.environment, tuple(Weight(w.version, w.percent) for w in message.weights))
+    code = message.serving_code
+    return Deployment(
+        message.environment,
+        tuple(Weight(w.version, w.percent) for w in message.weights),
+        ServingCode(code.image, code.repository, code.commit),
+        message.runtime_config,
+        message.config_schema,
+        message.revision,
+        message.restored_revision,
+    )
+
+
+_REPORT_STATE = {
+    ReportState.IN_PROGRESS: pb.DeploymentReport.STATE_IN_PROGRESS,
+    ReportState.SUCCEEDED: pb.DeploymentReport.STATE_SUCCEEDED,
+    ReportState.FAILED: pb.DeploymentReport.STATE_FAILED,
+}
+REPORT_STATE_FROM_PROTO = {v: k for k, v in _REPORT_STATE.items()}
+
+
+def report_to_proto(report: Report) -> pb.DeploymentReport:
+    message = pb.DeploymentReport(
+        model=report.model,
+        environment=report.environment,
+        revision=report.revision,
+        version=report.version,
+        state=_REPORT_STATE[report.state],
+        detail=report.detail,
+        reporter=report.reporter,
+    )
+    _ts(message.report_time, report.time)
+    return message
+
+
+def report_from_proto(message: pb.DeploymentReport) -> Report:
+    return Report(
+        message.model,
+        message.environment,
+        message.revision,
+        message.version,
+        REPORT_STATE_FROM_PROTO[message.state],
+        message.detail,
+        message.reporter,
+        _dt(message.report_time) if message.HasField("report_time") else None,
+    )
 
 
 def approval_to_proto(approval: Approval) -> pb.Approval:

@@ -11,6 +11,7 @@ from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.promotion.v1 import events_pb2, promotion_pb2
 from modelreg.promotion.domain.events import (
     AccessDenied,
+    DeploymentReported,
     Event,
     PointerChange,
     PolicySet,
@@ -29,6 +30,8 @@ from modelreg.promotion.resources import (
     deployment_to_proto,
     policy_from_proto,
     policy_to_proto,
+    report_from_proto,
+    report_to_proto,
     request_from_proto,
     request_to_proto,
 )
@@ -94,6 +97,8 @@ def encode(event: Event) -> tuple[str, Message]:
                     reason=event.reason,
                 )
             )
+        case DeploymentReported(report=report):
+            return "deployment_reported", events_pb2.DeploymentReported(report=report_to_proto(report))
         case _:
             assert_never(event)
 
@@ -130,4 +135,6 @@ def decode(envelope: Envelope) -> Event | None:
         case "access_denied":
             d = envelope.access_denied.denial
             return AccessDenied(d.principal, d.action, d.resource, d.reason)
+        case "deployment_reported":
+            return DeploymentReported(report_from_proto(envelope.deployment_reported.report))
     return None

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
+from dataclasses import replace
+from datetime import UTC, datetime
 
 import asyncpg
 
@@ -18,9 +19,10 @@ from modelreg.promotion.adapters.schema import (
     pointers_row,
     policy_body,
     promotion_tables,
+    report_body,
     request_body,
 )
-from modelreg.promotion.domain.events import AccessDenied, PolicySet, TransitionApplied
+from modelreg.promotion.domain.events import AccessDenied, DeploymentReported, PolicySet, TransitionApplied
 from modelreg.promotion.domain.evolve import evolve
 from modelreg.promotion.domain.queries import history_entry
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
@@ -30,7 +32,14 @@ class PromotionProjection:
     """Folds `modelreg.promotion.v1` into the promotion tables."""
 
     name = "promotion"
-    read_model_tables = ("pointers", "requests", "transitions", "policies", "access_denials")
+    read_model_tables = (
+        "pointers",
+        "requests",
+        "transitions",
+        "policies",
+        "access_denials",
+        "deployment_reports",
+    )
     stream_scope = ""
 
     def ddl(self, schema: str) -> str:
@@ -51,7 +60,9 @@ class PromotionProjection:
         transitions: list[tuple[object, ...]] = []
         policies: list[tuple[object, ...]] = []
         denials: list[tuple[object, ...]] = []
-        touched: set[str] = set()
+        reports: dict[tuple[str, str], tuple[object, ...]] = {}
+        touched: dict[str, datetime] = {}
+        """Model -> the time of its last event that folded into its aggregate (a report does not)."""
         # name -> [request, creating event id, creating revision]; ON CONFLICT keeps
         # the creating event of rows that already exist.
         changed_requests: dict[str, tuple[Request, str, int]] = {}
@@ -84,11 +95,22 @@ class PromotionProjection:
                     (event.parent, policy_body(event.parent, event.policy), meta.actor, meta.occurred_at)
                 )
                 continue
+            if isinstance(event, DeploymentReported):
+                # The last report of an environment wins; the log keeps every one.
+                report = replace(event.report, reporter=meta.actor, time=meta.occurred_at)
+                reports[(report.model, report.environment)] = (
+                    report.model,
+                    report.environment,
+                    report.revision,
+                    report_body(report),
+                    meta.occurred_at,
+                )
+                continue
             stream = envelope.stream
             state = states[stream]
             new = evolve(state, event, meta)
             states[stream] = new
-            touched.add(stream)
+            touched[stream] = meta.occurred_at
             for name, request in new.requests.items():
                 if state.requests.get(name) is not request:
                     _, created_event, created_revision = changed_requests.get(
@@ -115,7 +137,7 @@ class PromotionProjection:
                     )
                 )
         if touched:
-            await _upsert_pointers(conn, s, [states[m].pointers for m in sorted(touched)], events)
+            await _upsert_pointers(conn, s, [states[m].pointers for m in sorted(touched)], touched)
         if changed_requests:
             await conn.executemany(
                 f"INSERT INTO {s}.requests (name, model, state, created_event, created_revision, body,"
@@ -143,6 +165,13 @@ class PromotionProjection:
                 " updated_by = EXCLUDED.updated_by, update_time = EXCLUDED.update_time",
                 policies,
             )
+        if reports:
+            await conn.executemany(
+                f"INSERT INTO {s}.deployment_reports (model, environment, revision, report, report_time)"
+                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (model, environment) DO UPDATE SET"
+                " revision = EXCLUDED.revision, report = EXCLUDED.report, report_time = EXCLUDED.report_time",
+                [reports[k] for k in sorted(reports)],
+            )
         if denials:
             await conn.executemany(
                 f"INSERT INTO {s}.access_denials (event_id, namespace, revision, principal, action, resource,"
@@ -152,9 +181,8 @@ class PromotionProjection:
 
 
 async def _upsert_pointers(
-    conn: asyncpg.Connection, s: str, pointers: list[Pointers], events: Sequence[AcceptedEvent]
+    conn: asyncpg.Connection, s: str, pointers: list[Pointers], last_time: dict[str, datetime]
 ) -> None:
-    last_time = {a.envelope.stream: a.envelope.occurred_at.ToDatetime(tzinfo=UTC) for a in events}
     await conn.executemany(
         f"INSERT INTO {s}.pointers (model, namespace, pointers, archived, deployments, previous, applied,"
         " update_time) VALUES ($1, $2, $3::jsonb, $4::jsonb, $5::jsonb, $6::jsonb, $7, $8)"

@@ -20,13 +20,25 @@ from modelreg.promotion.adapters.schema import (
     history_entry_from_body,
     pointers_from_row,
     policy_from_body,
+    report_from_body,
     request_from_body,
 )
 from modelreg.promotion.domain import filters
 from modelreg.promotion.domain.events import AccessDenied
-from modelreg.promotion.domain.queries import HistoryEntry, pointers_after
+from modelreg.promotion.domain.queries import (
+    DeploymentRevision,
+    HistoryEntry,
+    deployment_revision,
+    pointers_after,
+)
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
-from modelreg.promotion.domain.values import Policy, VersionFacts, VersionStatus
+from modelreg.promotion.domain.values import (
+    DEPLOYMENT_PREFIX,
+    Policy,
+    Report,
+    VersionFacts,
+    VersionStatus,
+)
 
 
 def _and(where: Node | None, schema: Schema, columns: Mapping[str, str], params: list[object]) -> str:
@@ -107,6 +119,28 @@ class PostgresPromotionReader:
             *params,
         )
         return [(r["revision"], history_entry_from_body(r["entry"])) for r in rows]
+
+    async def deployment_revision(
+        self, model: str, environment: str, revision: int
+    ) -> DeploymentRevision | None:
+        target = DEPLOYMENT_PREFIX + environment
+        rows = await self._pool.fetch(
+            f"SELECT entry FROM {self._s}.transitions WHERE model = $1 AND $2 = ANY(targets)"
+            " ORDER BY revision DESC",
+            model,
+            target,
+        )
+        for row in rows:
+            found = deployment_revision(history_entry_from_body(row["entry"]), environment)
+            if found is not None and found.deployment.revision == revision:
+                return found
+        return None
+
+    async def reports(self, model: str) -> dict[str, Report]:
+        rows = await self._pool.fetch(
+            f"SELECT environment, report FROM {self._s}.deployment_reports WHERE model = $1", model
+        )
+        return {r["environment"]: report_from_body(r["report"]) for r in rows}
 
     async def policy(self, parent: str) -> Policy | None:
         body = await self._pool.fetchval(f"SELECT policy FROM {self._s}.policies WHERE parent = $1", parent)

@@ -7,7 +7,8 @@ Own tables (fed only by `modelreg.promotion.v1`):
 - transitions: one row per applied transition with its log position, the
   history of every pointer and what WatchPromotions streams;
 - policies: namespace and model policies;
-- access_denials: every recorded denial.
+- access_denials: every recorded denial;
+- deployment_reports: the last acknowledgement of each environment of a model (DeploymentReported).
 
 Reference caches, used only to validate commands:
 - version_facts, fed only by `modelreg.versioning.v1`;
@@ -27,7 +28,7 @@ from modelreg.promotion import resources
 from modelreg.promotion.adapters import codec
 from modelreg.promotion.domain.queries import HistoryEntry
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
-from modelreg.promotion.domain.values import Policy, Weight
+from modelreg.promotion.domain.values import Deployment, Policy, Report, ServingCode, Weight
 
 
 def promotion_tables(schema: str) -> str:
@@ -92,6 +93,14 @@ CREATE TABLE IF NOT EXISTS {s}.access_denials (
     deny_time timestamptz NOT NULL
 );
 CREATE INDEX IF NOT EXISTS access_denials_by_namespace ON {s}.access_denials (namespace, revision);
+CREATE TABLE IF NOT EXISTS {s}.deployment_reports (
+    model       text NOT NULL COLLATE "C",
+    environment text NOT NULL COLLATE "C",
+    revision    bigint NOT NULL,
+    report      bytea NOT NULL,
+    report_time timestamptz NOT NULL,
+    PRIMARY KEY (model, environment)
+);
 """
 
 
@@ -150,6 +159,15 @@ def policy_body(parent: str, policy: Policy) -> bytes:
     return resources.policy_to_proto(parent, policy).SerializeToString(deterministic=True)
 
 
+def report_body(report: Report) -> bytes:
+    """deployment_reports.report: the DeploymentReport message."""
+    return resources.report_to_proto(report).SerializeToString(deterministic=True)
+
+
+def report_from_body(body: bytes) -> Report:
+    return resources.report_from_proto(promotion_pb2.DeploymentReport.FromString(body))
+
+
 def policy_from_body(body: bytes) -> Policy:
     return resources.policy_from_proto(promotion_pb2.PromotionPolicy.FromString(body))
 
@@ -160,9 +178,7 @@ def pointers_row(p: Pointers, update_time: datetime) -> tuple[object, ...]:
         namespace_of(p.model),
         json.dumps(dict(sorted(p.pointers.items()))),
         json.dumps(sorted(p.archived)),
-        json.dumps(
-            {env: [[w.version, w.percent] for w in weights] for env, weights in sorted(p.deployments.items())}
-        ),
+        json.dumps({env: deployment_json(d) for env, d in sorted(p.deployments.items())}),
         json.dumps(dict(sorted(p.previous.items()))),
         p.applied,
         update_time,
@@ -177,9 +193,35 @@ def pointers_from_row(model: str, row: Mapping[str, Any] | None) -> Pointers:
         model,
         json.loads(row["pointers"]),
         frozenset(json.loads(row["archived"])),
-        {env: tuple(Weight(v, p) for v, p in weights) for env, weights in deployments.items()},
+        {env: deployment_from_json(env, d) for env, d in deployments.items()},
         json.loads(row["previous"]),
         row["applied"],
+    )
+
+
+def deployment_json(d: Deployment) -> dict[str, object]:
+    """pointers.deployments[env]: the environment's current revision."""
+    return {
+        "weights": [[w.version, w.percent] for w in d.weights],
+        "code": [d.code.image, d.code.repository, d.code.commit],
+        "config": d.config,
+        "schema": d.config_schema,
+        "revision": d.revision,
+        "restored": d.restored,
+    }
+
+
+def deployment_from_json(environment: str, d: Any) -> Deployment:
+    if isinstance(d, list):  # rows written before deployments had revisions: a split only
+        return Deployment(environment, tuple(Weight(v, p) for v, p in d))
+    return Deployment(
+        environment,
+        tuple(Weight(v, p) for v, p in d["weights"]),
+        ServingCode(*d["code"]),
+        d["config"],
+        d["schema"],
+        d["revision"],
+        d["restored"],
     )
 
 

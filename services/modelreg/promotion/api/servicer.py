@@ -149,3 +149,69 @@ class PromotionServicer(promotion_pb2_grpc.PromotionServiceServicer):
             yield pb.WatchPromotionsResponse(
                 entry=resources.history_entry_to_proto(entry), resume_token=token
             )
+
+    # Deployments ---------------------------------------------------------------------------------------
+
+    async def GetDeployment(  # noqa: N802
+        self, request: pb.GetDeploymentRequest, context: Context
+    ) -> pb.Deployment:
+        model = mapping.model_name(request.model, "model")
+        environment = mapping.environment(request.environment, "environment")
+        return resources.deployment_to_proto(
+            await self._promotion.get_deployment(model, environment, _events())
+        )
+
+    async def UpdateDeployment(  # noqa: N802
+        self, request: pb.UpdateDeploymentRequest, context: Context
+    ) -> pb.TransitionRequest:
+        model = mapping.model_name(request.model, "model")
+        written = await self._promotion.update_deployment(
+            model,
+            mapping.deployment(request.deployment, "deployment"),
+            mapping.deployment_fields(list(request.update_mask.paths), "update_mask"),
+            mapping.comment(request.reason, "reason"),
+            request.etag,
+            _events(),
+        )
+        return self._answer(written, context)
+
+    async def ListDeploymentRevisions(  # noqa: N802
+        self, request: pb.ListDeploymentRevisionsRequest, context: Context
+    ) -> pb.ListDeploymentRevisionsResponse:
+        model = mapping.model_name(request.model, "model")
+        environment = mapping.environment(request.environment, "environment")
+        revisions, token = await self._promotion.deployment_revisions(
+            model, environment, request.page_size, request.page_token, _events()
+        )
+        return pb.ListDeploymentRevisionsResponse(
+            revisions=[mapping.revision_to_proto(r) for r in revisions], next_page_token=token
+        )
+
+    async def RollbackDeployment(  # noqa: N802
+        self, request: pb.RollbackDeploymentRequest, context: Context
+    ) -> pb.TransitionRequest:
+        model = mapping.model_name(request.model, "model")
+        written = await self._promotion.rollback_deployment(
+            model,
+            mapping.environment(request.environment, "environment"),
+            request.revision,
+            mapping.comment(request.reason, "reason"),
+            request.etag,
+            _events(),
+        )
+        return self._answer(written, context)
+
+    async def ReportDeployment(  # noqa: N802
+        self, request: pb.ReportDeploymentRequest, context: Context
+    ) -> pb.DeploymentReport:
+        report, token = await self._promotion.report_deployment(
+            mapping.report(request.report, "report"), _events()
+        )
+        set_token(context, token)
+        return resources.report_to_proto(report)
+
+    async def GetDeploymentStatus(  # noqa: N802
+        self, request: pb.GetDeploymentStatusRequest, context: Context
+    ) -> pb.DeploymentStatus:
+        model = mapping.model_name(request.model, "model")
+        return mapping.status_to_proto(model, await self._promotion.deployment_status(model, _events()))

@@ -10,9 +10,9 @@ from modelreg.commands.contracts import Commands
 from modelreg.filtering import Node
 from modelreg.paging import Keyset
 from modelreg.promotion.domain.events import AccessDenied, Event
-from modelreg.promotion.domain.queries import HistoryEntry
+from modelreg.promotion.domain.queries import DeploymentRevision, HistoryEntry
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
-from modelreg.promotion.domain.values import Policy, VersionFacts
+from modelreg.promotion.domain.values import Policy, Report, VersionFacts
 
 
 class PromotionReader(Protocol):
@@ -38,6 +38,14 @@ class PromotionReader(Protocol):
         """(revision, entry), newest first, before the keyset `after` (revision,)."""
 
     async def policy(self, parent: str) -> Policy | None: ...
+
+    async def reports(self, model: str) -> dict[str, Report]:
+        """The last acknowledgement of each environment of the model."""
+
+    async def deployment_revision(
+        self, model: str, environment: str, revision: int
+    ) -> DeploymentRevision | None:
+        """An applied revision of an environment, from the history."""
 
     async def effective_policy(self, model: str) -> tuple[str, Policy | None]: ...
 

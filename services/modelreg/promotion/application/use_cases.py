@@ -36,19 +36,31 @@ from modelreg.promotion.domain.commands import (
     Command,
     CreateTransition,
     RejectTransition,
+    ReportDeployment,
     SetPolicy,
 )
 from modelreg.promotion.domain.decide import decide, rollback_moves
-from modelreg.promotion.domain.events import AccessDenied
-from modelreg.promotion.domain.queries import HistoryEntry, referenced_versions
+from modelreg.promotion.domain.events import AccessDenied, Event
+from modelreg.promotion.domain.queries import (
+    DeploymentRevision,
+    EnvironmentStatus,
+    HistoryEntry,
+    deployment_revision,
+    deployment_status,
+    merge_deployment,
+    referenced_versions,
+)
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
 from modelreg.promotion.domain.values import (
     DEFAULT_POLICY,
+    DEPLOYMENT_PREFIX,
     Deployment,
     Move,
     Policy,
+    Report,
     RequestState,
     VersionFacts,
+    check_deployment,
     check_moves,
 )
 
@@ -266,6 +278,124 @@ class Promotion:
         # Pending requests keep the policy they were created under.
         result = await self._commands.append(parent, context, decide(None, SetPolicy(parent, policy)))
         return policy, result.token
+
+    # Deployments -------------------------------------------------------------
+
+    async def update_deployment(
+        self,
+        model: str,
+        change: Deployment,
+        fields: frozenset[str],
+        reason: str,
+        etag: str,
+        context: EventContext,
+    ) -> Written:
+        """A new revision of one environment: the named fields replace the current revision's, the
+        others stay. The merge is made again on the state the decision is made on."""
+        if not reason.strip():
+            raise InvalidArgument.of("reason", "a deployment change needs a reason")
+        current = (await self._reader.pointers(model)).deployments.get(change.environment)
+        merged = merge_deployment(current, change, fields)
+        if not merged.weights and "weights" not in fields:
+            raise FailedPrecondition(
+                f"deployment {change.environment} of {model} has no traffic split: set its weights first"
+            )
+        check_deployment(merged, "deployment")
+        policy, facts = await asyncio.gather(
+            self._policy(model), self._facts.facts(model, sorted(referenced_versions((), (merged,))))
+        )
+        command = CreateTransition(
+            f"{model}/transitionRequests/{uuid.uuid4().hex}",
+            (),
+            (merged,),
+            reason,
+            context.actor,
+            datetime.now(UTC),
+            etag=etag,
+            policy=policy,
+            facts=facts,
+        )
+
+        def decide_merged(state: Aggregate) -> Event:
+            again = merge_deployment(state.pointers.deployments.get(change.environment), change, fields)
+            if again != merged:
+                check_deployment(again, "deployment")
+            return decide(state, replace(command, deployments=(again,)))
+
+        result = await self._commands.run(model, context, decide_merged)
+        return await self._read_back(result.event_id, result.token)
+
+    async def rollback_deployment(
+        self, model: str, environment: str, revision: int, reason: str, etag: str, context: EventContext
+    ) -> Written:
+        """A new revision equal to an earlier one (0: the one before the current revision)."""
+        if not reason.strip():
+            raise InvalidArgument.of("reason", "a rollback needs a reason")
+        if revision < 0:
+            raise InvalidArgument.of("revision", "must be >= 0")
+        current = (await self._reader.pointers(model)).deployments.get(environment)
+        if current is None:
+            raise NotFound(f"{model} has no deployment {environment}")
+        target = revision or current.revision - 1
+        if target < 1 or target > current.revision:
+            raise FailedPrecondition(
+                f"deployment {environment} of {model} has revisions 1-{current.revision}; "
+                f"there is no revision {target} to return to"
+            )
+        earlier = await self._reader.deployment_revision(model, environment, target)
+        if earlier is None:
+            raise NotFound(f"revision {target} of deployment {environment} of {model} is not in the history")
+        spec = replace(earlier.deployment, revision=0, restored=target)
+        policy, facts = await asyncio.gather(
+            self._policy(model), self._facts.facts(model, sorted(referenced_versions((), (spec,))))
+        )
+        command = CreateTransition(
+            f"{model}/transitionRequests/{uuid.uuid4().hex}",
+            (),
+            (spec,),
+            reason,
+            context.actor,
+            datetime.now(UTC),
+            etag=etag,
+            rollback=True,
+            rollback_reason=reason,
+            policy=policy,
+            facts=facts,
+        )
+        result = await self._commands.run(model, context, lambda state: decide(state, command))
+        return await self._read_back(result.event_id, result.token)
+
+    async def get_deployment(self, model: str, environment: str, context: EventContext) -> Deployment:
+        deployment = (await self._reader.pointers(model)).live_deployments.get(environment)
+        if deployment is None:
+            raise NotFound(f"{model} has no deployment {environment}")
+        return deployment
+
+    async def deployment_revisions(
+        self, model: str, environment: str, page_size: int, page_token: str, context: EventContext
+    ) -> tuple[list[DeploymentRevision], str]:
+        paging = page_request(page_size, page_token, [int], model=model, environment=environment)
+        rows = await self._reader.history(model, DEPLOYMENT_PREFIX + environment, paging.after, paging.fetch)
+        page = paging.page(rows, _revision)
+        revisions = [deployment_revision(entry, environment) for _, entry in page.items]
+        return [r for r in revisions if r is not None], page.next_page_token
+
+    async def report_deployment(
+        self, report: Report, context: EventContext
+    ) -> tuple[Report, ConsistencyToken]:
+        """Records a CD system's acknowledgement on the model's stream."""
+        if report.revision < 0 or report.version < 0:
+            raise InvalidArgument.of("report.revision", "revision and version must be >= 0")
+        if not report.revision and not report.version:
+            raise InvalidArgument.of("report.revision", "name the revision (or the version) rolled out")
+        command = ReportDeployment(replace(report, reporter=context.actor, time=datetime.now(UTC)))
+        result = await self._commands.run(report.model, context, lambda state: decide(state, command))
+        reports = await self._reader.reports(report.model)
+        return reports.get(report.environment, command.report), result.token
+
+    async def deployment_status(self, model: str, context: EventContext) -> list[EnvironmentStatus]:
+        pointers, reports = await asyncio.gather(self._reader.pointers(model), self._reader.reports(model))
+        return deployment_status(pointers, reports)
 
     # Queries -----------------------------------------------------------------
 

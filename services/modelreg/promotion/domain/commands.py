@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from modelreg.promotion.domain.values import Deployment, Move, Policy, VersionFacts
+from modelreg.promotion.domain.values import Deployment, Move, Policy, Report, VersionFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,4 +65,12 @@ class SetPolicy:
     policy: Policy
 
 
-Command = CreateTransition | ApproveTransition | RejectTransition | CancelTransition | SetPolicy
+@dataclass(frozen=True, slots=True)
+class ReportDeployment:
+    report: Report
+    """With the reporter (the actor) and the time set."""
+
+
+Command = (
+    CreateTransition | ApproveTransition | RejectTransition | CancelTransition | SetPolicy | ReportDeployment
+)

@@ -14,9 +14,11 @@ from modelreg.promotion.domain.commands import (
     Command,
     CreateTransition,
     RejectTransition,
+    ReportDeployment,
     SetPolicy,
 )
 from modelreg.promotion.domain.events import (
+    DeploymentReported,
     Event,
     PolicySet,
     TransitionApplied,
@@ -60,6 +62,8 @@ def decide(state: Aggregate | None, command: Command) -> Event:
         case SetPolicy():
             check_policy(command.policy)
             return PolicySet(command.parent, command.policy)
+        case ReportDeployment():
+            return _decide_report(_read(state), command)
         case _:
             assert_never(command)
 
@@ -240,6 +244,21 @@ def _decide_cancel(state: Aggregate, command: CancelTransition) -> TransitionCan
             f"only the requester ({request.requester}) or an admin can cancel {command.name}"
         )
     return TransitionCancelled(command.name, command.comment)
+
+
+def _decide_report(state: Aggregate, command: ReportDeployment) -> DeploymentReported:
+    """A report names an environment the model has (or had) and a revision it reached; a version-only
+    report names a version."""
+    report = command.report
+    current = state.pointers.deployments.get(report.environment)
+    if current is None:
+        raise FailedPrecondition(f"{state.pointers.model} has no deployment {report.environment}")
+    if report.revision > current.revision:
+        raise FailedPrecondition(
+            f"deployment {report.environment} of {state.pointers.model} is at revision {current.revision}; "
+            f"revision {report.revision} does not exist"
+        )
+    return DeploymentReported(report)
 
 
 def rollback_moves(state: Aggregate, stage: str) -> tuple[Move, ...]:

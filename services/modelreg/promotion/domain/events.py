@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelreg.promotion.domain.state import Request
-from modelreg.promotion.domain.values import Approval, Deployment, Policy
+from modelreg.promotion.domain.values import Approval, Deployment, Policy, Report
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,11 @@ class AccessDenied:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class DeploymentReported:
+    report: Report
+
+
 Event = (
     TransitionRequested
     | TransitionApproved
@@ -72,4 +77,5 @@ Event = (
     | TransitionApplied
     | PolicySet
     | AccessDenied
+    | DeploymentReported
 )

@@ -8,6 +8,7 @@ from typing import assert_never
 from modelreg.eventmeta import EventMeta
 from modelreg.promotion.domain.events import (
     AccessDenied,
+    DeploymentReported,
     Event,
     PolicySet,
     TransitionApplied,
@@ -22,8 +23,8 @@ from modelreg.promotion.domain.values import RequestState
 
 
 def evolve(state: Aggregate, event: Event, meta: EventMeta) -> Aggregate:
-    """The aggregate after `event`. A policy and a denial are facts of their parent, not of the aggregate:
-    they leave it as it is."""
+    """The aggregate after `event`. A policy and a denial are facts of their parent, and a deployment
+    report a fact about the world outside, not of the aggregate: they leave it as it is."""
     requests = dict(state.requests)
     match event:
         case TransitionRequested(request=request):
@@ -59,7 +60,7 @@ def evolve(state: Aggregate, event: Event, meta: EventMeta) -> Aggregate:
                         requests[name], state=RequestState.SUPERSEDED, update_time=meta.occurred_at
                     )
             return replace(state, pointers=_apply_changes(state.pointers, event), requests=requests)
-        case PolicySet() | AccessDenied():
+        case PolicySet() | AccessDenied() | DeploymentReported():
             return state
         case _:
             assert_never(event)

@@ -4,7 +4,7 @@ which of them the checks apply to, and the history entry of an applied transitio
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from modelreg.eventmeta import EventMeta
@@ -18,6 +18,8 @@ from modelreg.promotion.domain.values import (
     Approval,
     Deployment,
     Move,
+    Report,
+    ReportState,
 )
 
 
@@ -73,7 +75,9 @@ def plan(pointers: Pointers, moves: Sequence[Move], deployments: Sequence[Deploy
         if current.get(name, 0) != pointers.pointers.get(name, 0)
     )
     changed_deployments = tuple(
-        d for d in deployments if tuple(d.weights) != tuple(pointers.deployments.get(d.environment, ()))
+        replace(d, revision=_revision_of(pointers, d.environment) + 1)
+        for d in deployments
+        if d.spec != _spec_of(pointers, d.environment)
     )
     return Plan(
         changes,
@@ -81,6 +85,16 @@ def plan(pointers: Pointers, moves: Sequence[Move], deployments: Sequence[Deploy
         tuple(sorted(pointers.archived - archived)),
         changed_deployments,
     )
+
+
+def _revision_of(pointers: Pointers, environment: str) -> int:
+    current = pointers.deployments.get(environment)
+    return current.revision if current else 0
+
+
+def _spec_of(pointers: Pointers, environment: str) -> tuple[object, ...]:
+    current = pointers.deployments.get(environment)
+    return current.spec if current else ()
 
 
 def after_plan(pointers: Pointers, the_plan: Plan) -> Pointers:
@@ -95,10 +109,7 @@ def after_plan(pointers: Pointers, the_plan: Plan) -> Pointers:
             current.pop(change.pointer, None)
     deployments = dict(pointers.deployments)
     for deployment in the_plan.deployments:
-        if deployment.weights:
-            deployments[deployment.environment] = deployment.weights
-        else:
-            deployments.pop(deployment.environment, None)
+        deployments[deployment.environment] = deployment
     archived = (pointers.archived | set(the_plan.archived)) - set(the_plan.unarchived)
     return Pointers(pointers.model, current, frozenset(archived), deployments, previous, pointers.applied + 1)
 
@@ -162,3 +173,93 @@ def history_entry(event: TransitionApplied, pointers: Pointers, meta: EventMeta)
         apply_time=meta.occurred_at,
         etag=pointers.etag,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class DeploymentRevision:
+    """One applied revision of an environment, as ListDeploymentRevisions shows it."""
+
+    model: str
+    deployment: Deployment
+    transition_request: str
+    requester: str
+    reason: str
+    applied_by: str
+    apply_time: datetime
+
+
+def deployment_revision(entry: HistoryEntry, environment: str) -> DeploymentRevision | None:
+    """The revision of `environment` an applied transition made; None when it did not change it."""
+    for deployment in entry.deployments:
+        if deployment.environment == environment:
+            return DeploymentRevision(
+                entry.model,
+                deployment,
+                entry.transition_request,
+                entry.requester,
+                entry.rollback_reason or entry.comment,
+                entry.applied_by,
+                entry.apply_time,
+            )
+    return None
+
+
+def merge_deployment(current: Deployment | None, change: Deployment, fields: frozenset[str]) -> Deployment:
+    """The current revision with the named fields (values.DEPLOYMENT_FIELDS) taken from `change`: what
+    UpdateDeployment requests. A removed or new environment starts from nothing."""
+    base = current if current is not None and current.weights else Deployment(change.environment, ())
+    return Deployment(
+        change.environment,
+        change.weights if "weights" in fields else base.weights,
+        change.code if "serving_code" in fields else base.code,
+        change.config if "runtime_config" in fields else base.config,
+        change.config_schema if "config_schema" in fields else base.config_schema,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EnvironmentStatus:
+    environment: str
+    desired: Deployment | None
+    """The current revision (empty weights: removed); None when the environment never had one."""
+    acknowledged: Report | None
+    drift: bool
+    drift_reason: str
+
+
+def _split(d: Deployment) -> str:
+    return ", ".join(f"v{w.version}={w.percent}%" for w in d.weights) or "removed"
+
+
+def environment_status(
+    environment: str, desired: Deployment | None, report: Report | None
+) -> EnvironmentStatus:
+    """Desired against acknowledged: in step only when the last report is a SUCCEEDED rollout of the
+    desired revision (or, for a version-only report, of a split that is all that version)."""
+
+    def status(reason: str) -> EnvironmentStatus:
+        return EnvironmentStatus(environment, desired, report, bool(reason), reason)
+
+    if desired is None:
+        return status("no deployment is desired, yet one was reported")
+    if report is None:
+        return status(f"nothing acknowledged; revision {desired.revision} is desired")
+    if report.revision:
+        if report.revision != desired.revision:
+            return status(f"revision {report.revision} acknowledged, revision {desired.revision} desired")
+    elif tuple((w.version, w.percent) for w in desired.weights) != ((report.version, 100),):
+        return status(f"version {report.version} acknowledged, desired split is {_split(desired)}")
+    match report.state:
+        case ReportState.IN_PROGRESS:
+            return status(f"revision {desired.revision} is still rolling out")
+        case ReportState.FAILED:
+            return status(f"the rollout of revision {desired.revision} failed: {report.detail}"[:1000])
+    return status("")
+
+
+def deployment_status(pointers: Pointers, reports: dict[str, Report]) -> list[EnvironmentStatus]:
+    """Every environment that has (or had) a deployment or a report, by name."""
+    return [
+        environment_status(env, pointers.deployments.get(env), reports.get(env))
+        for env in sorted(set(pointers.deployments) | set(reports))
+    ]

@@ -20,7 +20,6 @@ from modelreg.promotion.domain.values import (
     Deployment,
     Move,
     RequestState,
-    Weight,
 )
 
 
@@ -62,7 +61,9 @@ class Pointers:
     pointers: Mapping[str, int] = field(default_factory=dict)
     """STAGING, PRODUCTION and aliases -> version."""
     archived: frozenset[int] = frozenset()
-    deployments: Mapping[str, tuple[Weight, ...]] = field(default_factory=dict)
+    deployments: Mapping[str, Deployment] = field(default_factory=dict)
+    """Environment -> its current revision; a removed environment stays, with an empty split, so that its
+    revision numbers go on."""
     previous: Mapping[str, int] = field(default_factory=dict)
     """For each pointer, the version it named before its latest move (0 = unset): what rollback restores."""
     applied: int = 0
@@ -71,6 +72,11 @@ class Pointers:
     @property
     def etag(self) -> str:
         return f'W/"{self.applied}"'
+
+    @property
+    def live_deployments(self) -> dict[str, Deployment]:
+        """The environments that have a split now."""
+        return {env: d for env, d in self.deployments.items() if d.weights}
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,8 @@ about a version; their limits, and the validation (check_*) that needs no state.
 from __future__ import annotations
 
 import fnmatch
+import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -28,6 +30,14 @@ MAX_WEIGHTS = 16
 MAX_COMMENT_BYTES = 4096
 MAX_POLICY_CHECKS = 32
 MAX_METRIC_NAME_BYTES = 256
+MAX_CONFIG_BYTES = 8192
+"""Runtime configuration and its schema, each: a request names up to 16 environments, and an applied
+transition carries them twice (request and change), so this keeps every event well under the broker's
+record limit."""
+MAX_REPOSITORY_BYTES = 512
+IMAGE_PATTERN = re.compile(r"^[a-z0-9][a-z0-9._/:-]{0,254}@sha256:[0-9a-f]{64}$")
+COMMIT_PATTERN = re.compile(r"^[0-9a-f]{7,64}$")
+DEPLOYMENT_FIELDS = ("weights", "serving_code", "runtime_config", "config_schema")
 
 
 class RequestState(StrEnum):
@@ -36,6 +46,30 @@ class RequestState(StrEnum):
     REJECTED = "REJECTED"
     CANCELLED = "CANCELLED"
     SUPERSEDED = "SUPERSEDED"
+
+
+class ReportState(StrEnum):
+    IN_PROGRESS = "IN_PROGRESS"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+
+MAX_DETAIL_BYTES = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A CD system's acknowledgement of one environment of a model."""
+
+    model: str
+    environment: str
+    revision: int
+    """The deployment revision rolled out; 0 when the report names a version instead."""
+    version: int
+    state: ReportState
+    detail: str
+    reporter: str = ""
+    time: datetime | None = None
 
 
 class VersionStatus(StrEnum):
@@ -112,10 +146,46 @@ class Weight:
 
 
 @dataclass(frozen=True, slots=True)
+class ServingCode:
+    """What serves the versions: a container image by digest, or a repository at a commit."""
+
+    image: str = ""
+    repository: str = ""
+    commit: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.image or self.repository or self.commit)
+
+    def __str__(self) -> str:
+        return self.image or (f"{self.repository}@{self.commit}" if self else "")
+
+
+NO_CODE = ServingCode()
+
+
+@dataclass(frozen=True, slots=True)
 class Deployment:
+    """One environment's spec: the split, the serving code, the runtime configuration and its schema."""
+
     environment: str
     weights: tuple[Weight, ...]
     """Empty: the environment is removed."""
+    code: ServingCode = NO_CODE
+    config: str = ""
+    """Canonical JSON text of an object; empty = `{}`."""
+    config_schema: str = ""
+    """JSON Schema text; empty = none."""
+    revision: int = 0
+    """The environment's revision number once applied; 0 in a request."""
+    restored: int = 0
+    """For a rollback: the revision restored."""
+
+    @property
+    def spec(self) -> tuple[object, ...]:
+        """What a change compares: a removal is a removal whatever else it says."""
+        if not self.weights:
+            return ()
+        return (self.weights, self.code, self.config, self.config_schema)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,7 +226,97 @@ def check_moves(moves: Sequence[Move], deployments: Sequence[Deployment], field_
         if deployment.environment in environments:
             raise InvalidArgument.of(f"{where}.environment", f"{deployment.environment} appears twice")
         environments.add(deployment.environment)
-        check_weights(deployment.weights, f"{where}.weights")
+        check_deployment(deployment, where)
+
+
+def check_deployment(deployment: Deployment, where: str) -> None:
+    check_weights(deployment.weights, f"{where}.weights")
+    check_deployment_spec(deployment, where)
+
+
+def _no_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def canonical_json(text: str, field_: str) -> str:
+    """A JSON object's canonical text (sorted keys, compact); "" for empty or `{}`."""
+    if not text.strip():
+        return ""
+    check_text(text, field_, MAX_CONFIG_BYTES, multiline=True)
+    try:
+        value = json.loads(text, parse_constant=_no_constant)
+    except ValueError as error:
+        raise InvalidArgument.of(field_, f"is not JSON: {error}") from None
+    except RecursionError:
+        raise InvalidArgument.of(field_, "is nested too deeply") from None
+    if not isinstance(value, dict):
+        raise InvalidArgument.of(field_, "must be a JSON object")
+    try:
+        canonical = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except RecursionError:
+        raise InvalidArgument.of(field_, "is nested too deeply") from None
+    if len(canonical.encode()) > MAX_CONFIG_BYTES:
+        raise InvalidArgument.of(field_, f"is longer than {MAX_CONFIG_BYTES} bytes")
+    return "" if canonical == "{}" else canonical
+
+
+def check_serving_code(code: ServingCode, field_: str) -> None:
+    if not code:
+        return
+    if code.image:
+        if code.repository or code.commit:
+            raise InvalidArgument.of(field_, "give an image or a repository and commit, not both")
+        if not IMAGE_PATTERN.fullmatch(code.image):
+            raise InvalidArgument.of(
+                f"{field_}.image",
+                f"{code.image[:300]!r} is not an image pinned by digest (name@sha256:<hex>)",
+            )
+        return
+    if not code.repository:
+        raise InvalidArgument.of(f"{field_}.repository", "is required with a commit")
+    check_text(code.repository, f"{field_}.repository", MAX_REPOSITORY_BYTES)
+    if not COMMIT_PATTERN.fullmatch(code.commit):
+        raise InvalidArgument.of(
+            f"{field_}.commit", f"{code.commit[:80]!r} is not a commit (7-64 hex digits)"
+        )
+
+
+def check_deployment_spec(deployment: Deployment, where: str) -> None:
+    """Serving code well formed; the configuration satisfies its schema. A removal carries nothing."""
+    if not deployment.weights:
+        if deployment.code or deployment.config or deployment.config_schema:
+            raise InvalidArgument.of(
+                f"{where}.weights", "an empty split removes the environment: give no code or configuration"
+            )
+        return
+    check_serving_code(deployment.code, f"{where}.serving_code")
+    if not deployment.config_schema:
+        return
+    # Imported here: only deployments with a schema pay for loading the validator.
+    import jsonschema
+
+    schema = json.loads(deployment.config_schema)
+    try:
+        jsonschema.Draft202012Validator.check_schema(schema)
+    except jsonschema.SchemaError as error:
+        raise InvalidArgument.of(f"{where}.config_schema", f"is not a JSON Schema: {error.message}") from None
+    except RecursionError:
+        raise InvalidArgument.of(f"{where}.config_schema", "is nested too deeply") from None
+    config = json.loads(deployment.config) if deployment.config else {}
+    try:
+        # No registry of other documents: a `$ref` resolves within the schema or not at all.
+        failure = jsonschema.exceptions.best_match(
+            jsonschema.Draft202012Validator(schema).iter_errors(config)
+        )
+    except Exception as error:  # noqa: BLE001 - an unresolvable $ref, a bad pattern, a too deep schema
+        raise InvalidArgument.of(
+            f"{where}.config_schema", f"cannot be applied: {type(error).__name__}: {str(error)[:300]}"
+        ) from None
+    if failure is not None:
+        at = "/".join(str(p) for p in failure.absolute_path) or "(top)"
+        raise InvalidArgument.of(
+            f"{where}.runtime_config", f"does not satisfy config_schema at {at}: {failure.message}"
+        )
 
 
 def check_weights(weights: Sequence[Weight], field_: str) -> None:

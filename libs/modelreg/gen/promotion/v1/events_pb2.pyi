@@ -338,3 +338,27 @@ class AccessDenied(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___AccessDenied: _TypeAlias = AccessDenied  # noqa: Y015
+
+@_typing.final
+class DeploymentReported(_message.Message):
+    """A CD system acknowledged a rollout of one environment of a model (stream: the model)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def report(self) -> _promotion_pb2.DeploymentReport:
+        """The report as recorded (reporter and report_time set)."""
+
+    def __init__(
+        self,
+        *,
+        report: _promotion_pb2.DeploymentReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeploymentReported: _TypeAlias = DeploymentReported  # noqa: Y015

@@ -6,6 +6,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -76,28 +77,92 @@ class TrafficWeight(_message.Message):
 Global___TrafficWeight: _TypeAlias = TrafficWeight  # noqa: Y015
 
 @_typing.final
+class ServingCode(_message.Message):
+    """The serving code a deployment runs, kept apart from the model versions: a
+    container image by digest, or a source repository at a commit. At most one of
+    the two forms.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    IMAGE_FIELD_NUMBER: _builtins.int
+    REPOSITORY_FIELD_NUMBER: _builtins.int
+    COMMIT_FIELD_NUMBER: _builtins.int
+    image: _builtins.str
+    """A container image pinned by digest, `registry/repo@sha256:<64 hex>`."""
+    repository: _builtins.str
+    """A source repository (URL or path), with `commit`."""
+    commit: _builtins.str
+    """The commit of `repository`, 7-64 lowercase hex digits."""
+    def __init__(
+        self,
+        *,
+        image: _builtins.str = ...,
+        repository: _builtins.str = ...,
+        commit: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["commit", b"commit", "image", b"image", "repository", b"repository"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ServingCode: _TypeAlias = ServingCode  # noqa: Y015
+
+@_typing.final
 class Deployment(_message.Message):
-    """The traffic split of one deployment environment."""
+    """One revision of a deployment environment: the model versions it serves with
+    their traffic split, the serving code and the runtime configuration. In a
+    transition request the fields given are the whole new spec of the environment.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     ENVIRONMENT_FIELD_NUMBER: _builtins.int
     WEIGHTS_FIELD_NUMBER: _builtins.int
+    SERVING_CODE_FIELD_NUMBER: _builtins.int
+    RUNTIME_CONFIG_FIELD_NUMBER: _builtins.int
+    CONFIG_SCHEMA_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    RESTORED_REVISION_FIELD_NUMBER: _builtins.int
     environment: _builtins.str
     """Environment name, e.g. `prod`."""
+    runtime_config: _builtins.str
+    """Runtime configuration, a JSON object (as text, at most 8 KiB); empty = `{}`.
+    Stored in canonical form (sorted keys, no insignificant spaces).
+    """
+    config_schema: _builtins.str
+    """A JSON Schema (draft 2020-12, as text, at most 8 KiB) that `runtime_config`
+    must satisfy; empty = no schema.
+    """
+    revision: _builtins.int
+    """The environment's revision number: 1 for its first applied spec, one more for
+    every applied change (a removal included); 0 in a request.
+    """
+    restored_revision: _builtins.int
+    """For a revision made by RollbackDeployment: the earlier revision it restored."""
     @_builtins.property
     def weights(self) -> _containers.RepeatedCompositeFieldContainer[Global___TrafficWeight]:
         """The split; empty removes the environment."""
+
+    @_builtins.property
+    def serving_code(self) -> Global___ServingCode:
+        """The serving code; unset = none recorded."""
 
     def __init__(
         self,
         *,
         environment: _builtins.str = ...,
         weights: _abc.Iterable[Global___TrafficWeight] | None = ...,
+        serving_code: Global___ServingCode | None = ...,
+        runtime_config: _builtins.str = ...,
+        config_schema: _builtins.str = ...,
+        revision: _builtins.int = ...,
+        restored_revision: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["serving_code", b"serving_code"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "weights", b"weights"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["config_schema", b"config_schema", "environment", b"environment", "restored_revision", b"restored_revision", "revision", b"revision", "runtime_config", b"runtime_config", "serving_code", b"serving_code", "weights", b"weights"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -1194,3 +1259,434 @@ class WatchPromotionsResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___WatchPromotionsResponse: _TypeAlias = WatchPromotionsResponse  # noqa: Y015
+
+@_typing.final
+class GetDeploymentRequest(_message.Message):
+    """Request of GetDeployment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model, `namespaces/{ns}/models/{m}`."""
+    environment: _builtins.str
+    """The environment."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        environment: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDeploymentRequest: _TypeAlias = GetDeploymentRequest  # noqa: Y015
+
+@_typing.final
+class UpdateDeploymentRequest(_message.Message):
+    """Request of UpdateDeployment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    UPDATE_MASK_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model, `namespaces/{ns}/models/{m}`."""
+    reason: _builtins.str
+    """Why; required, recorded with the revision."""
+    etag: _builtins.str
+    """Expected pointer etag (from GetPointers); empty = any."""
+    request_id: _builtins.str
+    """Idempotency key."""
+    @_builtins.property
+    def deployment(self) -> Global___Deployment:
+        """The environment and the new values of the fields in `update_mask`."""
+
+    @_builtins.property
+    def update_mask(self) -> _field_mask_pb2.FieldMask:
+        """Fields of `deployment` to replace: `weights`, `serving_code`, `runtime_config`,
+        `config_schema`; empty = all of them.
+        """
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        deployment: Global___Deployment | None = ...,
+        update_mask: _field_mask_pb2.FieldMask | None = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment", "update_mask", b"update_mask"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["deployment", b"deployment", "etag", b"etag", "model", b"model", "reason", b"reason", "request_id", b"request_id", "update_mask", b"update_mask"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___UpdateDeploymentRequest: _TypeAlias = UpdateDeploymentRequest  # noqa: Y015
+
+@_typing.final
+class DeploymentRevision(_message.Message):
+    """One applied revision of a deployment environment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    DEPLOYMENT_FIELD_NUMBER: _builtins.int
+    TRANSITION_REQUEST_FIELD_NUMBER: _builtins.int
+    REQUESTER_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    APPLIED_BY_FIELD_NUMBER: _builtins.int
+    APPLY_TIME_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model."""
+    transition_request: _builtins.str
+    """The transition request that applied it."""
+    requester: _builtins.str
+    """Who requested it."""
+    reason: _builtins.str
+    """Why (the request's comment or the rollback reason)."""
+    applied_by: _builtins.str
+    """Who applied it (the last approver, or the requester when no approval was needed)."""
+    @_builtins.property
+    def deployment(self) -> Global___Deployment:
+        """The spec of the revision (its `revision` set; empty weights = the environment was removed)."""
+
+    @_builtins.property
+    def apply_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was applied."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        deployment: Global___Deployment | None = ...,
+        transition_request: _builtins.str = ...,
+        requester: _builtins.str = ...,
+        reason: _builtins.str = ...,
+        applied_by: _builtins.str = ...,
+        apply_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["apply_time", b"apply_time", "deployment", b"deployment"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["applied_by", b"applied_by", "apply_time", b"apply_time", "deployment", b"deployment", "model", b"model", "reason", b"reason", "requester", b"requester", "transition_request", b"transition_request"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeploymentRevision: _TypeAlias = DeploymentRevision  # noqa: Y015
+
+@_typing.final
+class ListDeploymentRevisionsRequest(_message.Message):
+    """Request of ListDeploymentRevisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model."""
+    environment: _builtins.str
+    """The environment."""
+    page_size: _builtins.int
+    """At most this many (default 50, max 1000)."""
+    page_token: _builtins.str
+    """From a previous response."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        environment: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "model", b"model", "page_size", b"page_size", "page_token", b"page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeploymentRevisionsRequest: _TypeAlias = ListDeploymentRevisionsRequest  # noqa: Y015
+
+@_typing.final
+class ListDeploymentRevisionsResponse(_message.Message):
+    """Response of ListDeploymentRevisions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REVISIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Token of the next page; empty at the end."""
+    @_builtins.property
+    def revisions(self) -> _containers.RepeatedCompositeFieldContainer[Global___DeploymentRevision]:
+        """Revisions, newest first."""
+
+    def __init__(
+        self,
+        *,
+        revisions: _abc.Iterable[Global___DeploymentRevision] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["next_page_token", b"next_page_token", "revisions", b"revisions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListDeploymentRevisionsResponse: _TypeAlias = ListDeploymentRevisionsResponse  # noqa: Y015
+
+@_typing.final
+class RollbackDeploymentRequest(_message.Message):
+    """Request of RollbackDeployment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    REASON_FIELD_NUMBER: _builtins.int
+    ETAG_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model."""
+    environment: _builtins.str
+    """The environment."""
+    revision: _builtins.int
+    """The earlier revision to restore; 0 = the one before the current revision."""
+    reason: _builtins.str
+    """Why; required."""
+    etag: _builtins.str
+    """Expected pointer etag; empty = any."""
+    request_id: _builtins.str
+    """Idempotency key."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        environment: _builtins.str = ...,
+        revision: _builtins.int = ...,
+        reason: _builtins.str = ...,
+        etag: _builtins.str = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environment", b"environment", "etag", b"etag", "model", b"model", "reason", b"reason", "request_id", b"request_id", "revision", b"revision"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RollbackDeploymentRequest: _TypeAlias = RollbackDeploymentRequest  # noqa: Y015
+
+@_typing.final
+class DeploymentReport(_message.Message):
+    """A CD system's acknowledgement of one environment of a model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _State:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _StateEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[DeploymentReport._State.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        STATE_UNSPECIFIED: DeploymentReport._State.ValueType  # 0
+        """Not set; invalid."""
+        STATE_IN_PROGRESS: DeploymentReport._State.ValueType  # 1
+        """Rolling out."""
+        STATE_SUCCEEDED: DeploymentReport._State.ValueType  # 2
+        """Serving the revision."""
+        STATE_FAILED: DeploymentReport._State.ValueType  # 3
+        """The rollout failed."""
+
+    class State(_State, metaclass=_StateEnumTypeWrapper):
+        """How far a rollout got."""
+
+    STATE_UNSPECIFIED: DeploymentReport.State.ValueType  # 0
+    """Not set; invalid."""
+    STATE_IN_PROGRESS: DeploymentReport.State.ValueType  # 1
+    """Rolling out."""
+    STATE_SUCCEEDED: DeploymentReport.State.ValueType  # 2
+    """Serving the revision."""
+    STATE_FAILED: DeploymentReport.State.ValueType  # 3
+    """The rollout failed."""
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    REVISION_FIELD_NUMBER: _builtins.int
+    VERSION_FIELD_NUMBER: _builtins.int
+    STATE_FIELD_NUMBER: _builtins.int
+    DETAIL_FIELD_NUMBER: _builtins.int
+    REPORTER_FIELD_NUMBER: _builtins.int
+    REPORT_TIME_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model."""
+    environment: _builtins.str
+    """The environment."""
+    revision: _builtins.int
+    """The deployment revision rolled out; 0 = the version field names what was deployed."""
+    version: _builtins.int
+    """The model version rolled out, when the CD system reports versions rather than revisions."""
+    state: Global___DeploymentReport.State.ValueType
+    """The state."""
+    detail: _builtins.str
+    """Free text (at most 4 KiB), e.g. the error of a failed rollout."""
+    reporter: _builtins.str
+    """Who reported it."""
+    @_builtins.property
+    def report_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was recorded."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        environment: _builtins.str = ...,
+        revision: _builtins.int = ...,
+        version: _builtins.int = ...,
+        state: Global___DeploymentReport.State.ValueType = ...,
+        detail: _builtins.str = ...,
+        reporter: _builtins.str = ...,
+        report_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report_time", b"report_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["detail", b"detail", "environment", b"environment", "model", b"model", "report_time", b"report_time", "reporter", b"reporter", "revision", b"revision", "state", b"state", "version", b"version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeploymentReport: _TypeAlias = DeploymentReport  # noqa: Y015
+
+@_typing.final
+class ReportDeploymentRequest(_message.Message):
+    """Request of ReportDeployment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    @_builtins.property
+    def report(self) -> Global___DeploymentReport:
+        """The report."""
+
+    def __init__(
+        self,
+        *,
+        report: Global___DeploymentReport | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report", b"report", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ReportDeploymentRequest: _TypeAlias = ReportDeploymentRequest  # noqa: Y015
+
+@_typing.final
+class GetDeploymentStatusRequest(_message.Message):
+    """Request of GetDeploymentStatus."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDeploymentStatusRequest: _TypeAlias = GetDeploymentStatusRequest  # noqa: Y015
+
+@_typing.final
+class EnvironmentStatus(_message.Message):
+    """Desired against acknowledged, for one environment."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    DESIRED_FIELD_NUMBER: _builtins.int
+    ACKNOWLEDGED_FIELD_NUMBER: _builtins.int
+    DRIFT_FIELD_NUMBER: _builtins.int
+    DRIFT_REASON_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    """The environment."""
+    drift: _builtins.bool
+    """True when the acknowledged state is not a SUCCEEDED rollout of the desired
+    revision (nothing reported, an older revision, in progress or failed).
+    """
+    drift_reason: _builtins.str
+    """Why it drifts, in words; empty when it does not."""
+    @_builtins.property
+    def desired(self) -> Global___Deployment:
+        """The current deployment revision (desired); unset when the environment has
+        been removed or never had one.
+        """
+
+    @_builtins.property
+    def acknowledged(self) -> Global___DeploymentReport:
+        """The last acknowledgement; unset when none was reported."""
+
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+        desired: Global___Deployment | None = ...,
+        acknowledged: Global___DeploymentReport | None = ...,
+        drift: _builtins.bool = ...,
+        drift_reason: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["acknowledged", b"acknowledged", "desired", b"desired"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["acknowledged", b"acknowledged", "desired", b"desired", "drift", b"drift", "drift_reason", b"drift_reason", "environment", b"environment"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EnvironmentStatus: _TypeAlias = EnvironmentStatus  # noqa: Y015
+
+@_typing.final
+class DeploymentStatus(_message.Message):
+    """Response of GetDeploymentStatus."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ENVIRONMENTS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model."""
+    @_builtins.property
+    def environments(self) -> _containers.RepeatedCompositeFieldContainer[Global___EnvironmentStatus]:
+        """Every environment that has a deployment or a report, by name."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        environments: _abc.Iterable[Global___EnvironmentStatus] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["environments", b"environments", "model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DeploymentStatus: _TypeAlias = DeploymentStatus  # noqa: Y015

@@ -110,6 +110,36 @@ class PromotionServiceStub:
                 request_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.WatchPromotionsRequest.SerializeToString,
                 response_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.WatchPromotionsResponse.FromString,
                 _registered_method=True)
+        self.GetDeployment = channel.unary_unary(
+                '/modelreg.promotion.v1.PromotionService/GetDeployment',
+                request_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.GetDeploymentRequest.SerializeToString,
+                response_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.Deployment.FromString,
+                _registered_method=True)
+        self.UpdateDeployment = channel.unary_unary(
+                '/modelreg.promotion.v1.PromotionService/UpdateDeployment',
+                request_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.UpdateDeploymentRequest.SerializeToString,
+                response_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.TransitionRequest.FromString,
+                _registered_method=True)
+        self.ListDeploymentRevisions = channel.unary_unary(
+                '/modelreg.promotion.v1.PromotionService/ListDeploymentRevisions',
+                request_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ListDeploymentRevisionsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ListDeploymentRevisionsResponse.FromString,
+                _registered_method=True)
+        self.RollbackDeployment = channel.unary_unary(
+                '/modelreg.promotion.v1.PromotionService/RollbackDeployment',
+                request_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.RollbackDeploymentRequest.SerializeToString,
+                response_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.TransitionRequest.FromString,
+                _registered_method=True)
+        self.ReportDeployment = channel.unary_unary(
+                '/modelreg.promotion.v1.PromotionService/ReportDeployment',
+                request_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ReportDeploymentRequest.SerializeToString,
+                response_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.DeploymentReport.FromString,
+                _registered_method=True)
+        self.GetDeploymentStatus = channel.unary_unary(
+                '/modelreg.promotion.v1.PromotionService/GetDeploymentStatus',
+                request_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.GetDeploymentStatusRequest.SerializeToString,
+                response_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.DeploymentStatus.FromString,
+                _registered_method=True)
 
 
 class PromotionServiceServicer:
@@ -222,6 +252,55 @@ class PromotionServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetDeployment(self, request, context):
+        """The current deployment revision of one environment (NOT_FOUND when it has none).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateDeployment(self, request, context):
+        """Requests a new revision of one environment's deployment: the fields named by
+        `update_mask` (`weights`, `serving_code`, `runtime_config`, `config_schema`;
+        empty = all) replace the current revision's. It is a transition request like any
+        other, governed by the policy (`deployments/{env}` is protected by default).
+        Changing only the serving code or configuration never makes a model version.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListDeploymentRevisions(self, request, context):
+        """The applied revisions of one environment's deployment, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RollbackDeployment(self, request, context):
+        """Requests a new revision equal to an earlier revision of the environment (weights,
+        serving code, configuration and schema), through the same policy.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportDeployment(self, request, context):
+        """Records what a CD system acknowledged for one environment: the revision it rolled
+        out and whether it is in progress, succeeded or failed.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDeploymentStatus(self, request, context):
+        """Per environment, the desired revision (what the deployment says) against the
+        acknowledged one (what a CD system last reported), flagging drift.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_PromotionServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -289,6 +368,36 @@ def add_PromotionServiceServicer_to_server(servicer, server):
                     servicer.WatchPromotions,
                     request_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.WatchPromotionsRequest.FromString,
                     response_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.WatchPromotionsResponse.SerializeToString,
+            ),
+            'GetDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeployment,
+                    request_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.GetDeploymentRequest.FromString,
+                    response_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.Deployment.SerializeToString,
+            ),
+            'UpdateDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateDeployment,
+                    request_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.UpdateDeploymentRequest.FromString,
+                    response_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.TransitionRequest.SerializeToString,
+            ),
+            'ListDeploymentRevisions': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListDeploymentRevisions,
+                    request_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ListDeploymentRevisionsRequest.FromString,
+                    response_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ListDeploymentRevisionsResponse.SerializeToString,
+            ),
+            'RollbackDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.RollbackDeployment,
+                    request_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.RollbackDeploymentRequest.FromString,
+                    response_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.TransitionRequest.SerializeToString,
+            ),
+            'ReportDeployment': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportDeployment,
+                    request_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ReportDeploymentRequest.FromString,
+                    response_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.DeploymentReport.SerializeToString,
+            ),
+            'GetDeploymentStatus': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDeploymentStatus,
+                    request_deserializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.GetDeploymentStatusRequest.FromString,
+                    response_serializer=modelreg_dot_promotion_dot_v1_dot_promotion__pb2.DeploymentStatus.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -652,6 +761,168 @@ class PromotionService:
             '/modelreg.promotion.v1.PromotionService/WatchPromotions',
             modelreg_dot_promotion_dot_v1_dot_promotion__pb2.WatchPromotionsRequest.SerializeToString,
             modelreg_dot_promotion_dot_v1_dot_promotion__pb2.WatchPromotionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.promotion.v1.PromotionService/GetDeployment',
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.GetDeploymentRequest.SerializeToString,
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.Deployment.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.promotion.v1.PromotionService/UpdateDeployment',
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.UpdateDeploymentRequest.SerializeToString,
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.TransitionRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListDeploymentRevisions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.promotion.v1.PromotionService/ListDeploymentRevisions',
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ListDeploymentRevisionsRequest.SerializeToString,
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ListDeploymentRevisionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RollbackDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.promotion.v1.PromotionService/RollbackDeployment',
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.RollbackDeploymentRequest.SerializeToString,
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.TransitionRequest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportDeployment(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.promotion.v1.PromotionService/ReportDeployment',
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.ReportDeploymentRequest.SerializeToString,
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.DeploymentReport.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDeploymentStatus(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.promotion.v1.PromotionService/GetDeploymentStatus',
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.GetDeploymentStatusRequest.SerializeToString,
+            modelreg_dot_promotion_dot_v1_dot_promotion__pb2.DeploymentStatus.FromString,
             options,
             channel_credentials,
             insecure,

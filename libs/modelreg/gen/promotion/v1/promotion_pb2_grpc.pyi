@@ -81,6 +81,29 @@ class PromotionServiceStub:
     """Streams applied transitions in log order, from `resume_token` on, then
     follows live ones. Each item carries the token to resume after it.
     """
+    GetDeployment: _grpc.UnaryUnaryMultiCallable[_promotion_pb2.GetDeploymentRequest, _promotion_pb2.Deployment]
+    """The current deployment revision of one environment (NOT_FOUND when it has none)."""
+    UpdateDeployment: _grpc.UnaryUnaryMultiCallable[_promotion_pb2.UpdateDeploymentRequest, _promotion_pb2.TransitionRequest]
+    """Requests a new revision of one environment's deployment: the fields named by
+    `update_mask` (`weights`, `serving_code`, `runtime_config`, `config_schema`;
+    empty = all) replace the current revision's. It is a transition request like any
+    other, governed by the policy (`deployments/{env}` is protected by default).
+    Changing only the serving code or configuration never makes a model version.
+    """
+    ListDeploymentRevisions: _grpc.UnaryUnaryMultiCallable[_promotion_pb2.ListDeploymentRevisionsRequest, _promotion_pb2.ListDeploymentRevisionsResponse]
+    """The applied revisions of one environment's deployment, newest first."""
+    RollbackDeployment: _grpc.UnaryUnaryMultiCallable[_promotion_pb2.RollbackDeploymentRequest, _promotion_pb2.TransitionRequest]
+    """Requests a new revision equal to an earlier revision of the environment (weights,
+    serving code, configuration and schema), through the same policy.
+    """
+    ReportDeployment: _grpc.UnaryUnaryMultiCallable[_promotion_pb2.ReportDeploymentRequest, _promotion_pb2.DeploymentReport]
+    """Records what a CD system acknowledged for one environment: the revision it rolled
+    out and whether it is in progress, succeeded or failed.
+    """
+    GetDeploymentStatus: _grpc.UnaryUnaryMultiCallable[_promotion_pb2.GetDeploymentStatusRequest, _promotion_pb2.DeploymentStatus]
+    """Per environment, the desired revision (what the deployment says) against the
+    acknowledged one (what a CD system last reported), flagging drift.
+    """
 
 @_typing.type_check_only
 class PromotionServiceAsyncStub(PromotionServiceStub):
@@ -133,6 +156,29 @@ class PromotionServiceAsyncStub(PromotionServiceStub):
     WatchPromotions: _aio.UnaryStreamMultiCallable[_promotion_pb2.WatchPromotionsRequest, _promotion_pb2.WatchPromotionsResponse]  # type: ignore[assignment]
     """Streams applied transitions in log order, from `resume_token` on, then
     follows live ones. Each item carries the token to resume after it.
+    """
+    GetDeployment: _aio.UnaryUnaryMultiCallable[_promotion_pb2.GetDeploymentRequest, _promotion_pb2.Deployment]  # type: ignore[assignment]
+    """The current deployment revision of one environment (NOT_FOUND when it has none)."""
+    UpdateDeployment: _aio.UnaryUnaryMultiCallable[_promotion_pb2.UpdateDeploymentRequest, _promotion_pb2.TransitionRequest]  # type: ignore[assignment]
+    """Requests a new revision of one environment's deployment: the fields named by
+    `update_mask` (`weights`, `serving_code`, `runtime_config`, `config_schema`;
+    empty = all) replace the current revision's. It is a transition request like any
+    other, governed by the policy (`deployments/{env}` is protected by default).
+    Changing only the serving code or configuration never makes a model version.
+    """
+    ListDeploymentRevisions: _aio.UnaryUnaryMultiCallable[_promotion_pb2.ListDeploymentRevisionsRequest, _promotion_pb2.ListDeploymentRevisionsResponse]  # type: ignore[assignment]
+    """The applied revisions of one environment's deployment, newest first."""
+    RollbackDeployment: _aio.UnaryUnaryMultiCallable[_promotion_pb2.RollbackDeploymentRequest, _promotion_pb2.TransitionRequest]  # type: ignore[assignment]
+    """Requests a new revision equal to an earlier revision of the environment (weights,
+    serving code, configuration and schema), through the same policy.
+    """
+    ReportDeployment: _aio.UnaryUnaryMultiCallable[_promotion_pb2.ReportDeploymentRequest, _promotion_pb2.DeploymentReport]  # type: ignore[assignment]
+    """Records what a CD system acknowledged for one environment: the revision it rolled
+    out and whether it is in progress, succeeded or failed.
+    """
+    GetDeploymentStatus: _aio.UnaryUnaryMultiCallable[_promotion_pb2.GetDeploymentStatusRequest, _promotion_pb2.DeploymentStatus]  # type: ignore[assignment]
+    """Per environment, the desired revision (what the deployment says) against the
+    acknowledged one (what a CD system last reported), flagging drift.
     """
 
 class PromotionServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -261,6 +307,65 @@ class PromotionServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_abc.Iterator[_promotion_pb2.WatchPromotionsResponse], _abc.AsyncIterator[_promotion_pb2.WatchPromotionsResponse]]:
         """Streams applied transitions in log order, from `resume_token` on, then
         follows live ones. Each item carries the token to resume after it.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDeployment(
+        self,
+        request: _promotion_pb2.GetDeploymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotion_pb2.Deployment, _abc.Awaitable[_promotion_pb2.Deployment]]:
+        """The current deployment revision of one environment (NOT_FOUND when it has none)."""
+
+    @_abc_1.abstractmethod
+    def UpdateDeployment(
+        self,
+        request: _promotion_pb2.UpdateDeploymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotion_pb2.TransitionRequest, _abc.Awaitable[_promotion_pb2.TransitionRequest]]:
+        """Requests a new revision of one environment's deployment: the fields named by
+        `update_mask` (`weights`, `serving_code`, `runtime_config`, `config_schema`;
+        empty = all) replace the current revision's. It is a transition request like any
+        other, governed by the policy (`deployments/{env}` is protected by default).
+        Changing only the serving code or configuration never makes a model version.
+        """
+
+    @_abc_1.abstractmethod
+    def ListDeploymentRevisions(
+        self,
+        request: _promotion_pb2.ListDeploymentRevisionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotion_pb2.ListDeploymentRevisionsResponse, _abc.Awaitable[_promotion_pb2.ListDeploymentRevisionsResponse]]:
+        """The applied revisions of one environment's deployment, newest first."""
+
+    @_abc_1.abstractmethod
+    def RollbackDeployment(
+        self,
+        request: _promotion_pb2.RollbackDeploymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotion_pb2.TransitionRequest, _abc.Awaitable[_promotion_pb2.TransitionRequest]]:
+        """Requests a new revision equal to an earlier revision of the environment (weights,
+        serving code, configuration and schema), through the same policy.
+        """
+
+    @_abc_1.abstractmethod
+    def ReportDeployment(
+        self,
+        request: _promotion_pb2.ReportDeploymentRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotion_pb2.DeploymentReport, _abc.Awaitable[_promotion_pb2.DeploymentReport]]:
+        """Records what a CD system acknowledged for one environment: the revision it rolled
+        out and whether it is in progress, succeeded or failed.
+        """
+
+    @_abc_1.abstractmethod
+    def GetDeploymentStatus(
+        self,
+        request: _promotion_pb2.GetDeploymentStatusRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_promotion_pb2.DeploymentStatus, _abc.Awaitable[_promotion_pb2.DeploymentStatus]]:
+        """Per environment, the desired revision (what the deployment says) against the
+        acknowledged one (what a CD system last reported), flagging drift.
         """
 
 def add_PromotionServiceServicer_to_server(servicer: PromotionServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
