@@ -37,6 +37,15 @@ CASES: dict[str, dict[str, object]] = {
     "model_version_finalized": {"name": f"{MODEL}/versions/3"},
     "lineage_record_superseded": {"superseded_record": "r1", "record": {"name": "r2"}, "reason": "typo"},
     "registered_model_deleted": {"name": MODEL, "reason": "gone"},
+    "deployment_reported": {
+        "report": {
+            "model": MODEL,
+            "environment": "prod",
+            "revision": "3",
+            "state": "STATE_FAILED",
+            "detail": "x",
+        }
+    },
 }
 
 
@@ -55,7 +64,16 @@ def test_an_applied_transition_also_publishes_each_stage_alias_and_split_it_move
             {"model": MODEL, "pointer": "champion", "version": "5"},
         ],
         "removed": [{"model": MODEL, "pointer": "STAGING", "previous": "5"}],
-        "deployments": [{"environment": "prod", "weights": [{"version": "5", "percent": 100}]}],
+        "deployments": [
+            {
+                "environment": "prod",
+                "weights": [{"version": "5", "percent": 100}],
+                "serving_code": {"image": "reg/serve@sha256:" + "1" * 64},
+                "runtime_config": '{"batch_size":8}',
+                "revision": "4",
+                "restored_revision": "2",
+            }
+        ],
         "archived": ["7"],
     }
     events = public_events(Internal("e1", MODEL, "alice", "transition_applied", payload))
@@ -65,7 +83,10 @@ def test_an_applied_transition_also_publishes_each_stage_alias_and_split_it_move
         ("e1/alias.moved/champion", "alias.moved"),
         ("e1/stage.moved/STAGING", "stage.moved"),
         ("e1/traffic_split.changed/prod", "traffic_split.changed"),
+        ("e1/deployment.revised/prod", "deployment.revised"),
     ]
+    assert (events[5].data["revision"], events[5].data["restored_revision"]) == (4, 2)
+    assert events[5].data["serving_code"] == {"image": "reg/serve@sha256:" + "1" * 64}
     assert events[3].data["version"] == 0 and events[3].data["previous"] == 5
     assert events[4].data["weights"] == [{"version": 5, "percent": 100}]
     for event in events:

@@ -83,6 +83,11 @@ async def workload(stack: Stack) -> str:
             await bob.promotion.approve(requested.name, comment="ok")
         rollback = await alice.promotion.rollback(m0, "PRODUCTION", reason="v2 is slow")
         await bob.promotion.approve(rollback.name, comment="roll back")
+        # Serving code alone: a deployment revision, no version; then the CD system acknowledges it.
+        image = "ghcr.io/acme/serve@sha256:" + "3" * 64
+        code = await alice.promotion.update_deployment(m0, "prod", image=image, reason="hotfix")
+        await bob.promotion.approve(code.name, comment="ok")
+        await alice.promotion.report_deployment(m0, "prod", "SUCCEEDED", revision=3, detail="rolled out")
         refused = await alice.promotion.request_promotion(m0, {"PRODUCTION": 2})
         await bob.promotion.reject(refused.name, comment="not yet")
         await alice.versioning.deprecate_version(f"{m0}/2", reason="slow")
@@ -125,7 +130,7 @@ async def test_every_accepted_change_is_published_once_by_id(
         "model.created", "model.updated", "model.archived", "model.restored", "model.deleted",
         "version.created", "version.ready", "version.deprecated", "lineage.recorded",
         "transition.requested", "transition.rejected", "transition.applied", "rollback.applied",
-        "stage.moved", "alias.moved", "traffic_split.changed",
+        "stage.moved", "alias.moved", "traffic_split.changed", "deployment.revised", "deployment.reported",
     } <= types  # fmt: skip
     m0 = f"namespaces/{workload}/models/m0"
     stages = [r.data for r in unique_records if r.subject == m0 and r.type == "io.modelreg.stage.moved.v1"]
@@ -138,7 +143,22 @@ async def test_every_accepted_change_is_published_once_by_id(
     assert splits == [
         [{"version": 1, "percent": 100}],
         [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}],
+        # The serving-code change: a new revision with the split as it was.
+        [{"version": 1, "percent": 90}, {"version": 2, "percent": 10}],
     ]
+    revised = [r.data for r in unique_records if r.type == "io.modelreg.deployment.revised.v1"]
+    assert [(d["revision"], d["serving_code"].get("image", "")) for d in revised] == [
+        (1, ""),
+        (2, ""),
+        (3, "ghcr.io/acme/serve@sha256:" + "3" * 64),
+    ]
+    [ack] = [r.data for r in unique_records if r.type == "io.modelreg.deployment.reported.v1"]
+    assert (ack["environment"], ack["revision"], ack["state"], ack["actor"]) == (
+        "prod",
+        3,
+        "SUCCEEDED",
+        "alice",
+    )
     [rollback] = [r for r in unique_records if r.type == "io.modelreg.rollback.applied.v1"]
     assert rollback.data["transition"]["rollback_reason"] == "v2 is slow"
 

@@ -139,7 +139,8 @@ def _applied_type(event: Internal) -> str:
 
 
 def _derived_of_applied(event: Internal) -> list[PublicEvent]:
-    """One event per stage or alias moved or removed, and per traffic split set."""
+    """One event per stage or alias moved or removed, and per environment changed: its traffic split
+    and its whole new deployment revision (split, serving code, runtime config)."""
     request = str(event.payload.get("transition_request", {}).get("name", ""))
     derived = []
     moves = [(m, _int(m.get("version", 0))) for m in event.payload.get("moved", [])]
@@ -167,7 +168,29 @@ def _derived_of_applied(event: Internal) -> list[PublicEvent]:
         }
         kind = "traffic_split.changed"
         derived.append(PublicEvent(f"{event.event_id}/{kind}/{environment}", kind, event.stream, data))
+        revised = data | {
+            "revision": _int(deployment.get("revision", 0)),
+            "restored_revision": _int(deployment.get("restored_revision", 0)),
+            "serving_code": dict(deployment.get("serving_code", {})),
+            "runtime_config": str(deployment.get("runtime_config", "")),
+            "config_schema": str(deployment.get("config_schema", "")),
+        }
+        kind = "deployment.revised"
+        derived.append(PublicEvent(f"{event.event_id}/{kind}/{environment}", kind, event.stream, revised))
     return derived
+
+
+def _report(event: Internal) -> Data:
+    report = event.payload.get("report", {})
+    data = _base(event) | {
+        "environment": str(report.get("environment", "")),
+        "revision": _int(report.get("revision", 0)),
+        "version": _int(report.get("version", 0)),
+        "state": str(report.get("state", "")).removeprefix("STATE_"),
+    }
+    if report.get("detail"):
+        data["detail"] = report["detail"]
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +222,12 @@ RULES: Mapping[str, Rule] = {
     "transition_rejected": Rule("transition.rejected", _transition_of),
     "transition_cancelled": Rule("transition.cancelled", _transition_of),
     "transition_applied": Rule(_applied_type, _applied, _derived_of_applied),
+    "deployment_reported": Rule("deployment.reported", _report),
 }
 """Internal payload field (the envelope's oneof) -> rule. Fields not listed (namespaces,
 grants, manifests, retention and promotion policies, denials, checkpoints) stay internal."""
 
-DERIVED_TYPES = ("stage.moved", "alias.moved", "traffic_split.changed")
+DERIVED_TYPES = ("stage.moved", "alias.moved", "traffic_split.changed", "deployment.revised")
 CHOSEN_TYPES = ("transition.applied", "rollback.applied")
 """The types a rule with a chosen type (transition_applied) picks from."""
 
