@@ -59,6 +59,28 @@ class CatalogClient:
         pages = connection.pages(connection.catalog.ListRegisteredModels, request)
         return [model async for page in pages for model in page.registered_models]
 
+    async def models_page(
+        self,
+        namespace: str,
+        *,
+        filter: str = "",
+        order_by: str = "",
+        page_size: int = 25,
+        page_token: str = "",
+    ) -> catalog_pb2.ListRegisteredModelsResponse:
+        """One page of `search_models`; pass its next_page_token back for the next."""
+        connection = self._connection
+        return await connection.call(
+            connection.catalog.ListRegisteredModels,
+            catalog_pb2.ListRegisteredModelsRequest(
+                parent=f"namespaces/{namespace}",
+                page_size=page_size,
+                filter=filter,
+                order_by=order_by,
+                page_token=page_token,
+            ),
+        )
+
     async def create_namespace(self, namespace: str, *, description: str = "") -> catalog_pb2.Namespace:
         connection = self._connection
         return await connection.call(
@@ -140,6 +162,7 @@ class CatalogClient:
 
 
 class SyncCatalogClient(Facade[CatalogClient]):
+    models_page = Blocking(CatalogClient.models_page)
     register_model = Blocking(CatalogClient.register_model)
     get_model = Blocking(CatalogClient.get_model)
     list_models = Blocking(CatalogClient.list_models)

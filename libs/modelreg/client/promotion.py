@@ -151,6 +151,14 @@ class PromotionClient:
             promotion_pb2.SetPromotionPolicyRequest(policy=policy, request_id=str(uuid.uuid4())),
         )
 
+    async def get_promotion_policy(self, uri: str) -> promotion_pb2.PromotionPolicy:
+        """The policy that governs `ns/model`: its own, its namespace's, or the default."""
+        connection = self._connection
+        return await connection.call(
+            connection.promotion.GetPromotionPolicy,
+            promotion_pb2.GetPromotionPolicyRequest(parent=parse_uri(uri).model_name),
+        )
+
     async def watch_promotions(
         self, parent: str = "", *, resume_token: str = ""
     ) -> AsyncGenerator[promotion_pb2.WatchPromotionsResponse, None]:
@@ -311,6 +319,7 @@ class SyncPromotionClient(Facade[PromotionClient]):
     history = Blocking(PromotionClient.history)
     list_access_denials = Blocking(PromotionClient.list_access_denials)
     set_promotion_policy = Blocking(PromotionClient.set_promotion_policy)
+    get_promotion_policy = Blocking(PromotionClient.get_promotion_policy)
     watch_promotions = Streaming(PromotionClient.watch_promotions)
     deployment = Blocking(PromotionClient.deployment)
     update_deployment = Blocking(PromotionClient.update_deployment)

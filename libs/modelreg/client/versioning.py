@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import uuid
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from datetime import datetime
 from pathlib import Path
 
@@ -14,7 +14,7 @@ import grpc
 from modelreg.client import transfer
 from modelreg.client.blocking import Blocking, Facade
 from modelreg.client.connection import Connection
-from modelreg.client.errors import IntegrityError, from_rpc_error
+from modelreg.client.errors import IntegrityError, RegistryError, from_rpc_error
 from modelreg.client.references import reference_name, version_name
 from modelreg.client.uris import parse_uri
 from modelreg.gen.common.v1 import signature_pb2
@@ -143,6 +143,18 @@ class VersioningClient:
         pages = connection.pages(connection.versioning.ListModelVersions, request)
         return [version async for page in pages for version in page.model_versions]
 
+    async def versions_page(
+        self, uri: str, *, page_size: int = 100, page_token: str = "", filter: str = ""
+    ) -> versioning_pb2.ListModelVersionsResponse:
+        """One page of `list_versions` (newest first); pass its next_page_token back for the next."""
+        connection = self._connection
+        return await connection.call(
+            connection.versioning.ListModelVersions,
+            versioning_pb2.ListModelVersionsRequest(
+                parent=parse_uri(uri).model_name, page_size=page_size, page_token=page_token, filter=filter
+            ),
+        )
+
     async def download(self, uri: str, destination: str | Path, *, progress: bool | None = None) -> Path:
         """Downloads every file of a version under `destination`, verifying each sha256."""
         return await self.download_version(await self.get_version(uri), destination, progress=progress)
@@ -159,31 +171,40 @@ class VersioningClient:
                 await self._download_file(version.name, file, root, task)
         return root
 
+    async def read_artifact(self, version: str, file: versioning_pb2.ArtifactFile) -> AsyncIterator[bytes]:
+        """The bytes of one file of a version, in chunks; raises IntegrityError after the last
+        chunk if they do not hash to the manifest's sha256 (so a consumer streaming them on, such
+        as an HTTP download, fails instead of completing)."""
+        connection = self._connection
+        digest = hashlib.sha256()
+        stream = connection.versioning.DownloadArtifact(
+            versioning_pb2.DownloadArtifactRequest(name=version, path=file.path),
+            metadata=connection.metadata(),
+            timeout=3600,
+        )
+        try:
+            async for part in stream:
+                if part.WhichOneof("part") == "chunk":
+                    digest.update(part.chunk)
+                    yield part.chunk
+        except grpc.aio.AioRpcError as error:
+            raise from_rpc_error(error) from None
+        if digest.hexdigest() != file.sha256:
+            raise IntegrityError(f"{file.path}: sha256 {digest.hexdigest()} does not match {file.sha256}")
+
     async def _download_file(
         self, version: str, file: versioning_pb2.ArtifactFile, root: Path, task: transfer.Task
     ) -> None:
-        connection = self._connection
         target = transfer.safe_destination(root, file.path)
         partial = target.with_name(target.name + ".partial")
-        digest = hashlib.sha256()
         try:
-            stream = connection.versioning.DownloadArtifact(
-                versioning_pb2.DownloadArtifactRequest(name=version, path=file.path),
-                metadata=connection.metadata(),
-                timeout=3600,
-            )
             with partial.open("wb") as handle:
-                async for part in stream:
-                    if part.WhichOneof("part") == "chunk":
-                        digest.update(part.chunk)
-                        handle.write(part.chunk)
-                        task.advance(len(part.chunk))
-        except grpc.aio.AioRpcError as error:
+                async for chunk in self.read_artifact(version, file):
+                    handle.write(chunk)
+                    task.advance(len(chunk))
+        except RegistryError:
             partial.unlink(missing_ok=True)
-            raise from_rpc_error(error) from None
-        if digest.hexdigest() != file.sha256:
-            partial.unlink(missing_ok=True)
-            raise IntegrityError(f"{file.path}: sha256 {digest.hexdigest()} does not match {file.sha256}")
+            raise
         transfer.replace_atomically(partial, target)
 
     async def deprecate_version(self, uri: str, *, reason: str = "") -> versioning_pb2.ModelVersion:
@@ -250,6 +271,7 @@ def _bump(kind: str | None) -> versioning_pb2.Bump.ValueType:
 
 
 class SyncVersioningClient(Facade[VersioningClient]):
+    versions_page = Blocking(VersioningClient.versions_page)
     create_version = Blocking(VersioningClient.create_version)
     get_version = Blocking(VersioningClient.get_version)
     list_versions = Blocking(VersioningClient.list_versions)
