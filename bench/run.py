@@ -19,6 +19,7 @@ Workload (counts are flags; the defaults are the issue's):
   W8 1,000 set-version-tag                              UpdateModelVersion mask `tags`
   the audit trail's fold, export and offline verify at 100k events (bench.audit)
   W9 create-version p50 on a fresh model vs one with 10,000 versions (bench.history)
+  the web UI's model page for a model with 1,000 versions, server time (bench.ui)
   W2/W4/W5 again with 8 concurrent clients; replay of >= 100k events; and with
   --scale-versions N, search p50/p99 with N versions in the read model.
 
@@ -53,6 +54,7 @@ from bench import archive as archive_bench
 from bench import audit as audit_bench
 from bench import common
 from bench import history as history_bench
+from bench import ui as ui_bench
 from modelreg.devstack import LocalStack
 from modelreg.eventlog import GENESIS_HASH, TOKEN_METADATA_KEY, ConsistencyToken, EventContext, build_envelope
 from modelreg.eventlog.envelope import to_kafka_message
@@ -94,6 +96,7 @@ class Workload:
     history_versions: int = 10_000
     audit_events: int = 100_000
     history_creates: int = 200
+    ui_versions: int = 1000
     floor_calls: int = 1000
 
 
@@ -517,6 +520,8 @@ def run(w: Workload, console: Console | None = None) -> dict[str, Any]:
                 )
         if w.history_versions:
             results["history"] = history_bench.run_on(stack, home, w.history_versions, w.history_creates)
+        if w.ui_versions:
+            results["ui"] = ui_bench.run_on(stack, home, w.ui_versions, requests=50)
         if w.scale_versions:
             with common.scratch_database(stack, "modelreg_scale") as dsn:
                 prefix = f"scale{uuid.uuid4().hex[:6]}."
@@ -631,6 +636,8 @@ def report(results: dict[str, Any], console: Console) -> None:
         history_bench.report(results["history"], console)
     if "audit" in results:
         audit_bench.report(results["audit"], console)
+    if "ui" in results:
+        ui_bench.report(results["ui"], console)
     targets = Table(title="targets (2-core machine)")
     for column in ("target", "figure", "gap to target", ""):
         targets.add_column(column)

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ class DevStack:
                 for n in ("versioning", "lineage", "promotion", "audit", "events")
             },
         }
+        self.gateway_port = int(env["MODELREG_GATEWAY_PORT"])
         self.process = subprocess.Popen(
             [sys.executable, "-m", "modelreg.cli.main", "dev", "--catalog-port", str(port)],
             env=env,
@@ -151,6 +153,10 @@ def test_modelreg_dev_serves_a_reflection_client_and_stops_on_ctrl_c(tmp_path: P
             created = call_by_reflection(channel, CREATE, fields, demo_tokens(stack.home)["alice"])
             assert created.name == "namespaces/e2e/models/fraud"
             assert call_by_reflection(channel, GET, {"name": created.name}).description == "x"
+        # The web UI is up, its URL printed, and shows the model to an anonymous viewer.
+        assert any(f"web UI: http://127.0.0.1:{stack.gateway_port}/" in line for line in stack.lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{stack.gateway_port}/?ns=e2e", timeout=30) as page:
+            assert page.status == 200 and "e2e/fraud" in page.read().decode()
         stop_dev(stack)
     finally:
         stack.kill()

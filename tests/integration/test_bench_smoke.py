@@ -28,6 +28,7 @@ SMALL = {
     "history-versions": 50,
     "history-creates": 5,
     "audit-events": 300,
+    "ui-versions": 20,
 }
 
 
@@ -43,6 +44,7 @@ def test_bench_runs_every_workload_and_reports_targets(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(out.read_text())
+    assert results["ui"]["pages"]["model page"]["server"]["p50_ms"] > 0
     for name in (
         "floor_health_check",
         "W1_create_model",

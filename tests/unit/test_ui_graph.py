@@ -21,7 +21,11 @@ def test_inputs_are_drawn_left_of_what_was_made_from_them() -> None:
         GraphNode("d:1", "dataset", "s3://data/train.parquet"),
         GraphNode("r:1", "training_run", "airflow/run-7"),
     ]
-    edges = [GraphEdge("d:1", "r:1", "input"), GraphEdge("r:1", "v:2", "produced"), GraphEdge("v:1", "v:2", "parent")]
+    edges = [
+        GraphEdge("d:1", "r:1", "input"),
+        GraphEdge("r:1", "v:2", "produced"),
+        GraphEdge("v:1", "v:2", "parent"),
+    ]
     svg = render_svg(nodes, edges)
     assert x_of(svg, "d:1") < x_of(svg, "r:1") < x_of(svg, "v:2")
     assert x_of(svg, "v:1") < x_of(svg, "v:2")

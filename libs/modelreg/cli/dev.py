@@ -199,6 +199,15 @@ def wait_until_serving(port: int, process: subprocess.Popen[bytes], timeout: flo
     raise TimeoutError(f"service on port {port} did not become healthy in {timeout:g}s")
 
 
+def ui_session_key(home: Path) -> Path:
+    """The key that seals the web UI's session cookies, made once per registry home."""
+    path = home / "ui-session.key"
+    if not path.exists():
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(32))
+    return path
+
+
 def wait_until_http_serving(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
     """Until the gateway's /health answers 200."""
     import urllib.error
@@ -374,7 +383,12 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
         gateway = Supervised(
             "gateway",
             [sys.executable, "-m", "modelreg.gateway", "serve", "--port", str(gateway_port)],
-            {**env, **{f"MODELREG_{name.upper()}_ADDR": address for name, address in endpoints.items()}},
+            {
+                **env,
+                **{f"MODELREG_{name.upper()}_ADDR": address for name, address in endpoints.items()},
+                # The web UI's sign-ins outlive a restart of the gateway.
+                "MODELREG_UI_SESSION_KEY_FILE": str(ui_session_key(home)),
+            },
             home / "gateway.log",
         )
         gateway.start()
@@ -407,12 +421,18 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
         for name, endpoint in endpoints.items():
             table.add_row(name, endpoint)
         table.add_row("gateway (MLflow REST API, /docs)", gateway_url)
+        table.add_row("web UI", f"{gateway_url}/")
         table.add_row("kafka (Tansu)", tansu.bootstrap_servers)
         table.add_row("postgres", dsn)
         table.add_row("archive", str(archive_dir(home)))
         table.add_row("logs", str(home))
         console.print(table)
         if not stop_requested:
+            console.print(
+                f"web UI: {gateway_url}/ (sign in with a demo token: demo_tokens in "
+                f"{home / 'endpoints.json'})",
+                highlight=False,
+            )
             console.print("ready. Press Ctrl-C to stop.", highlight=False)
         sys.stdout.flush()
         while not stop_requested:

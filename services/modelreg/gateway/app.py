@@ -2,7 +2,7 @@
 
 Routers are mounted here, each under its own prefix: MLflow's registry REST API on
 `/api/2.0/mlflow/` and `/ajax-api/2.0/mlflow/` (modelreg.gateway.mlflow), and the web UI
-(modelreg.gateway.ui, when present). A router reaches the services through
+(modelreg.gateway.ui, at `/`). A router reaches the services through
 `backend_of(request)`, the process's one gRPC connection (modelreg.gateway.backend).
 """
 
@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from modelreg.gateway.backend import Backend
 from modelreg.gateway.mlflow.routes import install as install_mlflow
 from modelreg.gateway.settings import GatewaySettings
+from modelreg.gateway.ui import install as install_ui
 
 
 def backend_of(request: Request) -> Backend:
@@ -49,4 +50,5 @@ def create_app(settings: GatewaySettings | None = None, *, routers: Sequence[API
     install_mlflow(app)
     for router in routers:
         app.include_router(router)
+    install_ui(app)
     return app

@@ -16,8 +16,10 @@ import contextvars
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from modelreg.client.audit import AuditClient
 from modelreg.client.catalog import CatalogClient
 from modelreg.client.connection import Connection
+from modelreg.client.lineage import LineageClient
 from modelreg.client.promotion import PromotionClient
 from modelreg.client.versioning import VersioningClient
 from modelreg.eventlog.positions import TOKEN_METADATA_KEY, ConsistencyToken
@@ -64,6 +66,12 @@ class Backend:
         self.catalog = CatalogClient(self.connection)
         self.versioning = VersioningClient(self.connection)
         self.promotion = PromotionClient(self.connection)
+        self.lineage = LineageClient(self.connection)
+        self.audit = AuditClient(self.connection)
+
+    def consistency_token(self) -> str:
+        """Every write this process has made: a client carries it to another replica."""
+        return self.connection.token.encode()
 
     @property
     def namespace(self) -> str:

@@ -73,7 +73,9 @@ async def seed(endpoints: Endpoints) -> Seeded:
         await root.catalog.create_namespace(namespace)
         # Alice may approve here, so only separation of duties stops her approving her own request.
         await root.access.grant(namespace, "alice", "approver")
-        await alice.catalog.register_model(uri, description="Predicts who leaves next month.", tags={"team": "growth"})
+        await alice.catalog.register_model(
+            uri, description="Predicts who leaves next month.", tags={"team": "growth"}
+        )
         await alice.catalog.register_model(f"{namespace}/fraud", tags={"team": "risk"})
         await root.promotion.set_promotion_policy(
             promotion_pb2.PromotionPolicy(
@@ -88,10 +90,17 @@ async def seed(endpoints: Endpoints) -> Seeded:
                 artifacts = Path(scratch) / f"v{number}"
                 write_artifacts(artifacts, seed=f"{uri}-{number}")
                 await alice.versioning.create_version(
-                    uri, bump="minor", artifacts=artifacts, metrics={"auc": auc}, params={"lr": "0.01"},
-                    signature=signature, progress=False,
+                    uri,
+                    bump="minor",
+                    artifacts=artifacts,
+                    metrics={"auc": auc},
+                    params={"lr": "0.01"},
+                    signature=signature,
+                    progress=False,
                 )
-                await alice.lineage.record_lineage(f"{uri}/{number}", lineage_for(number, f"sha256:{number:064x}"))
+                await alice.lineage.record_lineage(
+                    f"{uri}/{number}", lineage_for(number, f"sha256:{number:064x}")
+                )
         first = await alice.promotion.request_promotion(uri, {"PRODUCTION": 1}, comment="first release")
         await bob.promotion.approve(first.name, comment="looks good")
         pending = await alice.promotion.request_promotion(uri, {"PRODUCTION": 2}, comment="better auc")
@@ -127,8 +136,10 @@ async def ui_stack(local_stack: LocalStack, settings: Settings) -> AsyncIterator
 async def browser() -> AsyncIterator[object]:
     from playwright.async_api import async_playwright
 
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)"
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    assert await asyncio.to_thread(os.path.exists, CHROMIUM), (
+        f"{CHROMIUM} is missing: install Debian's chromium (.ci/run does)"
+    )
+    await asyncio.to_thread(SCREENSHOTS.mkdir, parents=True, exist_ok=True)
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]

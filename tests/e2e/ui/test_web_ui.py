@@ -73,7 +73,9 @@ async def test_browse_search_lineage_and_approve(ui_stack: UiStack, browser: Any
     # Alice asked for this move: separation of duties refuses her approval, with the reason.
     await pending.get_by_role("button", name="Approve").click()
     refusal = await page.get_by_test_id("refusal").inner_text()
-    assert "Approve refused" in refusal and re.search(r"separation|own request|requester", refusal, re.I), refusal
+    assert "Approve refused" in refusal and re.search(r"separation|own request|requester", refusal, re.I), (
+        refusal
+    )
     assert "PRODUCTION</td><td><a" in (await page.content()).replace("\n", "")
     assert "v1" in await page.get_by_test_id("pointers").inner_text()
     await shot(page, "04-self-approval-refused")
@@ -180,7 +182,9 @@ async def test_writes_need_the_session_csrf_token_and_a_same_origin_post(ui_stac
         page = await http.get(f"/models/{seeded.uri}")
         session_csrf = re.search(r'name="csrf" value="([^"]+)"', page.text)
         assert session_csrf
-        cross = await http.post(target, data={"csrf": session_csrf[1]}, headers={"Origin": "https://evil.example"})
+        cross = await http.post(
+            target, data={"csrf": session_csrf[1]}, headers={"Origin": "https://evil.example"}
+        )
         assert cross.status_code == 403
         # A tampered session cookie is no session: the page asks to sign in.
         http.cookies.set("modelreg_session", cookie[:-4] + "AAAA")

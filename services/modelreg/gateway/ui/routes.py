@@ -90,6 +90,8 @@ class Ui:
         )
         response = HTMLResponse(body, status_code=status)
         response.headers.update(SECURITY_HEADERS)
+        if "elapsed" in values:
+            response.headers["Server-Timing"] = f"app;dur={values['elapsed'] * 1000:.2f}"
         return response
 
     def error(self, request: Request, error: RegistryError) -> HTMLResponse:
