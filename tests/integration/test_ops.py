@@ -526,3 +526,69 @@ async def test_replay_as_of_builds_the_registry_of_then_which_serves_read_only(s
             await conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         await conn.close()
+
+
+async def test_status_counts_conflicts_and_aborts_per_partition_and_a_swap_keeps_them(stack: Stack) -> None:
+    """A command that conflicts on every attempt is ABORTED; `ops status` shows the abort (and
+    its conflicts) on the partition of its stream, and still does after a replay swap."""
+    from modelreg.commands.contracts import Loaded
+    from modelreg.commands.executor import Command, CommandExecutor, OutcomeStore
+    from modelreg.errors import Aborted
+    from modelreg.eventlog import EventContext, StreamHead
+    from modelreg.gen.common.v1 import access_pb2
+
+    host = stack.hosts["catalog"]
+    assert host.pool is not None and host.log is not None and host.progress is not None
+    schema = host.spec.schema
+    topic = host.topic(host.spec.own_topic)
+    executor = CommandExecutor(
+        log=host.log,
+        outcomes=OutcomeStore(host.pool, schema),
+        progress=host.progress,
+        topic=topic,
+        source="modelreg/catalog",
+        max_attempts=3,
+    )
+    stream = f"namespaces/ops{uuid.uuid4().hex[:6]}/access-denials"
+    fact = access_pb2.AccessDenied(principal="mallory", action="x", resource="y", reason="z", namespace="n")
+
+    async def stale(_: str) -> Loaded[None]:
+        # A read model that never catches up: every append expects a revision the stream is not at.
+        return Loaded(None, StreamHead(41, b"\0" * 32))
+
+    before = {
+        r["partition"]: (r["conflicts"], r["aborts"])
+        for r in replayed(await ops(stack, "status", "catalog", "--window", "0", "-o", "json"))
+        if r["topic"] == topic
+    }
+    with pytest.raises(Aborted):
+        await executor.execute(
+            Command(
+                stream,
+                EventContext(actor="alice", request_id=str(uuid.uuid4())),
+                stale,
+                lambda _: ("access_refused", fact),
+            )
+        )
+    async with host.pool.acquire() as conn:
+        partition = await conn.fetchval(
+            f'SELECT partition FROM "{schema}".command_aborts WHERE stream = $1', stream
+        )
+    after = {
+        r["partition"]: (r["conflicts"], r["aborts"])
+        for r in replayed(await ops(stack, "status", "catalog", "--window", "0", "-o", "json"))
+        if r["topic"] == topic
+    }
+    assert after[partition] == (before[partition][0] + 3, before[partition][1] + 1)
+    assert all(after[p] == before[p] for p in after if p != partition)
+    text = await ops(stack, "status", "catalog", "--window", "0")
+    assert text.returncode == 0 and "aborts" in text.stdout
+    # The aborts are not a fold of the log: a swapped-in rebuild keeps them.
+    swapped = replayed(await ops(stack, "replay", "catalog", "--swap", "-o", "json"))
+    assert swapped[0]["swapped"], swapped
+    kept = {
+        r["partition"]: r["aborts"]
+        for r in replayed(await ops(stack, "status", "catalog", "--window", "0", "-o", "json"))
+        if r["topic"] == topic
+    }
+    assert kept[partition] == after[partition][1]

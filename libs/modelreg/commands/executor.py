@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Generic
 
 import asyncpg
+import structlog
 from google.protobuf.message import Message
 
 from modelreg.commands.contracts import CommandResult, Loaded, LocalVerdict, State
@@ -34,6 +35,8 @@ from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.observability.metrics import COMMAND_ABORTS, COMMAND_CONFLICTS
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.schema import quote_schema
+
+log = structlog.get_logger(__name__)
 
 LocalFold = Callable[[Position, bytes, str], Awaitable[LocalVerdict]]
 """Folds a record this process has just appended (Projector.fold_appended)."""
@@ -56,6 +59,10 @@ class OutcomeStore:
             f'SELECT event_id::text, verdict, revision, topic, partition, "offset", '
             f"duplicate_of::text FROM {s}.event_outcomes"
         )
+        self._abort_sql = (
+            f'INSERT INTO {s}.command_aborts (topic, partition, "offset", stream, request_id, attempts)'
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
+        )
 
     async def by_event(self, event_id: str) -> StoredOutcome | None:
         row = await self._pool.fetchrow(f"{self._columns} WHERE event_id = $1::uuid", event_id)
@@ -68,6 +75,22 @@ class OutcomeStore:
             request_id,
         )
         return _outcome(row)
+
+    async def record_abort(self, position: Position, stream: str, request_id: str, attempts: int) -> None:
+        """Keeps the abort where `ops status` counts it, per partition. Best effort: a database
+        that cannot take it must not turn the caller's ABORTED into another error."""
+        try:
+            await self._pool.execute(
+                self._abort_sql,
+                position.topic,
+                position.partition,
+                position.offset,
+                stream,
+                request_id,
+                attempts,
+            )
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+            log.warning("command_abort_not_recorded", stream=stream, position=str(position), error=str(error))
 
 
 def _outcome(row: asyncpg.Record | None) -> StoredOutcome | None:
@@ -135,6 +158,7 @@ class CommandExecutor:
             done = await self.original(command.stream, command.context)
             if done is not None:
                 return done
+            last: Position | None = None
             for attempt in range(self._max_attempts):
                 loaded = await command.load(command.stream)
                 try:
@@ -159,6 +183,7 @@ class CommandExecutor:
                     position = await self._log.append(self._topic, envelope)
                 except RecordTooLarge as exc:  # refused before the producer: nothing appended
                     raise InvalidArgument.of("request", f"is too large for the log: {exc}") from None
+                last = position
                 outcome = await self._verdict(envelope, position)
                 if outcome.verdict is Verdict.ACCEPTED:
                     return self._result(outcome, replayed=False)
@@ -172,7 +197,11 @@ class CommandExecutor:
                 self.conflicts += 1
                 COMMAND_CONFLICTS.labels(self._topic).inc()
                 await asyncio.sleep(random.uniform(0, min(0.005 * 2**attempt, 0.2)))
-        COMMAND_ABORTS.labels(self._topic).inc()
+            COMMAND_ABORTS.labels(self._topic).inc()
+            if last is not None:
+                await self._outcomes.record_abort(
+                    last, command.stream, command.context.request_id, self._max_attempts
+                )
         raise Aborted(
             f"{command.stream} kept changing concurrently; gave up after "
             f"{self._max_attempts} attempts, retry the request"

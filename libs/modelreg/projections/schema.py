@@ -13,6 +13,10 @@
   valid signature by a trusted key, a hash that does not match, undecodable, or a
   copy found on another partition than the one it was written to. Keyed by
   position, since nothing vouches for their event ids.
+- command_aborts: the commands a service gave up on (ABORTED after conflicting on
+  every attempt), keyed by the position of the last attempt's record. Not a
+  fold of the log: the log holds the conflicts, not that the handler stopped
+  retrying, so the command path writes it, and a schema swap carries it over.
 """
 
 from __future__ import annotations
@@ -80,6 +84,16 @@ CREATE TABLE IF NOT EXISTS {s}.rejected_records (
     actor          text   NOT NULL,
     signing_key_id text   NOT NULL,
     reason         text   NOT NULL,
+    PRIMARY KEY (topic, partition, "offset")
+);
+CREATE TABLE IF NOT EXISTS {s}.command_aborts (
+    topic       text   NOT NULL,
+    partition   int    NOT NULL,
+    "offset"    bigint NOT NULL,
+    stream      text   NOT NULL,
+    request_id  text   NOT NULL,
+    attempts    int    NOT NULL,
+    aborted_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (topic, partition, "offset")
 );
 CREATE UNIQUE INDEX IF NOT EXISTS event_outcomes_accepted_request

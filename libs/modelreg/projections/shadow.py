@@ -283,6 +283,12 @@ async def swap_schemas(conn: asyncpg.Connection, live: str, shadow: str) -> None
     if tables:
         names = ", ".join(f'{q}."{r["relname"]}"' for r in tables)
         await conn.execute(f"LOCK TABLE {names} IN ACCESS EXCLUSIVE MODE")
+    # The one table that is not a fold of the log (command_aborts): the shadow takes it over.
+    carried = {r["relname"] for r in tables} & {"command_aborts"}
+    for table in sorted(carried):
+        target = f'{quote_schema(shadow)}."{table}"'
+        if await conn.fetchval("SELECT to_regclass($1)", target) is not None:
+            await conn.execute(f'INSERT INTO {target} SELECT * FROM {q}."{table}" ON CONFLICT DO NOTHING')
     retired = quote_schema(f"{live}_retired")
     await conn.execute(f"DROP SCHEMA IF EXISTS {retired} CASCADE")
     await conn.execute(f"ALTER SCHEMA {q} RENAME TO {retired}")

@@ -33,6 +33,9 @@ class PartitionStatus:
     accepted: int
     conflicts: int
     duplicates: int
+    aborts: int = 0
+    """Commands on this partition's streams that were given up as ABORTED after conflicting on
+    every attempt (`command_aborts`); only a service's own topic has them."""
     quarantined: int = 0
     """Events this partition's fold could not apply (rule 11): the read model is degraded."""
     rejected: int = 0
@@ -100,9 +103,15 @@ async def projector_status(
         if has_rejected
         else "0"
     )
+    has_aborts = await conn.fetchval("SELECT to_regclass($1)", f"{s}.command_aborts") is not None
+    aborts = (
+        f"(SELECT count(*) FROM {s}.command_aborts a WHERE a.topic = c.topic AND a.partition = c.partition)"
+        if has_aborts
+        else "0"
+    )
     rows = await conn.fetch(
         f"""
-SELECT c.projection, c.topic, c.partition, c.next_offset, c.updated_at,
+SELECT c.projection, c.topic, c.partition, c.next_offset, c.updated_at, {aborts} AS aborts,
        count(*) FILTER (WHERE o.verdict = 'accepted') AS accepted,
        count(*) FILTER (WHERE o.verdict = 'conflict') AS conflicts,
        count(*) FILTER (WHERE o.verdict = 'duplicate') AS duplicates,
@@ -127,6 +136,7 @@ ORDER BY c.topic, c.partition
             last_applied=r["updated_at"] if r["next_offset"] > 0 else None,
             accepted=r["accepted"],
             conflicts=r["conflicts"],
+            aborts=r["aborts"],
             duplicates=r["duplicates"],
             quarantined=r["quarantined"],
             rejected=r["rejected"],
