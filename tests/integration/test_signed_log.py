@@ -203,3 +203,43 @@ async def test_forged_records_change_no_read_model_and_replay_rejects_them_too(s
         for s in (schema, clean, open_replay):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
         await conn.close()
+
+
+async def test_a_service_whose_own_record_is_rejected_answers_failed_precondition(settings: Settings) -> None:
+    """Issue 13: a service signing with a key its fold does not trust (an API and a projector
+    configured apart, a key rotated on one side only) used to wait for its own record, find no
+    outcome (a REJECTED record has none) and answer INTERNAL ("projected past ... without an
+    outcome"). It answers FAILED_PRECONDITION naming the reason, and nothing changes."""
+    run = with_own_topics(settings, "selfrej")
+    trusted = run.kafka.integrity.trusted
+    assert trusted is not None
+    rotated = LogIntegrity.generated("rotated-on-one-side")
+    run = replace(run, kafka=replace(run.kafka, integrity=LogIntegrity(rotated.signer, trusted)))
+    schema = unique("selfrej_")
+    conn = await asyncpg.connect(run.pg_dsn)
+    try:
+        async with serving(spec(schema), run) as host:
+            async with grpc.aio.insecure_channel(f"127.0.0.1:{host.port}") as channel:
+                stub = catalog_pb2_grpc.CatalogServiceStub(channel)
+                create = catalog_pb2.CreateRegisteredModelRequest(
+                    parent="namespaces/selfrej",
+                    registered_model_id="m",
+                    registered_model=catalog_pb2.RegisteredModel(description="mine"),
+                    request_id="selfrej-1",
+                )
+                for _ in range(2):  # a retry with the same request_id gets the same answer
+                    with pytest.raises(grpc.aio.AioRpcError) as refused:
+                        await stub.CreateRegisteredModel(create, timeout=60)
+                    assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+                    details = refused.value.details() or ""
+                    assert "signed by an untrusted key 'rotated-on-one-side'" in details, details
+                    assert "MODELREG_TRUSTED_KEYS" in details
+                with pytest.raises(grpc.aio.AioRpcError) as missing:
+                    await stub.GetRegisteredModel(
+                        catalog_pb2.GetRegisteredModelRequest(name="namespaces/selfrej/models/m"), timeout=30
+                    )
+                assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+        reasons = [r["reason"] for r in await conn.fetch(f'SELECT reason FROM "{schema}".rejected_records')]
+        assert reasons == ["signed by an untrusted key 'rotated-on-one-side'"] * 2
+    finally:
+        await conn.close()

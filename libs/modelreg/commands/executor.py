@@ -20,7 +20,7 @@ import structlog
 from google.protobuf.message import Message
 
 from modelreg.commands.contracts import CommandResult, Loaded, LocalVerdict, State
-from modelreg.errors import Aborted, ConsistencyTimeout, InvalidArgument, ModelregError
+from modelreg.errors import Aborted, ConsistencyTimeout, FailedPrecondition, InvalidArgument, ModelregError
 from modelreg.eventlog import (
     ANY_REVISION,
     ConsistencyToken,
@@ -59,6 +59,9 @@ class OutcomeStore:
             f'SELECT event_id::text, verdict, revision, topic, partition, "offset", '
             f"duplicate_of::text FROM {s}.event_outcomes"
         )
+        self._rejected_sql = (
+            f'SELECT reason FROM {s}.rejected_records WHERE topic = $1 AND partition = $2 AND "offset" = $3'
+        )
         self._abort_sql = (
             f'INSERT INTO {s}.command_aborts (topic, partition, "offset", stream, request_id, attempts)'
             " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING"
@@ -75,6 +78,12 @@ class OutcomeStore:
             request_id,
         )
         return _outcome(row)
+
+    async def rejection(self, position: Position) -> str | None:
+        """Why the fold rejected the record at `position` (rejected_records), if it did."""
+        return await self._pool.fetchval(
+            self._rejected_sql, position.topic, position.partition, position.offset
+        )
 
     async def record_abort(self, position: Position, stream: str, request_id: str, attempts: int) -> None:
         """Keeps the abort where `ops status` counts it, per partition. Best effort: a database
@@ -230,6 +239,18 @@ class CommandExecutor:
     async def _stored_outcome(self, event_id: str, position: Position) -> StoredOutcome:
         outcome = await self._outcomes.by_event(event_id)
         if outcome is None:
+            reason = await self._outcomes.rejection(position)
+            if reason is not None:
+                # A REJECTED record has no outcome, by event id (nothing vouches for it): this
+                # service's own record failed its fold's integrity check, so the fault is in its
+                # configuration, and a retry cannot succeed until an operator fixes it.
+                at = f"{position.topic}[{position.partition}]@{position.offset}"
+                log.error("own_record_rejected", position=at, event_id=event_id, reason=reason)
+                raise FailedPrecondition(
+                    f"the registry rejected this service's own record at {at} ({reason});"
+                    " nothing was changed. Its signing key (MODELREG_SIGNING_KEY) is not one the folds"
+                    " trust (MODELREG_TRUSTED_KEYS): retry once an operator has fixed the keys"
+                )
             raise RuntimeError(f"projected past {position} without an outcome for {event_id}")
         return outcome
 
