@@ -76,6 +76,8 @@ class Fleet:
     _partitions: dict[str, list[TopicPartition]] = field(default_factory=dict)
     _ends: dict[TopicPartition, int] = field(default_factory=dict)
     _count_sql: str | None = None
+    blobs: S3BlobStore | None = None
+    """Versioning's blob store (the moto S3 bucket), for tests that tamper with stored bytes."""
 
     async def _topic_partitions(self, service: str) -> list[TopicPartition]:
         if service not in self._partitions:
@@ -241,6 +243,7 @@ async def running_fleet(local_stack: LocalStack, base: Settings) -> AsyncIterato
                 {s: STUBS[s](channels[s]) for s in SERVICES},
                 consumer,
                 pool,
+                blobs=blobs,
             )
         finally:
             for channel in channels.values():

@@ -23,6 +23,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -388,6 +389,10 @@ def run_dev(*, home: Path, ports: Mapping[str, int], console: Console) -> None:
                 **{f"MODELREG_{name.upper()}_ADDR": address for name, address in endpoints.items()},
                 # The web UI's sign-ins outlive a restart of the gateway.
                 "MODELREG_UI_SESSION_KEY_FILE": str(ui_session_key(home)),
+                # On a laptop the gateway may read model directories of the developer's own
+                # (create-model-version `source`): their home and the temporary directory.
+                "MODELREG_GATEWAY_SOURCE_ROOTS": os.environ.get("MODELREG_GATEWAY_SOURCE_ROOTS")
+                or f"{Path.home()}:{tempfile.gettempdir()}",
             },
             home / "gateway.log",
         )

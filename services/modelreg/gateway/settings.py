@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from modelreg.client.connection import Endpoints
 
@@ -35,6 +36,10 @@ class GatewaySettings:
     """The bearer token sent for a request that carries no credential (MODELREG_GATEWAY_TOKEN);
     unset, such a request reaches the services anonymous."""
 
+    source_roots: tuple[Path, ...] = ()
+    """Local directories whose files a create-model-version `source` may name
+    (MODELREG_GATEWAY_SOURCE_ROOTS, `:`-separated); empty: local sources are refused."""
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> GatewaySettings:
         return cls(
@@ -43,4 +48,7 @@ class GatewaySettings:
             public_url=environ.get("MODELREG_GATEWAY_PUBLIC_URL", "").rstrip("/"),
             timeout_s=float(environ.get("MODELREG_GATEWAY_TIMEOUT_S", "30")),
             service_token=environ.get("MODELREG_GATEWAY_TOKEN") or None,
+            source_roots=tuple(
+                Path(p).resolve() for p in environ.get("MODELREG_GATEWAY_SOURCE_ROOTS", "").split(":") if p
+            ),
         )

@@ -7,6 +7,7 @@ import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -19,6 +20,7 @@ from modelreg.gateway.settings import GatewaySettings
 from modelreg.runtime.settings import Settings
 from tests.fleet import Fleet, running_fleet
 from tests.helpers import environment
+from tests.integration.promotion.conftest import TOKENS
 
 T = TypeVar("T")
 
@@ -37,6 +39,8 @@ class Gateway:
     fleet: Fleet
     url: str
     settings: GatewaySettings
+    sources: Path
+    """A directory the gateway may read create-model-version sources from."""
 
     async def run(self, call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """A blocking MLflow client call, off the event loop that serves the gateway."""
@@ -55,11 +59,18 @@ def mlflow_env() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-async def gateway(local_stack: LocalStack, settings: Settings, mlflow_env: None) -> AsyncIterator[Gateway]:
+async def gateway(
+    local_stack: LocalStack, settings: Settings, mlflow_env: None, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Gateway]:
+    sources = tmp_path_factory.mktemp("mlflow-sources")
     async with running_fleet(local_stack, settings) as fleet:
         endpoints = Endpoints(**{s: f"127.0.0.1:{h.port}" for s, h in fleet.hosts.items()})
-        gateway_settings = GatewaySettings(endpoints=endpoints, namespace=NAMESPACE, timeout_s=30.0)
-        app = create_app(gateway_settings)
+        gateway_settings = GatewaySettings(
+            endpoints=endpoints, namespace=NAMESPACE, timeout_s=30.0, source_roots=(sources.resolve(),)
+        )
+        # The gateway checks Basic usernames with the services' own credential settings.
+        with environment({"MODELREG_AUTH_TOKENS": TOKENS}):
+            app = create_app(gateway_settings)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
@@ -72,7 +83,11 @@ async def gateway(local_stack: LocalStack, settings: Settings, mlflow_env: None)
                     break
                 await asyncio.sleep(0.05)
             assert server.started, "the gateway did not start"
-            yield Gateway(fleet, f"http://127.0.0.1:{port}", gateway_settings)
+            url = f"http://127.0.0.1:{port}"
+            # As a pipeline is pointed at the gateway: MLflow's default URIs, read by
+            # mlflow.register_model and mlflow.artifacts.download_artifacts.
+            with environment({"MLFLOW_TRACKING_URI": url, "MLFLOW_REGISTRY_URI": url}):
+                yield Gateway(fleet, url, gateway_settings, sources)
         finally:
             server.should_exit = True
             await task

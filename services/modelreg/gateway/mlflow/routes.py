@@ -19,6 +19,8 @@ from fastapi.routing import APIRoute
 
 from modelreg.client import errors as sdk
 from modelreg.gateway.backend import Backend
+from modelreg.gateway.mlflow import artifacts
+from modelreg.gateway.mlflow.artifacts import base_url
 from modelreg.gateway.mlflow.errors import MlflowError, from_registry, invalid, mlflow_error_response
 from modelreg.gateway.mlflow.service import MlflowRegistry
 from modelreg.grpcutil.auth import Authenticator
@@ -119,37 +121,103 @@ def registry_of(request: Request) -> MlflowRegistry:
     return registry
 
 
+ENDPOINTS: list[tuple[str, list[str], str, str]] = [
+    ("/registered-models/create", ["POST"], "create_registered_model", "Create a registered model"),
+    ("/registered-models/rename", ["POST"], "rename_registered_model", "Rename a registered model"),
+    ("/registered-models/update", ["PATCH"], "update_registered_model", "Update a model's description"),
+    ("/registered-models/delete", ["DELETE"], "delete_registered_model", "Delete a registered model"),
+    ("/registered-models/get", ["GET"], "get_registered_model", "Get a registered model"),
+    ("/registered-models/search", ["GET"], "search_registered_models", "Search registered models"),
+    (
+        "/registered-models/get-latest-versions",
+        ["POST", "GET"],
+        "get_latest_versions",
+        "The latest version of a model in each stage",
+    ),
+    ("/registered-models/set-tag", ["POST"], "set_registered_model_tag", "Set a tag on a model"),
+    ("/registered-models/delete-tag", ["DELETE"], "delete_registered_model_tag", "Delete a tag of a model"),
+    ("/registered-models/alias", ["POST"], "set_registered_model_alias", "Point an alias at a version"),
+    ("/registered-models/alias", ["DELETE"], "delete_registered_model_alias", "Delete an alias"),
+    ("/registered-models/alias", ["GET"], "get_model_version_by_alias", "The version an alias points at"),
+    ("/model-versions/create", ["POST"], "create_model_version", "Create a model version"),
+    ("/model-versions/update", ["PATCH"], "update_model_version", "Update a version's description"),
+    (
+        "/model-versions/transition-stage",
+        ["POST"],
+        "transition_model_version_stage",
+        "Move a version to a stage (Staging, Production, Archived, None)",
+    ),
+    ("/model-versions/delete", ["DELETE"], "delete_model_version", "Delete a model version"),
+    ("/model-versions/get", ["GET"], "get_model_version", "Get a model version"),
+    ("/model-versions/search", ["GET"], "search_model_versions", "Search model versions"),
+    (
+        "/model-versions/get-download-uri",
+        ["GET"],
+        "get_model_version_download_uri",
+        "A URL the gateway serves the version's files at",
+    ),
+    ("/model-versions/set-tag", ["POST"], "set_model_version_tag", "Set a tag on a version"),
+    ("/model-versions/delete-tag", ["DELETE"], "delete_model_version_tag", "Delete a tag of a version"),
+]
+"""MLflow's ModelRegistryService (mlflow/protos/model_registry.proto): path, methods, operation."""
+
+
+def _handler(operation: str, method: str) -> Callable[[Request], Awaitable[JSONResponse]]:
+    async def handle(request: Request) -> JSONResponse:
+        registry = registry_of(request)
+        args = await args_of(request)
+        if operation == "get_model_version_download_uri":
+            url = base_url(request, registry.backend.settings.public_url)
+            return JSONResponse(await registry.get_model_version_download_uri(args, url))
+        call = getattr(registry, operation)
+        return JSONResponse(await call(args))
+
+    handle.__name__ = f"{operation}_{method.lower()}"
+    return handle
+
+
 def router() -> APIRouter:
     api = APIRouter(route_class=MlflowRoute, tags=["MLflow registry REST API 2.0"])
-
-    def endpoint(path: str, methods: list[str], operation: str, summary: str) -> Callable[..., Any]:
-        def register(
-            call: Callable[[MlflowRegistry, dict[str, Any], Request], Awaitable[dict[str, Any]]],
-        ) -> Any:
-            async def handle(request: Request) -> JSONResponse:
-                return JSONResponse(await call(registry_of(request), await args_of(request), request))
-
-            handle.__name__ = f"{operation}_{methods[0].lower()}"
+    for path, methods, operation, summary in ENDPOINTS:
+        for method in methods:
             api.add_api_route(
                 path,
-                handle,
-                methods=methods,
+                _handler(operation, method),
+                methods=[method],
                 summary=summary,
-                operation_id=f"{operation}_{methods[0].lower()}",
+                description=f"MLflow's `{operation}`: "
+                + ("query parameters" if method == "GET" else "a JSON body")
+                + " as in MLflow's REST API 2.0.",
+                operation_id=f"{operation}_{method.lower()}",
                 response_class=JSONResponse,
             )
-            return call
+    return api
 
-        return register
 
-    @endpoint("/registered-models/create", ["POST"], "create_registered_model", "Create a registered model")
-    async def _create_model(r: MlflowRegistry, a: dict[str, Any], _: Request) -> dict[str, Any]:
-        return await r.create_registered_model(a)
+def artifacts_router() -> APIRouter:
+    """A version's files, where get-download-uri points (modelreg.gateway.mlflow.artifacts)."""
+    api = APIRouter(route_class=MlflowRoute, tags=["MLflow artifacts (a version's files)"])
 
-    @endpoint("/registered-models/get", ["GET"], "get_registered_model", "Get a registered model")
-    async def _get_model(r: MlflowRegistry, a: dict[str, Any], _: Request) -> dict[str, Any]:
-        return await r.get_registered_model(a)
+    async def list_files(request: Request) -> JSONResponse:
+        return JSONResponse(
+            await artifacts.list_artifacts(registry_of(request), request.query_params.get("path", ""))
+        )
 
+    async def get_file(request: Request, path: str) -> Response:
+        return await artifacts.download(registry_of(request), path)
+
+    api.add_api_route(
+        "/mlflow-artifacts/artifacts",
+        list_files,
+        methods=["GET"],
+        summary="List a version's files under ?path=modelreg/<model>/<version>[/dir]",
+    )
+    api.add_api_route(
+        "/mlflow-artifacts/artifacts/{path:path}",
+        get_file,
+        methods=["GET"],
+        summary="Download one file of a version, verified against its sha256",
+    )
     return api
 
 
@@ -163,3 +231,4 @@ def install(app: FastAPI) -> None:
     api = router()
     app.include_router(api, prefix=PREFIXES[0])
     app.include_router(api, prefix=PREFIXES[1], include_in_schema=False)
+    app.include_router(artifacts_router())
