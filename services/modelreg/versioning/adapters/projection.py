@@ -104,13 +104,16 @@ class VersioningProjection:
             meta = EventMeta(
                 stream, codec.occurred_at(accepted.envelope), accepted.envelope.actor, accepted.revision
             )
-            state = states[stream] = evolve(states[stream], event, meta)
             number = getattr(event, "number", None)
+            if number is not None and not isinstance(event, VersionCreated):
+                # The state this event ends goes to the history, with the event's revision; so a
+                # replay of creations writes none, and each change one row.
+                history.append((*_version_row(states[stream].versions[number]), accepted.revision))
+            state = states[stream] = evolve(states[stream], event, meta)
             if number is None:
                 policies[stream] = state.keep_last_per_major
             else:
-                changed[(stream, number)] = version = state.versions[number]
-                history.append((*_version_row(version), accepted.revision))
+                changed[(stream, number)] = state.versions[number]
         if changed:
             rows = [_version_row(v) for v in changed.values()]
             # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs

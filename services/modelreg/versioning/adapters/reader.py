@@ -124,12 +124,16 @@ class PostgresVersionReader:
         return version_from_row(row) if row else None
 
     async def versions_as_of(self, model: str, time: datetime, number: int | None = None) -> ModelVersions:
-        """The model's versions (or only version `number`) as they stood at `time`: each one's
-        latest state in the history that occurred at or before it."""
+        """The model's versions (or only version `number`) as they stood at `time`: of each one's
+        current row and earlier states, the latest that began at or before it."""
+        # The current row ends no state: it sorts after every history row of its version.
         rows = await self._pool.fetch(
-            f"SELECT DISTINCT ON (number) {VERSION_COLUMNS} FROM {self._s}.model_version_history"
-            " WHERE model = $1 AND ($2::bigint IS NULL OR number = $2) AND update_time <= $3"
-            " ORDER BY number, revision DESC",
+            f"SELECT DISTINCT ON (number) {VERSION_COLUMNS} FROM ("
+            f" SELECT {VERSION_COLUMNS}, {1 << 62}::bigint AS ended FROM {self._s}.model_versions"
+            "  WHERE model = $1 AND ($2::bigint IS NULL OR number = $2) AND update_time <= $3"
+            f" UNION ALL SELECT {VERSION_COLUMNS}, revision FROM {self._s}.model_version_history"
+            "  WHERE model = $1 AND ($2::bigint IS NULL OR number = $2) AND update_time <= $3"
+            " ) AS states ORDER BY number, ended DESC",
             model,
             number,
             time,

@@ -2,7 +2,7 @@
 
 - model_versions / model_version_history / retention_policies: the read model,
   folded from `modelreg.versioning.v1` (adapters/projection); the history keeps
-  every state of every version, for reads as of a past moment.
+  every earlier state of every version, for reads as of a past moment.
 - catalog_models: which models exist, fed only by `modelreg.catalog.v1`.
 - version_pointers: which version each stage or alias names, fed only by
   `modelreg.promotion.v1` (adapters/caches).
@@ -61,9 +61,10 @@ CREATE INDEX IF NOT EXISTS model_versions_created_revision ON {s}.model_versions
 -- ListModelVersions' `tags.k = "v"` compiles to a containment test this index serves.
 CREATE INDEX IF NOT EXISTS model_versions_tags ON {s}.model_versions
     USING gin ((spec->'tags') jsonb_path_ops);
--- Every state each version has been in: the row after each event that changed it, with
--- that event's stream revision. update_time is the event's occurred_at, so the version as
--- it stood at T is its row of highest revision with update_time <= T (GetModelVersion.as_of).
+-- Every earlier state of each version: when an event changes a version, the state it ends,
+-- with that event's stream revision (`revision`). update_time is when the state began (the
+-- occurred_at of the event that made it), so the version as it stood at T is, of its current
+-- row and its history, the latest state with update_time <= T (GetModelVersion.as_of).
 CREATE TABLE IF NOT EXISTS {s}.model_version_history (
     model        text NOT NULL COLLATE "C",
     number       bigint NOT NULL,
