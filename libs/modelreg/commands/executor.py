@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 from google.protobuf.message import Message
 
-from modelreg.commands.contracts import CommandResult, Loaded, LocalVerdict, State
+from modelreg.commands.contracts import CommandResult, Loaded, State
 from modelreg.errors import Aborted, ConsistencyTimeout, FailedPrecondition, InvalidArgument, ModelregError
 from modelreg.eventlog import (
     ANY_REVISION,
@@ -28,7 +28,6 @@ from modelreg.eventlog import (
     Position,
     Verdict,
     build_envelope,
-    encode,
 )
 from modelreg.eventlog.kafka import KafkaEventLog, RecordTooLarge
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
@@ -37,9 +36,6 @@ from modelreg.projections.progress import ProgressListener
 from modelreg.projections.schema import quote_schema
 
 log = structlog.get_logger(__name__)
-
-LocalFold = Callable[[Position, bytes, str], Awaitable[LocalVerdict]]
-"""Folds a record this process has just appended (Projector.fold_appended)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +134,6 @@ class CommandExecutor:
         source: str,
         max_attempts: int = 10,
         verdict_timeout_s: float = 10.0,
-        local_fold: LocalFold | None = None,
     ) -> None:
         self._log = log
         self._outcomes = outcomes
@@ -147,7 +142,6 @@ class CommandExecutor:
         self._source = source
         self._max_attempts = max_attempts
         self._verdict_timeout_s = verdict_timeout_s
-        self._local_fold = local_fold
         self._stream_locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self.conflicts = 0
@@ -218,15 +212,6 @@ class CommandExecutor:
 
     async def _verdict(self, envelope: Envelope, position: Position) -> StoredOutcome:
         event_id = envelope.event_id
-        if self._local_fold is not None:
-            local = await self._local_fold(position, encode(envelope), event_id)
-            if local.folded:
-                # Reads carrying this command's token need not wait for the NOTIFY.
-                self._progress.advance(position.topic, position.partition, position.offset + 1)
-                if local.outcome is not None:
-                    o = local.outcome
-                    return StoredOutcome(o.event_id, o.verdict, o.revision, position, o.duplicate_of or None)
-                return await self._stored_outcome(event_id, position)
         token = ConsistencyToken.after([position])
         if not await self._progress.wait_for(token.required, self._verdict_timeout_s):
             raise ConsistencyTimeout(

@@ -279,15 +279,11 @@ async def apply_batch(
     expected_next_offset: int,
     records: Sequence[Record],
     integrity: LogIntegrity,
-    verdicts: dict[str, Outcome] | None = None,
 ) -> int:
     """Folds `records` (consecutive, from one partition) and returns the new checkpoint.
 
     Each record is screened first (eventlog/integrity.py: signature by a trusted key, hash,
     partition); one that fails is recorded in rejected_records and changes nothing else.
-
-    `verdicts`, when given, receives the outcome of each event judged, by event id,
-    once the transaction has committed.
 
     Three round trips besides the handler's own: BEGIN, lock-and-load, and one
     statement that writes outcomes, heads and the checkpoint and notifies.
@@ -302,10 +298,10 @@ async def apply_batch(
     envelopes, rejected = _screen_records(topic, partition, records, integrity)
     batch = _Batch(schema, handler, topic, partition, expected_next_offset, records[-1].offset + 1)
     try:
-        judged = await batch.fold(conn, envelopes, rejected, isolate=False)
+        await batch.fold(conn, envelopes, rejected, isolate=False)
     except REFUSED_DATA as exc:
         log.warning("projector_batch_refused", projection=handler.name, partition=partition, error=str(exc))
-        judged = await batch.fold(conn, envelopes, rejected, isolate=True)
+        await batch.fold(conn, envelopes, rejected, isolate=True)
     for row in rejected:
         REJECTED_RECORDS.labels(handler.name, topic).inc()
         log.warning(
@@ -318,8 +314,6 @@ async def apply_batch(
             signing_key_id=row[7],
             reason=row[8],
         )
-    if verdicts is not None:
-        verdicts.update((o.event_id, o) for o, _, _ in judged)
     return batch.next_offset
 
 

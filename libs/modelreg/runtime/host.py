@@ -190,10 +190,6 @@ class ServiceHost:
             progress=self.progress,
             topic=self.topic(spec.own_topic),
             source=f"modelreg/{spec.name}",
-            # Off by default: a CI run saw a write whose produce-reported offset the fold
-            # could not find (two replicas racing on one partition of Tansu); until that
-            # is understood, a command waits for the projector's fetch.
-            local_fold=self.projector.fold_appended if self.projector and settings.local_fold else None,
         )
         access = AccessControl.from_env()
         if access.enabled and folds_grants(spec.projections):

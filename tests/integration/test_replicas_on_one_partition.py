@@ -1,7 +1,8 @@
-"""Two replicas of a service on one partition, each folding its own appends locally
-(MODELREG_LOCAL_FOLD), with writes from both racing on shared models: every write is
-answered, none with INTERNAL (issue 13 saw "projected past ... without an outcome" once with
-two replicas on one partition; this has not reproduced it, and guards the path)."""
+"""Two replicas of a service on one partition, with writes from both racing on shared models:
+every write is answered, none with INTERNAL. Issue 13 saw "projected past ... without an
+outcome" once with two replicas on one partition; the one path found to give it is a record
+of the service's own that its fold REJECTED (test_signed_log.py), and the opt-in local fold
+it was blamed on is deleted. This guards the common verdict path."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import grpc
 import pytest
 from google.protobuf import field_mask_pb2
 
-from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.gen.catalog.v1 import catalog_pb2, catalog_pb2_grpc
 from modelreg.runtime.settings import Settings
 from tests.helpers import serving
@@ -25,17 +25,14 @@ SHARED_MODELS = 4
 
 
 @pytest.mark.parametrize("group", [False, True], ids=["every-replica-folds", "consumer-group"])
-async def test_two_local_folding_replicas_on_one_partition_answer_every_write(
-    settings: Settings, group: bool
-) -> None:
+async def test_two_replicas_on_one_partition_answer_every_write(settings: Settings, group: bool) -> None:
     from modelreg.catalog.main import spec
 
     run = uuid.uuid4().hex[:8]
     replica_settings = dataclasses.replace(
         settings,
-        kafka=KafkaSettings(settings.kafka.bootstrap_servers, topic_prefix=f"localfold-{run}."),
+        kafka=dataclasses.replace(settings.kafka, topic_prefix=f"replicas-{run}."),
         partitions=1,
-        local_fold=True,
         projector_group=group,
     )
     codes: Counter[str] = Counter()
