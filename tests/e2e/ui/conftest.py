@@ -103,6 +103,21 @@ async def seed(endpoints: Endpoints) -> Seeded:
                 )
         first = await alice.promotion.request_promotion(uri, {"PRODUCTION": 1}, comment="first release")
         await bob.promotion.approve(first.name, comment="looks good")
+        # prod serves v1 and was acknowledged; then only its serving code changed: drift until reported.
+        await alice.promotion.update_deployment(
+            uri,
+            "prod",
+            reason="first rollout",
+            weights={1: 100},
+            image="registry.example/serve@sha256:" + "a" * 64,
+        )
+        await alice.promotion.report_deployment(uri, "prod", "SUCCEEDED", revision=1, detail="rolled out")
+        await alice.promotion.update_deployment(
+            uri,
+            "prod",
+            reason="default for a missing input",
+            image="registry.example/serve@sha256:" + "b" * 64,
+        )
         pending = await alice.promotion.request_promotion(uri, {"PRODUCTION": 2}, comment="better auc")
     return Seeded(namespace, model, pending.name.rsplit("/", 1)[-1], "s3://demo-data/churn/train.parquet")
 

@@ -65,9 +65,16 @@ async def test_browse_search_lineage_and_approve(ui_stack: UiStack, browser: Any
     # The model: versions, pointers, the pending request, the timeline so far.
     await page.goto(f"{url}/models/{seeded.uri}")
     assert len(await page.get_by_test_id("versions").locator("tbody tr").all()) == 2
-    assert len(await page.get_by_test_id("timeline").locator("li").all()) == 1
+    # PRODUCTION's first move and prod's two deployment revisions.
+    moves = await page.get_by_test_id("timeline").locator("li").all()
+    assert len(moves) == 3
+    assert "deployments/prod" in await moves[0].inner_text()
     pending = page.get_by_test_id("pending")
     assert "PRODUCTION → v2" in await pending.inner_text()
+    # Desired against acknowledged: the serving code changed after the last acknowledgement.
+    deployments = await page.get_by_test_id("deployments").inner_text()
+    assert "prod" in deployments and "serve@sha256:bbbbbbbbbbbb…" in deployments, deployments
+    assert "succeeded: revision 1" in deployments and "drift" in deployments, deployments
     await shot(page, "03-model")
 
     # Alice asked for this move: separation of duties refuses her approval, with the reason.
@@ -109,7 +116,7 @@ async def test_browse_search_lineage_and_approve(ui_stack: UiStack, browser: Any
     assert re.search(r"PRODUCTION\s+v2", pointers), pointers
     timeline = page.get_by_test_id("timeline")
     entries = await timeline.locator("li").all()
-    assert len(entries) == 2
+    assert len(entries) == 4
     newest = await entries[0].inner_text()
     assert "PRODUCTION: v1 → v2" in newest and "approved by bob" in newest and "requested by alice" in newest
     assert not await page.get_by_test_id("pending").count()
@@ -126,9 +133,9 @@ async def test_browse_search_lineage_and_approve(ui_stack: UiStack, browser: Any
     mobile = await phone.new_page()
     await sign_in(mobile, url, "bob")
     await mobile.goto(f"{url}/models/{seeded.uri}")
+    await shot(mobile, "08-model-phone")
     width = await mobile.evaluate("document.documentElement.scrollWidth")
     assert width <= 400, width
-    await shot(mobile, "08-model-phone")
     await phone.close()
     await context.close()
 

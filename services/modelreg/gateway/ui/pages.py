@@ -167,6 +167,59 @@ class PendingRequest:
 
 
 @dataclass
+class EnvironmentRow:
+    environment: str
+    desired_revision: int
+    desired_split: str
+    serving_code: str
+    acknowledged: str
+    """e.g. `succeeded: revision 3 (v2) by cd-bot at ...`, or "" when nothing was reported."""
+    drift: bool
+    drift_reason: str
+
+
+def _split(deployment: promotion_pb2.Deployment) -> str:
+    return ", ".join(f"v{w.version} {w.percent}%" for w in deployment.weights)
+
+
+def _serving_code(code: promotion_pb2.ServingCode) -> str:
+    if code.image:
+        return code.image
+    if code.repository:
+        return f"{code.repository}@{code.commit[:12]}"
+    return ""
+
+
+def environment_rows(status: promotion_pb2.DeploymentStatus) -> list[EnvironmentRow]:
+    rows = []
+    for env in status.environments:
+        report = env.acknowledged
+        acknowledged = ""
+        if report.state:
+            state = promotion_pb2.DeploymentReport.State.Name(report.state).removeprefix("STATE_").lower()
+            target = f"revision {report.revision}" if report.revision else ""
+            if report.version:
+                target = f"{target} (v{report.version})".strip()
+            acknowledged = (
+                f"{state.replace('_', ' ')}: {target} by {report.reporter} at {when(report.report_time)}"
+            )
+            if report.detail:
+                acknowledged += f" — {report.detail}"
+        rows.append(
+            EnvironmentRow(
+                environment=env.environment,
+                desired_revision=env.desired.revision,
+                desired_split=_split(env.desired),
+                serving_code=short_ref(_serving_code(env.desired.serving_code)),
+                acknowledged=acknowledged,
+                drift=env.drift,
+                drift_reason=env.drift_reason,
+            )
+        )
+    return rows
+
+
+@dataclass
 class ModelPage:
     uri: str
     model: catalog_pb2.RegisteredModel
@@ -182,7 +235,28 @@ class ModelPage:
     policy: dict[str, Any]
     created: str
     updated: str
-    extras: dict[str, Any] = field(default_factory=dict)
+    environments: list[EnvironmentRow] = field(default_factory=list)
+
+
+def describe_deployment(deployment: promotion_pb2.Deployment) -> str:
+    parts = [_split(deployment)]
+    code = _serving_code(deployment.serving_code)
+    if code:
+        parts.append(f"serving code {short_ref(code)}")
+    if deployment.runtime_config:
+        parts.append("runtime config set")
+    revision = f" revision {deployment.revision}" if deployment.revision else ""
+    if deployment.restored_revision:
+        revision += f" (restores revision {deployment.restored_revision})"
+    return f"deployments/{deployment.environment}{revision}: " + "; ".join(p for p in parts if p)
+
+
+def short_ref(reference: str) -> str:
+    """An image digest shortened for reading: `repo@sha256:0123456789ab…`."""
+    if "@sha256:" in reference:
+        head, digest = reference.split("@sha256:", 1)
+        return f"{head}@sha256:{digest[:12]}…" if len(digest) > 12 else reference
+    return reference
 
 
 def describe_change(change: promotion_pb2.PointerChange) -> str:
@@ -192,13 +266,14 @@ def describe_change(change: promotion_pb2.PointerChange) -> str:
 
 
 async def model_page(services: Services, uri: str) -> ModelPage:
-    model, versions, pointers, history, pending, policy = await asyncio.gather(
+    model, versions, pointers, history, pending, policy, status = await asyncio.gather(
         services.catalog.get_model(uri),
         services.versioning.versions_page(uri, page_size=VERSIONS_SHOWN),
         services.promotion.pointers(uri),
         services.promotion.history(uri, page_size=200),
         services.promotion.list_transition_requests(uri, filter='state = "PENDING"'),
         services.promotion.get_promotion_policy(uri),
+        services.promotion.deployment_status(uri),
     )
     on = pointers_by_version(pointers)
     rows = [
@@ -218,10 +293,7 @@ async def model_page(services: Services, uri: str) -> ModelPage:
         TimelineEntry(
             time=when(entry.apply_time),
             changes=[describe_change(c) for c in entry.changes]
-            + [
-                f"deployments/{d.environment}: " + ", ".join(f"v{w.version} {w.percent}%" for w in d.weights)
-                for d in entry.deployments
-            ],
+            + [describe_deployment(d) for d in entry.deployments],
             requester=entry.requester,
             approvers=[a.approver for a in entry.approvals],
             applied_by=entry.applied_by,
@@ -236,10 +308,7 @@ async def model_page(services: Services, uri: str) -> ModelPage:
             name=t.name,
             id=t.name.rsplit("/", 1)[-1],
             moves=[f"{m.pointer} → v{m.version}" for m in t.moves]
-            + [
-                f"deployments/{d.environment}: " + ", ".join(f"v{w.version} {w.percent}%" for w in d.weights)
-                for d in t.deployments
-            ],
+            + [describe_deployment(d) for d in t.deployments],
             requester=t.requester,
             comment=t.comment,
             approvals=[a.approver for a in t.approvals],
@@ -265,6 +334,7 @@ async def model_page(services: Services, uri: str) -> ModelPage:
         policy=_policy_view(policy),
         created=when(model.create_time),
         updated=when(model.update_time),
+        environments=environment_rows(status),
     )
 
 
