@@ -266,15 +266,20 @@ def describe_change(change: promotion_pb2.PointerChange) -> str:
 
 
 async def model_page(services: Services, uri: str) -> ModelPage:
-    model, versions, pointers, history, pending, policy, status = await asyncio.gather(
-        services.catalog.get_model(uri),
-        services.versioning.versions_page(uri, page_size=VERSIONS_SHOWN),
-        services.promotion.pointers(uri),
-        services.promotion.history(uri, page_size=200),
-        services.promotion.list_transition_requests(uri, filter='state = "PENDING"'),
-        services.promotion.get_promotion_policy(uri),
-        services.promotion.deployment_status(uri),
-    )
+    status = asyncio.ensure_future(services.promotion.deployment_status(uri))
+    try:
+        model, versions, pointers, history, pending, policy = await asyncio.gather(
+            services.catalog.get_model(uri),
+            services.versioning.versions_page(uri, page_size=VERSIONS_SHOWN),
+            services.promotion.pointers(uri),
+            services.promotion.history(uri, page_size=200),
+            services.promotion.list_transition_requests(uri, filter='state = "PENDING"'),
+            services.promotion.get_promotion_policy(uri),
+        )
+    except BaseException:
+        status.cancel()
+        raise
+    deployments = await status
     on = pointers_by_version(pointers)
     rows = [
         VersionRow(
@@ -334,7 +339,7 @@ async def model_page(services: Services, uri: str) -> ModelPage:
         policy=_policy_view(policy),
         created=when(model.create_time),
         updated=when(model.update_time),
-        environments=environment_rows(status),
+        environments=environment_rows(deployments),
     )
 
 
