@@ -317,6 +317,22 @@ def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
         li + "DiffLineage": lambda: lin.DiffLineageRequest(model_version_a=version, model_version_b=version),
         li + "GetReproductionInfo": lambda: lin.GetReproductionInfoRequest(model_version=version),
         li + "ExportLineage": lambda: lin.ExportLineageRequest(query=lin.SubgraphQuery(start_nodes=[node])),
+        li + "RecordEvaluation": lambda: lin.RecordEvaluationRequest(
+            parent=absent,
+            evaluation=lin.ModelEvaluation(
+                kind=lin.ModelEvaluation.KIND_OFFLINE,
+                dataset=lin.Dataset(uri="s3://d/golden", digest=SHA),
+                metrics={"auc": 0.9},
+            ),
+        ),
+        li + "ListEvaluations": lambda: lin.ListEvaluationsRequest(parent=version),
+        li + "CompareVersions": lambda: lin.CompareVersionsRequest(
+            model_version_a=version, model_version_b=version, dataset=lin.Dataset(uri="s3://d/golden")
+        ),
+        li + "SetDegradationThresholds": lambda: lin.SetDegradationThresholdsRequest(
+            thresholds=lin.DegradationThresholds(model=model)
+        ),
+        li + "GetDegradationThresholds": lambda: lin.GetDegradationThresholdsRequest(model=model),
         p + "CreateTransitionRequest": lambda: transition(model, "STAGING"),
         p + "ApproveTransitionRequest": lambda: pro.ApproveTransitionRequestRequest(name=stack.pending[ns]),
         p + "RejectTransitionRequest": lambda: pro.RejectTransitionRequestRequest(

@@ -106,6 +106,11 @@ TABLE: Mapping[str, Permission] = {
     LINEAGE + "DiffLineage": _ns(V, "model_version_a", "model_version_b"),
     LINEAGE + "GetReproductionInfo": _ns(V, "model_version"),
     LINEAGE + "ExportLineage": _filtered("query.start_nodes"),
+    LINEAGE + "RecordEvaluation": _ns(E, "parent"),
+    LINEAGE + "ListEvaluations": _ns(V, "parent"),
+    LINEAGE + "CompareVersions": _ns(V, "model_version_a", "model_version_b"),
+    LINEAGE + "SetDegradationThresholds": _ns(E, "thresholds.model"),
+    LINEAGE + "GetDegradationThresholds": _ns(V, "model"),
     # promotion: protected stages and aliases move only when approvers approve
     PROMOTION + "CreateTransitionRequest": _ns(E, "parent"),
     PROMOTION + "ApproveTransitionRequest": _ns(A, "name"),

@@ -11,6 +11,7 @@ from modelreg.cli import (
     access,
     audit,
     deployments,
+    evaluations,
     lineage,
     models,
     namespaces,
@@ -34,6 +35,7 @@ app.add_typer(tokens.app, name="tokens")
 app.add_typer(audit.app, name="audit")
 app.add_typer(access.app, name="access")
 app.add_typer(deployments.app, name="deployments")
+app.add_typer(evaluations.app, name="evaluations")
 promotion.register(app)
 console = Console()
 

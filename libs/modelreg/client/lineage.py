@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import datetime
 
 from modelreg.client.blocking import Blocking, Facade
 from modelreg.client.connection import Connection
 from modelreg.client.references import reference_name, version_name
+from modelreg.client.uris import parse_uri
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2
 
@@ -128,6 +130,118 @@ class LineageClient:
         )
         return str(response.content)
 
+    # -- evaluations ---------------------------------------------------------------------------------
+
+    async def record_evaluation(
+        self,
+        uri: str,
+        metrics: Mapping[str, float],
+        *,
+        kind: str = "OFFLINE",
+        dataset: tuple[str, str] | None = None,
+        window: tuple[datetime, datetime] | None = None,
+        environment: str = "",
+        evaluate_time: datetime | None = None,
+        tool: str = "",
+        run: str = "",
+        request_id: str | None = None,
+    ) -> lineage_pb2.ModelEvaluation:
+        """Records how a version performed: `kind` OFFLINE (on `dataset` = (uri, digest)), SHADOW or
+        PRODUCTION (on a traffic `window` = (start, end) of `environment`, or a dataset). A PRODUCTION
+        result that crosses a degradation threshold lists the metric in `degraded_metrics`."""
+        evaluation = lineage_pb2.ModelEvaluation(
+            kind=lineage_pb2.ModelEvaluation.Kind.Value(f"KIND_{kind.upper()}"), tool=tool, run=run
+        )
+        evaluation.metrics.update(dict(metrics))
+        if dataset is not None:
+            evaluation.dataset.CopyFrom(lineage_pb2.Dataset(uri=dataset[0], digest=dataset[1]))
+        if window is not None:
+            evaluation.window.environment = environment
+            evaluation.window.start_time.FromDatetime(window[0])
+            evaluation.window.end_time.FromDatetime(window[1])
+        if evaluate_time is not None:
+            evaluation.evaluate_time.FromDatetime(evaluate_time)
+        connection = self._connection
+        return await connection.call(
+            connection.lineage.RecordEvaluation,
+            lineage_pb2.RecordEvaluationRequest(
+                parent=await version_name(connection, uri),
+                evaluation=evaluation,
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+
+    async def list_evaluations(
+        self, uri: str, *, filter: str = "", newest_first: bool = False, page_size: int = 500
+    ) -> list[lineage_pb2.ModelEvaluation]:
+        """The evaluations of a version (`ns/m/3`, `ns/m@production`) or of every version of a model
+        (`ns/m`), by evaluation time, all pages; `filter` e.g. `kind = "PRODUCTION"`."""
+        connection = self._connection
+        parsed = parse_uri(uri)
+        parent = (
+            parsed.model_name
+            if parsed.version is None and parsed.reference is None
+            else await version_name(connection, uri)
+        )
+        request = lineage_pb2.ListEvaluationsRequest(
+            parent=parent,
+            filter=filter,
+            order_by="evaluate_time desc" if newest_first else "evaluate_time",
+            page_size=page_size,
+        )
+        pages = connection.pages(connection.lineage.ListEvaluations, request)
+        return [e async for page in pages for e in page.evaluations]
+
+    async def compare_versions(
+        self, a: str, b: str, dataset_uri: str, dataset_digest: str = ""
+    ) -> lineage_pb2.CompareVersionsResponse:
+        """Each metric of the two versions' newest evaluations on the dataset, with b - a."""
+        connection = self._connection
+        return await connection.call(
+            connection.lineage.CompareVersions,
+            lineage_pb2.CompareVersionsRequest(
+                model_version_a=await version_name(connection, a),
+                model_version_b=await version_name(connection, b),
+                dataset=lineage_pb2.Dataset(uri=dataset_uri, digest=dataset_digest),
+            ),
+        )
+
+    async def set_degradation_thresholds(
+        self, uri: str, thresholds: Mapping[str, tuple[str, float]], *, request_id: str | None = None
+    ) -> lineage_pb2.DegradationThresholds:
+        """`{"auc": (">=", 0.85), "latency_ms": ("<", 50)}`: the healthy side of each metric; a
+        PRODUCTION evaluation past one records a `version degraded` crossing, once per crossing."""
+        numbers = {
+            ">=": lineage_pb2.DegradationThreshold.COMPARISON_GREATER_OR_EQUAL,
+            ">": lineage_pb2.DegradationThreshold.COMPARISON_GREATER,
+            "<=": lineage_pb2.DegradationThreshold.COMPARISON_LESS_OR_EQUAL,
+            "<": lineage_pb2.DegradationThreshold.COMPARISON_LESS,
+        }
+        for metric, (comparison, _) in thresholds.items():
+            if comparison not in numbers:
+                raise ValueError(f"{metric}: comparison must be one of {', '.join(numbers)}")
+        connection = self._connection
+        return await connection.call(
+            connection.lineage.SetDegradationThresholds,
+            lineage_pb2.SetDegradationThresholdsRequest(
+                thresholds=lineage_pb2.DegradationThresholds(
+                    model=parse_uri(uri).model_name,
+                    thresholds=[
+                        lineage_pb2.DegradationThreshold(metric=m, comparison=numbers[c], threshold=t)
+                        for m, (c, t) in sorted(thresholds.items())
+                    ],
+                ),
+                request_id=request_id or str(uuid.uuid4()),
+            ),
+        )
+
+    async def degradation_thresholds(self, uri: str) -> lineage_pb2.DegradationThresholds:
+        connection = self._connection
+        return await connection.call(
+            connection.lineage.GetDegradationThresholds,
+            lineage_pb2.GetDegradationThresholdsRequest(model=parse_uri(uri).model_name),
+        )
+
 
 class SyncLineageClient(Facade[LineageClient]):
     record_lineage = Blocking(LineageClient.record_lineage)
@@ -137,3 +251,8 @@ class SyncLineageClient(Facade[LineageClient]):
     diff_lineage = Blocking(LineageClient.diff_lineage)
     reproduction_info = Blocking(LineageClient.reproduction_info)
     export_lineage = Blocking(LineageClient.export_lineage)
+    record_evaluation = Blocking(LineageClient.record_evaluation)
+    list_evaluations = Blocking(LineageClient.list_evaluations)
+    compare_versions = Blocking(LineageClient.compare_versions)
+    set_degradation_thresholds = Blocking(LineageClient.set_degradation_thresholds)
+    degradation_thresholds = Blocking(LineageClient.degradation_thresholds)

@@ -15,6 +15,7 @@ from modelreg.commands.logged import LoggedCommands
 from modelreg.gen.lineage.v1 import lineage_pb2, lineage_pb2_grpc
 from modelreg.lineage.adapters import codec
 from modelreg.lineage.adapters.caches import PointerCache, VersionCache
+from modelreg.lineage.adapters.evaluations import PostgresEvaluationReader
 from modelreg.lineage.adapters.projection import LineageProjection
 from modelreg.lineage.adapters.reader import (
     PostgresLineageReader,
@@ -22,6 +23,7 @@ from modelreg.lineage.adapters.reader import (
     PostgresVersionDirectory,
 )
 from modelreg.lineage.api.servicer import LineageServicer
+from modelreg.lineage.application.evaluations import Evaluations
 from modelreg.lineage.application.use_cases import Lineage
 from modelreg.runtime.host import Runtime, ServiceSpec
 from modelreg.runtime.process import run_service
@@ -43,7 +45,18 @@ def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
         PostgresVersionDirectory(runtime.pool, runtime.schema),
         PostgresStageDirectory(runtime.pool, runtime.schema),
     )
-    lineage_pb2_grpc.add_LineageServiceServicer_to_server(LineageServicer(lineage), server)
+    evaluation_reader = PostgresEvaluationReader(runtime.pool, runtime.schema)
+    evaluations = Evaluations(
+        evaluation_reader,
+        LoggedCommands(
+            runtime.executor,
+            load_part=evaluation_reader.load_health,
+            load_head=reader.load_head,
+            encode=codec.encode_evaluation,
+        ),
+        PostgresVersionDirectory(runtime.pool, runtime.schema),
+    )
+    lineage_pb2_grpc.add_LineageServiceServicer_to_server(LineageServicer(lineage, evaluations), server)
     return [SERVICE_NAME]
 
 

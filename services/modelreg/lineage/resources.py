@@ -3,10 +3,23 @@ and the event payloads carry."""
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, datetime
+
+from google.protobuf.timestamp_pb2 import Timestamp
 
 from modelreg.errors import InvalidArgument
+from modelreg.gen.lineage.v1 import events_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
+from modelreg.lineage.domain.evaluations import (
+    Degraded,
+    EvaluationRecorded,
+    Kind,
+    StoredEvaluation,
+    Threshold,
+    ThresholdsSet,
+    Window,
+)
+from modelreg.lineage.domain.evaluations import Evaluation as ModelEvaluation
 from modelreg.lineage.domain.values import (
     CodeRef,
     Config,
@@ -113,3 +126,126 @@ def record_to_proto(record: LineageRecord) -> pb.LineageRecord:
     for e in record.evaluations:
         m.evaluations.add(id=e.id, metrics=dict(e.metrics))
     return m
+
+
+# -- evaluations and degradation thresholds ---------------------------------------------
+
+KINDS = {
+    pb.ModelEvaluation.KIND_OFFLINE: Kind.OFFLINE,
+    pb.ModelEvaluation.KIND_SHADOW: Kind.SHADOW,
+    pb.ModelEvaluation.KIND_PRODUCTION: Kind.PRODUCTION,
+}
+KIND_NUMBERS = {v: k for k, v in KINDS.items()}
+COMPARISONS = {
+    pb.DegradationThreshold.COMPARISON_GREATER_OR_EQUAL: ">=",
+    pb.DegradationThreshold.COMPARISON_GREATER: ">",
+    pb.DegradationThreshold.COMPARISON_LESS_OR_EQUAL: "<=",
+    pb.DegradationThreshold.COMPARISON_LESS: "<",
+}
+COMPARISON_NUMBERS = {v: k for k, v in COMPARISONS.items()}
+
+
+def _dt(ts: Timestamp) -> datetime:
+    return ts.ToDatetime(tzinfo=UTC)
+
+
+def evaluation_from_proto(
+    m: pb.ModelEvaluation, model_version: str, field: str = "evaluation"
+) -> ModelEvaluation:
+    kind = KINDS.get(m.kind)
+    if kind is None:
+        raise InvalidArgument.of(f"{field}.kind", "is required: OFFLINE, SHADOW or PRODUCTION")
+    window = None
+    if m.HasField("window"):
+        w = m.window
+        if not w.HasField("start_time") or not w.HasField("end_time"):
+            raise InvalidArgument.of(f"{field}.window", "needs start_time and end_time")
+        window = Window(w.environment, _dt(w.start_time), _dt(w.end_time))
+    return ModelEvaluation(
+        model_version,
+        kind,
+        tuple(sorted(m.metrics.items())),
+        m.dataset.uri,
+        m.dataset.digest,
+        window,
+        _dt(m.evaluate_time) if m.HasField("evaluate_time") else None,
+        m.tool,
+        m.run,
+    )
+
+
+def evaluation_to_proto(e: ModelEvaluation) -> pb.ModelEvaluation:
+    m = pb.ModelEvaluation(model_version=e.model_version, kind=KIND_NUMBERS[e.kind], tool=e.tool, run=e.run)
+    m.metrics.update(dict(e.metrics))
+    if e.dataset_uri:
+        m.dataset.CopyFrom(pb.Dataset(uri=e.dataset_uri, digest=e.dataset_digest))
+    if e.window is not None:
+        m.window.environment = e.window.environment
+        m.window.start_time.FromDatetime(e.window.start)
+        m.window.end_time.FromDatetime(e.window.end)
+    if e.evaluate_time is not None:
+        m.evaluate_time.FromDatetime(e.evaluate_time)
+    return m
+
+
+def stored_to_proto(s: StoredEvaluation) -> pb.ModelEvaluation:
+    m = evaluation_to_proto(s.evaluation)
+    m.name = s.name
+    m.creator = s.creator
+    m.create_time.FromDatetime(s.create_time)
+    m.degraded_metrics.extend(s.degraded)
+    return m
+
+
+def threshold_from_proto(m: pb.DegradationThreshold) -> Threshold:
+    return Threshold(m.metric, COMPARISONS.get(m.comparison, ""), m.threshold)
+
+
+def threshold_to_proto(t: Threshold) -> pb.DegradationThreshold:
+    return pb.DegradationThreshold(
+        metric=t.metric,
+        comparison=COMPARISON_NUMBERS.get(t.comparison, pb.DegradationThreshold.COMPARISON_UNSPECIFIED),
+        threshold=t.threshold,
+    )
+
+
+def thresholds_to_proto(model: str, thresholds: tuple[Threshold, ...]) -> pb.DegradationThresholds:
+    return pb.DegradationThresholds(model=model, thresholds=[threshold_to_proto(t) for t in thresholds])
+
+
+def recorded_to_proto(event: EvaluationRecorded) -> events_pb2.EvaluationRecorded:
+    return events_pb2.EvaluationRecorded(
+        evaluation=evaluation_to_proto(event.evaluation),
+        judged=list(event.judged),
+        breaching=list(event.breaching),
+        degraded=[
+            events_pb2.VersionDegraded(
+                model_version=d.model_version,
+                metric=d.metric,
+                value=d.value,
+                threshold=threshold_to_proto(d.threshold),
+            )
+            for d in event.degraded
+        ],
+    )
+
+
+def recorded_from_proto(m: events_pb2.EvaluationRecorded) -> EvaluationRecorded:
+    evaluation = evaluation_from_proto(m.evaluation, m.evaluation.model_version)
+    return EvaluationRecorded(
+        evaluation,
+        tuple(m.judged),
+        tuple(m.breaching),
+        tuple(
+            Degraded(d.model_version, d.metric, d.value, threshold_from_proto(d.threshold))
+            for d in m.degraded
+        ),
+    )
+
+
+def thresholds_set_to_proto(event: ThresholdsSet) -> events_pb2.DegradationThresholdsSet:
+    return events_pb2.DegradationThresholdsSet(thresholds=thresholds_to_proto(event.model, event.thresholds))
+
+
+def thresholds_set_from_proto(m: events_pb2.DegradationThresholdsSet) -> ThresholdsSet:
+    return ThresholdsSet(m.thresholds.model, tuple(threshold_from_proto(t) for t in m.thresholds.thresholds))

@@ -12,3 +12,18 @@ FILTER = {
     "superseded": "(superseded_by IS NOT NULL)",
     "create_time": "create_time",
 }
+
+EVALUATIONS = {
+    "kind": 'kind COLLATE "C"',
+    "dataset_uri": "dataset_uri",
+    "dataset_digest": "dataset_digest",
+    "environment": "environment",
+    "tool": "tool",
+    "run": "run",
+    "creator": "creator",
+    "version": "version_number",
+    "degraded": "(cardinality(degraded) > 0)",
+    "evaluate_time": "evaluate_time",
+    "create_time": "create_time",
+}
+"""ListEvaluations' filter fields over `evaluations`."""

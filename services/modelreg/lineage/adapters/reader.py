@@ -127,8 +127,13 @@ class PostgresLineageReader:
         self._nodes_sql = (
             f"SELECT id, type, attributes::text FROM {s}.lineage_nodes WHERE id = ANY($1::text[])"
         )
+        # An edge is stated by a lineage record or by an evaluation (an evaluation's edges are keyed by
+        # its id): the resource name of whichever stated it.
         self._record_versions_sql = (
-            f"SELECT id::text, version FROM {s}.lineage_records WHERE id = ANY($1::uuid[])"
+            f"SELECT id::text, version || '/lineageRecords/' || id::text AS name FROM {s}.lineage_records"
+            " WHERE id = ANY($1::uuid[])"
+            f" UNION ALL SELECT id::text, version || '/evaluations/' || id::text FROM {s}.evaluations"
+            " WHERE id = ANY($1::uuid[])"
         )
 
     async def load_head(self, stream: str) -> Loaded[None]:
@@ -169,9 +174,9 @@ class PostgresLineageReader:
     async def nodes(self, ids: Sequence[str]) -> Sequence[Node]:
         return [_node(r) for r in await self._pool.fetch(self._nodes_sql, list(ids))]
 
-    async def record_versions(self, record_ids: Sequence[str]) -> dict[str, str]:
+    async def record_names(self, record_ids: Sequence[str]) -> dict[str, str]:
         rows = await self._pool.fetch(self._record_versions_sql, list(record_ids))
-        return {r["id"]: r["version"] for r in rows}
+        return {r["id"]: r["name"] for r in rows}
 
     async def walk(
         self,

@@ -8,6 +8,11 @@ Read model:
   record is superseded. Partial indexes on source and target over current
   edges serve the walk in both directions.
 
+- evaluations: one row per recorded evaluation (the ModelEvaluation as protobuf bytes, and the
+  columns its filter reads); evaluation_breaches: which metrics of a version breach their
+  degradation threshold after its last PRODUCTION judgement; degradation_thresholds: per model.
+  An evaluation is also a node of the version's graph (`evaluation:{id}`; edges keyed by its id).
+
 Caches: known_versions (versioning) and stage_pointers (promotion).
 """
 
@@ -56,6 +61,36 @@ CREATE INDEX IF NOT EXISTS lineage_edges_superseded_by_source
     ON {s}.lineage_edges (source) INCLUDE (target, relation, record_id) WHERE NOT current;
 CREATE INDEX IF NOT EXISTS lineage_edges_superseded_by_target
     ON {s}.lineage_edges (target) INCLUDE (source, relation, record_id) WHERE NOT current;
+CREATE TABLE IF NOT EXISTS {s}.evaluations (
+    id             uuid PRIMARY KEY,
+    model          text NOT NULL COLLATE "C",
+    version        text NOT NULL COLLATE "C",
+    version_number bigint NOT NULL,
+    "offset"       bigint NOT NULL,
+    kind           text NOT NULL,
+    dataset_uri    text NOT NULL COLLATE "C",
+    dataset_digest text NOT NULL COLLATE "C",
+    environment    text NOT NULL COLLATE "C",
+    tool           text NOT NULL COLLATE "C",
+    run            text NOT NULL COLLATE "C",
+    creator        text NOT NULL COLLATE "C",
+    evaluate_time  timestamptz NOT NULL,
+    create_time    timestamptz NOT NULL,
+    body           bytea NOT NULL,
+    degraded       text[] NOT NULL
+);
+CREATE INDEX IF NOT EXISTS evaluations_by_model ON {s}.evaluations (model, evaluate_time, id);
+CREATE INDEX IF NOT EXISTS evaluations_by_version ON {s}.evaluations (version, evaluate_time, id);
+CREATE TABLE IF NOT EXISTS {s}.evaluation_breaches (
+    version text NOT NULL COLLATE "C",
+    metric  text NOT NULL COLLATE "C",
+    PRIMARY KEY (version, metric)
+);
+CREATE TABLE IF NOT EXISTS {s}.degradation_thresholds (
+    model       text PRIMARY KEY COLLATE "C",
+    body        bytea NOT NULL,
+    update_time timestamptz NOT NULL
+);
 """
 
 

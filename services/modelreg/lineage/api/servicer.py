@@ -8,15 +8,18 @@ from modelreg.grpcutil import times
 from modelreg.grpcutil.context import ServicerContext as Context
 from modelreg.grpcutil.context import request_context
 from modelreg.grpcutil.interceptor import set_token
+from modelreg.lineage import resources
 from modelreg.lineage.api import mapping
+from modelreg.lineage.application.evaluations import Evaluations
 from modelreg.lineage.application.use_cases import Lineage, Written
 from modelreg.lineage.domain.names import parse_record_name
 from modelreg.lineage.domain.queries import to_dot, to_json
 
 
 class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
-    def __init__(self, lineage: Lineage) -> None:
+    def __init__(self, lineage: Lineage, evaluations: Evaluations) -> None:
         self._lineage = lineage
+        self._evaluations = evaluations
 
     def _answer(self, written: Written, context: Context) -> pb.LineageRecord:
         set_token(context, written.token)
@@ -91,3 +94,53 @@ class LineageServicer(lineage_pb2_grpc.LineageServiceServicer):
         return pb.ExportLineageResponse(
             content_type="application/json", content=to_json(graph.nodes, graph.edges)
         )
+
+    # -- evaluations ---------------------------------------------------------------------------------
+
+    async def RecordEvaluation(  # noqa: N802
+        self, request: pb.RecordEvaluationRequest, context: Context
+    ) -> pb.ModelEvaluation:
+        events = request_context().event_context()
+        evaluation = resources.evaluation_from_proto(request.evaluation, request.parent)
+        recorded = await self._evaluations.record(request.parent, evaluation, events)
+        set_token(context, recorded.token)
+        return resources.stored_to_proto(recorded.evaluation)
+
+    async def ListEvaluations(  # noqa: N802
+        self, request: pb.ListEvaluationsRequest, context: Context
+    ) -> pb.ListEvaluationsResponse:
+        page = await self._evaluations.list(
+            request.parent, request.filter, request.order_by, request.page_size, request.page_token
+        )
+        return pb.ListEvaluationsResponse(
+            evaluations=[resources.stored_to_proto(e) for e in page.items],
+            next_page_token=page.next_page_token,
+        )
+
+    async def CompareVersions(  # noqa: N802
+        self, request: pb.CompareVersionsRequest, context: Context
+    ) -> pb.CompareVersionsResponse:
+        found = await self._evaluations.compare(
+            request.model_version_a, request.model_version_b, request.dataset.uri, request.dataset.digest
+        )
+        return pb.CompareVersionsResponse(
+            evaluation_a=resources.stored_to_proto(found.a),
+            evaluation_b=resources.stored_to_proto(found.b),
+            metrics=[
+                pb.MetricComparison(metric=m.metric, a=m.a, b=m.b, delta=m.delta) for m in found.metrics
+            ],
+        )
+
+    async def SetDegradationThresholds(  # noqa: N802
+        self, request: pb.SetDegradationThresholdsRequest, context: Context
+    ) -> pb.DegradationThresholds:
+        events = request_context().event_context()
+        thresholds = tuple(resources.threshold_from_proto(t) for t in request.thresholds.thresholds)
+        saved, token = await self._evaluations.set_thresholds(request.thresholds.model, thresholds, events)
+        set_token(context, token)
+        return resources.thresholds_to_proto(request.thresholds.model, saved)
+
+    async def GetDegradationThresholds(  # noqa: N802
+        self, request: pb.GetDegradationThresholdsRequest, context: Context
+    ) -> pb.DegradationThresholds:
+        return resources.thresholds_to_proto(request.model, await self._evaluations.thresholds(request.model))

@@ -8,6 +8,13 @@ from typing import Protocol
 
 from modelreg import filtering
 from modelreg.commands.contracts import Commands
+from modelreg.lineage.domain.evaluations import (
+    EvaluationRecorded,
+    StoredEvaluation,
+    Threshold,
+    ThresholdsSet,
+    VersionHealth,
+)
 from modelreg.lineage.domain.events import Event
 from modelreg.lineage.domain.queries import Direction, StoredRecord, Subgraph
 from modelreg.lineage.domain.state import RecordState
@@ -34,8 +41,8 @@ class LineageReader(Protocol):
     async def nodes(self, ids: Sequence[str]) -> Sequence[Node]:
         """The nodes among `ids` that exist, in any order."""
 
-    async def record_versions(self, record_ids: Sequence[str]) -> dict[str, str]:
-        """record id -> the version it describes."""
+    async def record_names(self, record_ids: Sequence[str]) -> dict[str, str]:
+        """id of a lineage record or an evaluation -> its resource name."""
 
     async def walk(
         self,
@@ -67,3 +74,28 @@ class StageDirectory(Protocol):
 
 LineageCommands = Commands[RecordState | None, Event]
 """On a model's stream: records are appended; a supersede decides on the record its `part` names."""
+
+
+class EvaluationReader(Protocol):
+    async def thresholds(self, model: str) -> tuple[Threshold, ...]: ...
+
+    async def evaluation(self, evaluation_id: str) -> StoredEvaluation | None: ...
+
+    async def evaluations(
+        self,
+        model: str,
+        version: str | None,
+        where: filtering.Node | None,
+        descending: bool,
+        after: Keyset | None,
+        limit: int,
+    ) -> list[StoredEvaluation]:
+        """The model's (or one version's) evaluations matching `where`, by (evaluate_time, id), after
+        the keyset `after` (evaluate_time, id)."""
+
+    async def newest_on(self, version: str, dataset_uri: str, dataset_digest: str) -> StoredEvaluation | None:
+        """The version's newest evaluation on the dataset (any digest when `dataset_digest` is empty)."""
+
+
+EvaluationCommands = Commands[VersionHealth, EvaluationRecorded | ThresholdsSet]
+"""On a model's stream: an evaluation decides on the health of the version its `part` names."""

@@ -209,9 +209,9 @@ class Lineage:
 
     async def _edge_records(self, graph: Subgraph, edges: set[Edge]) -> dict[tuple[str, str, str], str]:
         wanted = [item for item in graph.edges.items() if item[0] in edges]
-        versions = await self._reader.record_versions(sorted({r for _, r in wanted}))
+        names = await self._reader.record_names(sorted({r for _, r in wanted}))
         return {
-            (e.source, e.target, e.relation): f"{versions.get(r, '')}/lineageRecords/{r}"
+            (e.source, e.target, e.relation): names.get(r, r)
             for e, r in sorted(wanted, key=lambda item: item[0])
         }
 

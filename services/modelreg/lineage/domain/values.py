@@ -306,6 +306,15 @@ class _Violations:
             self.add(field_name, f"has {len(items)} entries, at most {limit} are allowed")
 
 
+def check_dataset_identity(uri: str, digest: str, field_name: str) -> None:
+    """A dataset named by uri and digest, as a record's datasets are (an evaluation's dataset)."""
+    v = _Violations()
+    v.text(uri, f"{field_name}.uri", required=True, max_chars=MAX_URI_CHARS)
+    v.digest(digest, f"{field_name}.digest")
+    if v.items:
+        raise InvalidArgument(*v.items)
+
+
 def check_record(record: LineageRecord, prefix: str = "record") -> LineageRecord:
     """Raises InvalidArgument naming every bad field; returns the record unchanged."""
     v = _Violations()

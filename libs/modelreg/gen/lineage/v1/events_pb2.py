@@ -26,7 +26,7 @@ _sym_db = _symbol_database.Default()
 from modelreg.gen.lineage.v1 import lineage_pb2 as modelreg_dot_lineage_dot_v1_dot_lineage__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelreg/lineage/v1/events.proto\x12\x13modelreg.lineage.v1\x1a!modelreg/lineage/v1/lineage.proto\"E\n\x0fLineageRecorded\x12\x32\n\x06record\x18\x01 \x01(\x0b\x32\".modelreg.lineage.v1.LineageRecord\"x\n\x17LineageRecordSuperseded\x12\x19\n\x11superseded_record\x18\x01 \x01(\t\x12\x32\n\x06record\x18\x02 \x01(\x0b\x32\".modelreg.lineage.v1.LineageRecord\x12\x0e\n\x06reason\x18\x03 \x01(\tb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelreg/lineage/v1/events.proto\x12\x13modelreg.lineage.v1\x1a!modelreg/lineage/v1/lineage.proto\"E\n\x0fLineageRecorded\x12\x32\n\x06record\x18\x01 \x01(\x0b\x32\".modelreg.lineage.v1.LineageRecord\"x\n\x17LineageRecordSuperseded\x12\x19\n\x11superseded_record\x18\x01 \x01(\t\x12\x32\n\x06record\x18\x02 \x01(\x0b\x32\".modelreg.lineage.v1.LineageRecord\x12\x0e\n\x06reason\x18\x03 \x01(\t\"\x85\x01\n\x0fVersionDegraded\x12\x15\n\rmodel_version\x18\x01 \x01(\t\x12\x0e\n\x06metric\x18\x02 \x01(\t\x12\r\n\x05value\x18\x03 \x01(\x01\x12<\n\tthreshold\x18\x04 \x01(\x0b\x32).modelreg.lineage.v1.DegradationThreshold\"\xa9\x01\n\x12\x45valuationRecorded\x12\x38\n\nevaluation\x18\x01 \x01(\x0b\x32$.modelreg.lineage.v1.ModelEvaluation\x12\x0e\n\x06judged\x18\x02 \x03(\t\x12\x11\n\tbreaching\x18\x03 \x03(\t\x12\x36\n\x08\x64\x65graded\x18\x04 \x03(\x0b\x32$.modelreg.lineage.v1.VersionDegraded\"Z\n\x18\x44\x65gradationThresholdsSet\x12>\n\nthresholds\x18\x01 \x01(\x0b\x32*.modelreg.lineage.v1.DegradationThresholdsb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -37,4 +37,10 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LINEAGERECORDED']._serialized_end=161
   _globals['_LINEAGERECORDSUPERSEDED']._serialized_start=163
   _globals['_LINEAGERECORDSUPERSEDED']._serialized_end=283
+  _globals['_VERSIONDEGRADED']._serialized_start=286
+  _globals['_VERSIONDEGRADED']._serialized_end=419
+  _globals['_EVALUATIONRECORDED']._serialized_start=422
+  _globals['_EVALUATIONRECORDED']._serialized_end=591
+  _globals['_DEGRADATIONTHRESHOLDSSET']._serialized_start=593
+  _globals['_DEGRADATIONTHRESHOLDSSET']._serialized_end=683
 # @@protoc_insertion_point(module_scope)

@@ -4,8 +4,10 @@
 isort:skip_file
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from modelreg.gen.lineage.v1 import lineage_pb2 as _lineage_pb2
 import builtins as _builtins
 import sys
@@ -80,3 +82,113 @@ class LineageRecordSuperseded(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___LineageRecordSuperseded: _TypeAlias = LineageRecordSuperseded  # noqa: Y015
+
+@_typing.final
+class VersionDegraded(_message.Message):
+    """A PRODUCTION evaluation took a metric of a version across the model's
+    degradation threshold: healthy before (or never judged), degraded now. One per
+    crossing; a metric that stays degraded records no further crossing until an
+    evaluation finds it healthy again.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    METRIC_FIELD_NUMBER: _builtins.int
+    VALUE_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    model_version: _builtins.str
+    """The version."""
+    metric: _builtins.str
+    """The metric."""
+    value: _builtins.float
+    """Its value in the evaluation."""
+    @_builtins.property
+    def threshold(self) -> _lineage_pb2.DegradationThreshold:
+        """The threshold crossed, as set. (The evaluation is the one the enclosing
+        EvaluationRecorded records: `{model_version}/evaluations/{its event id}`.)
+        """
+
+    def __init__(
+        self,
+        *,
+        model_version: _builtins.str = ...,
+        metric: _builtins.str = ...,
+        value: _builtins.float = ...,
+        threshold: _lineage_pb2.DegradationThreshold | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["threshold", b"threshold"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["metric", b"metric", "model_version", b"model_version", "threshold", b"threshold", "value", b"value"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___VersionDegraded: _TypeAlias = VersionDegraded  # noqa: Y015
+
+@_typing.final
+class EvaluationRecorded(_message.Message):
+    """An evaluation of a version was recorded (an append-only fact)."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVALUATION_FIELD_NUMBER: _builtins.int
+    JUDGED_FIELD_NUMBER: _builtins.int
+    BREACHING_FIELD_NUMBER: _builtins.int
+    DEGRADED_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def evaluation(self) -> _lineage_pb2.ModelEvaluation:
+        """The evaluation as validated (name, creator and create_time unset: they are
+        the event's id, actor and time).
+        """
+
+    @_builtins.property
+    def judged(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For PRODUCTION: the metrics with a degradation threshold that it judged."""
+
+    @_builtins.property
+    def breaching(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """For PRODUCTION: those of `judged` beyond their threshold now."""
+
+    @_builtins.property
+    def degraded(self) -> _containers.RepeatedCompositeFieldContainer[Global___VersionDegraded]:
+        """The crossings it made: breaching now, not before."""
+
+    def __init__(
+        self,
+        *,
+        evaluation: _lineage_pb2.ModelEvaluation | None = ...,
+        judged: _abc.Iterable[_builtins.str] | None = ...,
+        breaching: _abc.Iterable[_builtins.str] | None = ...,
+        degraded: _abc.Iterable[Global___VersionDegraded] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["breaching", b"breaching", "degraded", b"degraded", "evaluation", b"evaluation", "judged", b"judged"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EvaluationRecorded: _TypeAlias = EvaluationRecorded  # noqa: Y015
+
+@_typing.final
+class DegradationThresholdsSet(_message.Message):
+    """The degradation thresholds of a model were set, replacing the previous ones."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLDS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def thresholds(self) -> _lineage_pb2.DegradationThresholds:
+        """The thresholds."""
+
+    def __init__(
+        self,
+        *,
+        thresholds: _lineage_pb2.DegradationThresholds | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["thresholds", b"thresholds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["thresholds", b"thresholds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DegradationThresholdsSet: _TypeAlias = DegradationThresholdsSet  # noqa: Y015

@@ -645,10 +645,14 @@ class Edge(_message.Message):
     `validation_data`, `test_data`, `input_data`), `preprocessed_by`,
     `built_from` (code), `configured_by`, `ran_in` (environment),
     `produced_by` (training run), `derived_from`, `fine_tuned_from` or
-    `distilled_from` (parent version), `evaluated_by` (version -> evaluation).
+    `distilled_from` (parent version), `evaluated_by` (version -> evaluation),
+    `evaluation_data` (dataset -> a recorded evaluation).
     """
     record: _builtins.str
-    """The record that states this edge."""
+    """The record that states this edge: a lineage record, or for the edges of an
+    evaluation recorded by RecordEvaluation, that evaluation
+    (`{version}/evaluations/{id}`).
+    """
     def __init__(
         self,
         *,
@@ -1326,3 +1330,516 @@ class ExportLineageResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___ExportLineageResponse: _TypeAlias = ExportLineageResponse  # noqa: Y015
+
+@_typing.final
+class TrafficWindow(_message.Message):
+    """A window of live traffic a SHADOW or PRODUCTION evaluation covers."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ENVIRONMENT_FIELD_NUMBER: _builtins.int
+    START_TIME_FIELD_NUMBER: _builtins.int
+    END_TIME_FIELD_NUMBER: _builtins.int
+    environment: _builtins.str
+    """The deployment environment, e.g. `prod`; optional."""
+    @_builtins.property
+    def start_time(self) -> _timestamp_pb2.Timestamp:
+        """Start of the window."""
+
+    @_builtins.property
+    def end_time(self) -> _timestamp_pb2.Timestamp:
+        """End of the window, after the start."""
+
+    def __init__(
+        self,
+        *,
+        environment: _builtins.str = ...,
+        start_time: _timestamp_pb2.Timestamp | None = ...,
+        end_time: _timestamp_pb2.Timestamp | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "start_time", b"start_time"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["end_time", b"end_time", "environment", b"environment", "start_time", b"start_time"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TrafficWindow: _TypeAlias = TrafficWindow  # noqa: Y015
+
+@_typing.final
+class ModelEvaluation(_message.Message):
+    """How one version performed once: an append-only fact."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Kind:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _KindEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[ModelEvaluation._Kind.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        KIND_UNSPECIFIED: ModelEvaluation._Kind.ValueType  # 0
+        """Not set; invalid."""
+        KIND_OFFLINE: ModelEvaluation._Kind.ValueType  # 1
+        """Offline, on a named dataset."""
+        KIND_SHADOW: ModelEvaluation._Kind.ValueType  # 2
+        """In shadow, on mirrored live traffic."""
+        KIND_PRODUCTION: ModelEvaluation._Kind.ValueType  # 3
+        """In production, on live traffic."""
+
+    class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
+        """Where it was measured."""
+
+    KIND_UNSPECIFIED: ModelEvaluation.Kind.ValueType  # 0
+    """Not set; invalid."""
+    KIND_OFFLINE: ModelEvaluation.Kind.ValueType  # 1
+    """Offline, on a named dataset."""
+    KIND_SHADOW: ModelEvaluation.Kind.ValueType  # 2
+    """In shadow, on mirrored live traffic."""
+    KIND_PRODUCTION: ModelEvaluation.Kind.ValueType  # 3
+    """In production, on live traffic."""
+
+    @_typing.final
+    class MetricsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    NAME_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_FIELD_NUMBER: _builtins.int
+    KIND_FIELD_NUMBER: _builtins.int
+    DATASET_FIELD_NUMBER: _builtins.int
+    WINDOW_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
+    EVALUATE_TIME_FIELD_NUMBER: _builtins.int
+    TOOL_FIELD_NUMBER: _builtins.int
+    RUN_FIELD_NUMBER: _builtins.int
+    CREATOR_FIELD_NUMBER: _builtins.int
+    CREATE_TIME_FIELD_NUMBER: _builtins.int
+    DEGRADED_METRICS_FIELD_NUMBER: _builtins.int
+    name: _builtins.str
+    """`{version}/evaluations/{id}`; the id is the recording event's."""
+    model_version: _builtins.str
+    """The version, `namespaces/{ns}/models/{m}/versions/{n}`."""
+    kind: Global___ModelEvaluation.Kind.ValueType
+    """Where it was measured."""
+    tool: _builtins.str
+    """The tool, e.g. `evidently 0.7`; at most 256 bytes."""
+    run: _builtins.str
+    """The run that produced it (a URI or an id); at most 2 KiB."""
+    creator: _builtins.str
+    """Who recorded it."""
+    @_builtins.property
+    def dataset(self) -> Global___Dataset:
+        """The dataset (uri and digest; required for OFFLINE, optional otherwise)."""
+
+    @_builtins.property
+    def window(self) -> Global___TrafficWindow:
+        """The traffic window (SHADOW and PRODUCTION; required unless a dataset is given)."""
+
+    @_builtins.property
+    def metrics(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Metric name to finite value; at least one, at most 64."""
+
+    @_builtins.property
+    def evaluate_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was evaluated; unset = when it was recorded."""
+
+    @_builtins.property
+    def create_time(self) -> _timestamp_pb2.Timestamp:
+        """When it was recorded."""
+
+    @_builtins.property
+    def degraded_metrics(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """The metrics this (PRODUCTION) evaluation took across a degradation threshold."""
+
+    def __init__(
+        self,
+        *,
+        name: _builtins.str = ...,
+        model_version: _builtins.str = ...,
+        kind: Global___ModelEvaluation.Kind.ValueType = ...,
+        dataset: Global___Dataset | None = ...,
+        window: Global___TrafficWindow | None = ...,
+        metrics: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        evaluate_time: _timestamp_pb2.Timestamp | None = ...,
+        tool: _builtins.str = ...,
+        run: _builtins.str = ...,
+        creator: _builtins.str = ...,
+        create_time: _timestamp_pb2.Timestamp | None = ...,
+        degraded_metrics: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "dataset", b"dataset", "evaluate_time", b"evaluate_time", "window", b"window"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "creator", b"creator", "dataset", b"dataset", "degraded_metrics", b"degraded_metrics", "evaluate_time", b"evaluate_time", "kind", b"kind", "metrics", b"metrics", "model_version", b"model_version", "name", b"name", "run", b"run", "tool", b"tool", "window", b"window"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ModelEvaluation: _TypeAlias = ModelEvaluation  # noqa: Y015
+
+@_typing.final
+class DegradationThreshold(_message.Message):
+    """When a metric of a model's versions counts as degraded in production."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    class _Comparison:
+        ValueType = _typing.NewType("ValueType", _builtins.int)
+        V: _TypeAlias = ValueType  # noqa: Y015
+
+    class _ComparisonEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[DegradationThreshold._Comparison.ValueType], _builtins.type):
+        DESCRIPTOR: _descriptor.EnumDescriptor
+        COMPARISON_UNSPECIFIED: DegradationThreshold._Comparison.ValueType  # 0
+        """Not set; invalid."""
+        COMPARISON_GREATER_OR_EQUAL: DegradationThreshold._Comparison.ValueType  # 1
+        """Healthy while metric >= threshold."""
+        COMPARISON_GREATER: DegradationThreshold._Comparison.ValueType  # 2
+        """Healthy while metric > threshold."""
+        COMPARISON_LESS_OR_EQUAL: DegradationThreshold._Comparison.ValueType  # 3
+        """Healthy while metric <= threshold."""
+        COMPARISON_LESS: DegradationThreshold._Comparison.ValueType  # 4
+        """Healthy while metric < threshold."""
+
+    class Comparison(_Comparison, metaclass=_ComparisonEnumTypeWrapper):
+        """How the metric is compared with the threshold to be healthy."""
+
+    COMPARISON_UNSPECIFIED: DegradationThreshold.Comparison.ValueType  # 0
+    """Not set; invalid."""
+    COMPARISON_GREATER_OR_EQUAL: DegradationThreshold.Comparison.ValueType  # 1
+    """Healthy while metric >= threshold."""
+    COMPARISON_GREATER: DegradationThreshold.Comparison.ValueType  # 2
+    """Healthy while metric > threshold."""
+    COMPARISON_LESS_OR_EQUAL: DegradationThreshold.Comparison.ValueType  # 3
+    """Healthy while metric <= threshold."""
+    COMPARISON_LESS: DegradationThreshold.Comparison.ValueType  # 4
+    """Healthy while metric < threshold."""
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    COMPARISON_FIELD_NUMBER: _builtins.int
+    THRESHOLD_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    """The metric, e.g. `auc`."""
+    comparison: Global___DegradationThreshold.Comparison.ValueType
+    """The healthy side."""
+    threshold: _builtins.float
+    """The threshold, finite."""
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        comparison: Global___DegradationThreshold.Comparison.ValueType = ...,
+        threshold: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "metric", b"metric", "threshold", b"threshold"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DegradationThreshold: _TypeAlias = DegradationThreshold  # noqa: Y015
+
+@_typing.final
+class DegradationThresholds(_message.Message):
+    """The degradation thresholds of a model."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    THRESHOLDS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model, `namespaces/{ns}/models/{m}`."""
+    @_builtins.property
+    def thresholds(self) -> _containers.RepeatedCompositeFieldContainer[Global___DegradationThreshold]:
+        """At most one per metric, at most 64."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        thresholds: _abc.Iterable[Global___DegradationThreshold] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model", "thresholds", b"thresholds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DegradationThresholds: _TypeAlias = DegradationThresholds  # noqa: Y015
+
+@_typing.final
+class RecordEvaluationRequest(_message.Message):
+    """Request of RecordEvaluation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    EVALUATION_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """The version, `namespaces/{ns}/models/{m}/versions/{n}`."""
+    request_id: _builtins.str
+    """Idempotency key."""
+    @_builtins.property
+    def evaluation(self) -> Global___ModelEvaluation:
+        """The evaluation."""
+
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        evaluation: Global___ModelEvaluation | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluation", b"evaluation", "parent", b"parent", "request_id", b"request_id"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___RecordEvaluationRequest: _TypeAlias = RecordEvaluationRequest  # noqa: Y015
+
+@_typing.final
+class ListEvaluationsRequest(_message.Message):
+    """Request of ListEvaluations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PARENT_FIELD_NUMBER: _builtins.int
+    FILTER_FIELD_NUMBER: _builtins.int
+    ORDER_BY_FIELD_NUMBER: _builtins.int
+    PAGE_SIZE_FIELD_NUMBER: _builtins.int
+    PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    parent: _builtins.str
+    """A version, or a model (every version's evaluations)."""
+    filter: _builtins.str
+    """Only evaluations matching this filter (AIP-160 syntax, as ListRegisteredModels'), e.g.
+    `kind = "PRODUCTION" AND evaluate_time >= "2026-01-01T00:00:00Z"`. Fields: `kind` (OFFLINE,
+    SHADOW, PRODUCTION), `dataset_uri`, `dataset_digest`, `environment`, `tool`, `run`, `creator`
+    (strings), `version` (the number), `degraded` (true/false), `evaluate_time`, `create_time`.
+    """
+    order_by: _builtins.str
+    """`evaluate_time` (oldest first, the default) or `evaluate_time desc`."""
+    page_size: _builtins.int
+    """At most this many (default 100, max 1000)."""
+    page_token: _builtins.str
+    """From a previous response, with the same parent, filter and order."""
+    def __init__(
+        self,
+        *,
+        parent: _builtins.str = ...,
+        filter: _builtins.str = ...,
+        order_by: _builtins.str = ...,
+        page_size: _builtins.int = ...,
+        page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["filter", b"filter", "order_by", b"order_by", "page_size", b"page_size", "page_token", b"page_token", "parent", b"parent"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEvaluationsRequest: _TypeAlias = ListEvaluationsRequest  # noqa: Y015
+
+@_typing.final
+class ListEvaluationsResponse(_message.Message):
+    """Response of ListEvaluations."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVALUATIONS_FIELD_NUMBER: _builtins.int
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _builtins.int
+    next_page_token: _builtins.str
+    """Empty on the last page."""
+    @_builtins.property
+    def evaluations(self) -> _containers.RepeatedCompositeFieldContainer[Global___ModelEvaluation]:
+        """The evaluations, in the order asked."""
+
+    def __init__(
+        self,
+        *,
+        evaluations: _abc.Iterable[Global___ModelEvaluation] | None = ...,
+        next_page_token: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluations", b"evaluations", "next_page_token", b"next_page_token"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ListEvaluationsResponse: _TypeAlias = ListEvaluationsResponse  # noqa: Y015
+
+@_typing.final
+class CompareVersionsRequest(_message.Message):
+    """Request of CompareVersions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_VERSION_A_FIELD_NUMBER: _builtins.int
+    MODEL_VERSION_B_FIELD_NUMBER: _builtins.int
+    DATASET_FIELD_NUMBER: _builtins.int
+    model_version_a: _builtins.str
+    """The base version."""
+    model_version_b: _builtins.str
+    """The version compared with it."""
+    @_builtins.property
+    def dataset(self) -> Global___Dataset:
+        """The dataset both were evaluated on: its uri, and its digest when given."""
+
+    def __init__(
+        self,
+        *,
+        model_version_a: _builtins.str = ...,
+        model_version_b: _builtins.str = ...,
+        dataset: Global___Dataset | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["dataset", b"dataset", "model_version_a", b"model_version_a", "model_version_b", b"model_version_b"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareVersionsRequest: _TypeAlias = CompareVersionsRequest  # noqa: Y015
+
+@_typing.final
+class MetricComparison(_message.Message):
+    """One metric of two versions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    METRIC_FIELD_NUMBER: _builtins.int
+    A_FIELD_NUMBER: _builtins.int
+    B_FIELD_NUMBER: _builtins.int
+    DELTA_FIELD_NUMBER: _builtins.int
+    metric: _builtins.str
+    """The metric."""
+    a: _builtins.float
+    """Its value for version a; unset when a's evaluation lacks it."""
+    b: _builtins.float
+    """Its value for version b; unset when b's evaluation lacks it."""
+    delta: _builtins.float
+    """b - a, when both are set."""
+    def __init__(
+        self,
+        *,
+        metric: _builtins.str = ...,
+        a: _builtins.float | None = ...,
+        b: _builtins.float | None = ...,
+        delta: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_a", b"_a", "_b", b"_b", "_delta", b"_delta", "a", b"a", "b", b"b", "delta", b"delta"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_a", b"_a", "_b", b"_b", "_delta", b"_delta", "a", b"a", "b", b"b", "delta", b"delta", "metric", b"metric"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__a: _TypeAlias = _typing.Literal["a"]  # noqa: Y015
+    _WhichOneofArgType__a: _TypeAlias = _typing.Literal["_a", b"_a"]  # noqa: Y015
+    _WhichOneofReturnType__b: _TypeAlias = _typing.Literal["b"]  # noqa: Y015
+    _WhichOneofArgType__b: _TypeAlias = _typing.Literal["_b", b"_b"]  # noqa: Y015
+    _WhichOneofReturnType__delta: _TypeAlias = _typing.Literal["delta"]  # noqa: Y015
+    _WhichOneofArgType__delta: _TypeAlias = _typing.Literal["_delta", b"_delta"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__a) -> _WhichOneofReturnType__a | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__b) -> _WhichOneofReturnType__b | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__delta) -> _WhichOneofReturnType__delta | None: ...
+
+Global___MetricComparison: _TypeAlias = MetricComparison  # noqa: Y015
+
+@_typing.final
+class CompareVersionsResponse(_message.Message):
+    """Response of CompareVersions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVALUATION_A_FIELD_NUMBER: _builtins.int
+    EVALUATION_B_FIELD_NUMBER: _builtins.int
+    METRICS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def evaluation_a(self) -> Global___ModelEvaluation:
+        """The newest evaluation of version a on the dataset."""
+
+    @_builtins.property
+    def evaluation_b(self) -> Global___ModelEvaluation:
+        """The newest evaluation of version b on the dataset."""
+
+    @_builtins.property
+    def metrics(self) -> _containers.RepeatedCompositeFieldContainer[Global___MetricComparison]:
+        """Every metric of either, by name."""
+
+    def __init__(
+        self,
+        *,
+        evaluation_a: Global___ModelEvaluation | None = ...,
+        evaluation_b: Global___ModelEvaluation | None = ...,
+        metrics: _abc.Iterable[Global___MetricComparison] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["evaluation_a", b"evaluation_a", "evaluation_b", b"evaluation_b"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["evaluation_a", b"evaluation_a", "evaluation_b", b"evaluation_b", "metrics", b"metrics"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CompareVersionsResponse: _TypeAlias = CompareVersionsResponse  # noqa: Y015
+
+@_typing.final
+class SetDegradationThresholdsRequest(_message.Message):
+    """Request of SetDegradationThresholds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    THRESHOLDS_FIELD_NUMBER: _builtins.int
+    REQUEST_ID_FIELD_NUMBER: _builtins.int
+    request_id: _builtins.str
+    """Idempotency key."""
+    @_builtins.property
+    def thresholds(self) -> Global___DegradationThresholds:
+        """The thresholds, with `model` set."""
+
+    def __init__(
+        self,
+        *,
+        thresholds: Global___DegradationThresholds | None = ...,
+        request_id: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["thresholds", b"thresholds"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["request_id", b"request_id", "thresholds", b"thresholds"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SetDegradationThresholdsRequest: _TypeAlias = SetDegradationThresholdsRequest  # noqa: Y015
+
+@_typing.final
+class GetDegradationThresholdsRequest(_message.Message):
+    """Request of GetDegradationThresholds."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """The model."""
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["model", b"model"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetDegradationThresholdsRequest: _TypeAlias = GetDegradationThresholdsRequest  # noqa: Y015

@@ -91,6 +91,31 @@ class LineageServiceStub:
                 request_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ExportLineageRequest.SerializeToString,
                 response_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ExportLineageResponse.FromString,
                 _registered_method=True)
+        self.RecordEvaluation = channel.unary_unary(
+                '/modelreg.lineage.v1.LineageService/RecordEvaluation',
+                request_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.RecordEvaluationRequest.SerializeToString,
+                response_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ModelEvaluation.FromString,
+                _registered_method=True)
+        self.ListEvaluations = channel.unary_unary(
+                '/modelreg.lineage.v1.LineageService/ListEvaluations',
+                request_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ListEvaluationsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ListEvaluationsResponse.FromString,
+                _registered_method=True)
+        self.CompareVersions = channel.unary_unary(
+                '/modelreg.lineage.v1.LineageService/CompareVersions',
+                request_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.CompareVersionsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.CompareVersionsResponse.FromString,
+                _registered_method=True)
+        self.SetDegradationThresholds = channel.unary_unary(
+                '/modelreg.lineage.v1.LineageService/SetDegradationThresholds',
+                request_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.SetDegradationThresholdsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.DegradationThresholds.FromString,
+                _registered_method=True)
+        self.GetDegradationThresholds = channel.unary_unary(
+                '/modelreg.lineage.v1.LineageService/GetDegradationThresholds',
+                request_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.GetDegradationThresholdsRequest.SerializeToString,
+                response_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.DegradationThresholds.FromString,
+                _registered_method=True)
 
 
 class LineageServiceServicer:
@@ -173,6 +198,47 @@ class LineageServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordEvaluation(self, request, context):
+        """Records how a version performed (append-only): offline on a named dataset, in
+        shadow or in production over a traffic window. A PRODUCTION evaluation that
+        crosses one of the model's degradation thresholds records the crossing in the
+        same event (`EvaluationRecorded.degraded`). The evaluation becomes a node of the
+        version in the lineage graph (`evaluation:{id}`, edge `evaluated_by`, and
+        `evaluated_on` to its dataset).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListEvaluations(self, request, context):
+        """The evaluations of a version or of every version of a model, by evaluation time.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CompareVersions(self, request, context):
+        """Two versions side by side on one dataset: each metric of their newest
+        evaluations on it, with the delta (b - a).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetDegradationThresholds(self, request, context):
+        """Sets the degradation thresholds of a model (replacing the previous ones).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetDegradationThresholds(self, request, context):
+        """The degradation thresholds of a model (empty when none were set).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_LineageServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -220,6 +286,31 @@ def add_LineageServiceServicer_to_server(servicer, server):
                     servicer.ExportLineage,
                     request_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ExportLineageRequest.FromString,
                     response_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ExportLineageResponse.SerializeToString,
+            ),
+            'RecordEvaluation': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEvaluation,
+                    request_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.RecordEvaluationRequest.FromString,
+                    response_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ModelEvaluation.SerializeToString,
+            ),
+            'ListEvaluations': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListEvaluations,
+                    request_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ListEvaluationsRequest.FromString,
+                    response_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ListEvaluationsResponse.SerializeToString,
+            ),
+            'CompareVersions': grpc.unary_unary_rpc_method_handler(
+                    servicer.CompareVersions,
+                    request_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.CompareVersionsRequest.FromString,
+                    response_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.CompareVersionsResponse.SerializeToString,
+            ),
+            'SetDegradationThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetDegradationThresholds,
+                    request_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.SetDegradationThresholdsRequest.FromString,
+                    response_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.DegradationThresholds.SerializeToString,
+            ),
+            'GetDegradationThresholds': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetDegradationThresholds,
+                    request_deserializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.GetDegradationThresholdsRequest.FromString,
+                    response_serializer=modelreg_dot_lineage_dot_v1_dot_lineage__pb2.DegradationThresholds.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -476,6 +567,141 @@ class LineageService:
             '/modelreg.lineage.v1.LineageService/ExportLineage',
             modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ExportLineageRequest.SerializeToString,
             modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ExportLineageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEvaluation(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.lineage.v1.LineageService/RecordEvaluation',
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.RecordEvaluationRequest.SerializeToString,
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ModelEvaluation.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListEvaluations(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.lineage.v1.LineageService/ListEvaluations',
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ListEvaluationsRequest.SerializeToString,
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.ListEvaluationsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CompareVersions(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.lineage.v1.LineageService/CompareVersions',
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.CompareVersionsRequest.SerializeToString,
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.CompareVersionsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetDegradationThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.lineage.v1.LineageService/SetDegradationThresholds',
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.SetDegradationThresholdsRequest.SerializeToString,
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.DegradationThresholds.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetDegradationThresholds(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/modelreg.lineage.v1.LineageService/GetDegradationThresholds',
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.GetDegradationThresholdsRequest.SerializeToString,
+            modelreg_dot_lineage_dot_v1_dot_lineage__pb2.DegradationThresholds.FromString,
             options,
             channel_credentials,
             insecure,

@@ -69,6 +69,24 @@ class LineageServiceStub:
     """Everything needed to rebuild a version, as one document."""
     ExportLineage: _grpc.UnaryUnaryMultiCallable[_lineage_pb2.ExportLineageRequest, _lineage_pb2.ExportLineageResponse]
     """A subgraph rendered as Graphviz DOT or JSON."""
+    RecordEvaluation: _grpc.UnaryUnaryMultiCallable[_lineage_pb2.RecordEvaluationRequest, _lineage_pb2.ModelEvaluation]
+    """Records how a version performed (append-only): offline on a named dataset, in
+    shadow or in production over a traffic window. A PRODUCTION evaluation that
+    crosses one of the model's degradation thresholds records the crossing in the
+    same event (`EvaluationRecorded.degraded`). The evaluation becomes a node of the
+    version in the lineage graph (`evaluation:{id}`, edge `evaluated_by`, and
+    `evaluated_on` to its dataset).
+    """
+    ListEvaluations: _grpc.UnaryUnaryMultiCallable[_lineage_pb2.ListEvaluationsRequest, _lineage_pb2.ListEvaluationsResponse]
+    """The evaluations of a version or of every version of a model, by evaluation time."""
+    CompareVersions: _grpc.UnaryUnaryMultiCallable[_lineage_pb2.CompareVersionsRequest, _lineage_pb2.CompareVersionsResponse]
+    """Two versions side by side on one dataset: each metric of their newest
+    evaluations on it, with the delta (b - a).
+    """
+    SetDegradationThresholds: _grpc.UnaryUnaryMultiCallable[_lineage_pb2.SetDegradationThresholdsRequest, _lineage_pb2.DegradationThresholds]
+    """Sets the degradation thresholds of a model (replacing the previous ones)."""
+    GetDegradationThresholds: _grpc.UnaryUnaryMultiCallable[_lineage_pb2.GetDegradationThresholdsRequest, _lineage_pb2.DegradationThresholds]
+    """The degradation thresholds of a model (empty when none were set)."""
 
 @_typing.type_check_only
 class LineageServiceAsyncStub(LineageServiceStub):
@@ -110,6 +128,24 @@ class LineageServiceAsyncStub(LineageServiceStub):
     """Everything needed to rebuild a version, as one document."""
     ExportLineage: _aio.UnaryUnaryMultiCallable[_lineage_pb2.ExportLineageRequest, _lineage_pb2.ExportLineageResponse]  # type: ignore[assignment]
     """A subgraph rendered as Graphviz DOT or JSON."""
+    RecordEvaluation: _aio.UnaryUnaryMultiCallable[_lineage_pb2.RecordEvaluationRequest, _lineage_pb2.ModelEvaluation]  # type: ignore[assignment]
+    """Records how a version performed (append-only): offline on a named dataset, in
+    shadow or in production over a traffic window. A PRODUCTION evaluation that
+    crosses one of the model's degradation thresholds records the crossing in the
+    same event (`EvaluationRecorded.degraded`). The evaluation becomes a node of the
+    version in the lineage graph (`evaluation:{id}`, edge `evaluated_by`, and
+    `evaluated_on` to its dataset).
+    """
+    ListEvaluations: _aio.UnaryUnaryMultiCallable[_lineage_pb2.ListEvaluationsRequest, _lineage_pb2.ListEvaluationsResponse]  # type: ignore[assignment]
+    """The evaluations of a version or of every version of a model, by evaluation time."""
+    CompareVersions: _aio.UnaryUnaryMultiCallable[_lineage_pb2.CompareVersionsRequest, _lineage_pb2.CompareVersionsResponse]  # type: ignore[assignment]
+    """Two versions side by side on one dataset: each metric of their newest
+    evaluations on it, with the delta (b - a).
+    """
+    SetDegradationThresholds: _aio.UnaryUnaryMultiCallable[_lineage_pb2.SetDegradationThresholdsRequest, _lineage_pb2.DegradationThresholds]  # type: ignore[assignment]
+    """Sets the degradation thresholds of a model (replacing the previous ones)."""
+    GetDegradationThresholds: _aio.UnaryUnaryMultiCallable[_lineage_pb2.GetDegradationThresholdsRequest, _lineage_pb2.DegradationThresholds]  # type: ignore[assignment]
+    """The degradation thresholds of a model (empty when none were set)."""
 
 class LineageServiceServicer(metaclass=_abc_1.ABCMeta):
     """What each model version was made from, as a graph that joins across models.
@@ -202,5 +238,53 @@ class LineageServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_lineage_pb2.ExportLineageResponse, _abc.Awaitable[_lineage_pb2.ExportLineageResponse]]:
         """A subgraph rendered as Graphviz DOT or JSON."""
+
+    @_abc_1.abstractmethod
+    def RecordEvaluation(
+        self,
+        request: _lineage_pb2.RecordEvaluationRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lineage_pb2.ModelEvaluation, _abc.Awaitable[_lineage_pb2.ModelEvaluation]]:
+        """Records how a version performed (append-only): offline on a named dataset, in
+        shadow or in production over a traffic window. A PRODUCTION evaluation that
+        crosses one of the model's degradation thresholds records the crossing in the
+        same event (`EvaluationRecorded.degraded`). The evaluation becomes a node of the
+        version in the lineage graph (`evaluation:{id}`, edge `evaluated_by`, and
+        `evaluated_on` to its dataset).
+        """
+
+    @_abc_1.abstractmethod
+    def ListEvaluations(
+        self,
+        request: _lineage_pb2.ListEvaluationsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lineage_pb2.ListEvaluationsResponse, _abc.Awaitable[_lineage_pb2.ListEvaluationsResponse]]:
+        """The evaluations of a version or of every version of a model, by evaluation time."""
+
+    @_abc_1.abstractmethod
+    def CompareVersions(
+        self,
+        request: _lineage_pb2.CompareVersionsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lineage_pb2.CompareVersionsResponse, _abc.Awaitable[_lineage_pb2.CompareVersionsResponse]]:
+        """Two versions side by side on one dataset: each metric of their newest
+        evaluations on it, with the delta (b - a).
+        """
+
+    @_abc_1.abstractmethod
+    def SetDegradationThresholds(
+        self,
+        request: _lineage_pb2.SetDegradationThresholdsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lineage_pb2.DegradationThresholds, _abc.Awaitable[_lineage_pb2.DegradationThresholds]]:
+        """Sets the degradation thresholds of a model (replacing the previous ones)."""
+
+    @_abc_1.abstractmethod
+    def GetDegradationThresholds(
+        self,
+        request: _lineage_pb2.GetDegradationThresholdsRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_lineage_pb2.DegradationThresholds, _abc.Awaitable[_lineage_pb2.DegradationThresholds]]:
+        """The degradation thresholds of a model (empty when none were set)."""
 
 def add_LineageServiceServicer_to_server(servicer: LineageServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
