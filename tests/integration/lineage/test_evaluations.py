@@ -39,7 +39,15 @@ async def versions(writer: Writer, *numbers: int) -> tuple[str, list[str], list[
     return model, names, token_md(token)
 
 
-async def evaluate(stub, version: str, kind: int, metrics: dict[str, float], day: int, md=None, **kw):
+async def evaluate(
+    stub,
+    version: str,
+    kind: pb.ModelEvaluation.Kind.ValueType,
+    metrics: dict[str, float],
+    day: int,
+    md=None,
+    **kw,
+):
     fields = (
         {"dataset": GOLDEN}
         if kind == Kind.KIND_OFFLINE
