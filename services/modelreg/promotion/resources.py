@@ -38,6 +38,7 @@ _KIND = {
     CheckKind.SIGNATURE_PRESENT: pb.RequiredCheck.KIND_SIGNATURE_PRESENT,
     CheckKind.LINEAGE_RECORDED: pb.RequiredCheck.KIND_LINEAGE_RECORDED,
     CheckKind.METRIC_THRESHOLD: pb.RequiredCheck.KIND_METRIC_THRESHOLD,
+    CheckKind.RECENT_EVALUATION: pb.RequiredCheck.KIND_RECENT_EVALUATION,
 }
 KIND_FROM_PROTO = {v: k for k, v in _KIND.items()}
 _COMPARISON = {
@@ -67,12 +68,17 @@ def _dt(message: Timestamp) -> datetime:
 
 
 def check_to_proto(check: Check) -> pb.RequiredCheck:
-    return pb.RequiredCheck(
+    message = pb.RequiredCheck(
         kind=_KIND[check.kind],
         metric=check.metric,
         comparison=_COMPARISON.get(check.comparison, pb.RequiredCheck.COMPARISON_UNSPECIFIED),
         threshold=check.threshold,
+        dataset_uri=check.dataset_uri,
+        dataset_digest=check.dataset_digest,
     )
+    if check.max_age_s:
+        message.max_age.FromNanoseconds(int(check.max_age_s * 1e9))
+    return message
 
 
 def check_from_proto(message: pb.RequiredCheck) -> Check:
@@ -81,6 +87,9 @@ def check_from_proto(message: pb.RequiredCheck) -> Check:
         message.metric,
         COMPARISON_FROM_PROTO.get(message.comparison, ""),
         message.threshold,
+        message.dataset_uri,
+        message.dataset_digest,
+        message.max_age.ToNanoseconds() / 1e9 if message.HasField("max_age") else 0.0,
     )
 
 

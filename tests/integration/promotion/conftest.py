@@ -13,6 +13,7 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import grpc
 import pytest
@@ -178,6 +179,24 @@ class Facts:
                     model_version=f"{model}/versions/{number}",
                 )
             ),
+        )
+
+    async def evaluation(
+        self, model: str, number: int, dataset: str, metrics: dict[str, float], evaluated: datetime
+    ) -> None:
+        """An OFFLINE evaluation on `dataset` (any digest), as the lineage service records it."""
+        evaluation = lineage_pb2.ModelEvaluation(
+            model_version=f"{model}/versions/{number}",
+            kind=lineage_pb2.ModelEvaluation.KIND_OFFLINE,
+            dataset=lineage_pb2.Dataset(uri=dataset, digest="sha256:" + "e" * 64),
+            metrics=metrics,
+        )
+        evaluation.evaluate_time.FromDatetime(evaluated)
+        await self._append(
+            "modelreg.lineage.v1",
+            model,
+            "evaluation_recorded",
+            lineage_events.EvaluationRecorded(evaluation=evaluation),
         )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from datetime import UTC
 
 import asyncpg
 
@@ -82,10 +83,11 @@ class VersionFactsCache:
 
 
 class LineageCache:
-    """Folds `modelreg.lineage.v1` into lineage_versions: which versions have lineage recorded."""
+    """Folds `modelreg.lineage.v1` into lineage_versions (which versions have lineage recorded) and
+    version_evaluations (each version's newest evaluation per dataset, what RECENT_EVALUATION reads)."""
 
     name = "promotion-lineage"
-    read_model_tables = ("lineage_versions",)
+    read_model_tables = ("lineage_versions", "version_evaluations")
     stream_scope = "lineage:"
 
     def ddl(self, schema: str) -> str:
@@ -94,8 +96,21 @@ class LineageCache:
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
         rows: set[tuple[str, int]] = set()
+        evaluations: dict[tuple[str, int, str, str], tuple[object, ...]] = {}
         for accepted in events:
             envelope = accepted.envelope
+            if envelope.WhichOneof("payload") == "evaluation_recorded":
+                e = envelope.evaluation_recorded.evaluation
+                key = _version_name(e.model_version)
+                if key is None or not e.dataset.uri:
+                    continue
+                at = e.evaluate_time.ToDatetime(tzinfo=UTC)
+                slot = (key[0], key[1], e.dataset.uri, e.dataset.digest)
+                row = (*slot, at, envelope.event_id, json.dumps(dict(sorted(e.metrics.items()))))
+                # The newest by evaluation time (then event id) wins, whatever order they were recorded in.
+                if slot not in evaluations or (at, envelope.event_id) > evaluations[slot][4:6]:
+                    evaluations[slot] = row
+                continue
             match envelope.WhichOneof("payload"):
                 case "lineage_recorded":
                     key = _version_name(envelope.lineage_recorded.record.model_version)
@@ -109,4 +124,15 @@ class LineageCache:
             await conn.executemany(
                 f"INSERT INTO {s}.lineage_versions (model, version) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 sorted(rows),
+            )
+        if evaluations:
+            await conn.executemany(
+                f"INSERT INTO {s}.version_evaluations (model, version, dataset_uri, dataset_digest,"
+                " evaluate_time, event_id, metrics) VALUES ($1, $2, $3, $4, $5, $6::uuid, $7::jsonb)"
+                " ON CONFLICT (model, version, dataset_uri, dataset_digest) DO UPDATE SET"
+                " evaluate_time = EXCLUDED.evaluate_time, event_id = EXCLUDED.event_id,"
+                " metrics = EXCLUDED.metrics"
+                f" WHERE ({s}.version_evaluations.evaluate_time, {s}.version_evaluations.event_id)"
+                " < (EXCLUDED.evaluate_time, EXCLUDED.event_id)",
+                [evaluations[k] for k in sorted(evaluations)],
             )

@@ -34,6 +34,7 @@ from modelreg.promotion.domain.queries import (
 from modelreg.promotion.domain.state import Aggregate, Pointers, Request
 from modelreg.promotion.domain.values import (
     DEPLOYMENT_PREFIX,
+    EvaluationFact,
     Policy,
     Report,
     VersionFacts,
@@ -189,6 +190,19 @@ class PostgresPromotionReader:
             model,
             list(versions),
         )
+        evaluations: dict[int, list[EvaluationFact]] = {}
+        for e in await self._pool.fetch(
+            "SELECT version, dataset_uri, dataset_digest, evaluate_time, metrics"
+            f" FROM {self._s}.version_evaluations"
+            " WHERE model = $1 AND version = ANY($2::bigint[])",
+            model,
+            list(versions),
+        ):
+            evaluations.setdefault(e["version"], []).append(
+                EvaluationFact(
+                    e["dataset_uri"], e["dataset_digest"], e["evaluate_time"], json.loads(e["metrics"])
+                )
+            )
         return {
             r["version"]: VersionFacts(
                 r["version"],
@@ -196,6 +210,7 @@ class PostgresPromotionReader:
                 json.loads(r["metrics"]),
                 r["has_signature"],
                 r["lineage"],
+                tuple(evaluations.get(r["version"], ())),
             )
             for r in rows
         }

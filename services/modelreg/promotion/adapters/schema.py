@@ -12,7 +12,8 @@ Own tables (fed only by `modelreg.promotion.v1`):
 
 Reference caches, used only to validate commands:
 - version_facts, fed only by `modelreg.versioning.v1`;
-- lineage_versions, fed only by `modelreg.lineage.v1`.
+- lineage_versions and version_evaluations (the newest evaluation of each version on each
+  dataset, for the RECENT_EVALUATION check), fed only by `modelreg.lineage.v1`.
 """
 
 from __future__ import annotations
@@ -125,6 +126,16 @@ CREATE TABLE IF NOT EXISTS {s}.lineage_versions (
     model   text NOT NULL COLLATE "C",
     version bigint NOT NULL,
     PRIMARY KEY (model, version)
+);
+CREATE TABLE IF NOT EXISTS {s}.version_evaluations (
+    model          text NOT NULL COLLATE "C",
+    version        bigint NOT NULL,
+    dataset_uri    text NOT NULL COLLATE "C",
+    dataset_digest text NOT NULL COLLATE "C",
+    evaluate_time  timestamptz NOT NULL,
+    event_id       uuid NOT NULL,
+    metrics        jsonb NOT NULL,
+    PRIMARY KEY (model, version, dataset_uri, dataset_digest)
 );
 """
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import assert_never
 
 from modelreg.errors import Aborted, FailedPrecondition, InvalidArgument, PermissionDenied
@@ -94,10 +95,35 @@ def _check_versions(
                 )
 
 
+def _recent_evaluation(check: Check, version: int, fact: VersionFacts, now: datetime) -> str | None:
+    """Why the version's newest evaluation on the check's dataset does not pass it; None when it does."""
+    on = [
+        e
+        for e in fact.evaluations
+        if e.dataset_uri == check.dataset_uri
+        and (not check.dataset_digest or e.dataset_digest == check.dataset_digest)
+    ]
+    if not on:
+        return f"{check} failed for version {version}: no evaluation on {check.dataset_uri} recorded"
+    newest = max(on, key=lambda e: e.evaluate_time)
+    age = (now - newest.evaluate_time).total_seconds()
+    when = newest.evaluate_time.isoformat()
+    failed = f"{check} failed for version {version}"
+    if check.max_age_s and age > check.max_age_s:
+        return f"{failed}: the newest evaluation on it is from {when}, {age / 86400:.1f} days old"
+    value = newest.metrics.get(check.metric)
+    if value is None:
+        return f"{failed}: the newest evaluation on it ({when}) has no {check.metric}"
+    if not COMPARISONS[check.comparison](value, check.threshold):
+        return f"{failed}: {check.metric} = {value:g} in the evaluation of {when}"
+    return None
+
+
 def evaluate_checks(
-    checks: Sequence[Check], versions: Sequence[int], facts: Mapping[int, VersionFacts]
+    checks: Sequence[Check], versions: Sequence[int], facts: Mapping[int, VersionFacts], now: datetime
 ) -> list[str]:
-    """Each failure names the check, the version and the values found."""
+    """Each failure names the check, the version and the values found; `now` is the decision's time
+    (how old an evaluation is)."""
     failures: list[str] = []
     for version in versions:
         fact = facts.get(version)
@@ -125,6 +151,10 @@ def evaluate_checks(
                         )
                     elif not COMPARISONS[check.comparison](value, check.threshold):
                         failures.append(f"{check} failed for version {version}: {check.metric} = {value:g}")
+                case CheckKind.RECENT_EVALUATION:
+                    failure = _recent_evaluation(check, version, fact, now)
+                    if failure is not None:
+                        failures.append(failure)
     return failures
 
 
@@ -176,7 +206,7 @@ def _decide_create(state: Aggregate, command: CreateTransition) -> TransitionReq
         required = min(required, 1)
     # Checks apply to what protected pointers are made to name; failing early
     # spares approvers a request that could never apply.
-    failures = evaluate_checks(policy.checks, checked_versions(the_plan, protected), facts)
+    failures = evaluate_checks(policy.checks, checked_versions(the_plan, protected), facts, command.at)
     if failures:
         raise FailedPrecondition("required checks failed: " + "; ".join(failures))
     request = Request(
@@ -229,7 +259,7 @@ def _decide_approve(state: Aggregate, command: ApproveTransition) -> TransitionA
     # deprecated, deleted): the checks are evaluated again at the last approval.
     the_plan = plan(state.pointers, request.moves, request.deployments)
     failures = evaluate_checks(
-        request.checks, checked_versions(the_plan, frozenset(request.protected_targets)), facts
+        request.checks, checked_versions(the_plan, frozenset(request.protected_targets)), facts, command.at
     )
     if failures:
         raise FailedPrecondition("required checks failed: " + "; ".join(failures))

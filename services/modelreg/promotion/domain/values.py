@@ -84,6 +84,7 @@ class CheckKind(StrEnum):
     SIGNATURE_PRESENT = "SIGNATURE_PRESENT"
     LINEAGE_RECORDED = "LINEAGE_RECORDED"
     METRIC_THRESHOLD = "METRIC_THRESHOLD"
+    RECENT_EVALUATION = "RECENT_EVALUATION"
 
 
 COMPARISONS = {
@@ -94,16 +95,33 @@ COMPARISONS = {
 }
 
 
+def _age(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds / size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 @dataclass(frozen=True, slots=True)
 class Check:
     kind: CheckKind
     metric: str = ""
     comparison: str = ""
     threshold: float = 0.0
+    dataset_uri: str = ""
+    """RECENT_EVALUATION: the dataset the evaluation was made on."""
+    dataset_digest: str = ""
+    """RECENT_EVALUATION: its digest; empty = any."""
+    max_age_s: float = 0.0
+    """RECENT_EVALUATION: the most the newest evaluation's age may be; 0 = any."""
 
     def __str__(self) -> str:
         if self.kind is CheckKind.METRIC_THRESHOLD:
             return f"metrics.{self.metric} {self.comparison} {self.threshold:g}"
+        if self.kind is CheckKind.RECENT_EVALUATION:
+            on = self.dataset_uri + (f"@{self.dataset_digest}" if self.dataset_digest else "")
+            within = f" within {_age(self.max_age_s)}" if self.max_age_s else ""
+            return f"recent evaluation {self.metric} {self.comparison} {self.threshold:g} on {on}{within}"
         return self.kind.value
 
 
@@ -123,6 +141,16 @@ DEFAULT_POLICY = Policy()
 
 
 @dataclass(frozen=True, slots=True)
+class EvaluationFact:
+    """The newest evaluation of a version on one dataset (uri, digest), from the lineage topic."""
+
+    dataset_uri: str
+    dataset_digest: str
+    evaluate_time: datetime
+    metrics: Mapping[str, float]
+
+
+@dataclass(frozen=True, slots=True)
 class VersionFacts:
     """What the reference caches know about a version; only used to validate."""
 
@@ -131,6 +159,7 @@ class VersionFacts:
     metrics: Mapping[str, float] = field(default_factory=dict)
     has_signature: bool = False
     lineage_recorded: bool = False
+    evaluations: tuple[EvaluationFact, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,7 +377,17 @@ def check_policy(policy: Policy, field_: str = "policy") -> None:
     if len(policy.checks) > MAX_POLICY_CHECKS:
         raise InvalidArgument.of(f"{field_}.required_checks", f"at most {MAX_POLICY_CHECKS} checks")
     for i, check in enumerate(policy.checks):
-        if check.kind is CheckKind.METRIC_THRESHOLD:
+        if check.kind is CheckKind.RECENT_EVALUATION:
+            where = f"{field_}.required_checks[{i}]"
+            if not check.dataset_uri:
+                raise InvalidArgument.of(
+                    f"{where}.dataset_uri", "is required: the dataset the evaluation is on"
+                )
+            check_text(check.dataset_uri, f"{where}.dataset_uri", 2048)
+            check_text(check.dataset_digest, f"{where}.dataset_digest", 256)
+            if not 0 <= check.max_age_s <= 10 * 365 * 86400:
+                raise InvalidArgument.of(f"{where}.max_age", "must be between 0 and 10 years")
+        if check.kind in (CheckKind.METRIC_THRESHOLD, CheckKind.RECENT_EVALUATION):
             if not check.metric:
                 raise InvalidArgument.of(f"{field_}.required_checks[{i}].metric", "is required")
             # A metric name is a versioning metrics key: short, one line.

@@ -6,6 +6,7 @@ isort:skip_file
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
+from google.protobuf import duration_pb2 as _duration_pb2
 from google.protobuf import field_mask_pb2 as _field_mask_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
@@ -224,6 +225,10 @@ class RequiredCheck(_message.Message):
         """Lineage was recorded for the version."""
         KIND_METRIC_THRESHOLD: RequiredCheck._Kind.ValueType  # 4
         """A metric of the version passes a threshold."""
+        KIND_RECENT_EVALUATION: RequiredCheck._Kind.ValueType  # 5
+        """The version's newest evaluation on a dataset (recorded with the lineage
+        service's RecordEvaluation) is recent enough and its metric passes a threshold.
+        """
 
     class Kind(_Kind, metaclass=_KindEnumTypeWrapper):
         """What is checked."""
@@ -238,6 +243,10 @@ class RequiredCheck(_message.Message):
     """Lineage was recorded for the version."""
     KIND_METRIC_THRESHOLD: RequiredCheck.Kind.ValueType  # 4
     """A metric of the version passes a threshold."""
+    KIND_RECENT_EVALUATION: RequiredCheck.Kind.ValueType  # 5
+    """The version's newest evaluation on a dataset (recorded with the lineage
+    service's RecordEvaluation) is recent enough and its metric passes a threshold.
+    """
 
     class _Comparison:
         ValueType = _typing.NewType("ValueType", _builtins.int)
@@ -274,6 +283,9 @@ class RequiredCheck(_message.Message):
     METRIC_FIELD_NUMBER: _builtins.int
     COMPARISON_FIELD_NUMBER: _builtins.int
     THRESHOLD_FIELD_NUMBER: _builtins.int
+    DATASET_URI_FIELD_NUMBER: _builtins.int
+    DATASET_DIGEST_FIELD_NUMBER: _builtins.int
+    MAX_AGE_FIELD_NUMBER: _builtins.int
     kind: Global___RequiredCheck.Kind.ValueType
     """What is checked."""
     metric: _builtins.str
@@ -282,6 +294,18 @@ class RequiredCheck(_message.Message):
     """For KIND_METRIC_THRESHOLD: the comparison."""
     threshold: _builtins.float
     """For KIND_METRIC_THRESHOLD: the threshold."""
+    dataset_uri: _builtins.str
+    """For KIND_RECENT_EVALUATION (which also uses metric, comparison and threshold):
+    the URI of the dataset the evaluation was made on; required.
+    """
+    dataset_digest: _builtins.str
+    """For KIND_RECENT_EVALUATION: the dataset's digest; empty = any digest of it."""
+    @_builtins.property
+    def max_age(self) -> _duration_pb2.Duration:
+        """For KIND_RECENT_EVALUATION: the most the newest evaluation's age (from its
+        evaluation time to the decision) may be; unset or 0 = any age.
+        """
+
     def __init__(
         self,
         *,
@@ -289,10 +313,13 @@ class RequiredCheck(_message.Message):
         metric: _builtins.str = ...,
         comparison: Global___RequiredCheck.Comparison.ValueType = ...,
         threshold: _builtins.float = ...,
+        dataset_uri: _builtins.str = ...,
+        dataset_digest: _builtins.str = ...,
+        max_age: _duration_pb2.Duration | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["max_age", b"max_age"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "kind", b"kind", "metric", b"metric", "threshold", b"threshold"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["comparison", b"comparison", "dataset_digest", b"dataset_digest", "dataset_uri", b"dataset_uri", "kind", b"kind", "max_age", b"max_age", "metric", b"metric", "threshold", b"threshold"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
