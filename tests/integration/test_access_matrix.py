@@ -49,6 +49,8 @@ from modelreg.gen.lineage.v1 import lineage_pb2 as lin
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2 as pro
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
+from modelreg.gen.relay.v1 import webhooks_pb2 as wh
+from modelreg.gen.relay.v1 import webhooks_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2 as ver
 from modelreg.gen.versioning.v1 import versioning_pb2_grpc
 from modelreg.grpcutil.tokenfile import create_token
@@ -75,8 +77,9 @@ SERVICES = {
     "promotion": "/modelreg.promotion.v1.PromotionService/",
     "access": "/modelreg.catalog.v1.AccessService/",
     "audit": "/modelreg.audit.v1.AuditService/",
+    "events": "/modelreg.relay.v1.WebhookService/",
 }
-TOPICS = [f"modelreg.{s}.v1" for s in ("catalog", "versioning", "lineage", "promotion", "audit")]
+TOPICS = [f"modelreg.{s}.v1" for s in ("catalog", "versioning", "lineage", "promotion", "audit", "events")]
 METHODS = [m for m in TABLE if m.startswith(tuple(SERVICES.values()))]
 
 
@@ -130,6 +133,7 @@ class Stack:
             "lineage": lineage_pb2_grpc.LineageServiceStub,
             "promotion": promotion_pb2_grpc.PromotionServiceStub,
             "audit": audit_pb2_grpc.AuditServiceStub,
+            "events": webhooks_pb2_grpc.WebhookServiceStub,
         }[service](channel)
 
     def md(self, principal: str) -> list[tuple[str, str]]:
@@ -156,6 +160,7 @@ async def stack(
 ) -> AsyncIterator[Stack]:
     from modelreg.audit.main import spec as audit
     from modelreg.catalog.main import spec as catalog
+    from modelreg.events.main import spec as events
     from modelreg.lineage.main import spec as lineage
     from modelreg.promotion.main import spec as promotion
     from modelreg.versioning.main import spec as versioning
@@ -182,6 +187,7 @@ async def stack(
             checkpoint_every=10**9,
             checkpoint_interval_s=3600,
         ),
+        "events": events(f"rbac_events_{suffix}"),
     }
     home, other = unique("home"), unique("other")
     hosts: dict[str, ServiceHost] = {}
@@ -257,7 +263,10 @@ def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
     version, absent = f"{model}/versions/1", f"{model}/versions/999"
     node = f"model_version:{version}"
     mask = field_mask_pb2.FieldMask(paths=["description"])
-    c, v, li, p, a, au = (SERVICES[s] for s in SERVICES)
+    c, v, li, p, a, au, ev = (SERVICES[s] for s in SERVICES)
+    hook = f"{parent}/webhooks/absent"
+    # A host that never resolves: an allowed create is INVALID_ARGUMENT and changes nothing.
+    endpoint = wh.Webhook(url="https://hooks.invalid/x", secret="whsec_" + "QUJD" * 8)
     return {
         c + "CreateRegisteredModel": lambda: cat.CreateRegisteredModelRequest(
             parent=parent, registered_model_id=unique("m"), registered_model=cat.RegisteredModel()
@@ -383,6 +392,19 @@ def requests(stack: Stack, ns: str) -> dict[str, Callable[[], Message]]:
         au + "ExportAudit": lambda: aud.ExportAuditRequest(parent=parent),
         au + "ListAuditKeys": lambda: aud.ListAuditKeysRequest(),
         au + "ListCheckpoints": lambda: aud.ListCheckpointsRequest(),
+        ev + "CreateWebhook": lambda: wh.CreateWebhookRequest(
+            parent=parent, webhook_id=unique("w"), webhook=endpoint
+        ),
+        ev + "GetWebhook": lambda: wh.GetWebhookRequest(name=hook),
+        ev + "ListWebhooks": lambda: wh.ListWebhooksRequest(parent=parent),
+        ev + "UpdateWebhook": lambda: wh.UpdateWebhookRequest(
+            webhook=wh.Webhook(name=hook, mlflow_headers=True),
+            update_mask=field_mask_pb2.FieldMask(paths=["mlflow_headers"]),
+        ),
+        ev + "DeleteWebhook": lambda: wh.DeleteWebhookRequest(name=hook),
+        ev + "TestWebhook": lambda: wh.TestWebhookRequest(name=hook),
+        ev + "ListWebhookDeliveries": lambda: wh.ListWebhookDeliveriesRequest(name=hook),
+        ev + "RedeliverWebhook": lambda: wh.RedeliverWebhookRequest(name=hook, from_position=1),
     }
 
 

@@ -69,6 +69,7 @@ LINEAGE = "/modelreg.lineage.v1.LineageService/"
 PROMOTION = "/modelreg.promotion.v1.PromotionService/"
 ACCESS = "/modelreg.catalog.v1.AccessService/"
 AUDIT = "/modelreg.audit.v1.AuditService/"
+WEBHOOKS = "/modelreg.relay.v1.WebhookService/"
 
 TABLE: Mapping[str, Permission] = {
     # catalog
@@ -138,6 +139,15 @@ TABLE: Mapping[str, Permission] = {
     AUDIT + "ListAuditKeys": _filtered(),
     AUDIT + "ListCheckpoints": _filtered(),
     AUDIT + "ExportAudit": _ns(V, "parent", empty_means_all=True),
+    # webhooks (served by the events relay): they send a namespace's events out, admin only
+    WEBHOOKS + "CreateWebhook": _ns(ADM, "parent"),
+    WEBHOOKS + "GetWebhook": _ns(ADM, "name"),
+    WEBHOOKS + "ListWebhooks": _ns(ADM, "parent"),
+    WEBHOOKS + "UpdateWebhook": _ns(ADM, "webhook.name"),
+    WEBHOOKS + "DeleteWebhook": _ns(ADM, "name"),
+    WEBHOOKS + "TestWebhook": _ns(ADM, "name"),
+    WEBHOOKS + "ListWebhookDeliveries": _ns(ADM, "name"),
+    WEBHOOKS + "RedeliverWebhook": _ns(ADM, "name"),
     # access (served by catalog): grants are admin only
     ACCESS + "GrantRole": _ns(ADM, "parent"),
     ACCESS + "RevokeRole": _ns(ADM, "parent"),

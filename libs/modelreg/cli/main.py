@@ -19,6 +19,7 @@ from modelreg.cli import (
     promotion,
     tokens,
     versions,
+    webhooks,
 )
 from modelreg.cli import demo as demo_module
 from modelreg.cli import dev as dev_module
@@ -36,6 +37,7 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(access.app, name="access")
 app.add_typer(deployments.app, name="deployments")
 app.add_typer(evaluations.app, name="evaluations")
+app.add_typer(webhooks.app, name="webhooks")
 promotion.register(app)
 console = Console()
 

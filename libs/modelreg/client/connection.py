@@ -21,6 +21,7 @@ from modelreg.gen.audit.v1 import audit_pb2_grpc
 from modelreg.gen.catalog.v1 import access_pb2_grpc, catalog_pb2_grpc
 from modelreg.gen.lineage.v1 import lineage_pb2_grpc
 from modelreg.gen.promotion.v1 import promotion_pb2_grpc
+from modelreg.gen.relay.v1 import webhooks_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2_grpc
 from modelreg.runtime.tls import ClientTls, secure_channel
 
@@ -46,6 +47,7 @@ class Endpoints:
     lineage: str = "127.0.0.1:50053"
     promotion: str = "127.0.0.1:50054"
     audit: str = "127.0.0.1:50055"
+    events: str = "127.0.0.1:50056"
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Endpoints:
@@ -143,6 +145,13 @@ class Connection:
         return cast(
             "audit_pb2_grpc.AuditServiceAsyncStub",
             audit_pb2_grpc.AuditServiceStub(self._channel(self.endpoints.audit)),
+        )
+
+    @cached_property
+    def webhooks(self) -> webhooks_pb2_grpc.WebhookServiceAsyncStub:
+        return cast(
+            "webhooks_pb2_grpc.WebhookServiceAsyncStub",
+            webhooks_pb2_grpc.WebhookServiceStub(self._channel(self.endpoints.events)),
         )
 
     def metadata(self) -> list[tuple[str, str]]:

@@ -1,6 +1,6 @@
 """The typed Python SDK: `AsyncRegistry` (asyncio) and `Registry` (blocking), each with
-one sub-client per service: `catalog`, `versioning`, `lineage`, `promotion`, `audit`, and `access`
-(grants of roles).
+one sub-client per service: `catalog`, `versioning`, `lineage`, `promotion`, `audit`, `access`
+(grants of roles) and `webhooks` (the events relay).
 
 The sub-clients share one connection: its channels, its bearer token and its
 consistency token. Every write's token is merged into the client's, and every
@@ -23,6 +23,7 @@ from modelreg.client.errors import DeadlineExceeded, RegistryError, Unavailable
 from modelreg.client.lineage import LineageClient, SyncLineageClient
 from modelreg.client.promotion import PromotionClient, SyncPromotionClient
 from modelreg.client.versioning import SyncVersioningClient, VersioningClient
+from modelreg.client.webhooks import SyncWebhooksClient, WebhooksClient
 from modelreg.runtime.tls import ClientTls
 
 
@@ -51,6 +52,7 @@ class AsyncRegistry:
         self.promotion = PromotionClient(self._connection)
         self.audit = AuditClient(self._connection)
         self.access = AccessClient(self._connection)
+        self.webhooks = WebhooksClient(self._connection)
 
     @property
     def endpoints(self) -> Endpoints:
@@ -103,6 +105,7 @@ class Registry:
         self.promotion = SyncPromotionClient(self._async.promotion, self._loop)
         self.audit = SyncAuditClient(self._async.audit, self._loop)
         self.access = SyncAccessClient(self._async.access, self._loop)
+        self.webhooks = SyncWebhooksClient(self._async.webhooks, self._loop)
 
     @property
     def endpoints(self) -> Endpoints:

@@ -25,6 +25,13 @@ AUTH = {
     "MODELREG_AUTH_TOKENS": ",".join(f"{t}={p}" for p, t in TOKENS.items()),
     "MODELREG_ROLES": ROLES,
 }
+WEBHOOKS = {
+    # The tests' receivers listen on 127.0.0.1: allowed explicitly, nothing else private is.
+    "MODELREG_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+    "MODELREG_WEBHOOK_MAX_ATTEMPTS": "3",
+    "MODELREG_WEBHOOK_BACKOFF_S": "0.05",
+    "MODELREG_WEBHOOK_TIMEOUT_S": "3",
+}
 
 
 @dataclass
@@ -34,9 +41,7 @@ class Stack:
 
     @property
     def endpoints(self) -> Endpoints:
-        return Endpoints(
-            **{name: f"127.0.0.1:{h.port}" for name, h in self.hosts.items() if name != "events"}
-        )
+        return Endpoints(**{name: f"127.0.0.1:{h.port}" for name, h in self.hosts.items()})
 
     def client(self, principal: str) -> AsyncRegistry:
         return AsyncRegistry(self.endpoints, bearer_token=TOKENS[principal])
@@ -96,13 +101,13 @@ async def stack(settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 
     own = with_own_topics(settings, "events")
     suffix = uuid.uuid4().hex[:6]
-    specs = {
-        **registry_specs(suffix, Path(tmp_path_factory.mktemp("ev-blobs"))),
-        "events": events(f"ev_{suffix}"),
-    }
     async with AsyncExitStack() as stack_:
         hosts = {}
-        with environment(AUTH):
+        with environment({**AUTH, **WEBHOOKS}):
+            specs = {
+                **registry_specs(suffix, Path(tmp_path_factory.mktemp("ev-blobs"))),
+                "events": events(f"ev_{suffix}"),
+            }
             for name, spec in specs.items():
                 hosts[name] = await stack_.enter_async_context(serving(spec, own))  # type: ignore[arg-type]
         yield Stack(own, hosts)

@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaProducer
 
 from modelreg.eventlog.kafka import KafkaSettings, partition_for
 from modelreg.events.adapters.codec import to_kafka
+from modelreg.events.adapters.webhook_store import published_channel
 from modelreg.projections.schema import progress_channel, quote_schema
 
 log = structlog.get_logger(__name__)
@@ -144,6 +145,7 @@ class OutboxPublisher:
                 list(range(1, len(rows) + 1)),
                 base,
             )
+            await conn.execute("SELECT pg_notify($1, '')", published_channel(self._schema))
         self.published += len(rows)
         if self._on_published is not None:
             self._on_published(len(rows))

@@ -1,0 +1,271 @@
+"""The webhook tables: subscriptions (a fold of the relay's own topic), and the
+dispatcher's operational state, which is not derived from the log: each subscription's
+cursor and the delivery log (one row per attempt; dead letters are rows with outcome
+`dead` or `failed`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+import asyncpg
+
+from modelreg.commands.contracts import Loaded
+from modelreg.eventlog.fold import EMPTY_HEAD, head_of
+from modelreg.events.adapters import webhook_codec
+from modelreg.events.domain.webhooks import DeliveryRecord, Published, State, Webhook, evolve
+from modelreg.projections.batch import AcceptedEvent
+from modelreg.projections.schema import quote_schema
+
+
+def webhook_tables(schema: str) -> str:
+    s = quote_schema(schema)
+    return f"""
+CREATE TABLE IF NOT EXISTS {s}.webhooks (
+    name            text PRIMARY KEY,
+    namespace       text NOT NULL,
+    url             text NOT NULL,
+    event_types     text[] NOT NULL,
+    model           text NOT NULL,
+    mlflow_headers  boolean NOT NULL,
+    state           text NOT NULL,
+    disabled_reason text NOT NULL,
+    sealed_secrets  bytea[] NOT NULL,
+    rotated_at      timestamptz,
+    create_time     timestamptz NOT NULL,
+    update_time     timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.webhook_cursors (
+    name     text PRIMARY KEY,
+    position bigint NOT NULL
+);
+CREATE TABLE IF NOT EXISTS {s}.webhook_deliveries (
+    id           bigserial PRIMARY KEY,
+    webhook      text NOT NULL,
+    event_id     text NOT NULL,
+    event_type   text NOT NULL,
+    position     bigint NOT NULL,
+    attempt      integer NOT NULL,
+    status_code  integer NOT NULL,
+    latency_ms   double precision NOT NULL,
+    error        text NOT NULL,
+    outcome      text NOT NULL,
+    attempt_time timestamptz NOT NULL DEFAULT now()
+);
+CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON {s}.webhook_deliveries (webhook, id DESC);
+"""
+
+
+def published_channel(schema: str) -> str:
+    """The NOTIFY channel on which the publisher (and a redelivery) wake the dispatcher."""
+    quote_schema(schema)
+    return f"modelreg_published_{schema}"
+
+
+def _row(webhook: Webhook) -> tuple[object, ...]:
+    return (
+        webhook.name,
+        webhook.namespace,
+        webhook.url,
+        list(webhook.event_types),
+        webhook.model,
+        webhook.mlflow_headers,
+        webhook.state.value,
+        webhook.disabled_reason,
+        list(webhook.sealed_secrets),
+        webhook.rotated_at,
+        webhook.create_time,
+        webhook.update_time,
+    )
+
+
+def webhook_of(row: asyncpg.Record) -> Webhook:
+    return Webhook(
+        name=row["name"],
+        url=row["url"],
+        event_types=tuple(row["event_types"]),
+        model=row["model"],
+        mlflow_headers=row["mlflow_headers"],
+        state=State(row["state"]),
+        disabled_reason=row["disabled_reason"],
+        sealed_secrets=tuple(bytes(b) for b in row["sealed_secrets"]),
+        rotated_at=row["rotated_at"],
+        create_time=row["create_time"],
+        update_time=row["update_time"],
+    )
+
+
+COLUMNS = (
+    "name, namespace, url, event_types, model, mlflow_headers, state, disabled_reason,"
+    " sealed_secrets, rotated_at, create_time, update_time"
+)
+
+
+class WebhookProjection:
+    """Folds the relay's own topic into `webhooks`."""
+
+    name = "events-webhooks"
+    read_model_tables = ("webhooks",)
+    stream_scope = ""
+
+    def ddl(self, schema: str) -> str:
+        return webhook_tables(schema)
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
+        s = quote_schema(schema)
+        for accepted in events:
+            event = webhook_codec.decode(accepted.envelope)
+            if event is None:
+                continue
+            stream = accepted.envelope.stream
+            row = await conn.fetchrow(f"SELECT {COLUMNS} FROM {s}.webhooks WHERE name = $1", stream)
+            state = webhook_of(row) if row else None
+            after = evolve(state, event, accepted.envelope.occurred_at.ToDatetime(tzinfo=UTC))
+            if after is None:
+                await conn.execute(f"DELETE FROM {s}.webhooks WHERE name = $1", stream)
+                continue
+            await conn.execute(
+                f"INSERT INTO {s}.webhooks ({COLUMNS})"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                " ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, event_types = EXCLUDED.event_types,"
+                " model = EXCLUDED.model, mlflow_headers = EXCLUDED.mlflow_headers, state = EXCLUDED.state,"
+                " disabled_reason = EXCLUDED.disabled_reason, sealed_secrets = EXCLUDED.sealed_secrets,"
+                " rotated_at = EXCLUDED.rotated_at, update_time = EXCLUDED.update_time",
+                *_row(after),
+            )
+
+
+class PostgresWebhooks:
+    """Reads the subscriptions and keeps the dispatcher's cursors and delivery log."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str) -> None:
+        self._pool = pool
+        self._s = quote_schema(schema)
+        self.channel = published_channel(schema)
+
+    async def load(self, stream: str) -> Loaded[Webhook | None]:
+        s = self._s
+        row = await self._pool.fetchrow(
+            f"SELECT h.revision AS head_revision, h.hash AS head_hash, w.*"
+            f" FROM (SELECT $1::text AS stream) AS wanted"
+            f" LEFT JOIN {s}.stream_heads h ON h.stream = wanted.stream"
+            f" LEFT JOIN {s}.webhooks w ON w.name = wanted.stream",
+            stream,
+        )
+        assert row is not None
+        head = (
+            head_of(row["head_revision"], row["head_hash"])
+            if row["head_revision"] is not None
+            else EMPTY_HEAD
+        )
+        return Loaded(webhook_of(row) if row["name"] else None, head)
+
+    async def get(self, name: str) -> Webhook | None:
+        row = await self._pool.fetchrow(f"SELECT {COLUMNS} FROM {self._s}.webhooks WHERE name = $1", name)
+        return webhook_of(row) if row else None
+
+    async def list(self, namespace: str) -> Sequence[Webhook]:
+        rows = await self._pool.fetch(
+            f"SELECT {COLUMNS} FROM {self._s}.webhooks WHERE namespace = $1 ORDER BY name", namespace
+        )
+        return [webhook_of(r) for r in rows]
+
+    async def active(self) -> Sequence[Webhook]:
+        rows = await self._pool.fetch(f"SELECT {COLUMNS} FROM {self._s}.webhooks WHERE state = 'active'")
+        return [webhook_of(r) for r in rows]
+
+    async def cursor(self, name: str) -> int:
+        value = await self._pool.fetchval(
+            f"SELECT position FROM {self._s}.webhook_cursors WHERE name = $1", name
+        )
+        return int(value) if value is not None else -1
+        # -1: never started (the dispatcher begins at the publish position it first sees)
+
+    async def start_cursor(self, name: str) -> int:
+        """A new subscription gets the events published from now on."""
+        await self._pool.execute(
+            f"INSERT INTO {self._s}.webhook_cursors (name, position)"
+            f" SELECT $1, coalesce(max(position), 0) FROM {self._s}.outbox ON CONFLICT (name) DO NOTHING",
+            name,
+        )
+        return await self.cursor(name)
+
+    async def advance(self, name: str, expected: int, position: int) -> bool:
+        """Compare-and-set: False when a redelivery moved the cursor meanwhile."""
+        done = await self._pool.execute(
+            f"UPDATE {self._s}.webhook_cursors SET position = $3 WHERE name = $1 AND position = $2",
+            name,
+            expected,
+            position,
+        )
+        return str(done).endswith(" 1")
+
+    async def rewind(self, name: str, *, from_position: int | None, from_time: datetime | None) -> int:
+        """Moves the cursor to just before the first event at or after the position or time."""
+        s = self._s
+        if from_time is not None:
+            first = await self._pool.fetchval(
+                f"SELECT min(position) FROM {s}.outbox WHERE published_at >= $1", from_time
+            )
+        else:
+            first = await self._pool.fetchval(
+                f"SELECT min(position) FROM {s}.outbox WHERE position >= $1", max(1, from_position or 1)
+            )
+        if first is None:
+            first = int(await self._pool.fetchval(f"SELECT coalesce(max(position), 0) FROM {s}.outbox")) + 1
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                f"INSERT INTO {s}.webhook_cursors (name, position) VALUES ($1, $2)"
+                " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+                name,
+                int(first) - 1,
+            )
+            await conn.execute("SELECT pg_notify($1, $2)", self.channel, name)
+        return int(first) - 1
+
+    async def next_events(self, webhook: Webhook, after: int, limit: int = 100) -> Sequence[Published]:
+        """Published events past the cursor that the subscription wants, in publish order."""
+        prefix = webhook.model if webhook.model else f"namespaces/{webhook.namespace}/models/"
+        subject_sql = "subject = $2" if webhook.model else "starts_with(subject, $2)"
+        types = list(webhook.event_types)
+        rows = await self._pool.fetch(
+            f"SELECT position, event_id, type, subject, occurred_at, data FROM {self._s}.outbox"
+            f" WHERE position > $1 AND {subject_sql}"
+            " AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[]))"
+            f" ORDER BY position LIMIT {int(limit)}",
+            after,
+            prefix,
+            types,
+        )
+        return [
+            Published(r["position"], r["event_id"], r["type"], r["subject"], r["occurred_at"], r["data"])
+            for r in rows
+        ]
+
+    async def record(self, delivery: DeliveryRecord) -> None:
+        await self._pool.execute(
+            f"INSERT INTO {self._s}.webhook_deliveries (webhook, event_id, event_type, position, attempt,"
+            " status_code, latency_ms, error, outcome, attempt_time)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            delivery.webhook,
+            delivery.event_id,
+            delivery.event_type,
+            delivery.position,
+            delivery.attempt,
+            delivery.status_code,
+            delivery.latency_ms,
+            delivery.error,
+            delivery.outcome,
+            delivery.attempt_time,
+        )
+
+    async def deliveries(self, name: str, *, dead_only: bool, limit: int) -> Sequence[DeliveryRecord]:
+        where = " AND outcome IN ('dead', 'failed')" if dead_only else ""
+        rows = await self._pool.fetch(
+            "SELECT webhook, event_id, event_type, position, attempt, status_code, latency_ms, error,"
+            f" outcome, attempt_time FROM {self._s}.webhook_deliveries WHERE webhook = $1{where}"
+            f" ORDER BY id DESC LIMIT {int(limit)}",
+            name,
+        )
+        return [DeliveryRecord(*r.values()) for r in rows]
