@@ -94,6 +94,48 @@ def test_an_applied_transition_also_publishes_each_stage_alias_and_split_it_move
 
 
 def test_internal_only_events_are_not_published() -> None:
-    for field in ("namespace_created", "role_granted", "access_refused", "promotion_policy_set"):
+    for field in (
+        "namespace_created",
+        "role_granted",
+        "access_refused",
+        "promotion_policy_set",
+        "degradation_thresholds_set",
+    ):
         assert field not in RULES
         assert public_events(Internal("e", MODEL, "a", field, {})) == []
+
+
+def test_an_evaluation_that_crossed_a_threshold_also_publishes_version_degraded() -> None:
+    version = f"{MODEL}/versions/3"
+    payload = {
+        "evaluation": {
+            "model_version": version,
+            "kind": "KIND_PRODUCTION",
+            "metrics": {"auc": 0.8, "latency_ms": 70.0},
+            "evaluate_time": "2026-12-01T00:00:00Z",
+            "window": {
+                "environment": "prod",
+                "start_time": "2026-11-30T00:00:00Z",
+                "end_time": "2026-12-01T00:00:00Z",
+            },
+        },
+        "judged": ["auc", "latency_ms"],
+        "breaching": ["auc", "latency_ms"],
+        "degraded": [
+            {"model_version": version, "metric": "auc", "value": 0.8,
+             "threshold": {"metric": "auc", "comparison": "COMPARISON_GREATER_OR_EQUAL", "threshold": 0.85}},
+            {"model_version": version, "metric": "latency_ms", "value": 70.0,
+             "threshold": {"metric": "latency_ms", "comparison": "COMPARISON_LESS", "threshold": 50.0}},
+        ],
+    }  # fmt: skip
+    events = public_events(Internal("e9", MODEL, "monitor", "evaluation_recorded", payload))
+    assert [(e.id, e.type) for e in events] == [
+        ("e9", "evaluation.recorded"),
+        ("e9/version.degraded/auc", "version.degraded"),
+        ("e9/version.degraded/latency_ms", "version.degraded"),
+    ]
+    assert events[0].data["degraded"] == ["auc", "latency_ms"] and events[0].data["kind"] == "PRODUCTION"
+    assert (events[1].data["comparison"], events[1].data["threshold"]) == ("GREATER_OR_EQUAL", 0.85)
+    assert events[1].data["evaluation"] == f"{version}/evaluations/e9"
+    for event in events:
+        jsonschema.validate(event.data, schema_of(event.type))

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import defaultdict
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jsonschema
@@ -88,6 +88,11 @@ async def workload(stack: Stack) -> str:
         code = await alice.promotion.update_deployment(m0, "prod", image=image, reason="hotfix")
         await bob.promotion.approve(code.name, comment="ok")
         await alice.promotion.report_deployment(m0, "prod", "SUCCEEDED", revision=3, detail="rolled out")
+        # A production evaluation below the model's threshold: one version.degraded.
+        await alice.lineage.set_degradation_thresholds(m0, {"auc": (">=", 0.85)})
+        window = (datetime(2026, 12, 1, tzinfo=UTC), datetime(2026, 12, 2, tzinfo=UTC))
+        for auc in (0.9, 0.8, 0.7):
+            await alice.lineage.record_evaluation(f"{m0}/1", {"auc": auc}, kind="PRODUCTION", window=window)
         refused = await alice.promotion.request_promotion(m0, {"PRODUCTION": 2})
         await bob.promotion.reject(refused.name, comment="not yet")
         await alice.versioning.deprecate_version(f"{m0}/2", reason="slow")
@@ -131,6 +136,7 @@ async def test_every_accepted_change_is_published_once_by_id(
         "version.created", "version.ready", "version.deprecated", "lineage.recorded",
         "transition.requested", "transition.rejected", "transition.applied", "rollback.applied",
         "stage.moved", "alias.moved", "traffic_split.changed", "deployment.revised", "deployment.reported",
+        "evaluation.recorded", "version.degraded",
     } <= types  # fmt: skip
     m0 = f"namespaces/{workload}/models/m0"
     stages = [r.data for r in unique_records if r.subject == m0 and r.type == "io.modelreg.stage.moved.v1"]
@@ -159,6 +165,14 @@ async def test_every_accepted_change_is_published_once_by_id(
         "SUCCEEDED",
         "alice",
     )
+    evaluations = [r.data for r in unique_records if r.type == "io.modelreg.evaluation.recorded.v1"]
+    assert [(e["metrics"]["auc"], e["degraded"]) for e in evaluations] == [
+        (0.9, []),
+        (0.8, ["auc"]),
+        (0.7, []),
+    ]
+    [degraded] = [r.data for r in unique_records if r.type == "io.modelreg.version.degraded.v1"]
+    assert (degraded["version"], degraded["metric"], degraded["value"]) == (1, "auc", 0.8)
     [rollback] = [r for r in unique_records if r.type == "io.modelreg.rollback.applied.v1"]
     assert rollback.data["transition"]["rollback_reason"] == "v2 is slow"
 

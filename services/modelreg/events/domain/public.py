@@ -193,6 +193,45 @@ def _report(event: Internal) -> Data:
     return data
 
 
+def _evaluation(event: Internal) -> Data:
+    evaluation = dict(event.payload.get("evaluation", {}))
+    version = str(evaluation.get("model_version", ""))
+    data = _base(event) | {
+        "evaluation": f"{version}/evaluations/{event.event_id}",
+        "version_name": version,
+        "version": _version_of(version),
+        "kind": str(evaluation.get("kind", "")).removeprefix("KIND_"),
+        "metrics": {str(k): float(v) for k, v in dict(evaluation.get("metrics", {})).items()},
+        "evaluate_time": str(evaluation.get("evaluate_time", "")),
+        "degraded": [str(d.get("metric", "")) for d in event.payload.get("degraded", [])],
+    }
+    for name in ("dataset", "window", "tool", "run"):
+        if name in evaluation:
+            data[name] = evaluation[name]
+    return data
+
+
+def _derived_of_evaluation(event: Internal) -> list[PublicEvent]:
+    """One `version.degraded` per degradation threshold the evaluation crossed."""
+    version = str(dict(event.payload.get("evaluation", {})).get("model_version", ""))
+    derived = []
+    for crossing in event.payload.get("degraded", []):
+        metric = str(crossing.get("metric", ""))
+        threshold = dict(crossing.get("threshold", {}))
+        data = _base(event) | {
+            "version_name": version,
+            "version": _version_of(version),
+            "metric": metric,
+            "value": float(crossing.get("value", 0.0)),
+            "comparison": str(threshold.get("comparison", "")).removeprefix("COMPARISON_"),
+            "threshold": float(threshold.get("threshold", 0.0)),
+            "evaluation": f"{version}/evaluations/{event.event_id}",
+        }
+        kind = "version.degraded"
+        derived.append(PublicEvent(f"{event.event_id}/{kind}/{metric}", kind, event.stream, data))
+    return derived
+
+
 @dataclass(frozen=True, slots=True)
 class Rule:
     type: str | Callable[[Internal], str]
@@ -216,6 +255,7 @@ RULES: Mapping[str, Rule] = {
     # lineage
     "lineage_recorded": Rule("lineage.recorded", _copy("record")),
     "lineage_record_superseded": Rule("lineage.superseded", _copy("record", "superseded_record", "reason")),
+    "evaluation_recorded": Rule("evaluation.recorded", _evaluation, _derived_of_evaluation),
     # promotion
     "transition_requested": Rule("transition.requested", _transition_of),
     "transition_approved": Rule("transition.approved", _transition_of),
@@ -227,7 +267,13 @@ RULES: Mapping[str, Rule] = {
 """Internal payload field (the envelope's oneof) -> rule. Fields not listed (namespaces,
 grants, manifests, retention and promotion policies, denials, checkpoints) stay internal."""
 
-DERIVED_TYPES = ("stage.moved", "alias.moved", "traffic_split.changed", "deployment.revised")
+DERIVED_TYPES = (
+    "stage.moved",
+    "alias.moved",
+    "traffic_split.changed",
+    "deployment.revised",
+    "version.degraded",
+)
 CHOSEN_TYPES = ("transition.applied", "rollback.applied")
 """The types a rule with a chosen type (transition_applied) picks from."""
 
