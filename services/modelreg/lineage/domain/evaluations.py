@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from modelreg.comparisons import COMPARISONS
 from modelreg.errors import InvalidArgument
 from modelreg.lineage.domain.values import (
     MAX_PARAM_KEY_CHARS,
@@ -31,13 +32,6 @@ MAX_METRICS = 64
 MAX_THRESHOLDS = 64
 MAX_TOOL_BYTES = 256
 MAX_RUN_BYTES = 2048
-
-COMPARISONS = {
-    ">=": lambda a, b: a >= b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    "<": lambda a, b: a < b,
-}
 
 
 class Kind(StrEnum):

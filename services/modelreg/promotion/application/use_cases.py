@@ -301,20 +301,7 @@ class Promotion:
                 f"deployment {change.environment} of {model} has no traffic split: set its weights first"
             )
         check_deployment(merged, "deployment")
-        policy, facts = await asyncio.gather(
-            self._policy(model), self._facts.facts(model, sorted(referenced_versions((), (merged,))))
-        )
-        command = CreateTransition(
-            f"{model}/transitionRequests/{uuid.uuid4().hex}",
-            (),
-            (merged,),
-            reason,
-            context.actor,
-            datetime.now(UTC),
-            etag=etag,
-            policy=policy,
-            facts=facts,
-        )
+        command = await self._deployment_transition(model, merged, reason, etag, context)
 
         def decide_merged(state: Aggregate) -> Event:
             again = merge_deployment(state.pointers.deployments.get(change.environment), change, fields)
@@ -324,6 +311,35 @@ class Promotion:
 
         result = await self._commands.run(model, context, decide_merged)
         return await self._read_back(result.event_id, result.token)
+
+    async def _deployment_transition(
+        self,
+        model: str,
+        spec: Deployment,
+        reason: str,
+        etag: str,
+        context: EventContext,
+        *,
+        rollback: bool = False,
+    ) -> CreateTransition:
+        """The transition request that makes `spec` the environment's next revision, under the model's
+        policy and with the facts of the versions it serves."""
+        policy, facts = await asyncio.gather(
+            self._policy(model), self._facts.facts(model, sorted(referenced_versions((), (spec,))))
+        )
+        return CreateTransition(
+            f"{model}/transitionRequests/{uuid.uuid4().hex}",
+            (),
+            (spec,),
+            reason,
+            context.actor,
+            datetime.now(UTC),
+            etag=etag,
+            rollback=rollback,
+            rollback_reason=reason if rollback else "",
+            policy=policy,
+            facts=facts,
+        )
 
     async def rollback_deployment(
         self, model: str, environment: str, revision: int, reason: str, etag: str, context: EventContext
@@ -346,22 +362,7 @@ class Promotion:
         if earlier is None:
             raise NotFound(f"revision {target} of deployment {environment} of {model} is not in the history")
         spec = replace(earlier.deployment, revision=0, restored=target)
-        policy, facts = await asyncio.gather(
-            self._policy(model), self._facts.facts(model, sorted(referenced_versions((), (spec,))))
-        )
-        command = CreateTransition(
-            f"{model}/transitionRequests/{uuid.uuid4().hex}",
-            (),
-            (spec,),
-            reason,
-            context.actor,
-            datetime.now(UTC),
-            etag=etag,
-            rollback=True,
-            rollback_reason=reason,
-            policy=policy,
-            facts=facts,
-        )
+        command = await self._deployment_transition(model, spec, reason, etag, context, rollback=True)
         result = await self._commands.run(model, context, lambda state: decide(state, command))
         return await self._read_back(result.event_id, result.token)
 

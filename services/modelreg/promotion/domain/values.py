@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from modelreg.comparisons import COMPARISONS
 from modelreg.errors import InvalidArgument
 from modelreg.limits import check_finite, check_text
 
@@ -85,14 +86,6 @@ class CheckKind(StrEnum):
     LINEAGE_RECORDED = "LINEAGE_RECORDED"
     METRIC_THRESHOLD = "METRIC_THRESHOLD"
     RECENT_EVALUATION = "RECENT_EVALUATION"
-
-
-COMPARISONS = {
-    ">=": lambda a, b: a >= b,
-    ">": lambda a, b: a > b,
-    "<=": lambda a, b: a <= b,
-    "<": lambda a, b: a < b,
-}
 
 
 def _age(seconds: float) -> str:
