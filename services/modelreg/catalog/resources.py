@@ -62,6 +62,8 @@ def fields_to_proto(values: ModelFields, message: catalog_pb2.RegisteredModel, o
         message.signature.CopyFrom(signature_to_proto(values.signature))
     if "owners" in only:
         message.owners.extend(values.owners)
+    if "display_name" in only:
+        message.display_name = values.display_name
 
 
 def fields_from_proto(message: catalog_pb2.RegisteredModel) -> ModelFields:
@@ -78,4 +80,5 @@ def fields_from_proto(message: catalog_pb2.RegisteredModel) -> ModelFields:
         properties=properties,
         signature=signature_from_proto(message.signature) if message.HasField("signature") else None,
         owners=tuple(message.owners),
+        display_name=message.display_name,
     )

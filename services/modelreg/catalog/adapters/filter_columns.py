@@ -5,6 +5,7 @@ from __future__ import annotations
 
 FILTER = {
     "name": "m.model",
+    "display_name": "m.display_name",
     "state": "m.state",
     "create_time": "m.create_time",
     "update_time": "m.update_time",

@@ -106,13 +106,15 @@ async def _upsert_models(conn: asyncpg.Connection, s: str, rows: list[tuple[obje
     columns = list(zip(*rows, strict=True))
     await conn.execute(
         f"INSERT INTO {s}.registered_models ({COLUMNS})"
-        " SELECT n, ns, mo, d, a, t::jsonb, p::jsonb, sg::jsonb, o::jsonb, st, ct, ut, cb, ub, r"
+        " SELECT n, ns, mo, d, a, t::jsonb, p::jsonb, sg::jsonb, o::jsonb, st, ct, ut, cb, ub, r, dn"
         " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],"
         " $8::text[], $9::text[], $10::text[], $11::timestamptz[], $12::timestamptz[], $13::text[],"
-        " $14::text[], $15::bigint[]) AS u(n, ns, mo, d, a, t, p, sg, o, st, ct, ut, cb, ub, r)"
+        " $14::text[], $15::bigint[], $16::text[])"
+        " AS u(n, ns, mo, d, a, t, p, sg, o, st, ct, ut, cb, ub, r, dn)"
         " ON CONFLICT (name) DO UPDATE SET description = EXCLUDED.description,"
         " annotations = EXCLUDED.annotations, tags = EXCLUDED.tags, properties = EXCLUDED.properties,"
         " signature = EXCLUDED.signature, owners = EXCLUDED.owners, state = EXCLUDED.state,"
-        " update_time = EXCLUDED.update_time, updated_by = EXCLUDED.updated_by, revision = EXCLUDED.revision",
+        " update_time = EXCLUDED.update_time, updated_by = EXCLUDED.updated_by, revision = EXCLUDED.revision,"
+        " display_name = EXCLUDED.display_name",
         *[list(c) for c in columns],
     )

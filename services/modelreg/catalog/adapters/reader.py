@@ -15,7 +15,7 @@ from modelreg.catalog.domain.state import Namespace, RegisteredModel
 from modelreg.commands.contracts import Loaded
 from modelreg.eventlog import StreamHead, head_of
 from modelreg.filtering import Compiler
-from modelreg.names import ModelName
+from modelreg.names import ModelName, parse_model_name
 from modelreg.projections.schema import quote_schema
 
 
@@ -36,6 +36,10 @@ class PostgresCatalogReader:
             f" LEFT JOIN {s}.namespaces n ON 'namespaces/' || n.name = wanted.stream"
         )
         self._get_sql = f"SELECT {COLUMNS} FROM {s}.registered_models WHERE name = $1"
+        self._holder_sql = (
+            f"SELECT name FROM {s}.registered_models WHERE namespace = $1 AND display_name = $2"
+            " AND state <> 'deleted' ORDER BY create_time, name LIMIT 1"
+        )
         self._get_namespace_sql = f"SELECT {NAMESPACE_COLUMNS} FROM {s}.namespaces WHERE name = $1"
         self._list_namespaces_sql = (
             f"SELECT {NAMESPACE_COLUMNS} FROM {s}.namespaces WHERE name > $1 ORDER BY name LIMIT $2"
@@ -64,6 +68,10 @@ class PostgresCatalogReader:
         rows = await self._pool.fetch(self._list_namespaces_sql, after or "", limit)
         return [namespace_from_row(r) for r in rows]
 
+    async def display_name_holder(self, namespace: str, display_name: str) -> ModelName | None:
+        name = await self._pool.fetchval(self._holder_sql, namespace, display_name)
+        return parse_model_name(name) if name is not None else None
+
     async def search(self, query: SearchQuery) -> Sequence[RegisteredModel]:
         sql, params = compile_search(self._s, query)
         rows = await self._pool.fetch(sql, *params)
@@ -72,6 +80,7 @@ class PostgresCatalogReader:
 
 _SORT_COLUMN = {
     SortKey.NAME: "m.model",
+    SortKey.DISPLAY_NAME: "m.display_name",
     SortKey.CREATE_TIME: "m.create_time",
     SortKey.UPDATE_TIME: "m.update_time",
 }
@@ -89,7 +98,7 @@ def compile_search(s: str, query: SearchQuery) -> tuple[str, list[object]]:
     if query.after is not None:
         columns = [_SORT_COLUMN[k] for k, _ in keys]
         values = [
-            compiler.param(v, "text" if k is SortKey.NAME else "timestamptz")
+            compiler.param(v, "text" if k in (SortKey.NAME, SortKey.DISPLAY_NAME) else "timestamptz")
             for (k, _), v in zip(keys, query.after, strict=True)
         ]
         directions = {d for _, d in keys}

@@ -22,7 +22,7 @@ from modelreg.signatures import Signature, TensorSpec
 
 COLUMNS = (
     "name, namespace, model, description, annotations, tags, properties, signature, owners, state,"
-    " create_time, update_time, created_by, updated_by, revision"
+    " create_time, update_time, created_by, updated_by, revision, display_name"
 )
 NAMESPACE_COLUMNS = "name, description, implicit, create_time, created_by, revision"
 
@@ -50,6 +50,7 @@ CREATE TABLE IF NOT EXISTS {s}.registered_models (
     created_by  text NOT NULL,
     updated_by  text NOT NULL,
     revision    bigint NOT NULL,
+    display_name text NOT NULL DEFAULT '' COLLATE "C",
     search      tsvector GENERATED ALWAYS AS (
         setweight(to_tsvector('english'::regconfig, description), 'A')
         || setweight(to_tsvector('english'::regconfig, annotations), 'B')
@@ -66,6 +67,10 @@ CREATE INDEX IF NOT EXISTS registered_models_properties ON {s}.registered_models
 CREATE INDEX IF NOT EXISTS registered_models_owners
     ON {s}.registered_models USING gin (owners jsonb_path_ops);
 CREATE INDEX IF NOT EXISTS registered_models_search ON {s}.registered_models USING gin (search);
+-- Added with display names: a read model made before them gains the column (then folds on).
+ALTER TABLE {s}.registered_models ADD COLUMN IF NOT EXISTS display_name text NOT NULL DEFAULT '' COLLATE "C";
+CREATE INDEX IF NOT EXISTS registered_models_by_display_name
+    ON {s}.registered_models (namespace, display_name, model);
 CREATE TABLE IF NOT EXISTS {s}.namespaces (
     name        text PRIMARY KEY COLLATE "C",
     description text NOT NULL,
@@ -158,6 +163,7 @@ def model_from_row(row: asyncpg.Record) -> RegisteredModel:
             properties=properties_from_json(row["properties"]),
             signature=signature_from_json(row["signature"]),
             owners=tuple(json.loads(row["owners"])),
+            display_name=row["display_name"],
         ),
         state=ModelState(row["state"]),
         create_time=row["create_time"],
@@ -186,4 +192,5 @@ def model_to_row(m: RegisteredModel) -> tuple[object, ...]:
         m.created_by,
         m.updated_by,
         m.revision,
+        f.display_name,
     )

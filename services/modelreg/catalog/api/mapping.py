@@ -51,6 +51,7 @@ def fields_of(body: catalog_pb2.RegisteredModel, prefix: str = "registered_model
         properties=properties,
         signature=signature,
         owners=tuple(body.owners),
+        display_name=body.display_name,
     )
 
 
@@ -98,6 +99,7 @@ def mask_paths(request: catalog_pb2.UpdateRegisteredModelRequest) -> tuple[str, 
             "properties": bool(body.properties),
             "signature": body.HasField("signature"),
             "owners": bool(body.owners),
+            "display_name": bool(body.display_name),
         }
         return tuple(f for f in UPDATABLE_FIELDS if present[f])
     paths: list[str] = []

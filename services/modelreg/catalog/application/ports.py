@@ -44,6 +44,9 @@ class RegisteredModelReader(Protocol):
     async def list_namespaces(self, *, after: str | None, limit: int) -> Sequence[Namespace]:
         """Namespaces in name order, starting after the id `after`."""
 
+    async def display_name_holder(self, namespace: str, display_name: str) -> ModelName | None:
+        """The model of the namespace, not deleted, whose display name this is."""
+
 
 ModelCommands = Commands[RegisteredModel | None, Event]
 NamespaceCommands = Commands[Namespace | None, Event]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -13,7 +15,12 @@ from modelreg.catalog.application.ports import (
     RegisteredModelReader,
     SearchQuery,
 )
-from modelreg.catalog.domain.commands import CreateNamespace, CreateRegisteredModel, ModelChange
+from modelreg.catalog.domain.commands import (
+    CreateNamespace,
+    CreateRegisteredModel,
+    ModelChange,
+    UpdateRegisteredModel,
+)
 from modelreg.catalog.domain.decide import decide_model, decide_namespace
 from modelreg.catalog.domain.filters import Ordering, SortKey, parse_filter, parse_order_by
 from modelreg.catalog.domain.state import Namespace, RegisteredModel
@@ -65,6 +72,26 @@ class Catalog:
         self._reader = reader
         self._commands = commands
         self._namespaces = namespaces
+        self._display_names: dict[str, asyncio.Lock] = {}
+
+    @asynccontextmanager
+    async def _display_name_free(self, name: ModelName, display_name: str) -> AsyncIterator[None]:
+        """Holds the namespace's display-name lock while `display_name` is checked free for
+        `name` and the command that takes it runs, so that two commands of this process never
+        give one display name to two models. (Replicas of the catalog that race for the same
+        name in the same instant are not serialised: the read model's holder is then the
+        earlier model, and the later one answers ALREADY_EXISTS on its next rename.)"""
+        if not display_name:
+            yield
+            return
+        lock = self._display_names.setdefault(name.namespace, asyncio.Lock())
+        async with lock:
+            holder = await self._reader.display_name_holder(name.namespace, display_name)
+            if holder is not None and holder != name:
+                raise AlreadyExists(
+                    f"display name {display_name[:256]!r} is taken by {holder} in namespaces/{name.namespace}"
+                )
+            yield
 
     async def create(self, command: CreateRegisteredModel, context: EventContext) -> Written:
         if not command.values.owners:
@@ -72,9 +99,10 @@ class Catalog:
             # it is recorded in the event, so the fold needs no default.
             command = replace(command, values=replace(command.values, owners=(context.actor,)))
         token = await self._ensure_namespace(command.name.namespace, context)
-        result = await self._commands.run(
-            str(command.name), context, lambda state: decide_model(state, command)
-        )
+        async with self._display_name_free(command.name, command.values.display_name):
+            result = await self._commands.run(
+                str(command.name), context, lambda state: decide_model(state, command)
+            )
         token = result.token if token is None else token.merge(result.token)
         return Written(await self._read_back(command.name), token)
 
@@ -95,9 +123,13 @@ class Catalog:
         return result.token
 
     async def update(self, command: ModelChange, context: EventContext) -> Written:
-        result = await self._commands.run(
-            str(command.name), context, lambda state: decide_model(state, command)
-        )
+        renamed = ""
+        if isinstance(command, UpdateRegisteredModel) and "display_name" in command.paths:
+            renamed = command.values.display_name
+        async with self._display_name_free(command.name, renamed):
+            result = await self._commands.run(
+                str(command.name), context, lambda state: decide_model(state, command)
+            )
         return Written(await self._read_back(command.name), result.token)
 
     async def _read_back(self, name: ModelName) -> RegisteredModel:
@@ -119,7 +151,7 @@ class Catalog:
         paging = page_request(
             request.page_size,
             request.page_token,
-            [str if key is SortKey.NAME else datetime for key, _ in ordering.keys],
+            [str if key in (SortKey.NAME, SortKey.DISPLAY_NAME) else datetime for key, _ in ordering.keys],
             parent=namespace,
             filter=request.filter,
             order_by=ordering.normalized(),
@@ -159,6 +191,7 @@ class Catalog:
 def _sort_values(model: RegisteredModel, ordering: Ordering) -> tuple[SortValue, ...]:
     values: dict[SortKey, SortValue] = {
         SortKey.NAME: model.name.model,
+        SortKey.DISPLAY_NAME: model.fields.display_name,
         SortKey.CREATE_TIME: model.create_time,
         SortKey.UPDATE_TIME: model.update_time,
     }

@@ -18,6 +18,7 @@ from modelreg.names import ID_PATTERN
 FILTER = Schema(
     (
         FieldSpec("name", FieldType.STRING, prefix_index=True),
+        FieldSpec("display_name", FieldType.STRING),
         FieldSpec(
             "state",
             FieldType.ENUM,
@@ -46,6 +47,7 @@ def parse_filter(text: str) -> Node | None:
 
 class SortKey(StrEnum):
     NAME = "name"
+    DISPLAY_NAME = "display_name"
     CREATE_TIME = "create_time"
     UPDATE_TIME = "update_time"
 
@@ -67,7 +69,8 @@ def parse_order_by(text: str) -> Ordering:
             words = part.split()
             if not words or len(words) > 2 or words[0] not in SortKey.__members__.values():
                 raise InvalidArgument.of(
-                    "order_by", f"{part.strip()[:100]!r}: expected name, create_time or update_time"
+                    "order_by",
+                    f"{part.strip()[:100]!r}: expected name, display_name, create_time or update_time",
                 )
             if len(words) == 2 and words[1].lower() not in ("asc", "desc"):
                 raise InvalidArgument.of("order_by", f"{part.strip()[:100]!r}: expected asc or desc")

@@ -25,6 +25,7 @@ MAX_PROPERTY_STRING_BYTES = 1024
 MAX_OWNERS = 32
 MAX_OWNER_CHARS = 256
 MAX_REASON_BYTES = 1024
+MAX_DISPLAY_NAME_CHARS = 256
 
 
 def check_description(description: str, field: str, limit: int = MAX_DESCRIPTION_BYTES) -> str:
@@ -66,6 +67,18 @@ def check_tags(tags: dict[str, str], field: str) -> dict[str, str]:
     return dict(tags)
 
 
+def check_display_name(display_name: str, field: str) -> str:
+    """Free-form but one line: no control characters, no padding, at most 256 characters."""
+    check_text(display_name, field, MAX_DISPLAY_NAME_CHARS * 4, multiline=False)
+    if len(display_name) > MAX_DISPLAY_NAME_CHARS:
+        raise InvalidArgument.of(
+            field, f"is {len(display_name)} characters, at most {MAX_DISPLAY_NAME_CHARS}"
+        )
+    if display_name != display_name.strip():
+        raise InvalidArgument.of(field, "has leading or trailing whitespace")
+    return display_name
+
+
 class ModelState(StrEnum):
     ACTIVE = "active"
     ARCHIVED = "archived"
@@ -98,9 +111,11 @@ class ModelFields:
     properties: dict[str, Property] = field(default_factory=dict)
     signature: Signature | None = None
     owners: tuple[str, ...] = ()
+    display_name: str = ""
+    """Unique among the namespace's live models when not empty (checked by the use case)."""
 
 
-UPDATABLE_FIELDS = ("description", "annotations", "tags", "properties", "signature", "owners")
+UPDATABLE_FIELDS = ("description", "annotations", "tags", "properties", "signature", "owners", "display_name")
 MAP_FIELDS = ("tags", "properties")
 OUTPUT_ONLY_FIELDS = ("name", "state", "create_time", "update_time", "created_by", "updated_by", "etag")
 
@@ -119,6 +134,8 @@ def check_fields(values: ModelFields, prefix: str, only: tuple[str, ...] = UPDAT
         check_signature(values.signature, f"{prefix}.signature")
     if "owners" in only:
         check_owners(values.owners, f"{prefix}.owners")
+    if "display_name" in only:
+        check_display_name(values.display_name, f"{prefix}.display_name")
 
 
 def check_properties(properties: dict[str, Property], field: str) -> None:

@@ -38,9 +38,8 @@ def _split(path: str) -> tuple[str, int, str]:
     return parts[1], int(parts[2]), "/".join(parts[3:])
 
 
-async def _files(registry: MlflowRegistry, model: str, number: int) -> versioning_pb2.ModelVersion:
-    _, version = await registry._version(model, number)
-    return version
+async def _files(registry: MlflowRegistry, model_id: str, number: int) -> versioning_pb2.ModelVersion:
+    return await registry.version_by_model_id(model_id, number)
 
 
 async def list_artifacts(registry: MlflowRegistry, path: str) -> dict[str, Any]:

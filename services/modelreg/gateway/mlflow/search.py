@@ -186,7 +186,20 @@ class MatchesNothing(Exception):
     """The filter cannot match any model (e.g. a tag key the registry cannot hold)."""
 
 
-def to_catalog_filter(clauses: Sequence[Clause], name_field: str = "name") -> str:
+def name_filter(op: str, values: Sequence[str]) -> str:
+    """MLflow's `name` in the catalog's language: a model's display name, or its id when it
+    has none (a model registered natively, without a display name)."""
+    quoted = [_quote(v) for v in values]
+    if op in ("IN", "NOT IN"):
+        listed = f"({', '.join(quoted)})"
+        test = f'(display_name IN {listed} OR (display_name = "" AND name IN {listed}))'
+        return f"NOT {test}" if op == "NOT IN" else test
+    if op == "!=":
+        return f'NOT (display_name = {quoted[0]} OR (display_name = "" AND name = {quoted[0]}))'
+    return f'(display_name {op} {quoted[0]} OR (display_name = "" AND name {op} {quoted[0]}))'
+
+
+def to_catalog_filter(clauses: Sequence[Clause]) -> str:
     """The catalog's filter for MLflow's model clauses (name and tags only).
 
     `tags.k != 'v'` becomes `NOT tags.k = "v"`, which also matches models without the tag
@@ -195,8 +208,9 @@ def to_catalog_filter(clauses: Sequence[Clause], name_field: str = "name") -> st
     parts: list[str] = []
     for clause in clauses:
         if clause.field == "name":
-            target = name_field
-        elif clause.field == "tag":
+            parts.append(name_filter(clause.op, [str(v) for v in clause.values]))
+            continue
+        if clause.field == "tag":
             if not ID_PATTERN.fullmatch(clause.key):
                 # The registry holds no such tag: only a negative comparison can be true.
                 if clause.op in ("!=", "NOT IN"):

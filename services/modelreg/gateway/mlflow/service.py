@@ -7,6 +7,7 @@ import asyncio
 import base64
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,7 @@ from modelreg.gateway.mlflow.errors import MlflowError, already_exists, invalid,
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2
+from modelreg.names import ID_PATTERN
 
 MAX_RESULTS_DEFAULT = 100
 MAX_RESULTS_LIMIT = 1000
@@ -34,7 +36,7 @@ BUMPS = {
 }
 STAGE_POINTER = {"Staging": "STAGING", "Production": "PRODUCTION", "Archived": "ARCHIVED", "None": "NONE"}
 MODEL_ORDER = {
-    "name": "name",
+    "name": "display_name",
     "timestamp": "update_time",
     "last_updated_timestamp": "update_time",
     "creation_timestamp": "create_time",
@@ -127,23 +129,37 @@ class MlflowRegistry:
 
     # Names -------------------------------------------------------------------------------
 
-    def _model_name(self, display: str) -> str:
-        return f"{self._namespace}/models/{display}"
+    def _model_name(self, model_id: str) -> str:
+        return f"{self._namespace}/models/{model_id}"
 
-    def display_of(self, model: catalog_pb2.RegisteredModel | str) -> str:
-        name = model if isinstance(model, str) else model.name
-        return name.rsplit("/", 1)[1]
+    @staticmethod
+    def display_of(model: catalog_pb2.RegisteredModel) -> str:
+        """MLflow's name for a model: its display name, or its id when it has none."""
+        return model.display_name or model.name.rsplit("/", 1)[1]
 
     async def _find_model(self, name: str) -> catalog_pb2.RegisteredModel:
-        """The live model MLflow calls `name`; RESOURCE_DOES_NOT_EXIST in MLflow's words."""
+        """The live model MLflow calls `name` (its display name; or its id, for a model
+        registered without one); RESOURCE_DOES_NOT_EXIST in MLflow's words."""
+        c = self._c
+        page = await c.call(
+            c.catalog.ListRegisteredModels,
+            catalog_pb2.ListRegisteredModelsRequest(
+                parent=self._namespace, page_size=1, filter=search.name_filter("=", [name])
+            ),
+        )
+        if not page.registered_models:
+            raise not_found(f"Registered Model with name={name} not found")
+        return page.registered_models[0]
+
+    async def _find_model_by_id(self, model_id: str) -> catalog_pb2.RegisteredModel:
         c = self._c
         try:
             return await c.call(
                 c.catalog.GetRegisteredModel,
-                catalog_pb2.GetRegisteredModelRequest(name=self._model_name(name)),
+                catalog_pb2.GetRegisteredModelRequest(name=self._model_name(model_id)),
             )
         except (sdk.NotFound, sdk.InvalidArgument):
-            raise not_found(f"Registered Model with name={name} not found") from None
+            raise not_found(f"Registered Model with id={model_id} not found") from None
 
     async def _pointers(self, model: str) -> promotion_pb2.Pointers:
         c = self._c
@@ -162,9 +178,9 @@ class MlflowRegistry:
         return out
 
     async def _version(
-        self, name: str, number: int
+        self, name: str, number: int, *, model: catalog_pb2.RegisteredModel | None = None
     ) -> tuple[catalog_pb2.RegisteredModel, versioning_pb2.ModelVersion]:
-        model = await self._find_model(name)
+        model = model or await self._find_model(name)
         c = self._c
         try:
             version = await c.call(
@@ -212,22 +228,35 @@ class MlflowRegistry:
     # Registered models -------------------------------------------------------------------
 
     async def create_registered_model(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A model whose display name is MLflow's name, under an id made from it (the name
+        itself when it is a valid id and free; else with a random suffix)."""
         name = _string(args, "name")
         tags = _tags(args)
         description = _string(args, "description", required=False)
-        c = self._c
         try:
-            model = await c.call(
-                c.catalog.CreateRegisteredModel,
-                catalog_pb2.CreateRegisteredModelRequest(
-                    parent=self._namespace,
-                    registered_model_id=name,
-                    registered_model=catalog_pb2.RegisteredModel(description=description, tags=tags),
-                    request_id=str(uuid.uuid4()),
-                ),
-            )
-        except sdk.AlreadyExists:
-            raise already_exists(f"Registered Model (name={name}) already exists.") from None
+            await self._find_model(name)
+        except MlflowError:
+            pass
+        else:
+            raise already_exists(f"Registered Model (name={name}) already exists.")
+        c = self._c
+        for attempt in range(4):
+            try:
+                model = await c.call(
+                    c.catalog.CreateRegisteredModel,
+                    catalog_pb2.CreateRegisteredModelRequest(
+                        parent=self._namespace,
+                        registered_model_id=model_id_for(name, suffixed=attempt > 0),
+                        registered_model=catalog_pb2.RegisteredModel(
+                            description=description, tags=tags, display_name=name
+                        ),
+                        request_id=str(uuid.uuid4()),
+                    ),
+                )
+                break
+            except sdk.AlreadyExists as error:
+                if "display name" in error.message or attempt == 3:
+                    raise already_exists(f"Registered Model (name={name}) already exists.") from None
         return {"registered_model": wire.registered_model(name, model, None, [])}
 
     async def get_registered_model(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -235,12 +264,18 @@ class MlflowRegistry:
         return {"registered_model": await self._render_model(model)}
 
     async def rename_registered_model(self, args: dict[str, Any]) -> dict[str, Any]:
+        """A new display name: the old name answers not-found from now on."""
         name = _string(args, "name")
         new_name = _string(args, "new_name")
-        await self._find_model(name)
-        raise invalid(
-            f"Cannot rename {name!r} to {new_name!r}: this registry's model names are not renamable yet"
-        )
+        model = await self._find_model(name)
+        if new_name != name:
+            try:
+                model = await self._update_model(
+                    catalog_pb2.RegisteredModel(name=model.name, display_name=new_name), ["display_name"]
+                )
+            except sdk.AlreadyExists:
+                raise already_exists(f"Registered Model (name={new_name}) already exists.") from None
+        return {"registered_model": await self._render_model(model)}
 
     async def _update_model(
         self, model: catalog_pb2.RegisteredModel, paths: list[str]
@@ -297,6 +332,8 @@ class MlflowRegistry:
         for text in _order_by(args):
             key, descending = _order_clause(text, list(MODEL_ORDER))
             order.append(f"{MODEL_ORDER[key]} {'desc' if descending else 'asc'}")
+        if not order:
+            order.append("display_name asc")  # MLflow's default: by name
         try:
             filter_text = search.to_catalog_filter(clauses)
         except search.MatchesNothing:
@@ -351,7 +388,7 @@ class MlflowRegistry:
             targets = ", ".join(f"{p}={v}" for p, v in moves.items())
             raise MlflowError(
                 "PERMISSION_DENIED",
-                f"Moving {targets} of {self.display_of(model)} needs approval under the model's promotion "
+                f"Moving {targets} of {model.rsplit('/', 1)[1]} needs approval under the model's promotion "
                 f"policy: transition request {transition.name} was created and is PENDING "
                 f"({transition.required_approvals} approval(s) required); it applies once approved",
             )
@@ -476,7 +513,8 @@ class MlflowRegistry:
             if not text.isdigit():
                 raise invalid(f"Source {source}: expected models:/<name>/<version> or models:/<name>@<alias>")
             number = int(text)
-        _, version = await self._version(display, number)
+            model = await self._find_model(display)
+        _, version = await self._version(display, number, model=model)
         return [SourceFile(f, None) for f in version.files]
 
     async def _upload(self, version: str, files: list[SourceFile]) -> None:
@@ -661,8 +699,14 @@ class MlflowRegistry:
         name = _string(args, "name")
         number = _version_number(args)
         model, _ = await self._version(name, number)
-        model_id = self.display_of(model.name) if "/" in model.name else model.name
+        model_id = model.name.rsplit("/", 1)[1]
         return {"artifact_uri": f"{base_url}{ARTIFACTS_PATH}/{model_id}/{number}"}
+
+    async def version_by_model_id(self, model_id: str, number: int) -> versioning_pb2.ModelVersion:
+        """For the artifact routes, whose URLs name the model by id (display names may hold `/`)."""
+        model = await self._find_model_by_id(model_id)
+        _, version = await self._version(self.display_of(model), number, model=model)
+        return version
 
 
 ARTIFACTS_PATH = "/mlflow-artifacts/artifacts/modelreg"
@@ -676,6 +720,15 @@ class SourceFile:
     def __init__(self, manifest: versioning_pb2.ArtifactFile, local: Any) -> None:
         self.manifest = manifest
         self.local = local
+
+
+def model_id_for(name: str, *, suffixed: bool) -> str:
+    """A resource id made from an MLflow name: lower case, runs of other characters as `-`,
+    with a random suffix when asked (or when nothing usable is left)."""
+    slug = re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-._")[:100]
+    if not slug or not ID_PATTERN.fullmatch(slug):
+        slug, suffixed = ("model-" + slug)[:100].rstrip("-._"), True
+    return f"{slug}-{uuid.uuid4().hex[:8]}" if suffixed else slug
 
 
 def scan(path: Path) -> list[SourceFile]:

@@ -201,6 +201,7 @@ class RegisteredModel(_message.Message):
     PROPERTIES_FIELD_NUMBER: _builtins.int
     SIGNATURE_FIELD_NUMBER: _builtins.int
     OWNERS_FIELD_NUMBER: _builtins.int
+    DISPLAY_NAME_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name: `namespaces/{namespace}/models/{model}`."""
     description: _builtins.str
@@ -218,6 +219,13 @@ class RegisteredModel(_message.Message):
     annotations: _builtins.str
     """Free-text notes (e.g. caveats, review remarks), at most 64 KiB; searched
     by full text together with the description.
+    """
+    display_name: _builtins.str
+    """A name for people, free-form (spaces and capitals allowed, e.g. `Churn
+    model`), at most 256 characters without control characters or leading or
+    trailing whitespace; empty means none. Unique among the namespace's models
+    that are not deleted (ALREADY_EXISTS otherwise), and renamable with
+    update_mask `display_name`. MLflow's model names map to it (the gateway).
     """
     @_builtins.property
     def tags(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
@@ -263,10 +271,11 @@ class RegisteredModel(_message.Message):
         properties: _abc.Mapping[_builtins.str, Global___PropertyValue] | None = ...,
         signature: _signature_pb2.Signature | None = ...,
         owners: _abc.Iterable[_builtins.str] | None = ...,
+        display_name: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "signature", b"signature", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "create_time", b"create_time", "created_by", b"created_by", "description", b"description", "etag", b"etag", "name", b"name", "owners", b"owners", "properties", b"properties", "signature", b"signature", "state", b"state", "tags", b"tags", "update_time", b"update_time", "updated_by", b"updated_by"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "create_time", b"create_time", "created_by", b"created_by", "description", b"description", "display_name", b"display_name", "etag", b"etag", "name", b"name", "owners", b"owners", "properties", b"properties", "signature", b"signature", "state", b"state", "tags", b"tags", "update_time", b"update_time", "updated_by", b"updated_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -372,6 +381,7 @@ class ListRegisteredModelsRequest(_message.Message):
       op         := = | != | < | <= | > | >=
 
     Fields: `name` (the model id, the last segment of the resource name),
+    `display_name`,
     `state` (ACTIVE, ARCHIVED, DELETED), `create_time`, `update_time`,
     `tags.<key>`, `properties.<key>`, `owners`, `text`. Values: "quoted" or
     'quoted' strings (backslash escapes), numbers, true/false, and unquoted
@@ -392,8 +402,9 @@ class ListRegisteredModelsRequest(_message.Message):
     position (0-based) and what was expected there.
     """
     order_by: _builtins.str
-    """Comma-separated sort keys (AIP-132), each `name`, `create_time` or
-    `update_time`, optionally followed by `asc` or `desc`; default `name`.
+    """Comma-separated sort keys (AIP-132), each `name`, `display_name`,
+    `create_time` or `update_time`, optionally followed by `asc` or `desc`;
+    default `name`.
     Ties are broken by name, in the direction of the last key.
     """
     show_deleted: _builtins.bool
@@ -467,7 +478,7 @@ class UpdateRegisteredModelRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """The fields to change: `description`, `annotations`, `tags`, `tags.<key>`,
+        """The fields to change: `display_name`, `description`, `annotations`, `tags`, `tags.<key>`,
         `properties`, `properties.<key>`, `signature`, `owners`. A map-key path
         sets that key, or removes it when the request's map lacks it. `*`
         replaces every updatable field (clearing those left empty). An empty mask
