@@ -47,3 +47,34 @@ def test_edges_to_unknown_nodes_and_cycles_do_not_break_the_drawing() -> None:
     svg = render_svg(nodes, [GraphEdge("a", "b", "x"), GraphEdge("b", "a", "y"), GraphEdge("a", "zzz", "z")])
     assert svg.count('class="node"') == 2
     assert render_svg([], []) == ""
+
+
+def test_merged_subgraph_keeps_each_node_once_and_only_the_newest_evaluations() -> None:
+    from modelreg.gateway.ui.pages import EVALUATION_NODES_SHOWN, merge_subgraphs
+    from modelreg.gen.lineage.v1 import lineage_pb2
+
+    version = lineage_pb2.Node(id="model_version:v", type=lineage_pb2.NODE_TYPE_MODEL_VERSION)
+    dataset = lineage_pb2.Node(id="dataset:d", type=lineage_pb2.NODE_TYPE_DATASET)
+    upstream = lineage_pb2.GetLineageSubgraphResponse(
+        nodes=[dataset, version], edges=[lineage_pb2.Edge(source="dataset:d", target="model_version:v")]
+    )
+    downstream = lineage_pb2.GetLineageSubgraphResponse(nodes=[version])
+    for day in range(1, EVALUATION_NODES_SHOWN + 3):
+        node_id = f"evaluation:{day}"
+        downstream.nodes.append(
+            lineage_pb2.Node(
+                id=node_id,
+                type=lineage_pb2.NODE_TYPE_EVALUATION,
+                attributes={"evaluate_time": f"2026-11-{day:02d}T00:00:00+00:00"},
+            )
+        )
+        downstream.edges.append(lineage_pb2.Edge(source="model_version:v", target=node_id))
+
+    merged = merge_subgraphs(upstream, downstream)
+
+    ids = [node.id for node in merged.nodes]
+    assert len(ids) == len(set(ids)) == 2 + EVALUATION_NODES_SHOWN
+    assert "evaluation:1" not in ids and "evaluation:2" not in ids  # the oldest two are left out
+    assert f"evaluation:{EVALUATION_NODES_SHOWN + 2}" in ids
+    assert all(e.target in ids and e.source in ids for e in merged.edges)
+    assert len(merged.edges) == 1 + EVALUATION_NODES_SHOWN

@@ -172,10 +172,17 @@ class LineageClient:
         )
 
     async def list_evaluations(
-        self, uri: str, *, filter: str = "", newest_first: bool = False, page_size: int = 500
+        self,
+        uri: str,
+        *,
+        filter: str = "",
+        newest_first: bool = False,
+        page_size: int = 500,
+        limit: int | None = None,
     ) -> list[lineage_pb2.ModelEvaluation]:
         """The evaluations of a version (`ns/m/3`, `ns/m@production`) or of every version of a model
-        (`ns/m`), by evaluation time, all pages; `filter` e.g. `kind = "PRODUCTION"`."""
+        (`ns/m`), by evaluation time, all pages (or the first `limit`); `filter` e.g.
+        `kind = "PRODUCTION"`."""
         connection = self._connection
         parsed = parse_uri(uri)
         parent = (
@@ -187,10 +194,14 @@ class LineageClient:
             parent=parent,
             filter=filter,
             order_by="evaluate_time desc" if newest_first else "evaluate_time",
-            page_size=page_size,
+            page_size=page_size if limit is None else min(page_size, limit),
         )
-        pages = connection.pages(connection.lineage.ListEvaluations, request)
-        return [e async for page in pages for e in page.evaluations]
+        evaluations: list[lineage_pb2.ModelEvaluation] = []
+        async for page in connection.pages(connection.lineage.ListEvaluations, request):
+            evaluations.extend(page.evaluations)
+            if limit is not None and len(evaluations) >= limit:
+                return evaluations[:limit]
+        return evaluations
 
     async def compare_versions(
         self, a: str, b: str, dataset_uri: str, dataset_digest: str = ""

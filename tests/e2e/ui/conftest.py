@@ -101,6 +101,28 @@ async def seed(endpoints: Endpoints) -> Seeded:
                 await alice.lineage.record_lineage(
                     f"{uri}/{number}", lineage_for(number, f"sha256:{number:064x}")
                 )
+        # How the versions performed: v2 offline on the golden set; v1 in production, past the
+        # model's threshold once.
+        await alice.lineage.set_degradation_thresholds(uri, {"auc": (">=", 0.9)})
+        await alice.lineage.record_evaluation(
+            f"{uri}/2",
+            {"auc": 0.925},
+            dataset=("s3://demo-data/churn/golden-v3.parquet", "sha256:" + "c" * 64),
+            tool="evalkit",
+            run="eval-2",
+        )
+        await alice.lineage.record_evaluation(
+            f"{uri}/1",
+            {"auc": 0.92},
+            kind="PRODUCTION",
+            dataset=("s3://demo-data/churn/live-week-1.parquet", "sha256:" + "d" * 64),
+        )
+        await alice.lineage.record_evaluation(
+            f"{uri}/1",
+            {"auc": 0.87},
+            kind="PRODUCTION",
+            dataset=("s3://demo-data/churn/live-week-2.parquet", "sha256:" + "e" * 64),
+        )
         first = await alice.promotion.request_promotion(uri, {"PRODUCTION": 1}, comment="first release")
         await bob.promotion.approve(first.name, comment="looks good")
         # prod serves v1 and was acknowledged; then only its serving code changed: drift until reported.

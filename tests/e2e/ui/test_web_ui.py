@@ -91,9 +91,12 @@ async def test_browse_search_lineage_and_approve(ui_stack: UiStack, browser: Any
     await page.goto(f"{url}/models/{seeded.uri}/versions/2")
     graph = page.get_by_test_id("lineage-graph")
     kinds = {await n.get_attribute("data-kind") for n in await graph.locator(".node").all()}
-    assert {"dataset", "code", "config", "training_run", "model_version"} <= kinds, kinds
+    assert {"dataset", "code", "config", "training_run", "model_version", "evaluation"} <= kinds, kinds
     assert seeded.dataset_uri in await graph.inner_html()
     assert "0.93" in await page.get_by_test_id("metrics").inner_text()
+    evaluations = await page.get_by_test_id("evaluations").inner_text()
+    assert "OFFLINE" in evaluations and "golden-v3" in evaluations and "auc=0.925" in evaluations
+    assert "degraded" not in evaluations
     await shot(page, "05-version-lineage")
     # Compare with v1: the metric differs.
     await page.get_by_label("Version", exact=True).select_option("1")
@@ -103,6 +106,14 @@ async def test_browse_search_lineage_and_approve(ui_stack: UiStack, browser: Any
     # A graph node navigates: v2's own node links to its page.
     await graph.locator('.node[data-kind="model_version"]').first.click()
     await page.wait_for_url(re.compile(rf".*/models/{seeded.uri}/versions/2$"))
+
+    # v1's production evaluations, newest first: the week past the threshold is marked degraded.
+    await page.goto(f"{url}/models/{seeded.uri}/versions/1")
+    rows = await page.get_by_test_id("evaluations").locator("tbody tr").all_inner_texts()
+    assert len(rows) == 2, rows
+    assert "live-week-2" in rows[0] and "auc=0.87 degraded" in rows[0], rows
+    assert "live-week-1" in rows[1] and "degraded" not in rows[1], rows
+    await shot(page, "05b-version-evaluations")
 
     # Bob approves: the pointer moves and the timeline grows, at once.
     await sign_out(page)

@@ -23,6 +23,7 @@ KIND_COLOURS = {
     "environment": "#5c677d",
     "training_run": "#9d0208",
     "model_version": "#14213d",
+    "evaluation": "#7a3e00",
 }
 DEFAULT_COLOUR = "#3d405b"
 

@@ -259,6 +259,12 @@ def short_ref(reference: str) -> str:
     return reference
 
 
+def short_digest(digest: str) -> str:
+    """`sha256:0123456789ab…`: enough to tell digests apart on a page."""
+    algorithm, _, value = digest.rpartition(":")
+    return f"{algorithm}:{value[:12]}…" if algorithm and len(value) > 12 else digest
+
+
 def describe_change(change: promotion_pb2.PointerChange) -> str:
     before = f"v{change.previous}" if change.previous else "nothing"
     after = f"v{change.version}" if change.version else "removed"
@@ -376,6 +382,38 @@ class VersionPage:
     diff: list[tuple[str, str, str]] | None
     diff_with: int | None
     other_versions: list[int]
+    evaluations: list[EvaluationRow]
+
+
+EVALUATIONS_SHOWN = 50
+
+
+@dataclass
+class EvaluationRow:
+    time: str
+    kind: str
+    data: str
+    metrics: list[tuple[str, str, bool]]  # (metric, value, crossed a degradation threshold)
+    source: str
+    creator: str
+
+
+def evaluation_row(evaluation: lineage_pb2.ModelEvaluation) -> EvaluationRow:
+    if evaluation.HasField("window"):
+        window = evaluation.window
+        data = f"{window.environment or 'traffic'} {when(window.start_time)} to {when(window.end_time)}"
+    else:
+        digest = evaluation.dataset.digest
+        data = evaluation.dataset.uri + (f" @{short_digest(digest)}" if digest else "")
+    degraded = set(evaluation.degraded_metrics)
+    return EvaluationRow(
+        time=when(evaluation.evaluate_time),
+        kind=lineage_pb2.ModelEvaluation.Kind.Name(evaluation.kind).removeprefix("KIND_"),
+        data=data,
+        metrics=[(k, f"{v:g}", k in degraded) for k, v in sorted(evaluation.metrics.items())],
+        source=" · ".join(part for part in (evaluation.tool, evaluation.run) if part),
+        creator=evaluation.creator,
+    )
 
 
 NODE_KINDS = {
@@ -386,7 +424,33 @@ NODE_KINDS = {
     lineage_pb2.NODE_TYPE_ENVIRONMENT: "environment",
     lineage_pb2.NODE_TYPE_TRAINING_RUN: "training_run",
     lineage_pb2.NODE_TYPE_MODEL_VERSION: "model_version",
+    lineage_pb2.NODE_TYPE_EVALUATION: "evaluation",
 }
+EVALUATION_NODES_SHOWN = 8
+
+
+def merge_subgraphs(
+    upstream: lineage_pb2.GetLineageSubgraphResponse, downstream: lineage_pb2.GetLineageSubgraphResponse
+) -> lineage_pb2.GetLineageSubgraphResponse:
+    """What a version was made from and what hangs off it (its evaluations, its children), each
+    node and edge once; only the newest evaluations are drawn (the table lists more)."""
+    merged = lineage_pb2.GetLineageSubgraphResponse()
+    nodes = {node.id: node for node in [*upstream.nodes, *downstream.nodes]}
+    evaluations = sorted(
+        (n for n in nodes.values() if n.type == lineage_pb2.NODE_TYPE_EVALUATION),
+        key=lambda n: n.attributes.get("evaluate_time", ""),
+        reverse=True,
+    )
+    for dropped in evaluations[EVALUATION_NODES_SHOWN:]:
+        del nodes[dropped.id]
+    merged.nodes.extend(nodes.values())
+    seen: set[tuple[str, str, str]] = set()
+    for edge in [*upstream.edges, *downstream.edges]:
+        key = (edge.source, edge.target, edge.relation)
+        if key not in seen and edge.source in nodes and edge.target in nodes:
+            seen.add(key)
+            merged.edges.append(edge)
+    return merged
 
 
 def graph_of(subgraph: lineage_pb2.GetLineageSubgraphResponse, current: str) -> tuple[str, int]:
@@ -405,6 +469,8 @@ def graph_of(subgraph: lineage_pb2.GetLineageSubgraphResponse, current: str) -> 
 
 def _node_label(kind: str, node_id: str, attributes: dict[str, str]) -> tuple[str, str]:
     identity = node_id.split(":", 1)[-1]
+    if kind == "evaluation":
+        return f"{attributes.get('kind', '').lower()} {attributes.get('metrics', '')}".strip(), ""
     if kind == "model_version" and identity.startswith("namespaces/"):
         parts = identity.split("/")
         return f"{parts[3]} v{parts[5]}", version_path(identity)
@@ -446,14 +512,20 @@ def diff_versions(
 
 async def version_page(services: Services, uri: str, number: int, diff_with: int | None) -> VersionPage:
     reference = f"{uri}/{number}"
-    version, pointers, versions = await asyncio.gather(
+    version, pointers, versions, evaluations = await asyncio.gather(
         services.versioning.get_version(reference),
         services.promotion.pointers(uri),
         services.versioning.versions_page(uri, page_size=VERSIONS_SHOWN),
+        services.lineage.list_evaluations(reference, newest_first=True, limit=EVALUATIONS_SHOWN),
     )
     try:
-        subgraph = await services.lineage.lineage_subgraph(reference, direction="up", max_hops=3)
-        graph_svg, graph_nodes = graph_of(subgraph, f"model_version:{version.name}")
+        upstream, downstream = await asyncio.gather(
+            services.lineage.lineage_subgraph(reference, direction="up", max_hops=3),
+            services.lineage.lineage_subgraph(reference, direction="down", max_hops=1),
+        )
+        graph_svg, graph_nodes = graph_of(
+            merge_subgraphs(upstream, downstream), f"model_version:{version.name}"
+        )
     except NotFound:
         graph_svg, graph_nodes = "", 0
     diff = None
@@ -471,6 +543,7 @@ async def version_page(services: Services, uri: str, number: int, diff_with: int
         diff=diff,
         diff_with=diff_with,
         other_versions=[v.version for v in versions.model_versions if v.version != number],
+        evaluations=[evaluation_row(e) for e in evaluations],
     )
 
 
