@@ -13,10 +13,14 @@ import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import asyncpg
+
+from modelreg.cli.ops import read_model
 from modelreg.client import AsyncRegistry
 from modelreg.gen.promotion.v1 import promotion_pb2
+from modelreg.projections.shadow import replay_into_shadow
 from tests.integration import test_ops
-from tests.integration.test_ops import Stack
+from tests.integration.test_ops import Stack, ops
 
 stack = test_ops.stack  # the five services on a database and topic prefix of this module's own
 
@@ -154,3 +158,96 @@ async def test_cli_lists_the_evaluations_of_the_version_a_stage_or_alias_names(s
     missing = await cli(stack, "evaluations", "list", f"{uri}@nosuchalias")
     assert missing.returncode == 3 and "nosuchalias" in missing.stderr, missing.stdout + missing.stderr
     assert "Traceback" not in missing.stderr
+
+
+async def test_a_replay_reproduces_evaluations_thresholds_and_deployment_history(stack: Stack) -> None:
+    uri = await a_model(stack, versions=2)
+    now = datetime.now(UTC).replace(microsecond=0)
+    async with stack.registry() as registry:
+        await applied(stack, await registry.promotion.request_promotion(uri, {"PRODUCTION": 1}))
+        await registry.lineage.set_degradation_thresholds(uri, {"auc": (">=", 0.85)})
+        recorded = []
+        # The second crosses the threshold, the third heals, the fourth crosses again (still breaching).
+        for day, auc in enumerate([0.91, 0.80, 0.92, 0.79]):
+            recorded.append(
+                await registry.lineage.record_evaluation(
+                    f"{uri}@production",
+                    {"auc": auc},
+                    kind="PRODUCTION",
+                    window=(now - timedelta(days=5 - day), now - timedelta(days=4 - day)),
+                    environment="prod",
+                    evaluate_time=now - timedelta(days=4 - day),
+                )
+            )
+        assert [list(e.degraded_metrics) for e in recorded] == [[], ["auc"], [], ["auc"]]
+        await registry.lineage.record_evaluation(f"{uri}/2", {"auc": 0.95}, dataset=GOLDEN)
+        # Deployment revisions: a split, then serving code only, then config only, then a rollback.
+        await applied(
+            stack,
+            await registry.promotion.update_deployment(
+                uri, "prod", weights={1: 90, 2: 10}, image=IMAGE_1, config={"batch": 4}, reason="first"
+            ),
+        )
+        await applied(
+            stack, await registry.promotion.update_deployment(uri, "prod", image=IMAGE_2, reason="fix")
+        )
+        await applied(
+            stack, await registry.promotion.update_deployment(uri, "prod", config={"batch": 8}, reason="tune")
+        )
+        await applied(
+            stack, await registry.promotion.rollback_deployment(uri, "prod", revision=2, reason="back")
+        )
+        history = await registry.promotion.deployment_history(uri, "prod")
+        assert [r.deployment.revision for r in history] == [4, 3, 2, 1]
+        assert history[0].deployment.restored_revision == 2
+        assert len(await registry.lineage.list_evaluations(uri)) == 5
+        assert (await registry.promotion.deployment(uri, "prod")).revision == 4
+
+    evaluation_tables = {"evaluations", "evaluation_breaches", "degradation_thresholds"}
+    pool = await asyncpg.create_pool(stack.settings.pg_dsn, min_size=1, max_size=4)
+    try:
+        for service, covered in (
+            ("lineage", evaluation_tables),
+            ("promotion", {"pointers", "transitions", "requests", "version_evaluations"}),
+        ):
+            model = read_model(service, stack.settings.kafka)
+            assert covered <= set(model.tables), model.tables
+            shadow = f"{model.schema}_shadow"
+            result = await replay_into_shadow(pool, model, stack.settings.kafka, shadow=shadow, swap=False)
+            assert result.matches, (service, result.difference)
+            assert result.live_digest == result.shadow_digest
+            empty = [t for t in covered if not result.live_digest[t]]
+            assert not empty, f"{service}: no rows in {empty}"  # the digests cover rows, not empty tables
+            async with pool.acquire() as conn:
+                await conn.execute(f'DROP SCHEMA "{shadow}" CASCADE')
+        # The replayed deployment history is the live one (not merely equal digests of nothing).
+        async with pool.acquire() as conn:
+            name = f"namespaces/{uri.replace('/', '/models/', 1)}"
+            assert (
+                await conn.fetchval("SELECT count(*) FROM promotion.transitions WHERE model = $1", name) >= 5
+            )
+
+            # A changed evaluation row: the replay reports a mismatch naming the evaluations table.
+            evaluation_id = recorded[1].name.rsplit("/", 1)[1]
+            original = await conn.fetchval(
+                "SELECT tool FROM lineage.evaluations WHERE id = $1::uuid", evaluation_id
+            )
+            await conn.execute(
+                "UPDATE lineage.evaluations SET tool = 'tampered' WHERE id = $1::uuid", evaluation_id
+            )
+            try:
+                tampered = await ops(stack, "replay", "lineage", "-o", "json")
+            finally:
+                await conn.execute(
+                    "UPDATE lineage.evaluations SET tool = $2 WHERE id = $1::uuid", evaluation_id, original
+                )
+            assert tampered.returncode == 10, tampered.stdout + tampered.stderr
+            [report] = json.loads(tampered.stdout)
+            assert report["matches"] is False and report["swapped"] is False
+            assert report["difference"]["table"] == "evaluations"
+            assert report["difference"]["key"] == {"id": evaluation_id}
+            assert "tampered" in report["difference"]["live"]
+            assert "tampered" not in report["difference"]["replayed"]
+            await conn.execute('DROP SCHEMA IF EXISTS "lineage_shadow" CASCADE')
+    finally:
+        await pool.close()
