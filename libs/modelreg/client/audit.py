@@ -79,12 +79,9 @@ class AuditClient:
             parent = namespace if namespace.startswith("namespaces/") else f"namespaces/{namespace}"
         connection = self._connection
         request = audit_pb2.ListAuditEventsRequest(parent=parent, filter=text, page_size=page_size)
-        found: list[audit_pb2.AuditEvent] = []
-        async for page in connection.pages(connection.audit.ListAuditEvents, request):
-            found.extend(page.audit_events)
-            if limit is not None and len(found) >= limit:
-                return found[:limit]
-        return found
+        return await connection.collect(
+            connection.audit.ListAuditEvents, request, lambda page: page.audit_events, limit
+        )
 
     async def export_audit(
         self,

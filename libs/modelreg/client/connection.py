@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -27,6 +27,7 @@ from modelreg.runtime.tls import ClientTls, secure_channel
 
 Request = TypeVar("Request")
 Response = TypeVar("Response")
+Item = TypeVar("Item")
 
 
 class _Page(Protocol):
@@ -196,3 +197,18 @@ class Connection:
             if not page.next_page_token:
                 return
             request.page_token = page.next_page_token
+
+    async def collect(
+        self,
+        method: Callable[..., Awaitable[Page]],
+        request: Any,
+        items: Callable[[Page], Iterable[Item]],
+        limit: int | None = None,
+    ) -> list[Item]:
+        """The `items` of every page of a List call, or only the first `limit` of them."""
+        found: list[Item] = []
+        async for page in self.pages(method, request):
+            found.extend(items(page))
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+        return found

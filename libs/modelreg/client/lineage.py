@@ -196,12 +196,9 @@ class LineageClient:
             order_by="evaluate_time desc" if newest_first else "evaluate_time",
             page_size=page_size if limit is None else min(page_size, limit),
         )
-        evaluations: list[lineage_pb2.ModelEvaluation] = []
-        async for page in connection.pages(connection.lineage.ListEvaluations, request):
-            evaluations.extend(page.evaluations)
-            if limit is not None and len(evaluations) >= limit:
-                return evaluations[:limit]
-        return evaluations
+        return await connection.collect(
+            connection.lineage.ListEvaluations, request, lambda page: page.evaluations, limit
+        )
 
     async def compare_versions(
         self, a: str, b: str, dataset_uri: str, dataset_digest: str = ""
