@@ -95,3 +95,31 @@ def test_the_retry_policy() -> None:
     assert 2.0 <= policy.delay_s(3, Attempt(500), 0.0) < 4.0
     assert policy.delay_s(30, Attempt(500), 0.99) <= 10.0
     assert policy.delay_s(1, Attempt(429, retry_after_s=7), 0.0) == 7
+
+
+def test_annotations_are_bounded_and_replaced_as_a_whole_by_an_update() -> None:
+    from modelreg.events.domain.webhooks import (
+        MAX_ANNOTATION_VALUE,
+        MAX_ANNOTATIONS,
+        Update,
+        Webhook,
+        WebhookUpdated,
+        check_annotations,
+        decide,
+    )
+
+    assert check_annotations({"b": "2", "a": ""}) == (("a", ""), ("b", "2"))
+    for bad in (
+        {f"k{i}": "" for i in range(MAX_ANNOTATIONS + 1)},
+        {"": "v"},
+        {"k" * 129: "v"},
+        {"k": "v" * (MAX_ANNOTATION_VALUE + 1)},
+    ):
+        with pytest.raises(InvalidArgument):
+            check_annotations(bad)
+    name = "namespaces/ns/webhooks/hook"
+    current = Webhook(name=name, url="https://example.com/h", annotations=(("a", "1"), ("b", "2")))
+    changes = Webhook(name=name, url="", annotations=(("c", "3"),))
+    event = decide(current, Update(name, changes, ("annotations",)))
+    assert isinstance(event, WebhookUpdated)
+    assert event.webhook.annotations == (("c", "3"),) and event.webhook.url == current.url

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from google.protobuf.field_mask_pb2 import FieldMask
@@ -42,6 +42,7 @@ class WebhooksClient:
         event_types: Sequence[str] = (),
         model: str = "",
         mlflow_headers: bool = False,
+        annotations: Mapping[str, str] | None = None,
         request_id: str | None = None,
     ) -> pb.Webhook:
         """Subscribes `url` to the events of the namespace of `name` (`ns/id`); `model` (`ns/m`)
@@ -60,6 +61,7 @@ class WebhooksClient:
                     event_types=list(event_types),
                     model=_model_name(model),
                     mlflow_headers=mlflow_headers,
+                    annotations=dict(annotations or {}),
                 ),
                 request_id=request_id or str(uuid.uuid4()),
             ),
@@ -85,8 +87,10 @@ class WebhooksClient:
         model: str | None = None,
         mlflow_headers: bool | None = None,
         active: bool | None = None,
+        annotations: Mapping[str, str] | None = None,
     ) -> pb.Webhook:
-        """Changes only what is given; a new `secret` rotates (both sign for a while)."""
+        """Changes only what is given; a new `secret` rotates (both sign for a while);
+        `annotations` replace the old ones as a whole."""
         webhook = pb.Webhook(name=webhook_name(name))
         paths = []
         if url is not None:
@@ -107,6 +111,9 @@ class WebhooksClient:
         if active is not None:
             webhook.state = pb.Webhook.STATE_ACTIVE if active else pb.Webhook.STATE_DISABLED
             paths.append("state")
+        if annotations is not None:
+            webhook.annotations.update(annotations)
+            paths.append("annotations")
         c = self._connection
         return await c.call(
             c.webhooks.UpdateWebhook,

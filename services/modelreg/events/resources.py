@@ -20,6 +20,7 @@ def webhook_to_proto(webhook: Webhook, *, cursor: int = 0) -> pb.Webhook:
         disabled_reason=webhook.disabled_reason,
         has_secret=bool(webhook.sealed_secrets),
         cursor=cursor,
+        annotations=dict(webhook.annotations),
     )
     if webhook.create_time is not None:
         out.create_time.FromDatetime(webhook.create_time)
@@ -38,4 +39,5 @@ def webhook_from_proto(message: pb.Webhook) -> Webhook:
         mlflow_headers=message.mlflow_headers,
         state=State.DISABLED if message.state == pb.Webhook.STATE_DISABLED else State.ACTIVE,
         disabled_reason=message.disabled_reason,
+        annotations=tuple(sorted(message.annotations.items())),
     )

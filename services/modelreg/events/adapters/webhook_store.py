@@ -6,6 +6,7 @@ cursor and the delivery log (one row per attempt; dead letters are rows with out
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -34,8 +35,10 @@ CREATE TABLE IF NOT EXISTS {s}.webhooks (
     sealed_secrets  bytea[] NOT NULL,
     rotated_at      timestamptz,
     create_time     timestamptz NOT NULL,
-    update_time     timestamptz NOT NULL
+    update_time     timestamptz NOT NULL,
+    annotations     jsonb NOT NULL DEFAULT '{{}}'
 );
+ALTER TABLE {s}.webhooks ADD COLUMN IF NOT EXISTS annotations jsonb NOT NULL DEFAULT '{{}}';
 CREATE TABLE IF NOT EXISTS {s}.webhook_cursors (
     name     text PRIMARY KEY,
     position bigint NOT NULL
@@ -77,6 +80,7 @@ def _row(webhook: Webhook) -> tuple[object, ...]:
         webhook.rotated_at,
         webhook.create_time,
         webhook.update_time,
+        json.dumps(dict(webhook.annotations)),
     )
 
 
@@ -93,12 +97,13 @@ def webhook_of(row: asyncpg.Record) -> Webhook:
         rotated_at=row["rotated_at"],
         create_time=row["create_time"],
         update_time=row["update_time"],
+        annotations=tuple(sorted(json.loads(row["annotations"]).items())),
     )
 
 
 COLUMNS = (
     "name, namespace, url, event_types, model, mlflow_headers, state, disabled_reason,"
-    " sealed_secrets, rotated_at, create_time, update_time"
+    " sealed_secrets, rotated_at, create_time, update_time, annotations"
 )
 
 
@@ -127,11 +132,12 @@ class WebhookProjection:
                 continue
             await conn.execute(
                 f"INSERT INTO {s}.webhooks ({COLUMNS})"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13::jsonb)"
                 " ON CONFLICT (name) DO UPDATE SET url = EXCLUDED.url, event_types = EXCLUDED.event_types,"
                 " model = EXCLUDED.model, mlflow_headers = EXCLUDED.mlflow_headers, state = EXCLUDED.state,"
                 " disabled_reason = EXCLUDED.disabled_reason, sealed_secrets = EXCLUDED.sealed_secrets,"
-                " rotated_at = EXCLUDED.rotated_at, update_time = EXCLUDED.update_time",
+                " rotated_at = EXCLUDED.rotated_at, update_time = EXCLUDED.update_time,"
+                " annotations = EXCLUDED.annotations",
                 *_row(after),
             )
 

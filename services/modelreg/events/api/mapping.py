@@ -15,6 +15,7 @@ def given_of(message: pb.Webhook) -> Given:
         secret=message.secret,
         mlflow_headers=message.mlflow_headers,
         state=State.DISABLED if message.state == pb.Webhook.STATE_DISABLED else State.ACTIVE,
+        annotations=dict(message.annotations),
     )
 
 

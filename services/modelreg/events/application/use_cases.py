@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from modelreg.commands.contracts import CommandResult
@@ -26,6 +26,7 @@ from modelreg.events.domain.webhooks import (
     State,
     Update,
     Webhook,
+    check_annotations,
     check_model,
     check_types,
     check_url,
@@ -55,6 +56,7 @@ class Given:
     secret: str = ""
     mlflow_headers: bool = False
     state: State = State.ACTIVE
+    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 class Webhooks:
@@ -87,6 +89,7 @@ class Webhooks:
             event_types=check_types(given.event_types),
             model=check_model(given.model, namespace),
             mlflow_headers=given.mlflow_headers,
+            annotations=check_annotations(given.annotations),
         )
         if not given.secret:
             raise InvalidArgument.of(
@@ -117,6 +120,7 @@ class Webhooks:
             model=check_model(given.model, namespace) if "model" in paths else "",
             mlflow_headers=given.mlflow_headers,
             state=given.state,
+            annotations=check_annotations(given.annotations) if "annotations" in paths else (),
         )
         sealed = b""
         if "secret" in paths:

@@ -8,7 +8,7 @@ events carry only the sealed bytes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -21,7 +21,10 @@ from modelreg.names import parse_model_name, parse_parent
 WEBHOOK_ID = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
 MAX_URL = 2048
 TEST_TYPE = "io.modelreg.webhook.test.v1"
-UPDATABLE = ("url", "event_types", "model", "secret", "mlflow_headers", "state")
+UPDATABLE = ("url", "event_types", "model", "secret", "mlflow_headers", "state", "annotations")
+MAX_ANNOTATIONS = 32
+MAX_ANNOTATION_KEY = 128
+MAX_ANNOTATION_VALUE = 8192
 
 
 class State(StrEnum):
@@ -44,6 +47,8 @@ class Webhook:
     rotated_at: datetime | None = None
     create_time: datetime | None = None
     update_time: datetime | None = None
+    annotations: tuple[tuple[str, str], ...] = ()
+    """A client's own data (sorted by key); the relay never reads it."""
 
     @property
     def namespace(self) -> str:
@@ -120,6 +125,23 @@ def check_model(model: str, namespace: str, field_name: str = "webhook.model") -
     if parsed.namespace != namespace:
         raise InvalidArgument.of(field_name, f"{model!r} is not in namespace {namespace!r}")
     return str(parsed)
+
+
+def check_annotations(
+    annotations: Mapping[str, str], field_name: str = "webhook.annotations"
+) -> tuple[tuple[str, str], ...]:
+    if len(annotations) > MAX_ANNOTATIONS:
+        raise InvalidArgument.of(field_name, f"has {len(annotations)} entries; at most {MAX_ANNOTATIONS}")
+    for key, value in annotations.items():
+        if not key or len(key) > MAX_ANNOTATION_KEY:
+            raise InvalidArgument.of(
+                field_name, f"key {key[:40]!r} must be 1 to {MAX_ANNOTATION_KEY} characters"
+            )
+        if len(value) > MAX_ANNOTATION_VALUE:
+            raise InvalidArgument.of(
+                field_name, f"value of {key!r} is longer than {MAX_ANNOTATION_VALUE} characters"
+            )
+    return tuple(sorted(annotations.items()))
 
 
 # Events

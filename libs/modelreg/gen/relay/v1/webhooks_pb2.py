@@ -29,13 +29,15 @@ from google.protobuf import field_mask_pb2 as google_dot_protobuf_dot_field__mas
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelreg/relay/v1/webhooks.proto\x12\x11modelreg.relay.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xfb\x03\n\x07Webhook\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x14\n\x06secret\x18\x05 \x01(\tB\x04\xe2\x41\x01\x04\x12\x16\n\x0emlflow_headers\x18\x06 \x01(\x08\x12/\n\x05state\x18\x07 \x01(\x0e\x32 .modelreg.relay.v1.Webhook.State\x12\x1d\n\x0f\x64isabled_reason\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nhas_secret\x18\t \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\n \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02:C\xea\x41@\n\x13modelreg.io/Webhook\x12)namespaces/{namespace}/webhooks/{webhook}\"\xe6\x01\n\x0fWebhookDelivery\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x10\n\x08position\x18\x04 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bstatus_code\x18\x06 \x01(\x05\x12\x12\n\nlatency_ms\x18\x07 \x01(\x01\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x0f\n\x07outcome\x18\t \x01(\t\x12\x30\n\x0c\x61ttempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x14\x43reateWebhookRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nwebhook_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x31\n\x07webhook\x18\x03 \x01(\x0b\x32\x1a.modelreg.relay.v1.WebhookB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\'\n\x11GetWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x13ListWebhooksRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"D\n\x14ListWebhooksResponse\x12,\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1a.modelreg.relay.v1.Webhook\"\x94\x01\n\x14UpdateWebhookRequest\x12\x31\n\x07webhook\x18\x01 \x01(\x0b\x32\x1a.modelreg.relay.v1.WebhookB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\">\n\x14\x44\x65leteWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"(\n\x12TestWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x1cListWebhookDeliveriesRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x11\x64\x65\x61\x64_letters_only\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"W\n\x1dListWebhookDeliveriesResponse\x12\x36\n\ndeliveries\x18\x01 \x03(\x0b\x32\".modelreg.relay.v1.WebhookDelivery\"\x7f\n\x17RedeliverWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\rfrom_position\x18\x02 \x01(\x03H\x00\x12/\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04\x66rom\"G\n\x18RedeliverWebhookResponse\x12+\n\x07webhook\x18\x01 \x01(\x0b\x32\x1a.modelreg.relay.v1.Webhook2\x86\x06\n\x0eWebhookService\x12T\n\rCreateWebhook\x12\'.modelreg.relay.v1.CreateWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12N\n\nGetWebhook\x12$.modelreg.relay.v1.GetWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12_\n\x0cListWebhooks\x12&.modelreg.relay.v1.ListWebhooksRequest\x1a\'.modelreg.relay.v1.ListWebhooksResponse\x12T\n\rUpdateWebhook\x12\'.modelreg.relay.v1.UpdateWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12T\n\rDeleteWebhook\x12\'.modelreg.relay.v1.DeleteWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12X\n\x0bTestWebhook\x12%.modelreg.relay.v1.TestWebhookRequest\x1a\".modelreg.relay.v1.WebhookDelivery\x12z\n\x15ListWebhookDeliveries\x12/.modelreg.relay.v1.ListWebhookDeliveriesRequest\x1a\x30.modelreg.relay.v1.ListWebhookDeliveriesResponse\x12k\n\x10RedeliverWebhook\x12*.modelreg.relay.v1.RedeliverWebhookRequest\x1a+.modelreg.relay.v1.RedeliverWebhookResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n modelreg/relay/v1/webhooks.proto\x12\x11modelreg.relay.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x19google/api/resource.proto\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf1\x04\n\x07Webhook\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x08\x12\x11\n\x03url\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x13\n\x0b\x65vent_types\x18\x03 \x03(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12\x14\n\x06secret\x18\x05 \x01(\tB\x04\xe2\x41\x01\x04\x12\x16\n\x0emlflow_headers\x18\x06 \x01(\x08\x12/\n\x05state\x18\x07 \x01(\x0e\x32 .modelreg.relay.v1.Webhook.State\x12\x1d\n\x0f\x64isabled_reason\x18\x08 \x01(\tB\x04\xe2\x41\x01\x03\x12\x18\n\nhas_secret\x18\t \x01(\x08\x42\x04\xe2\x41\x01\x03\x12\x14\n\x06\x63ursor\x18\n \x01(\x03\x42\x04\xe2\x41\x01\x03\x12\x35\n\x0b\x63reate_time\x18\x0b \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12\x35\n\x0bupdate_time\x18\x0c \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x04\xe2\x41\x01\x03\x12@\n\x0b\x61nnotations\x18\r \x03(\x0b\x32+.modelreg.relay.v1.Webhook.AnnotationsEntry\x1a\x32\n\x10\x41nnotationsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"D\n\x05State\x12\x15\n\x11STATE_UNSPECIFIED\x10\x00\x12\x10\n\x0cSTATE_ACTIVE\x10\x01\x12\x12\n\x0eSTATE_DISABLED\x10\x02:C\xea\x41@\n\x13modelreg.io/Webhook\x12)namespaces/{namespace}/webhooks/{webhook}\"\xe6\x01\n\x0fWebhookDelivery\x12\x0f\n\x07webhook\x18\x01 \x01(\t\x12\x10\n\x08\x65vent_id\x18\x02 \x01(\t\x12\x12\n\nevent_type\x18\x03 \x01(\t\x12\x10\n\x08position\x18\x04 \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bstatus_code\x18\x06 \x01(\x05\x12\x12\n\nlatency_ms\x18\x07 \x01(\x01\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x0f\n\x07outcome\x18\t \x01(\t\x12\x30\n\x0c\x61ttempt_time\x18\n \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8d\x01\n\x14\x43reateWebhookRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x18\n\nwebhook_id\x18\x02 \x01(\tB\x04\xe2\x41\x01\x02\x12\x31\n\x07webhook\x18\x03 \x01(\x0b\x32\x1a.modelreg.relay.v1.WebhookB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x04 \x01(\t\"\'\n\x11GetWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"+\n\x13ListWebhooksRequest\x12\x14\n\x06parent\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"D\n\x14ListWebhooksResponse\x12,\n\x08webhooks\x18\x01 \x03(\x0b\x32\x1a.modelreg.relay.v1.Webhook\"\x94\x01\n\x14UpdateWebhookRequest\x12\x31\n\x07webhook\x18\x01 \x01(\x0b\x32\x1a.modelreg.relay.v1.WebhookB\x04\xe2\x41\x01\x02\x12\x35\n\x0bupdate_mask\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.FieldMaskB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x03 \x01(\t\">\n\x14\x44\x65leteWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x12\n\nrequest_id\x18\x02 \x01(\t\"(\n\x12TestWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\"`\n\x1cListWebhookDeliveriesRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x19\n\x11\x64\x65\x61\x64_letters_only\x18\x02 \x01(\x08\x12\x11\n\tpage_size\x18\x03 \x01(\x05\"W\n\x1dListWebhookDeliveriesResponse\x12\x36\n\ndeliveries\x18\x01 \x03(\x0b\x32\".modelreg.relay.v1.WebhookDelivery\"\x7f\n\x17RedeliverWebhookRequest\x12\x12\n\x04name\x18\x01 \x01(\tB\x04\xe2\x41\x01\x02\x12\x17\n\rfrom_position\x18\x02 \x01(\x03H\x00\x12/\n\tfrom_time\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampH\x00\x42\x06\n\x04\x66rom\"G\n\x18RedeliverWebhookResponse\x12+\n\x07webhook\x18\x01 \x01(\x0b\x32\x1a.modelreg.relay.v1.Webhook2\x86\x06\n\x0eWebhookService\x12T\n\rCreateWebhook\x12\'.modelreg.relay.v1.CreateWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12N\n\nGetWebhook\x12$.modelreg.relay.v1.GetWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12_\n\x0cListWebhooks\x12&.modelreg.relay.v1.ListWebhooksRequest\x1a\'.modelreg.relay.v1.ListWebhooksResponse\x12T\n\rUpdateWebhook\x12\'.modelreg.relay.v1.UpdateWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12T\n\rDeleteWebhook\x12\'.modelreg.relay.v1.DeleteWebhookRequest\x1a\x1a.modelreg.relay.v1.Webhook\x12X\n\x0bTestWebhook\x12%.modelreg.relay.v1.TestWebhookRequest\x1a\".modelreg.relay.v1.WebhookDelivery\x12z\n\x15ListWebhookDeliveries\x12/.modelreg.relay.v1.ListWebhookDeliveriesRequest\x1a\x30.modelreg.relay.v1.ListWebhookDeliveriesResponse\x12k\n\x10RedeliverWebhook\x12*.modelreg.relay.v1.RedeliverWebhookRequest\x1a+.modelreg.relay.v1.RedeliverWebhookResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'modelreg.relay.v1.webhooks_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_WEBHOOK_ANNOTATIONSENTRY']._loaded_options = None
+  _globals['_WEBHOOK_ANNOTATIONSENTRY']._serialized_options = b'8\001'
   _globals['_WEBHOOK'].fields_by_name['name']._loaded_options = None
   _globals['_WEBHOOK'].fields_by_name['name']._serialized_options = b'\342A\001\010'
   _globals['_WEBHOOK'].fields_by_name['url']._loaded_options = None
@@ -77,33 +79,35 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['name']._loaded_options = None
   _globals['_REDELIVERWEBHOOKREQUEST'].fields_by_name['name']._serialized_options = b'\342A\001\002'
   _globals['_WEBHOOK']._serialized_start=183
-  _globals['_WEBHOOK']._serialized_end=690
-  _globals['_WEBHOOK_STATE']._serialized_start=553
-  _globals['_WEBHOOK_STATE']._serialized_end=621
-  _globals['_WEBHOOKDELIVERY']._serialized_start=693
-  _globals['_WEBHOOKDELIVERY']._serialized_end=923
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=926
-  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=1067
-  _globals['_GETWEBHOOKREQUEST']._serialized_start=1069
-  _globals['_GETWEBHOOKREQUEST']._serialized_end=1108
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=1110
-  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=1153
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=1155
-  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=1223
-  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=1226
-  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=1374
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1376
-  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1438
-  _globals['_TESTWEBHOOKREQUEST']._serialized_start=1440
-  _globals['_TESTWEBHOOKREQUEST']._serialized_end=1480
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=1482
-  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1578
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1580
-  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1667
-  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_start=1669
-  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_end=1796
-  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_start=1798
-  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_end=1869
-  _globals['_WEBHOOKSERVICE']._serialized_start=1872
-  _globals['_WEBHOOKSERVICE']._serialized_end=2646
+  _globals['_WEBHOOK']._serialized_end=808
+  _globals['_WEBHOOK_ANNOTATIONSENTRY']._serialized_start=619
+  _globals['_WEBHOOK_ANNOTATIONSENTRY']._serialized_end=669
+  _globals['_WEBHOOK_STATE']._serialized_start=671
+  _globals['_WEBHOOK_STATE']._serialized_end=739
+  _globals['_WEBHOOKDELIVERY']._serialized_start=811
+  _globals['_WEBHOOKDELIVERY']._serialized_end=1041
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_start=1044
+  _globals['_CREATEWEBHOOKREQUEST']._serialized_end=1185
+  _globals['_GETWEBHOOKREQUEST']._serialized_start=1187
+  _globals['_GETWEBHOOKREQUEST']._serialized_end=1226
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_start=1228
+  _globals['_LISTWEBHOOKSREQUEST']._serialized_end=1271
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_start=1273
+  _globals['_LISTWEBHOOKSRESPONSE']._serialized_end=1341
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_start=1344
+  _globals['_UPDATEWEBHOOKREQUEST']._serialized_end=1492
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_start=1494
+  _globals['_DELETEWEBHOOKREQUEST']._serialized_end=1556
+  _globals['_TESTWEBHOOKREQUEST']._serialized_start=1558
+  _globals['_TESTWEBHOOKREQUEST']._serialized_end=1598
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_start=1600
+  _globals['_LISTWEBHOOKDELIVERIESREQUEST']._serialized_end=1696
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_start=1698
+  _globals['_LISTWEBHOOKDELIVERIESRESPONSE']._serialized_end=1785
+  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_start=1787
+  _globals['_REDELIVERWEBHOOKREQUEST']._serialized_end=1914
+  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_start=1916
+  _globals['_REDELIVERWEBHOOKRESPONSE']._serialized_end=1987
+  _globals['_WEBHOOKSERVICE']._serialized_start=1990
+  _globals['_WEBHOOKSERVICE']._serialized_end=2764
 # @@protoc_insertion_point(module_scope)

@@ -51,6 +51,26 @@ class Webhook(_message.Message):
     STATE_DISABLED: Webhook.State.ValueType  # 2
     """Not sent: by an update, or because the endpoint answered 410 Gone."""
 
+    @_typing.final
+    class AnnotationsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.str
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.str = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     NAME_FIELD_NUMBER: _builtins.int
     URL_FIELD_NUMBER: _builtins.int
     EVENT_TYPES_FIELD_NUMBER: _builtins.int
@@ -63,6 +83,7 @@ class Webhook(_message.Message):
     CURSOR_FIELD_NUMBER: _builtins.int
     CREATE_TIME_FIELD_NUMBER: _builtins.int
     UPDATE_TIME_FIELD_NUMBER: _builtins.int
+    ANNOTATIONS_FIELD_NUMBER: _builtins.int
     name: _builtins.str
     """Resource name, `namespaces/{ns}/webhooks/{id}`."""
     url: _builtins.str
@@ -101,6 +122,13 @@ class Webhook(_message.Message):
     def update_time(self) -> _timestamp_pb2.Timestamp:
         """Last change."""
 
+    @_builtins.property
+    def annotations(self) -> _containers.ScalarMap[_builtins.str, _builtins.str]:
+        """Free-form data a client keeps with the subscription (the MLflow gateway keeps
+        MLflow's name, description and event list here): at most 32 entries, keys 1 to 128
+        characters, values at most 8192. The relay never reads them.
+        """
+
     def __init__(
         self,
         *,
@@ -116,10 +144,11 @@ class Webhook(_message.Message):
         cursor: _builtins.int = ...,
         create_time: _timestamp_pb2.Timestamp | None = ...,
         update_time: _timestamp_pb2.Timestamp | None = ...,
+        annotations: _abc.Mapping[_builtins.str, _builtins.str] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "update_time", b"update_time"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["create_time", b"create_time", "cursor", b"cursor", "disabled_reason", b"disabled_reason", "event_types", b"event_types", "has_secret", b"has_secret", "mlflow_headers", b"mlflow_headers", "model", b"model", "name", b"name", "secret", b"secret", "state", b"state", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["annotations", b"annotations", "create_time", b"create_time", "cursor", b"cursor", "disabled_reason", b"disabled_reason", "event_types", b"event_types", "has_secret", b"has_secret", "mlflow_headers", b"mlflow_headers", "model", b"model", "name", b"name", "secret", b"secret", "state", b"state", "update_time", b"update_time", "url", b"url"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -205,7 +234,7 @@ class CreateWebhookRequest(_message.Message):
     """Idempotency key: a retry with it gets the original answer."""
     @_builtins.property
     def webhook(self) -> Global___Webhook:
-        """The subscription (url, event_types, model, secret, mlflow_headers)."""
+        """The subscription (url, event_types, model, secret, mlflow_headers, annotations)."""
 
     def __init__(
         self,
@@ -308,7 +337,9 @@ class UpdateWebhookRequest(_message.Message):
 
     @_builtins.property
     def update_mask(self) -> _field_mask_pb2.FieldMask:
-        """Which fields: url, event_types, model, secret, mlflow_headers, state."""
+        """Which fields: url, event_types, model, secret, mlflow_headers, state, annotations
+        (replaced as a whole).
+        """
 
     def __init__(
         self,

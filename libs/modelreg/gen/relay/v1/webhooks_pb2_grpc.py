@@ -120,7 +120,7 @@ class WebhookServiceServicer:
 
     def UpdateWebhook(self, request, context):
         """Changes the fields named in update_mask (url, event_types, model, secret,
-        mlflow_headers, active). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
+        mlflow_headers, state, annotations). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
         requests are signed with both, the new one first.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)

@@ -52,7 +52,7 @@ class WebhookServiceStub:
     """The subscriptions of a namespace."""
     UpdateWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.UpdateWebhookRequest, _webhooks_pb2.Webhook]
     """Changes the fields named in update_mask (url, event_types, model, secret,
-    mlflow_headers, active). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
+    mlflow_headers, state, annotations). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
     requests are signed with both, the new one first.
     """
     DeleteWebhook: _grpc.UnaryUnaryMultiCallable[_webhooks_pb2.DeleteWebhookRequest, _webhooks_pb2.Webhook]
@@ -91,7 +91,7 @@ class WebhookServiceAsyncStub(WebhookServiceStub):
     """The subscriptions of a namespace."""
     UpdateWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.UpdateWebhookRequest, _webhooks_pb2.Webhook]  # type: ignore[assignment]
     """Changes the fields named in update_mask (url, event_types, model, secret,
-    mlflow_headers, active). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
+    mlflow_headers, state, annotations). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
     requests are signed with both, the new one first.
     """
     DeleteWebhook: _aio.UnaryUnaryMultiCallable[_webhooks_pb2.DeleteWebhookRequest, _webhooks_pb2.Webhook]  # type: ignore[assignment]
@@ -151,7 +151,7 @@ class WebhookServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_webhooks_pb2.Webhook, _abc.Awaitable[_webhooks_pb2.Webhook]]:
         """Changes the fields named in update_mask (url, event_types, model, secret,
-        mlflow_headers, active). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
+        mlflow_headers, state, annotations). A new secret rotates: for MODELREG_WEBHOOK_ROTATION_S
         requests are signed with both, the new one first.
         """
 
