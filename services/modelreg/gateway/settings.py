@@ -19,6 +19,7 @@ ADDRESS_VARIABLES = (
     "MODELREG_LINEAGE_ADDR",
     "MODELREG_PROMOTION_ADDR",
     "MODELREG_AUDIT_ADDR",
+    "MODELREG_EVENTS_ADDR",
 )
 """Where the gateway finds the services (read by Endpoints.from_env, as the SDK does)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -17,6 +18,7 @@ from modelreg.client.connection import Endpoints
 from modelreg.devstack import LocalStack
 from modelreg.gateway.app import create_app
 from modelreg.gateway.settings import GatewaySettings
+from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.fleet import Fleet, running_fleet
 from tests.helpers import environment
@@ -58,37 +60,46 @@ def mlflow_env() -> Iterator[None]:
         yield
 
 
+@asynccontextmanager
+async def serving_gateway(
+    fleet: Fleet, sources: Path, events: ServiceHost | None = None
+) -> AsyncIterator[Gateway]:
+    """The gateway on a port of its own over `fleet` (and the events relay, when given)."""
+    hosts = {**fleet.hosts, **({"events": events} if events is not None else {})}
+    endpoints = Endpoints(**{s: f"127.0.0.1:{h.port}" for s, h in hosts.items()})
+    gateway_settings = GatewaySettings(
+        endpoints=endpoints, namespace=NAMESPACE, timeout_s=30.0, source_roots=(sources,)
+    )
+    # The gateway checks Basic usernames with the services' own credential settings.
+    with environment({"MODELREG_AUTH_TOKENS": TOKENS}):
+        app = create_app(gateway_settings)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        for _ in range(600):
+            if server.started or task.done():
+                break
+            await asyncio.sleep(0.05)
+        assert server.started, "the gateway did not start"
+        url = f"http://127.0.0.1:{port}"
+        # As a pipeline is pointed at the gateway: MLflow's default URIs, read by
+        # mlflow.register_model and mlflow.artifacts.download_artifacts.
+        with environment({"MLFLOW_TRACKING_URI": url, "MLFLOW_REGISTRY_URI": url}):
+            yield Gateway(fleet, url, gateway_settings, sources)
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
 @pytest.fixture(scope="module")
 async def gateway(
     local_stack: LocalStack, settings: Settings, mlflow_env: None, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Gateway]:
-    sources = tmp_path_factory.mktemp("mlflow-sources")
-    async with running_fleet(local_stack, settings) as fleet:
-        endpoints = Endpoints(**{s: f"127.0.0.1:{h.port}" for s, h in fleet.hosts.items()})
-        gateway_settings = GatewaySettings(
-            endpoints=endpoints, namespace=NAMESPACE, timeout_s=30.0, source_roots=(sources.resolve(),)
-        )
-        # The gateway checks Basic usernames with the services' own credential settings.
-        with environment({"MODELREG_AUTH_TOKENS": TOKENS}):
-            app = create_app(gateway_settings)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            for _ in range(600):
-                if server.started or task.done():
-                    break
-                await asyncio.sleep(0.05)
-            assert server.started, "the gateway did not start"
-            url = f"http://127.0.0.1:{port}"
-            # As a pipeline is pointed at the gateway: MLflow's default URIs, read by
-            # mlflow.register_model and mlflow.artifacts.download_artifacts.
-            with environment({"MLFLOW_TRACKING_URI": url, "MLFLOW_REGISTRY_URI": url}):
-                yield Gateway(fleet, url, gateway_settings, sources)
-        finally:
-            server.should_exit = True
-            await task
-            sock.close()
+    sources = tmp_path_factory.mktemp("mlflow-sources").resolve()
+    async with running_fleet(local_stack, settings) as fleet, serving_gateway(fleet, sources) as gateway:
+        yield gateway

@@ -23,6 +23,7 @@ from modelreg.gateway.mlflow import artifacts
 from modelreg.gateway.mlflow.artifacts import base_url
 from modelreg.gateway.mlflow.errors import MlflowError, from_registry, invalid, mlflow_error_response
 from modelreg.gateway.mlflow.service import MlflowRegistry
+from modelreg.gateway.mlflow.webhooks import MlflowWebhooks
 from modelreg.grpcutil.auth import Authenticator
 
 PREFIXES = ("/api/2.0/mlflow", "/ajax-api/2.0/mlflow")
@@ -194,6 +195,57 @@ def router() -> APIRouter:
     return api
 
 
+def webhooks_router() -> APIRouter:
+    """MLflow's webhook endpoints (MLflow 3.3+) over the events relay (modelreg.gateway.mlflow.webhooks)."""
+    api = APIRouter(route_class=MlflowRoute, tags=["MLflow webhooks"])
+
+    def hooks(request: Request) -> MlflowWebhooks:
+        webhooks: MlflowWebhooks = request.app.state.mlflow_webhooks
+        return webhooks
+
+    async def create(request: Request) -> JSONResponse:
+        return JSONResponse(await hooks(request).create(await args_of(request)))
+
+    async def list_all(request: Request) -> JSONResponse:
+        return JSONResponse(await hooks(request).list(await args_of(request)))
+
+    async def get(request: Request, webhook_id: str) -> JSONResponse:
+        return JSONResponse(await hooks(request).get(webhook_id))
+
+    async def update(request: Request, webhook_id: str) -> JSONResponse:
+        return JSONResponse(await hooks(request).update(webhook_id, await args_of(request)))
+
+    async def delete(request: Request, webhook_id: str) -> JSONResponse:
+        return JSONResponse(await hooks(request).delete(webhook_id))
+
+    async def test(request: Request, webhook_id: str) -> JSONResponse:
+        return JSONResponse(await hooks(request).test(webhook_id, await args_of(request)))
+
+    routes: list[tuple[str, str, Callable[..., Awaitable[JSONResponse]], str]] = [
+        ("/webhooks", "POST", create, "Create a webhook (MLflow's create_webhook)"),
+        ("/webhooks", "GET", list_all, "List webhooks (max_results, page_token)"),
+        ("/webhooks/{webhook_id}", "GET", get, "Get a webhook"),
+        (
+            "/webhooks/{webhook_id}",
+            "PATCH",
+            update,
+            "Update a webhook's name, description, url, events, secret or status",
+        ),
+        ("/webhooks/{webhook_id}", "DELETE", delete, "Delete a webhook"),
+        ("/webhooks/{webhook_id}/test", "POST", test, "Send one test request now"),
+    ]
+    for path, method, endpoint, summary in routes:
+        api.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            summary=summary,
+            operation_id=f"webhook_{endpoint.__name__}_{method.lower()}",
+            response_class=JSONResponse,
+        )
+    return api
+
+
 def artifacts_router() -> APIRouter:
     """A version's files, where get-download-uri points (modelreg.gateway.mlflow.artifacts)."""
     api = APIRouter(route_class=MlflowRoute, tags=["MLflow artifacts (a version's files)"])
@@ -228,7 +280,8 @@ def install(app: FastAPI) -> None:
         app.state.authenticator = Authenticator.from_env()
     except ValueError:
         app.state.authenticator = None
-    api = router()
-    app.include_router(api, prefix=PREFIXES[0])
-    app.include_router(api, prefix=PREFIXES[1], include_in_schema=False)
+    app.state.mlflow_webhooks = MlflowWebhooks(app.state.backend)
+    for api in (router(), webhooks_router()):
+        app.include_router(api, prefix=PREFIXES[0])
+        app.include_router(api, prefix=PREFIXES[1], include_in_schema=False)
     app.include_router(artifacts_router())
