@@ -59,7 +59,7 @@ class LineageClient:
     ) -> lineage_pb2.GetLineageSubgraphResponse:
         """The lineage around a version, all pages merged into one response; with `as_of` (an
         aware datetime), the graph as it stood then (records recorded by then and not yet
-        superseded by a correction recorded by then)."""
+        superseded by a correction recorded by then, and evaluations recorded by then)."""
         connection = self._connection
         lookup = versioning_pb2.GetModelVersionRequest(name=reference_name(uri))
         if as_of is not None:

@@ -19,7 +19,7 @@ from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.runtime.settings import Settings
 from tests.helpers import log_envelopes, unique, violations
 from tests.integration.lineage.conftest import LINEAGE, Writer
-from tests.integration.lineage.test_lineage_service import SHA, token_md
+from tests.integration.lineage.test_lineage_service import SHA, a_record, token_md
 
 Kind = pb.ModelEvaluation
 T0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -299,3 +299,62 @@ async def test_cli_lists_a_table_and_a_trend_per_version(lineage_host, lineage_s
     assert "█▇▅▁" in trend  # 0.91, 0.90, 0.86, 0.80: falling
     assert any("PRODUCTION" in line and "0.86" in line for line in lines)
     assert any("OFFLINE" in line and "golden-v3" in line for line in lines)
+
+
+async def test_as_of_keeps_the_evaluations_recorded_by_then(lineage_stub, writer: Writer) -> None:
+    """GetLineageSubgraph.as_of: an evaluation recorded by the moment is a node of the version in the
+    graph as it stood then, with its edges; one recorded after is not, even when its evaluate_time
+    is earlier (as_of is about what the registry knew, not when the model was evaluated)."""
+    _, (v1, v2), md = await versions(writer, 1, 2)
+    await lineage_stub.RecordLineage(
+        pb.RecordLineageRequest(parent=v1, record=a_record(unique("r")), request_id=unique("q")), metadata=md
+    )
+    before = await evaluate(lineage_stub, v1, Kind.KIND_OFFLINE, {"auc": 0.90}, 3, md)
+    prod = await evaluate(lineage_stub, v1, Kind.KIND_PRODUCTION, {"auc": 0.89}, 4, md)
+    only = await evaluate(lineage_stub, v2, Kind.KIND_OFFLINE, {"auc": 0.93}, 4, md)  # v2 has no record
+    await asyncio.sleep(0.05)  # a later recording time than the moment below, on the service's clock
+    after = await evaluate(lineage_stub, v1, Kind.KIND_OFFLINE, {"auc": 0.70}, 1, md)
+    after_v2 = await evaluate(lineage_stub, v2, Kind.KIND_OFFLINE, {"auc": 0.71}, 1, md)
+    last_before = max(e.create_time.ToDatetime(tzinfo=UTC) for e in (before, prod, only))
+    first_after = min(e.create_time.ToDatetime(tzinfo=UTC) for e in (after, after_v2))
+    assert last_before < first_after
+    moment = last_before + (first_after - last_before) / 2
+
+    async def graph(version: str, at: datetime | None) -> pb.GetLineageSubgraphResponse:
+        request = pb.GetLineageSubgraphRequest(
+            query=pb.SubgraphQuery(
+                start_nodes=[f"model_version:{version}"], max_hops=2, direction=pb.DIRECTION_BIDIRECTIONAL
+            )
+        )
+        if at is not None:
+            request.as_of.CopyFrom(ts(at))
+        return await lineage_stub.GetLineageSubgraph(request)
+
+    def node(e: pb.ModelEvaluation) -> str:
+        return f"evaluation:{e.name.rsplit('/', 1)[1]}"
+
+    ours = {node(e) for e in (before, prod, only, after, after_v2)}  # (the record names one of its own)
+
+    def evaluations_in(answer: pb.GetLineageSubgraphResponse) -> set[str]:
+        return {n.id for n in answer.nodes if n.type == pb.NODE_TYPE_EVALUATION} & ours
+
+    now_v1 = await graph(v1, None)
+    assert evaluations_in(now_v1) == {node(before), node(prod), node(after)}
+    then_v1 = await graph(v1, moment)
+    assert evaluations_in(then_v1) == {node(before), node(prod)}
+    edges = {(e.source, e.target, e.relation): e.record for e in then_v1.edges}
+    assert edges[(f"model_version:{v1}", node(before), "evaluated_by")] == before.name
+    golden = f"dataset:{GOLDEN.uri}@{GOLDEN.digest}"
+    assert (golden, node(before), "evaluation_data") in edges
+    assert not any(node(after) in (s, t) for s, t, _ in edges)
+    # The lineage record's part of the graph is there as before (datasets, code...).
+    assert {n.id for n in then_v1.nodes} - evaluations_in(then_v1) == (
+        {n.id for n in now_v1.nodes} - evaluations_in(now_v1)
+    )
+    # A version with evaluations and no lineage record exists as of the moment through them.
+    then_v2 = await graph(v2, moment)
+    assert evaluations_in(then_v2) == {node(only)}
+    assert f"model_version:{v2}" in {n.id for n in then_v2.nodes}
+    # Before anything was recorded of it, the version is not in the graph at all.
+    earliest = min(e.create_time.ToDatetime(tzinfo=UTC) for e in (before, only))
+    assert not (await graph(v2, earliest - timedelta(seconds=30))).nodes

@@ -89,16 +89,19 @@ class PostgresLineageReader:
         }
 
         # As of a moment T: the edges of records recorded by T that no correction recorded by T
-        # superseded, current or not now (each half served by its partial index).
+        # superseded, current or not now (each half served by its partial index), and the edges of
+        # evaluations recorded by T (append-only: never superseded).
         def in_effect(condition: str) -> str:
             return (
                 "SELECT DISTINCT ON (e.source, e.target, e.relation) e.source, e.target, e.relation,"
                 " e.record_id::text FROM ("
                 f"  SELECT * FROM {s}.lineage_edges WHERE current AND {condition}"
                 f"  UNION ALL SELECT * FROM {s}.lineage_edges WHERE NOT current AND {condition}"
-                f" ) AS e JOIN {s}.lineage_records r ON r.id = e.record_id"
+                f" ) AS e LEFT JOIN {s}.lineage_records r ON r.id = e.record_id"
                 f" LEFT JOIN {s}.lineage_records n ON n.id = r.superseded_by"
-                " WHERE r.create_time <= $2 AND (n.id IS NULL OR n.create_time > $2)"
+                f" LEFT JOIN {s}.evaluations v ON v.id = e.record_id"
+                " WHERE (r.create_time <= $2 AND (n.id IS NULL OR n.create_time > $2))"
+                " OR v.create_time <= $2"
                 " ORDER BY e.source, e.target, e.relation, e.record_id"
             )
 
@@ -108,20 +111,28 @@ class PostgresLineageReader:
             Direction.BIDIRECTIONAL: in_effect("(source = ANY($1) OR target = ANY($1))"),
         }
 
-        # A node existed at T when a record recorded by T stated it: as the version it describes,
-        # or at either end of one of its edges.
-        def stated(end: str, current: str) -> str:
+        # A node existed at T when a record or an evaluation recorded by T stated it: as the version
+        # it describes, or at either end of one of its edges.
+        def stated(end: str, current: str, by: str = "lineage_records") -> str:
             return (
-                f" OR EXISTS (SELECT 1 FROM {s}.lineage_edges e JOIN {s}.lineage_records r"
+                f" OR EXISTS (SELECT 1 FROM {s}.lineage_edges e JOIN {s}.{by} r"
                 f"  ON r.id = e.record_id WHERE {current} e.current AND e.{end} = n.id"
                 "  AND r.create_time <= $2)"
             )
 
+        def describes(by: str) -> str:
+            return (
+                f" EXISTS (SELECT 1 FROM {s}.{by} r WHERE starts_with(n.id, $3)"
+                "  AND r.version = substr(n.id, length($3) + 1) AND r.create_time <= $2)"
+            )
+
         self._start_as_of_sql = (
             f"SELECT n.id FROM {s}.lineage_nodes n WHERE n.id = ANY($1::text[]) AND ("
-            f" EXISTS (SELECT 1 FROM {s}.lineage_records r WHERE starts_with(n.id, $3)"
-            "  AND r.version = substr(n.id, length($3) + 1) AND r.create_time <= $2)"
+            + describes("lineage_records")
+            + " OR"
+            + describes("evaluations")
             + "".join(stated(end, c) for end in ("source", "target") for c in ("", "NOT"))
+            + "".join(stated(end, "", "evaluations") for end in ("source", "target"))
             + ")"
         )
         self._nodes_sql = (

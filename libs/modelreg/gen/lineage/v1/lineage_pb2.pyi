@@ -889,8 +889,9 @@ class GetLineageSubgraphRequest(_message.Message):
     @_builtins.property
     def as_of(self) -> _timestamp_pb2.Timestamp:
         """The graph as it stood at this time: the records recorded at or before it
-        and not yet superseded by a correction recorded at or before it; unset =
-        now. Page tokens are valid only with the same as_of.
+        and not yet superseded by a correction recorded at or before it, and the
+        evaluations recorded (create_time) at or before it; unset = now. Page
+        tokens are valid only with the same as_of.
         """
 
     def __init__(
