@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -89,10 +89,13 @@ class Fleet:
             self._partitions[service] = [TopicPartition(topic, p) for p in sorted(parts)]
         return self._partitions[service]
 
-    async def log_ends(self, timeout: float = 30.0) -> dict[str, dict[int, int]]:
+    async def log_ends(
+        self, timeout: float = 30.0, services: Sequence[str] = SERVICES
+    ) -> dict[str, dict[int, int]]:
         """Each partition's end, as the high watermark of a fresh fetch: never end_offsets(),
-        which Tansu answers wrongly (it let settle() pass before a record was folded)."""
-        by_service = {service: await self._topic_partitions(service) for service in SERVICES}
+        which Tansu answers wrongly (it let settle() pass before a record was folded).
+        `services` may name a service beside the fleet's (`events`) on the fleet's prefix."""
+        by_service = {service: await self._topic_partitions(service) for service in services}
         tps = [tp for parts in by_service.values() for tp in parts]
         consumer = self._consumer
         if set(consumer.assignment()) != set(tps):
@@ -135,9 +138,10 @@ class Fleet:
             assert time.monotonic() < deadline, f"projectors did not catch up: {behind}"
             await asyncio.sleep(0.05)
 
-    async def snapshot(self) -> Snapshot:
+    async def snapshot(self, also: Sequence[str] = ()) -> Snapshot:
+        """`also`: services beside the fleet's whose log ends are taken too (not their rows)."""
         await self.settle()
-        ends = await self.log_ends()
+        ends = await self.log_ends(services=(*SERVICES, *also))
         rows: dict[str, dict[str, int]] = {schema: {} for schema in SERVICES}
         async with self._pool.acquire() as conn:
             if self._count_sql is None:  # the tables are fixed once the services have started

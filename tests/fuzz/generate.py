@@ -22,6 +22,7 @@ from modelreg.gen.audit.v1 import audit_pb2
 from modelreg.gen.catalog.v1 import catalog_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2
+from modelreg.gen.relay.v1 import webhooks_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2
 from tests.hostile import HOSTILE_JSON
 
@@ -31,6 +32,7 @@ SERVICE_DESCRIPTORS = {
     "lineage": lineage_pb2.DESCRIPTOR.services_by_name["LineageService"],
     "promotion": promotion_pb2.DESCRIPTOR.services_by_name["PromotionService"],
     "audit": audit_pb2.DESCRIPTOR.services_by_name["AuditService"],
+    "events": webhooks_pb2.DESCRIPTOR.services_by_name["WebhookService"],
 }
 METHODS: list[tuple[str, MethodDescriptor]] = [
     (service, method) for service, descriptor in SERVICE_DESCRIPTORS.items() for method in descriptor.methods
@@ -83,6 +85,24 @@ FILTERS = [
     'creator = "x" AND superseded = true',
 ]
 
+URLS = [
+    "https://hooks.example.invalid/modelreg",
+    "http://127.0.0.1:9/hook",
+    "http://127.0.0.1:99999/",
+    "http://127.0.0.1:x/",
+    "http://[::1/",
+    "http://[::1]:80/",
+    "http://169.254.169.254/latest/meta-data",
+    "http://10.0.0.1/",
+    "http://user:pass@127.0.0.1:9/",
+    "https://xn--/",
+    "ftp://127.0.0.1/",
+    "file:///etc/passwd",
+    "http:///",
+    "https://" + "a" * 300 + ".com/",
+]
+"""Webhook endpoints (the events relay): odd ports and hosts, private addresses, other schemes."""
+
 text = st.text(alphabet=st.characters(exclude_categories=["Cs"]), max_size=40)
 
 
@@ -105,8 +125,9 @@ def _strings(pool: Pool) -> st.SearchStrategy[str]:
     plain = st.sampled_from(
         ["", "PRODUCTION", "STAGING", "champion", "1.2.0", "a", "main", "sha256:" + "0" * 64]
     )
+    urls = st.sampled_from(URLS)
     if not pool.hostile:
-        return st.one_of(plausible, plain, st.text(alphabet="abcxyz019._-", min_size=1, max_size=12))
+        return st.one_of(plausible, plain, urls, st.text(alphabet="abcxyz019._-", min_size=1, max_size=12))
     huge = st.sampled_from([70_000, 300_000]).map(lambda n: "x" * n)
     normal = st.one_of(
         plausible,
@@ -130,6 +151,7 @@ def _strings(pool: Pool) -> st.SearchStrategy[str]:
         text,
         st.text(alphabet=CONTROL + ODD + "ab/", max_size=20),
         st.sampled_from(FILTERS),
+        urls,
         st.sampled_from(TOKEN_BODIES).map(b64),
         st.sampled_from(pool.tokens) if pool.tokens else st.just(""),
         st.sampled_from(["", " ", "PRODUCTION", "STAGING", "champion", "1.2.0", "v99999999999.0.0", "-1"]),

@@ -1,11 +1,14 @@
 """The fuzz suite: requests generated from the method descriptors of every method of the five
-services (45 of catalog, versioning, lineage and promotion, and audit's), sent to them running
-(tests.fleet), in concurrent batches.
+services (56 of catalog, versioning, lineage and promotion, and audit's 4) and of the events
+relay's WebhookService, sent to them running (tests.fleet, and the relay over the fleet's
+topics), in concurrent batches.
 
 Checks, for every request: never INTERNAL or UNKNOWN, never a hang past the client's
 deadline. For every batch: a service that refused every request of the batch kept its log
-end, and a schema fed only by such services kept every row count and checkpoint. At the end:
-every service still serving, nothing quarantined, and a write still round-trips.
+end (the relay's own topic too), and a schema fed only by such services kept every row count
+and checkpoint (not the relay's: its publisher and webhook dispatcher write there in the
+background). At the end: every service and the relay still serving, nothing quarantined, and
+a write still round-trips.
 
 MODELREG_FUZZ_EXAMPLES sets the number of requests (10,000 in CI; `make fuzz` runs more).
 The status histogram is printed at the end.
@@ -29,10 +32,14 @@ from modelreg.eventlog import TOKEN_METADATA_KEY
 from modelreg.gen.catalog.v1 import catalog_pb2 as cat
 from modelreg.gen.lineage.v1 import lineage_pb2 as lin
 from modelreg.gen.promotion.v1 import promotion_pb2 as pro
+from modelreg.gen.relay.v1 import webhooks_pb2 as hook
+from modelreg.gen.relay.v1 import webhooks_pb2_grpc
 from modelreg.gen.versioning.v1 import versioning_pb2 as ver
+from modelreg.runtime.host import ServiceHost
 from tests.fleet import ADMIN, SERVICES, Fleet, feeds_of
 from tests.fuzz.generate import Pool, Request, path_of, requests
-from tests.helpers import unique
+from tests.helpers import environment, serving, unique
+from tests.integration.promotion.conftest import promotion_env
 
 REQUESTS = int(os.environ.get("MODELREG_FUZZ_EXAMPLES", "10000"))
 BATCH = 50
@@ -45,6 +52,17 @@ MAY_WRITE = {"OK", "OK (stream open)", "ABORTED", "UNAVAILABLE", "CANCELLED", "D
 """Outcomes after which a request may have appended; every other one must have changed nothing."""
 DEFECTS = {"INTERNAL", "UNKNOWN", "HANG"}
 
+RELAY = ("events",)
+"""Beside the fleet: the events relay (WebhookService), on the fleet's topics and database."""
+RELAY_ENV = {
+    # Loopback may be subscribed (the pool's webhook posts to the discard port, refused at once);
+    # every other private address is refused. Few, quick attempts: deliveries fail by design.
+    "MODELREG_WEBHOOK_ALLOW_HOSTS": "127.0.0.1",
+    "MODELREG_WEBHOOK_MAX_ATTEMPTS": "2",
+    "MODELREG_WEBHOOK_BACKOFF_S": "0.05",
+    "MODELREG_WEBHOOK_TIMEOUT_S": "2",
+}
+
 histogram: Counter[str] = Counter()
 by_method: dict[str, Counter[str]] = {}
 defects: list[str] = []
@@ -53,7 +71,25 @@ timings: dict[str, float] = {"requests": 0.0, "snapshots": 0.0}
 
 
 @pytest.fixture(scope="module")
-async def pool(fleet: Fleet) -> Pool:
+async def relay(fleet: Fleet) -> AsyncIterator[ServiceHost]:
+    """The events relay over the fleet's topics, in a schema of its own; its channel and stub join
+    the fleet's for this module (the fleet's snapshots take its log end with `also=RELAY`)."""
+    from modelreg.events.main import spec
+
+    with promotion_env(), environment(RELAY_ENV):
+        async with serving(spec(f"events_fuzz_{unique('s').replace('-', '_')}"), fleet.settings) as host:
+            channel = grpc.aio.insecure_channel(f"127.0.0.1:{host.port}")
+            fleet.channels["events"] = channel
+            fleet.stubs["events"] = webhooks_pb2_grpc.WebhookServiceStub(channel)
+            try:
+                yield host
+            finally:
+                del fleet.channels["events"], fleet.stubs["events"]
+                await channel.close()
+
+
+@pytest.fixture(scope="module")
+async def pool(fleet: Fleet, relay: ServiceHost) -> Pool:
     """Resources that exist, and real tokens, for the generator to mix in."""
     found = Pool()
     ns = unique("ns")
@@ -110,6 +146,22 @@ async def pool(fleet: Fleet) -> Pool:
             metadata=[*ADMIN, *((TOKEN_METADATA_KEY, t) for t in found.tokens[:1])],
         )
         found.strings.append(request.name)
+    with _ignored():
+        from modelreg.client.webhooks import new_secret
+
+        webhook = await fleet.stubs["events"].CreateWebhook(
+            hook.CreateWebhookRequest(
+                parent=f"namespaces/{ns}",
+                webhook_id=unique("hook"),
+                webhook=hook.Webhook(
+                    url="http://127.0.0.1:9/hook",
+                    event_types=["io.modelreg.version.created.v1"],
+                    secret=new_secret(),
+                ),
+            ),
+            metadata=ADMIN,
+        )
+        found.strings += [webhook.name, webhook.url, "io.modelreg.version.created.v1", new_secret()]
     return found
 
 
@@ -174,11 +226,11 @@ async def send(fleet: Fleet, request: Request) -> str:
 async def test_generated_requests(fleet: Fleet, pool: Pool, data: st.DataObject) -> None:
     batch = [data.draw(requests(pool, ADMIN)) for _ in range(BATCH)]
     started = time.monotonic()
-    before = await fleet.snapshot()
+    before = await fleet.snapshot(also=RELAY)
     sent = time.monotonic()
     outcomes = await asyncio.gather(*(send(fleet, r) for r in batch))
     answered = time.monotonic()
-    after = await fleet.snapshot()
+    after = await fleet.snapshot(also=RELAY)
     elapsed.append(time.monotonic() - started)
     timings["requests"] += answered - sent
     timings["snapshots"] += (sent - started) + (time.monotonic() - answered)
@@ -190,7 +242,7 @@ async def test_generated_requests(fleet: Fleet, pool: Pool, data: st.DataObject)
             defects.append(f"{outcome}: {request.describe()}")
         if outcome in MAY_WRITE:
             touched.add(request.service)
-    for service in SERVICES:
+    for service in (*SERVICES, *RELAY):
         if service not in touched and after.log_ends[service] != before.log_ends[service]:
             refused = [
                 f"{path_of(r.method)} {o}"
@@ -208,7 +260,9 @@ async def test_generated_requests(fleet: Fleet, pool: Pool, data: st.DataObject)
             defects.append(f"CHANGED: {schema} rows changed while its feeds refused everything: {changed}")
 
 
-async def test_the_fleet_survived_and_the_histogram(fleet: Fleet, capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_fleet_survived_and_the_histogram(
+    fleet: Fleet, relay: ServiceHost, capsys: pytest.CaptureFixture[str]
+) -> None:
     total = sum(histogram.values())
     with capsys.disabled():
         print(
@@ -223,7 +277,9 @@ async def test_the_fleet_survived_and_the_histogram(fleet: Fleet, capsys: pytest
     assert total >= REQUESTS - BATCH, "run the whole module: the generated requests come first"
     assert not defects, "\n".join(defects[:50])
     assert await fleet.quarantined() == 0
-    for service in SERVICES:
+    assert relay.pool is not None
+    assert await relay.pool.fetchval(f'SELECT count(*) FROM "{relay.spec.schema}".quarantine') == 0
+    for service in (*SERVICES, *RELAY):
         health = health_pb2_grpc.HealthStub(fleet.channels[service])
         reply = await health.Check(health_pb2.HealthCheckRequest(service=""), timeout=10)
         assert reply.status == health_pb2.HealthCheckResponse.SERVING, service
