@@ -230,7 +230,13 @@ def _messages(descriptor: Descriptor, pool: Pool, depth: int) -> st.SearchStrate
         )
     if descriptor.full_name == "google.protobuf.FieldMask":
         return st.lists(
-            st.sampled_from(["description", "tags", "tags.a", "name", "bogus", "", "a..b", "\x00"]),
+            st.sampled_from(
+                [
+                    *["description", "tags", "tags.a", "name", "bogus", "", "a..b", "\x00", "display_name"],
+                    *["weights", "serving_code", "runtime_config", "config_schema"],  # deployments
+                    *["url", "event_types", "model", "secret", "mlflow_headers", "state", "annotations"],
+                ]
+            ),
             max_size=4,
         ).map(lambda paths: cls(paths=paths))
 

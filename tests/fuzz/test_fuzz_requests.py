@@ -21,9 +21,11 @@ import os
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 import pytest
+from google.protobuf.field_mask_pb2 import FieldMask
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -38,7 +40,7 @@ from modelreg.gen.versioning.v1 import versioning_pb2 as ver
 from modelreg.runtime.host import ServiceHost
 from tests.fleet import ADMIN, SERVICES, Fleet, feeds_of
 from tests.fuzz.generate import Pool, Request, path_of, requests
-from tests.helpers import environment, serving, unique
+from tests.helpers import environment, serving, unique, violations
 from tests.integration.promotion.conftest import promotion_env
 
 REQUESTS = int(os.environ.get("MODELREG_FUZZ_EXAMPLES", "10000"))
@@ -258,6 +260,54 @@ async def test_generated_requests(fleet: Fleet, pool: Pool, data: st.DataObject)
                 if before.rows[schema].get(t) != n
             }
             defects.append(f"CHANGED: {schema} rows changed while its feeds refused everything: {changed}")
+
+
+async def test_what_fuzzing_the_relay_found(fleet: Fleet, pool: Pool, relay: ServiceHost) -> None:
+    """Regression cases. A Webhook.state number no State names was taken as ACTIVE (OK, and on an
+    update a silent re-enable): now INVALID_ARGUMENT on webhook.state, changing nothing, wherever
+    the state is read (a create, an update whose mask names it); an update not naming it ignores it."""
+    from modelreg.client.webhooks import new_secret
+
+    stub = fleet.stubs["events"]
+    # A subscription of its own: the generated requests may have deleted or changed the pool's.
+    parent = next(s for s in pool.strings if "/webhooks/" in s).split("/webhooks/")[0]
+    own = hook.Webhook(url="http://127.0.0.1:9/own", secret=new_secret())
+    name = (
+        await stub.CreateWebhook(
+            hook.CreateWebhookRequest(parent=parent, webhook_id=unique("hook"), webhook=own), metadata=ADMIN
+        )
+    ).name
+    before = await fleet.snapshot(also=RELAY)
+
+    async def refused(call: Any) -> None:
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            await call
+        assert raised.value.code() == Code.INVALID_ARGUMENT, raised.value
+        assert violations(raised.value) == ["webhook.state"], raised.value.details()
+
+    bad = hook.Webhook(url="http://127.0.0.1:9/x", secret=new_secret(), state=99)  # type: ignore[arg-type]
+    await refused(
+        stub.CreateWebhook(
+            hook.CreateWebhookRequest(parent=parent, webhook_id=unique("hook"), webhook=bad), metadata=ADMIN
+        )
+    )
+    bad.name = name
+    await refused(
+        stub.UpdateWebhook(
+            hook.UpdateWebhookRequest(webhook=bad, update_mask=FieldMask(paths=["state"])), metadata=ADMIN
+        )
+    )
+    after = await fleet.snapshot(also=RELAY)
+    assert after.log_ends["events"] == before.log_ends["events"]
+    current = await stub.GetWebhook(hook.GetWebhookRequest(name=name), metadata=ADMIN)
+    updated = await stub.UpdateWebhook(
+        hook.UpdateWebhookRequest(
+            webhook=hook.Webhook(name=name, url=current.url, state=99),  # type: ignore[arg-type]
+            update_mask=FieldMask(paths=["url"]),
+        ),
+        metadata=ADMIN,
+    )
+    assert updated.state == current.state
 
 
 async def test_the_fleet_survived_and_the_histogram(

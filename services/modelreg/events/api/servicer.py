@@ -43,8 +43,9 @@ class WebhookServicer(webhooks_pb2_grpc.WebhookServiceServicer):
 
     async def UpdateWebhook(self, request: pb.UpdateWebhookRequest, context: Context) -> pb.Webhook:  # noqa: N802
         events = request_context().event_context()
+        paths = list(request.update_mask.paths)
         written = await self._webhooks.update(
-            request.webhook.name, given_of(request.webhook), list(request.update_mask.paths), events
+            request.webhook.name, given_of(request.webhook, paths), paths, events
         )
         return self._answer(written, context)
 
