@@ -1,7 +1,7 @@
 # Thin aliases over scripts/run.py, which is all a fresh machine needs (Python 3.11+).
 PYTHON ?= python3
 
-.PHONY: setup gen lint typecheck test fuzz dev bench bench-scale bench-audit soak clean
+.PHONY: setup gen lint typecheck test fuzz dev bench bench-scale bench-audit bench-mlflow soak clean
 
 setup:
 	$(PYTHON) -c "import runpy, sys; sys.argv = ['run']; m = runpy.run_path('scripts/run.py'); m['ensure_installed']()"
@@ -35,6 +35,11 @@ bench-scale:
 # Audit export and verify rates at 100k events.
 bench-audit:
 	$(PYTHON) scripts/run.py bench-audit
+
+# One MlflowClient workload against MLflow's own server (mlflow==3.17.2 in .venv-bench-mlflow,
+# made on first use) and against the gateway, side by side (bench/mlflow_side_by_side.py).
+bench-mlflow:
+	$(PYTHON) scripts/run.py bench-mlflow
 
 soak:
 	$(PYTHON) scripts/run.py soak

@@ -2,7 +2,7 @@
 
     python3 scripts/run.py dev    # install if needed, then start the whole registry
     python3 scripts/run.py test   # install if needed, then run the test suite
-    python3 scripts/run.py lint | typecheck | gen | bench | bench-audit | soak
+    python3 scripts/run.py lint | typecheck | gen | bench | bench-audit | bench-mlflow | soak
 
 It creates .venv beside the checkout and installs the project (with its test
 tools) into it; later runs reinstall only when pyproject.toml changed.
@@ -68,6 +68,8 @@ COMMANDS: dict[str, list[object]] = {
     "bench": [PYTHON, "-m", "bench.run"],
     # Audit export and verify rates at 100k events (bench/audit.py).
     "bench-audit": [PYTHON, "-m", "bench.audit"],
+    # MLflow's server and the gateway under one MlflowClient workload (bench/mlflow_side_by_side.py).
+    "bench-mlflow": [PYTHON, "-m", "bench.mlflow_side_by_side"],
     # The fault suite's workload for MODELREG_SOAK_MINUTES (default 30): latency, RSS slope, errors.
     "soak": [PYTHON, "-m", "bench.soak"],
     # mypy over libs, services, tests and bench ([tool.mypy] in pyproject.toml).
