@@ -20,6 +20,7 @@ Workload (counts are flags; the defaults are the issue's):
   the audit trail's fold, export and offline verify at 100k events (bench.audit)
   W9 create-version p50 on a fresh model vs one with 10,000 versions (bench.history)
   the web UI's model page for a model with 1,000 versions, server time (bench.ui)
+  200 commands: acknowledgement -> public CloudEvent, and -> webhook request (bench.events)
   W2/W4/W5 again with 8 concurrent clients; replay of >= 100k events; and with
   --scale-versions N, search p50/p99 with N versions in the read model.
 
@@ -53,6 +54,7 @@ from rich.table import Table
 from bench import archive as archive_bench
 from bench import audit as audit_bench
 from bench import common
+from bench import events as events_bench
 from bench import history as history_bench
 from bench import ui as ui_bench
 from modelreg.devstack import LocalStack
@@ -97,6 +99,7 @@ class Workload:
     audit_events: int = 100_000
     history_creates: int = 200
     ui_versions: int = 1000
+    event_commands: int = 200
     floor_calls: int = 1000
 
 
@@ -522,6 +525,8 @@ def run(w: Workload, console: Console | None = None) -> dict[str, Any]:
             results["history"] = history_bench.run_on(stack, home, w.history_versions, w.history_creates)
         if w.ui_versions:
             results["ui"] = ui_bench.run_on(stack, home, w.ui_versions, requests=50)
+        if w.event_commands:
+            results["events"] = events_bench.run_on(stack, home, w.event_commands)
         if w.scale_versions:
             with common.scratch_database(stack, "modelreg_scale") as dsn:
                 prefix = f"scale{uuid.uuid4().hex[:6]}."
@@ -638,6 +643,8 @@ def report(results: dict[str, Any], console: Console) -> None:
         audit_bench.report(results["audit"], console)
     if "ui" in results:
         ui_bench.report(results["ui"], console)
+    if "events" in results:
+        events_bench.report(results["events"], console)
     targets = Table(title="targets (2-core machine)")
     for column in ("target", "figure", "gap to target", ""):
         targets.add_column(column)

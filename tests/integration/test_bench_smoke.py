@@ -29,6 +29,7 @@ SMALL = {
     "history-creates": 5,
     "audit-events": 300,
     "ui-versions": 20,
+    "event-commands": 10,
 }
 
 
@@ -40,11 +41,14 @@ def test_bench_runs_every_workload_and_reports_targets(tmp_path: Path) -> None:
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=600,  # every section starts its own services: over 4 minutes at load 13
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads(out.read_text())
     assert results["ui"]["pages"]["model page"]["server"]["p50_ms"] > 0
+    events = results["events"]
+    assert events["to_public_topic"]["n"] == events["to_webhook"]["n"] == 10
+    assert 0 < events["to_public_topic"]["p50_ms"] and 0 < events["to_webhook"]["p50_ms"]
     for name in (
         "floor_health_check",
         "W1_create_model",
