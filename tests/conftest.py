@@ -22,7 +22,7 @@ from modelreg.eventlog.integrity import LogIntegrity
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.runtime.settings import Settings
 from tests import logscan
-from tests.helpers import serving
+from tests.helpers import outside_pytest_tmp, serving
 
 if TYPE_CHECKING:  # the services are imported where a test first needs one
     from modelreg.gen.catalog.v1.catalog_pb2_grpc import CatalogServiceAsyncStub
@@ -37,6 +37,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[_LOG_FILE] = path
     os.environ[LOG_FILE_ENV] = str(path)
     configure_logging("tests", cache=False)
+
+
+@pytest.fixture
+def pg_tmp_path() -> Iterator[Path]:
+    """tmp_path for a test whose PostgreSQL keeps its data in it (see outside_pytest_tmp)."""
+    with outside_pytest_tmp("modelreg-test-") as path:
+        yield path
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import asyncpg
@@ -91,3 +94,17 @@ def environment(values: Mapping[str, str]) -> Iterator[None]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+@contextlib.contextmanager
+def outside_pytest_tmp(prefix: str) -> Iterator[Path]:
+    """A scratch directory for a persistent PostgreSQL data dir (or a `modelreg dev` home that
+    holds one), removed afterwards. Not under pytest's tmp_path: run as root, the embedded
+    PostgreSQL runs as an unprivileged user, and every pytest session that starts on the machine
+    resets /tmp/pytest-of-root to 0700, which cuts a running server off its data directory
+    (PANIC: could not open file ".../global/pg_control": Permission denied)."""
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)

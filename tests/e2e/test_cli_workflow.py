@@ -18,6 +18,7 @@ import pytest
 
 from modelreg.devstack.ports import free_port
 from tests.e2e.test_dev_stack import start_dev, stop_dev
+from tests.helpers import outside_pytest_tmp
 
 
 @dataclass
@@ -52,16 +53,16 @@ class Dev:
 
 
 @pytest.fixture(scope="module")
-def dev(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dev]:
-    home = tmp_path_factory.mktemp("dev") / "home"
-    port = free_port()
-    stack = start_dev(home, port)
-    try:
-        tokens = json.loads((home / "endpoints.json").read_text())["demo_tokens"]
-        yield Dev(home, tokens)
-        stop_dev(stack)
-    finally:
-        stack.kill()
+def dev() -> Iterator[Dev]:
+    with outside_pytest_tmp("modelreg-cli-") as scratch:
+        home = scratch / "home"
+        stack = start_dev(home, free_port())
+        try:
+            tokens = json.loads((home / "endpoints.json").read_text())["demo_tokens"]
+            yield Dev(home, tokens)
+            stop_dev(stack)
+        finally:
+            stack.kill()
 
 
 def test_demo_runs_in_under_a_minute(dev: Dev) -> None:

@@ -134,9 +134,9 @@ CREATE = "modelreg.catalog.v1.CatalogService/CreateRegisteredModel"
 GET = "modelreg.catalog.v1.CatalogService/GetRegisteredModel"
 
 
-def test_modelreg_dev_serves_a_reflection_client_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+def test_modelreg_dev_serves_a_reflection_client_and_stops_on_ctrl_c(pg_tmp_path: Path) -> None:
     port = free_port()
-    stack = start_dev(tmp_path / "home", port)
+    stack = start_dev(pg_tmp_path / "home", port)
     try:
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             fields = {
@@ -214,8 +214,10 @@ def pid_serving(port: int) -> int:
     raise AssertionError(f"no service process serves port {port}")
 
 
-def test_modelreg_dev_keeps_its_data_restarts_a_crashed_service_and_stops_cleanly(tmp_path: Path) -> None:
-    home, port = tmp_path / "home", free_port()
+def test_modelreg_dev_keeps_its_data_restarts_a_crashed_service_and_stops_cleanly(
+    tmp_path: Path, pg_tmp_path: Path
+) -> None:
+    home, port = pg_tmp_path / "home", free_port()
     stack = start_dev(home, port)
     try:
         run_demo(stack, "keep")

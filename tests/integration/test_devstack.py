@@ -201,8 +201,8 @@ async def test_external_postgres_via_env(monkeypatch: pytest.MonkeyPatch) -> Non
 
 
 @pytest.mark.usefixtures("no_external_pg")
-async def test_persistent_data_dir_survives_restart(tmp_path: Path) -> None:
-    data_dir = tmp_path / "pgdata"
+async def test_persistent_data_dir_survives_restart(pg_tmp_path: Path) -> None:
+    data_dir = pg_tmp_path / "pgdata"
     with PostgresServer.start(data_dir) as server:
         conn = await asyncpg.connect(server.admin_dsn)
         try:
