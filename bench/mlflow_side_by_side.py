@@ -20,7 +20,6 @@ bench/out/mlflow_side_by_side.json. Not part of `make test`.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -41,7 +40,7 @@ from rich.table import Table
 
 from bench import common
 from modelreg.cli.dev import stop_processes, wait_until_http_serving
-from modelreg.devstack import LocalStack, create_database, drop_database
+from modelreg.devstack import LocalStack
 from modelreg.devstack.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -89,16 +88,6 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0
             pass
         time.sleep(0.2)
     raise RuntimeError(f"{url} did not answer in {timeout:.0f}s")
-
-
-@contextmanager
-def database(stack: LocalStack, prefix: str) -> Iterator[str]:
-    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
-    dsn = asyncio.run(create_database(stack.postgres.admin_dsn, name))
-    try:
-        yield dsn
-    finally:
-        asyncio.run(drop_database(stack.postgres.admin_dsn, name))
 
 
 @contextmanager
@@ -288,7 +277,7 @@ def main() -> None:
             ("mlflow", lambda dsn: mlflow_server(mlflow, dsn, work)),
             ("modelreg", lambda dsn: modelreg_gateway(stack, dsn, work)),
         ):
-            with database(stack, f"bench_{side}") as dsn, serve(dsn) as url:
+            with common.scratch_database(stack, f"bench_{side}") as dsn, serve(dsn) as url:
                 console.print(f"{side}: {url}")
                 for clients in CLIENTS:
                     results[side][str(clients)] = run_workloads(url, models, clients, tag)
