@@ -279,6 +279,7 @@ async def apply_batch(
     expected_next_offset: int,
     records: Sequence[Record],
     integrity: LogIntegrity,
+    memory: FoldState | None = None,
 ) -> int:
     """Folds `records` (consecutive, from one partition) and returns the new checkpoint.
 
@@ -291,6 +292,11 @@ async def apply_batch(
     If PostgreSQL refuses an event's data (`REFUSED_DATA`: a deterministic refusal,
     not an outage), the batch is folded again in a new transaction, isolating the
     refused events by bisection; they are quarantined and the partition moves on.
+
+    `memory` is for the sole writer of a fresh schema (a rebuild from offset 0): the whole
+    fold memory of this partition, kept across batches, so no batch reads it back (the
+    lock-and-load, and its checkpoint fence, are skipped: no other writer can exist).
+    The verdicts are the same, as the memory holds exactly what the tables would answer.
     """
     records = [r for r in records if r.offset >= expected_next_offset]
     if not records:
@@ -298,10 +304,15 @@ async def apply_batch(
     envelopes, rejected = _screen_records(topic, partition, records, integrity)
     batch = _Batch(schema, handler, topic, partition, expected_next_offset, records[-1].offset + 1)
     try:
-        await batch.fold(conn, envelopes, rejected, isolate=False)
+        await batch.fold(conn, envelopes, rejected, isolate=False, memory=memory)
     except REFUSED_DATA as exc:
         log.warning("projector_batch_refused", projection=handler.name, partition=partition, error=str(exc))
-        await batch.fold(conn, envelopes, rejected, isolate=True)
+        # The failed attempt changed `memory`: the rolled-back tables hold the state before
+        # the batch, so the isolating fold loads its slice from them, and `memory` takes
+        # the slice's outcome for every key the batch touched.
+        isolated = await batch.fold(conn, envelopes, rejected, isolate=True)
+        if memory is not None:
+            _merge_slice(memory, isolated.state, [e for e, _ in envelopes])
     for row in rejected:
         REJECTED_RECORDS.labels(handler.name, topic).inc()
         log.warning(
@@ -330,6 +341,29 @@ Judged = tuple[Outcome, Envelope, Position]
 
 
 @dataclass(frozen=True, slots=True)
+class _Folded:
+    judged: list[Judged]
+    state: FoldState
+    """The fold memory the batch was judged on, as the batch left it."""
+
+
+def _merge_slice(memory: FoldState, folded: FoldState, envelopes: Sequence[Envelope]) -> None:
+    """`memory` takes `folded`'s (a slice loaded for `envelopes`, then judged) heads and
+    accepted requests for every stream and request of `envelopes`, and its event ids."""
+    for stream in {e.stream for e in envelopes}:
+        if stream in folded.heads:
+            memory.heads[stream] = folded.heads[stream]
+        else:
+            memory.heads.pop(stream, None)
+    for key in {(e.stream, e.request_id) for e in envelopes if e.request_id}:
+        if key in folded.accepted_requests:
+            memory.accepted_requests[key] = folded.accepted_requests[key]
+        else:
+            memory.accepted_requests.pop(key, None)
+    memory.known_event_ids |= folded.known_event_ids
+
+
+@dataclass(frozen=True, slots=True)
 class _Batch:
     schema: str
     handler: ProjectionHandler
@@ -345,20 +379,24 @@ class _Batch:
         rejected: Sequence[RejectedRow],
         *,
         isolate: bool,
-    ) -> list[Judged]:
+        memory: FoldState | None = None,
+    ) -> _Folded:
         scope = self.handler.stream_scope
         async with conn.transaction():
-            storable = [e for e, _ in envelopes if not _unstorable_bookkeeping(e)]
-            locked = await lock_and_load(conn, self.schema, self.topic, self.partition, storable, scope)
-            if locked.stored_offset != self.expected_next_offset:
-                stored = locked.stored_offset
-                raise Fenced(
-                    self.topic,
-                    self.partition,
-                    stored if stored is not None else -1,
-                    self.expected_next_offset,
-                )
-            state = locked.state
+            if memory is not None and not isolate:
+                state = memory
+            else:
+                storable = [e for e, _ in envelopes if not _unstorable_bookkeeping(e)]
+                locked = await lock_and_load(conn, self.schema, self.topic, self.partition, storable, scope)
+                if locked.stored_offset != self.expected_next_offset:
+                    stored = locked.stored_offset
+                    raise Fenced(
+                        self.topic,
+                        self.partition,
+                        stored if stored is not None else -1,
+                        self.expected_next_offset,
+                    )
+                state = locked.state
             if isolate:
                 judged = await self._isolate(conn, state, envelopes)
             else:
@@ -395,7 +433,7 @@ class _Batch:
                 stream=_storable(envelope.stream),
                 error=outcome.reason,
             )
-        return judged
+        return _Folded(judged, state)
 
     async def _isolate(
         self, conn: asyncpg.Connection, state: FoldState, envelopes: Sequence[tuple[Envelope, Position]]
@@ -541,5 +579,7 @@ WITH outcomes AS (
     UPDATE {s}.checkpoints SET next_offset = $3, updated_at = now()
     WHERE topic = $1 AND partition = $2
 )
-SELECT pg_notify($4, $5)
+SELECT pg_notify($4, $5),
+       -- As the lock-and-load does (see there); again here for a batch folded without it.
+       set_config('synchronous_commit', 'off', true)
 """

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from modelreg.eventlog import FoldState
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.projections.batch import ProjectionHandler, Record, apply_batch, ensure_checkpoint
 from modelreg.projections.schema import bookkeeping_ddl, quote_schema
@@ -145,7 +146,9 @@ async def rebuild(
     started = time.perf_counter()
     async with pool.acquire() as conn:
         await create_schema(conn, schema, [handler], fresh=fresh, indexed=False)
-    count = await fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka, until=until)
+    count = await fold_topic(
+        pool, schema=schema, topic=topic, handler=handler, kafka=kafka, until=until, fresh=fresh
+    )
     async with pool.acquire() as conn:
         await conn.execute(handler.ddl(schema))
     return ReplayStats(count, time.perf_counter() - started)
@@ -187,7 +190,9 @@ async def rebuild_all(
         with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool_:
             shares = await asyncio.gather(
                 *(
-                    loop.run_in_executor(pool_, _fold_share, dsn, schema, dict(routes), kafka, (i, processes))
+                    loop.run_in_executor(
+                        pool_, _fold_share, dsn, schema, dict(routes), kafka, (i, processes), fresh
+                    )
                     for i in range(processes)
                 )
             )
@@ -202,7 +207,7 @@ async def rebuild_all(
         }
 
     async def fold(topic: str, handler: ProjectionHandler) -> ReplayStats:
-        count = await fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka)
+        count = await fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka, fresh=fresh)
         await index(handler)
         return ReplayStats(count, time.perf_counter() - started)
 
@@ -216,6 +221,7 @@ def _fold_share(
     routes: dict[str, ProjectionHandler],
     kafka: KafkaSettings,
     share: tuple[int, int],
+    fresh: bool,
 ) -> dict[str, tuple[int, float]]:
     """A worker process of rebuild_all: folds its share of every topic's partitions; returns
     per topic the records read and when (wall clock) it finished."""
@@ -226,7 +232,7 @@ def _fold_share(
 
             async def fold(topic: str, handler: ProjectionHandler) -> tuple[int, float]:
                 count = await fold_topic(
-                    pool, schema=schema, topic=topic, handler=handler, kafka=kafka, share=share
+                    pool, schema=schema, topic=topic, handler=handler, kafka=kafka, share=share, fresh=fresh
                 )
                 return count, time.time()
 
@@ -249,19 +255,27 @@ async def fold_topic(
     share: tuple[int, int] = (0, 1),
     since: Mapping[int, int] | None = None,
     on_records: Callable[[int], None] | None = None,
+    fresh: bool = False,
 ) -> int:
     """Reads `topic` (from offset 0, or `since`) and folds it with one writer per partition;
     returns the records read. `on_records` hears of each batch read, for a progress bar.
+
+    `fresh`: the schema was just created and this fold is its partitions' only writer, from
+    offset 0; each writer then keeps its partition's fold memory instead of reading it back
+    per batch (batch.apply_batch's `memory`).
 
     Each writer takes a pooled connection per batch, so while one batch waits for
     PostgreSQL the log is read and other partitions' batches are folded (DESIGN.md:
     pipelined writers); the pool's size bounds how many batches are in flight.
     """
+    if fresh and any(since.values() if since else ()):
+        raise ValueError("a fresh fold starts at offset 0")
     count = 0
     queues: dict[int, asyncio.Queue[list[Record] | None]] = {}
 
     async def write(partition: int, queue: asyncio.Queue[list[Record] | None]) -> None:
         position: int | None = None
+        memory = FoldState() if fresh else None
         while (records := await queue.get()) is not None:
             async with pool.acquire() as conn:
                 if position is None:
@@ -275,6 +289,7 @@ async def fold_topic(
                     expected_next_offset=position,
                     records=records,
                     integrity=kafka.integrity,
+                    memory=memory,
                 )
 
     async with asyncio.TaskGroup() as writers:

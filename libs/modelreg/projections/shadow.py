@@ -124,8 +124,10 @@ async def fold_up_to(
     kafka: KafkaSettings,
     target: Checkpoints,
     on_records: Callable[[int], None] | None = None,
+    fresh: bool = False,
 ) -> int:
-    """Folds every topic of `model` into `shadow` from the shadow's checkpoints up to `target`."""
+    """Folds every topic of `model` into `shadow` from the shadow's checkpoints up to `target`
+    (`fresh`: the shadow was just created, see replay.fold_topic)."""
     async with pool.acquire() as conn:
         done = await checkpoints(conn, shadow)
 
@@ -143,6 +145,7 @@ async def fold_up_to(
             until=until,
             since=since,
             on_records=on_records,
+            fresh=fresh,
         )
 
     counts = await asyncio.gather(*(fold(topic, handler) for topic, handler in model.routes.items()))
@@ -163,7 +166,7 @@ async def build(
     handlers = list(model.routes.values())
     async with pool.acquire() as conn:
         await create_schema(conn, schema, handlers, fresh=True, indexed=False)
-    count = await fold_up_to(pool, model, schema, kafka, target, on_records)
+    count = await fold_up_to(pool, model, schema, kafka, target, on_records, fresh=True)
     async with pool.acquire() as conn:
         for handler in handlers:  # indexes after the load (DESIGN.md)
             await conn.execute(handler.ddl(schema))
