@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import psutil
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from rich.table import Table
 
@@ -76,8 +77,16 @@ def service_env(stack: LocalStack, dsn: str, prefix: str = "", **extra: str) -> 
     }
 
 
+class ServicePorts(dict[str, int]):
+    """The port of each started service by name; `pids` holds each one's process id."""
+
+    def __init__(self, ports: dict[str, int], pids: dict[str, int]) -> None:
+        super().__init__(ports)
+        self.pids = pids
+
+
 @contextlib.contextmanager
-def services(names: list[str], env: dict[str, str]) -> Iterator[dict[str, int]]:
+def services(names: list[str], env: dict[str, str]) -> Iterator[ServicePorts]:
     """`modelreg.<name> serve` for each name, on free ports, until the block ends."""
     ports = {name: free_port() for name in names}
     processes = []
@@ -90,9 +99,82 @@ def services(names: list[str], env: dict[str, str]) -> Iterator[dict[str, int]]:
             )
         for name, process in zip(names, processes, strict=True):
             wait_until_serving(ports[name], process)
-        yield ports
+        yield ServicePorts(ports, {name: p.pid for name, p in zip(names, processes, strict=True)})
     finally:
         stop_processes(processes)
+
+
+def rss_mb(pids: dict[str, int]) -> dict[str, float]:
+    """Resident memory of each named process, in MiB."""
+    return {name: psutil.Process(pid).memory_info().rss / 2**20 for name, pid in pids.items()}
+
+
+CpuSample = dict[str, dict[tuple[int, float], float]]
+"""CPU seconds (user + system) per group, by (pid, create time) so a reused pid never matches."""
+
+
+class CpuMeter:
+    """CPU seconds spent by every process of the stack, in groups: each service process by
+    its name, "broker", "postgres" (the postmaster and its backends) and "bench client"
+    (this process alone: the services and servers are its children, and counted apart)."""
+
+    def __init__(self, stack: LocalStack, started: ServicePorts) -> None:
+        servers = stack.server_pids()
+        # Roots whose descendants count with them; PostgreSQL forks a backend per connection.
+        self.groups: dict[str, tuple[int, bool]] = {
+            **{name: (pid, False) for name, pid in started.pids.items()},
+            **{name: (pid, name == "postgres") for name, pid in servers.items()},
+            "bench client": (os.getpid(), False),
+        }
+        self.services = list(started.pids)
+
+    def sample(self) -> CpuSample:
+        return {name: _cpu_seconds(pid, with_children) for name, (pid, with_children) in self.groups.items()}
+
+    def per_write(self, before: CpuSample, after: CpuSample, writes: int) -> dict[str, float]:
+        """CPU ms per acknowledged write of each group, of all services and of everything.
+
+        Only processes present in both samples count: a backend that started or exited in
+        between is missing (its share is lost, not guessed), which under-counts PostgreSQL
+        slightly if connections churn; the services' pools keep theirs open."""
+        spent = {
+            name: sum(
+                after[name][key] - seconds for key, seconds in before[name].items() if key in after[name]
+            )
+            for name in self.groups
+        }
+        ms = {name: seconds * 1000 / writes for name, seconds in spent.items()}
+        ms["services"] = sum(ms[name] for name in self.services)
+        ms["total"] = sum(ms[name] for name in self.groups)
+        return {**ms, "writes": writes}
+
+
+def _cpu_seconds(pid: int, with_children: bool) -> dict[tuple[int, float], float]:
+    root = psutil.Process(pid)
+    processes = [root, *root.children(recursive=True)] if with_children else [root]
+    seconds = {}
+    for process in processes:
+        try:
+            with process.oneshot():
+                times = process.cpu_times()
+                seconds[(process.pid, process.create_time())] = times.user + times.system
+        except psutil.NoSuchProcess:
+            continue  # exited between listing and reading: absent from this sample
+    return seconds
+
+
+def cpu_table(title: str, figures: dict[str, dict[str, float]]) -> Table:
+    """One column per measured run (e.g. W2 sequential, W2 with 8 clients) of CPU ms per write."""
+    table = Table(title=title)
+    table.add_column("process")
+    for run in figures:
+        table.add_column(run, justify="right")
+    first = next(iter(figures.values()))
+    order = [n for n in first if n not in ("services", "total", "writes")]
+    for name in [*order, "services", "total"]:
+        table.add_row(name, *(f"{f[name]:.2f}" for f in figures.values()))
+    table.add_row("acknowledged writes", *(str(f["writes"]) for f in figures.values()))
+    return table
 
 
 def meta(**extra: Any) -> dict[str, Any]:
@@ -101,9 +183,24 @@ def meta(**extra: Any) -> dict[str, Any]:
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
         **extra,
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.platform()}",
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count(),
+        "ram_gib": round(psutil.virtual_memory().total / 2**30, 1),
+        "kernel": platform.release(),
+        "load_average": [round(load, 2) for load in os.getloadavg()],
         "python": platform.python_version(),
         "postgres": "embedded" if not os.environ.get("MODELREG_PG_DSN") else "MODELREG_PG_DSN",
     }
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
 
 
 def write_results(results: dict[str, Any], path: Path) -> Path:

@@ -95,6 +95,16 @@ class LocalStack(Stoppable):
     ) -> LocalStack:
         return cls(with_s3=with_s3, pg_data_dir=pg_data_dir, use_containers=use_containers)
 
+    def server_pids(self) -> dict[str, int]:
+        """The process id of the broker ("broker") and of PostgreSQL's postmaster ("postgres"),
+        for those running here as local processes (not in a container, not MODELREG_PG_DSN's)."""
+        pids: dict[str, int] = {}
+        if isinstance(self.kafka, TansuBroker):
+            pids["broker"] = self.kafka.process.pid
+        if isinstance(self.postgres, PostgresServer) and self.postgres.pid is not None:
+            pids["postgres"] = self.postgres.pid
+        return pids
+
     def stop(self) -> None:
         """Stop everything in reverse start order; one failure does not strand the rest.
 
