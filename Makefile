@@ -1,7 +1,7 @@
 # Thin aliases over scripts/run.py, which is all a fresh machine needs (Python 3.11+).
 PYTHON ?= python3
 
-.PHONY: setup gen lint typecheck test fuzz dev bench bench-scale bench-audit bench-mlflow soak clean
+.PHONY: setup gen lint typecheck test fuzz dev bench bench-scale bench-audit bench-mlflow bench-peer soak clean
 
 setup:
 	$(PYTHON) -c "import runpy, sys; sys.argv = ['run']; m = runpy.run_path('scripts/run.py'); m['ensure_installed']()"
@@ -40,6 +40,11 @@ bench-audit:
 # made on first use) and against the gateway, side by side (bench/mlflow_side_by_side.py).
 bench-mlflow:
 	$(PYTHON) scripts/run.py bench-mlflow
+
+# bench.run's workload (200 models x 20 versions) through MlflowClient against MLflow's own
+# server, then against modelreg over gRPC: one table with the ratio per workload (bench/peer.py).
+bench-peer:
+	$(PYTHON) scripts/run.py bench-peer
 
 soak:
 	$(PYTHON) scripts/run.py soak

@@ -129,7 +129,10 @@ class CpuMeter:
         self.services = list(started.pids)
 
     def sample(self) -> CpuSample:
-        return {name: _cpu_seconds(pid, with_children) for name, (pid, with_children) in self.groups.items()}
+        return {
+            name: process_cpu_seconds(pid, with_children)
+            for name, (pid, with_children) in self.groups.items()
+        }
 
     def per_write(self, before: CpuSample, after: CpuSample, writes: int) -> dict[str, float]:
         """CPU ms per acknowledged write of each group, of all services and of everything.
@@ -149,7 +152,8 @@ class CpuMeter:
         return {**ms, "writes": writes}
 
 
-def _cpu_seconds(pid: int, with_children: bool) -> dict[tuple[int, float], float]:
+def process_cpu_seconds(pid: int, with_children: bool) -> dict[tuple[int, float], float]:
+    """User + system CPU seconds of `pid` (and of its descendants), by (pid, create time)."""
     root = psutil.Process(pid)
     processes = [root, *root.children(recursive=True)] if with_children else [root]
     seconds = {}

@@ -60,6 +60,8 @@ CLIENTS = (1, 8)
 PAGE = 10
 """Models per page in the paged listing."""
 OUT = common.OUT / "mlflow_side_by_side.json"
+TELEMETRY_OFF = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
+"""MLflow 3 reports usage over the network unless told not to; a benchmark sends nothing."""
 
 
 def ensure_bench_venv(console: Console) -> Path:
@@ -90,6 +92,24 @@ def wait_http(url: str, process: subprocess.Popen[bytes], timeout: float = 180.0
     raise RuntimeError(f"{url} did not answer in {timeout:.0f}s")
 
 
+def wait_until_idle(pid: int, timeout: float = 90.0, busy_cores: float = 0.05) -> None:
+    """Until the process tree of `pid` uses under `busy_cores` of CPU for two seconds running.
+
+    MLflow 3's server answers /health while its job runner and seven huey consumer processes
+    are still importing (seconds of CPU each on this machine); measured then, its first
+    workloads would pay for its start."""
+
+    def spent() -> float:
+        return sum(common.process_cpu_seconds(pid, with_children=True).values())
+
+    deadline = time.monotonic() + timeout
+    quiet = 0
+    while quiet < 2 and time.monotonic() < deadline:
+        before = spent()
+        time.sleep(1.0)
+        quiet = quiet + 1 if spent() - before < busy_cores else 0
+
+
 @contextmanager
 def mlflow_server(mlflow: Path, dsn: str, work: Path) -> Iterator[str]:
     """MLflow's server, one worker, on `dsn` (psycopg2's URL form)."""
@@ -113,11 +133,12 @@ def mlflow_server(mlflow: Path, dsn: str, work: Path) -> Iterator[str]:
         ],
         stdout=log,
         stderr=subprocess.STDOUT,
-        env={k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")},
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("MLFLOW_")}, **TELEMETRY_OFF},
     )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_http(f"{url}/health", process)
+        wait_until_idle(process.pid)
         yield url
     finally:
         stop_processes([process])

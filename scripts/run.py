@@ -2,7 +2,7 @@
 
     python3 scripts/run.py dev    # install if needed, then start the whole registry
     python3 scripts/run.py test   # install if needed, then run the test suite
-    python3 scripts/run.py lint | typecheck | gen | bench | bench-audit | bench-mlflow | soak
+    python3 scripts/run.py lint | typecheck | gen | bench | bench-audit | bench-mlflow | bench-peer | soak
 
 It creates .venv beside the checkout and installs the project (with its test
 tools) into it; later runs reinstall only when pyproject.toml changed.
@@ -70,6 +70,9 @@ COMMANDS: dict[str, list[object]] = {
     "bench-audit": [PYTHON, "-m", "bench.audit"],
     # MLflow's server and the gateway under one MlflowClient workload (bench/mlflow_side_by_side.py).
     "bench-mlflow": [PYTHON, "-m", "bench.mlflow_side_by_side"],
+    # bench.run's workload through MlflowClient against MLflow's server, then against modelreg
+    # over gRPC, with the ratio per workload (bench/peer.py).
+    "bench-peer": [PYTHON, "-m", "bench.peer"],
     # The fault suite's workload for MODELREG_SOAK_MINUTES (default 30): latency, RSS slope, errors.
     "soak": [PYTHON, "-m", "bench.soak"],
     # mypy over libs, services, tests and bench ([tool.mypy] in pyproject.toml).

@@ -12,6 +12,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from rich.console import Console
+
+from bench import peer
+from bench.run import Workload
+
 ROOT = Path(__file__).resolve().parents[2]
 SMALL = {
     "models": 4,
@@ -120,3 +125,49 @@ def assert_targets_printed(stdout: str) -> None:
         line for line in stdout.splitlines() if re.search(r"│ (met|MISSED|n/a \(make [a-z-]+\)) +│$", line)
     ]
     assert len(verdicts) >= 12, verdicts
+
+
+# The counts bench.peer takes (its workload is W1..W8 and the concurrent runs).
+PEER_SMALL = {k: v for k, v in SMALL.items() if k.replace("-", "_") in peer.COUNTS}
+
+
+def test_bench_peer_runs_modelreg_side_and_reports_ratios(tmp_path: Path) -> None:
+    """`make bench-peer`'s modelreg half and its report, with tiny counts. Its MLflow half needs
+    `.venv-bench-mlflow` (mlflow 3.17.2 from PyPI, made on first use), so it stays out of
+    `make test`: `--sides modelreg` skips it and the MLflow columns say "not run"."""
+    out = tmp_path / "peer.json"
+    args = [f"--{k}={v}" for k, v in PEER_SMALL.items()]
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.peer", "--sides", "modelreg", *args, "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    results = json.loads(out.read_text())
+    assert "mlflow" not in results and results["ratios"] == {}
+    modelreg = results["modelreg"]
+    for name in LIVE_MEASURES:
+        assert modelreg[name]["p50_ms"] > 0 and modelreg[name]["per_second"] > 0, name
+    # bench.run's sections outside the peer workload are not run.
+    assert not {"replay", "archive", "audit", "history", "ui", "events", "scale"} & set(modelreg)
+    assert_cpu_per_write(
+        modelreg["cpu_per_write"], writes={"W2_create_version": 20, "W2_create_version_2c": 20}
+    )
+    meta = results["meta"]
+    assert meta["cores"] >= 1 and meta["ram_gib"] > 0 and meta["kernel"] and meta["cpu_model"]
+    assert "not run" in done.stdout and "modelreg gRPC health Check p50" in done.stdout
+    assert_targets_printed(done.stdout)
+
+    # Both columns and the ratios, with modelreg's figures standing in for MLflow's: every
+    # ratio is then exactly 1.
+    w = Workload(**{k.replace("-", "_"): v for k, v in PEER_SMALL.items()})
+    both = {**results, "mlflow": {**modelreg, "floor_health_get": modelreg["floor_health_check"]}}
+    both["ratios"] = peer.ratios(both, w)
+    assert list(both["ratios"]) == list(LIVE_MEASURES)
+    assert all(r == {"rate": 1.0, "p50": 1.0} for r in both["ratios"].values())
+    console = Console(record=True, width=200)
+    peer.report(both, w, console)
+    text = console.export_text()
+    assert "1.00x" in text and "5x MLflow's" in text and "not run" not in text.split("CPU ms")[0]
