@@ -10,19 +10,30 @@ from typing import Any
 import asyncpg
 import grpc
 import pytest
+from google.protobuf import field_mask_pb2
 from google.protobuf.message import Message
 
 from modelreg.access.log import with_grants
-from modelreg.eventlog import ANY_REVISION, GENESIS_HASH, ConsistencyToken, EventContext, build_envelope
+from modelreg.eventlog import (
+    ANY_REVISION,
+    GENESIS_HASH,
+    ConsistencyToken,
+    EventContext,
+    build_envelope,
+    decode,
+)
 from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from modelreg.projections.batch import ProjectionHandler
-from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, rebuild_all
+from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, read_log, rebuild_all
 from modelreg.runtime.host import ServiceHost
+from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.caches import CatalogModelsCache, PointersCache
 from modelreg.versioning.adapters.projection import VersioningProjection
+from modelreg.versioning.domain.events import VersionCreated
+from modelreg.versioning.domain.values import SemVer, VersionSpec
 from tests.helpers import unique
 from tests.integration.versioning.helpers import (
     artifact,
@@ -235,4 +246,134 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
             assert await conn.fetchval(indexes, shadow) == await conn.fetchval(indexes, live)
     finally:
         await pool.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')
+        await pool.close()
+
+
+async def test_replay_of_duplicates_a_tampered_record_and_a_poison_gives_the_live_digest(
+    versioning_stub, versioning_host, create_model
+) -> None:
+    """DESIGN.md rules 11 and 12 through the replay's fast path (the fold memory kept per
+    partition, created versions written from their messages): a model's every record copied
+    onto its own partition and onto another one, a tampered copy, and a poison creation
+    PostgreSQL refuses (a NUL in the spec), between genuine creations, updates and finalizes.
+    Rebuilt with one worker and with three, every table equals the live fold's."""
+    model, _ = await create_model()
+    first = await ready_version(versioning_stub, model, tags={"a": "b"})
+    # Only created: its row is written from the event's message.
+    await create_version(versioning_stub, model, tags={"k": "v"}, metrics={"auc": 0.5}, params={"p": "1"})
+    topic = versioning_host.topic("modelreg.versioning.v1")
+    kafka = versioning_host.settings.kafka
+    own: list[tuple[int, bytes]] = []
+    async for partition, batch in read_log(kafka, topic):
+        own += [
+            (partition, r.value) for r in batch if r.value is not None and decode(r.value).stream == model
+        ]
+    assert len(own) == 3  # created, finalized, created
+    partitions = versioning_host.settings.partitions
+    assert partitions > 1
+    log = KafkaEventLog(kafka)
+    await log.start()
+    try:
+        for partition, value in own:
+            for target in (partition, (partition + 1) % partitions):
+                await log._producer.send_and_wait(topic, value=value, key=model.encode(), partition=target)
+        tampered = decode(own[0][1])
+        tampered.model_version_created.model_version.description = "not what was written"
+        await log.append(topic, tampered)
+        conn = await asyncpg.connect(versioning_host.settings.pg_dsn)
+        try:
+            head = await conn.fetchrow(
+                "SELECT revision, hash FROM versioning.stream_heads WHERE stream = $1", model
+            )
+        finally:
+            await conn.close()
+        field, payload = codec.encode(
+            model, VersionCreated(3, SemVer(9, 9, 0), VersionSpec(description="a NUL \x00 in the spec"))
+        )
+        poison = build_envelope(
+            stream=model,
+            payload_field=field,
+            payload=payload,
+            expected_revision=head["revision"],
+            prev_hash=bytes(head["hash"]),
+            source="modelreg/test-poison",
+            context=EventContext(actor="tester"),
+        )
+        poisoned_at = await log.append(topic, poison)
+    finally:
+        await log.stop()
+    # Genuine writes after them, judged on the genuine heads (the poison never counted).
+    third = await create_version(versioning_stub, model, description="after the poison")
+    assert third.version == 3
+    await versioning_stub.UpdateModelVersion(
+        pb.UpdateModelVersionRequest(
+            model_version=pb.ModelVersion(name=first.name, description="changed"),
+            update_mask=field_mask_pb2.FieldMask(paths=["description"]),
+        )
+    )
+
+    handlers: list[tuple[str, ProjectionHandler]] = with_grants(
+        [
+            ("modelreg.versioning.v1", VersioningProjection()),
+            ("modelreg.catalog.v1", CatalogModelsCache()),
+            ("modelreg.promotion.v1", PointersCache()),
+        ]
+    )
+    tables = [t for _, h in handlers for t in h.read_model_tables] + list(BOOKKEEPING_TABLES)
+    pool = await asyncpg.create_pool(versioning_host.settings.pg_dsn, min_size=1, max_size=2)
+    shadows = {n: unique(f"versioning_rebuilt_{n}_") for n in (1, 3)}
+    try:
+        async with pool.acquire() as conn:
+            quarantined = await conn.fetchval(
+                "SELECT count(*) FROM versioning.quarantine"
+                ' WHERE topic = $1 AND partition = $2 AND "offset" = $3',
+                topic,
+                poisoned_at.partition,
+                poisoned_at.offset,
+            )
+            assert quarantined == 1
+        for processes, shadow in shadows.items():
+            await rebuild_all(
+                pool,
+                schema=shadow,
+                routes={versioning_host.topic(logical): handler for logical, handler in handlers},
+                kafka=kafka,
+                processes=processes,
+                dsn=versioning_host.settings.pg_dsn,
+            )
+        async with pool.acquire() as conn:
+            rejected = await conn.fetch(
+                f'SELECT reason FROM "{shadows[3]}".rejected_records WHERE stream = $1', model
+            )
+            reasons = sorted(r["reason"].split(",")[0] for r in rejected)
+            assert reasons.count("hash does not match content") == 1
+            assert len(rejected) == 4  # three copies on another partition, one tampered
+            versions = await conn.fetch(
+                f"SELECT number, spec->>'description' AS description, spec->>'tags' AS tags"
+                f' FROM "{shadows[3]}".model_versions'
+                " WHERE model = $1 ORDER BY number",
+                model,
+            )
+            assert [(v["number"], v["description"]) for v in versions] == [
+                (1, "changed"),
+                (2, ""),
+                (3, "after the poison"),
+            ]
+            assert [v["tags"] for v in versions] == [
+                '{"a": "b"}',
+                '{"k": "v"}',
+                "{}",
+            ]
+            # The live projectors may still be folding the last copies; give them a moment.
+            for _ in range(100):
+                if await digest(conn, "versioning", tables) == await digest(conn, shadows[1], tables):
+                    break
+                await asyncio.sleep(0.1)
+            live = await digest(conn, "versioning", tables)
+            assert await digest(conn, shadows[1], tables) == live
+            assert await digest(conn, shadows[3], tables) == live
+    finally:
+        async with pool.acquire() as conn:
+            for shadow in shadows.values():
+                await conn.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')
         await pool.close()
