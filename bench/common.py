@@ -135,9 +135,15 @@ class CpuMeter:
         }
 
     def per_write(self, before: CpuSample, after: CpuSample, writes: int) -> dict[str, float]:
-        """CPU ms per acknowledged write of each group, of all services and of everything.
+        """CPU ms per acknowledged write of each group, of all services and of everything."""
+        return {**self._ms_per(before, after, writes), "writes": writes}
 
-        Only processes present in both samples count: a backend that started or exited in
+    def per_second(self, before: CpuSample, after: CpuSample, seconds: float) -> dict[str, float]:
+        """CPU ms per second of each group: with no calls in between, what idling costs."""
+        return {**self._ms_per(before, after, seconds), "seconds": seconds}
+
+    def _ms_per(self, before: CpuSample, after: CpuSample, divisor: float) -> dict[str, float]:
+        """Only processes present in both samples count: a backend that started or exited in
         between is missing (its share is lost, not guessed), which under-counts PostgreSQL
         slightly if connections churn; the services' pools keep theirs open."""
         spent = {
@@ -146,10 +152,10 @@ class CpuMeter:
             )
             for name in self.groups
         }
-        ms = {name: seconds * 1000 / writes for name, seconds in spent.items()}
+        ms = {name: seconds * 1000 / divisor for name, seconds in spent.items()}
         ms["services"] = sum(ms[name] for name in self.services)
         ms["total"] = sum(ms[name] for name in self.groups)
-        return {**ms, "writes": writes}
+        return ms
 
 
 def process_cpu_seconds(pid: int, with_children: bool) -> dict[tuple[int, float], float]:
@@ -167,17 +173,25 @@ def process_cpu_seconds(pid: int, with_children: bool) -> dict[tuple[int, float]
     return seconds
 
 
-def cpu_table(title: str, figures: dict[str, dict[str, float]]) -> Table:
-    """One column per measured run (e.g. W2 sequential, W2 with 8 clients) of CPU ms per write."""
+def cpu_table(
+    title: str, figures: dict[str, dict[str, float]], idle: dict[str, float] | None = None
+) -> Table:
+    """One column per measured run (e.g. W2 sequential, W2 with 8 clients) of CPU ms per
+    write, and with `idle`, a last column of CPU ms per second with no calls."""
     table = Table(title=title)
     table.add_column("process")
     for run in figures:
         table.add_column(run, justify="right")
+    if idle:
+        table.add_column(f"idle, ms per second ({idle['seconds']:.0f} s)", justify="right")
     first = next(iter(figures.values()))
     order = [n for n in first if n not in ("services", "total", "writes")]
     for name in [*order, "services", "total"]:
-        table.add_row(name, *(f"{f[name]:.2f}" for f in figures.values()))
-    table.add_row("acknowledged writes", *(str(f["writes"]) for f in figures.values()))
+        idle_cell = [f"{idle[name]:.1f}"] if idle else []
+        table.add_row(name, *(f"{f[name]:.2f}" for f in figures.values()), *idle_cell)
+    table.add_row(
+        "acknowledged writes", *(str(f["writes"]) for f in figures.values()), *([""] if idle else [])
+    )
     return table
 
 

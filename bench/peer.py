@@ -244,8 +244,8 @@ def report(results: dict[str, Any], w: Workload, console: Console) -> None:
         f"{w.versions_per_model} versions",
         caption=(
             f"{meta['date']}; {meta['cpu_model']}, {meta['cores']} cores, {meta['ram_gib']} GiB RAM, "
-            f"kernel {meta['kernel']}; load average (1, 5, 15 min) at the start "
-            f"{meta['load_average_at_start']}, at the end {meta['load_average']}\nfloors: {floors}; "
+            f"kernel {meta['kernel']}; 1-min load average at the start and end of each side: "
+            f"{load_text(meta['load_average_1min_at_start_and_end'])}\nfloors: {floors}; "
             "ratios favour modelreg above 1 (rate: modelreg/MLflow, p50: MLflow/modelreg)"
         ),
     )
@@ -277,6 +277,14 @@ def report(results: dict[str, Any], w: Workload, console: Console) -> None:
     report_cpu_and_targets(r, console, mlflow_writes)
 
 
+def load_text(load: dict[str, list[float]]) -> str:
+    return ", ".join(f"{side} {start} -> {end}" for side, (start, end) in load.items())
+
+
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
 def workload_from(args: argparse.Namespace) -> Workload:
     return Workload(**{name: getattr(args, name) for name in COUNTS})
 
@@ -294,15 +302,19 @@ def main(argv: list[str] | None = None) -> None:
     w = workload_from(args)
     console = Console(width=max(Console().width, 130))
     results: dict[str, Any] = {}
-    load_at_start = [round(load, 2) for load in os.getloadavg()]
-    if args.sides == "both":
-        results["mlflow"] = run_mlflow(w, console)
-    results["modelreg"] = run_modelreg(w, console)
+    # The two sides run one after the other; on a shared machine the load may differ.
+    load: dict[str, list[float]] = {}
+    for side, run_side in (("mlflow", run_mlflow), ("modelreg", run_modelreg)):
+        if side == "mlflow" and args.sides == "modelreg":
+            continue
+        start = load_average()
+        results[side] = run_side(w, console)
+        load[side] = [start, load_average()]
     results["ratios"] = ratios(results, w)
     results["meta"] = common.meta(
         workload={name: value for name, value in asdict(w).items() if name in COUNTS},
         mlflow=MLFLOW_PIN if args.sides == "both" else "not run",
-        load_average_at_start=load_at_start,
+        load_average_1min_at_start_and_end=load,
     )
     common.write_results(results, args.out)
     report(results, w, console)

@@ -87,14 +87,20 @@ def test_bench_runs_every_workload_and_reports_targets(tmp_path: Path) -> None:
         assert results["scale"]["rss_mb"][when]["versioning"] > 10, when
     assert set(results["rss_idle_mb"]) == {"catalog", "versioning", "promotion"}
     assert_cpu_per_write(
-        results["cpu_per_write"], writes={"W2_create_version": 20, "W2_create_version_2c": 20}
+        results["cpu_per_write"],
+        writes={"W2_create_version": 20, "W2_create_version_2c": 20},
+        idle=results["cpu_idle_ms_per_s"],
     )
     assert "CPU ms per acknowledged write" in done.stdout and "service RSS" in done.stdout
     assert_targets_printed(done.stdout)
 
 
-def assert_cpu_per_write(cpu: dict[str, dict[str, float]], writes: dict[str, int]) -> None:
-    """Every process of the stack spent CPU on the writes, and the groups add up."""
+def assert_cpu_per_write(
+    cpu: dict[str, dict[str, float]], writes: dict[str, int], idle: dict[str, float]
+) -> None:
+    """Every process of the stack spent CPU on the writes, and the groups add up; idle, the
+    stack spends some too (the projectors poll the broker)."""
+    assert idle["seconds"] > 0 and idle["broker"] > 0 and idle["total"] > 0
     assert set(cpu) == set(writes)
     for run, figures in cpu.items():
         assert figures["writes"] == writes[run], run
@@ -153,9 +159,12 @@ def test_bench_peer_runs_modelreg_side_and_reports_ratios(tmp_path: Path) -> Non
     # bench.run's sections outside the peer workload are not run.
     assert not {"replay", "archive", "audit", "history", "ui", "events", "scale"} & set(modelreg)
     assert_cpu_per_write(
-        modelreg["cpu_per_write"], writes={"W2_create_version": 20, "W2_create_version_2c": 20}
+        modelreg["cpu_per_write"],
+        writes={"W2_create_version": 20, "W2_create_version_2c": 20},
+        idle=modelreg["cpu_idle_ms_per_s"],
     )
     meta = results["meta"]
+    assert list(meta["load_average_1min_at_start_and_end"]) == ["modelreg"]
     assert meta["cores"] >= 1 and meta["ram_gib"] > 0 and meta["kernel"] and meta["cpu_model"]
     assert "not run" in done.stdout and "modelreg gRPC health Check p50" in done.stdout
     assert_targets_printed(done.stdout)
