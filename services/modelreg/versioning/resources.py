@@ -34,7 +34,7 @@ def file_from_proto(f: versioning_pb2.ArtifactFile) -> ArtifactFile:
     return ArtifactFile(f.path, f.size, f.sha256, f.media_type or "application/octet-stream")
 
 
-def plain_dict(m: Mapping[str, _V]) -> dict[str, _V]:
+def _dict(m: Mapping[str, _V]) -> dict[str, _V]:
     # dict() of a protobuf map goes key by key through collections.abc; this is 2x faster,
     # and an empty map (most of them) costs only the length check.
     return {k: m[k] for k in m} if m else {}
@@ -44,11 +44,11 @@ def spec_from_proto(m: versioning_pb2.ModelVersion) -> VersionSpec:
     code, env = m.code, m.environment
     return VersionSpec(
         description=m.description,
-        tags=plain_dict(m.tags),
-        metrics=plain_dict(m.metrics),
-        params=plain_dict(m.params),
+        tags=_dict(m.tags),
+        metrics=_dict(m.metrics),
+        params=_dict(m.params),
         code=CodeReference(code.repo, code.commit, code.dirty),
-        environment=Environment(env.python_version, plain_dict(env.packages), env.lock_digest),
+        environment=Environment(env.python_version, _dict(env.packages), env.lock_digest),
         framework=m.framework,
         flavor=m.flavor,
         signature=signature_from_proto(m.signature) if m.HasField("signature") else None,

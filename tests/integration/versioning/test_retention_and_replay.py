@@ -253,13 +253,13 @@ async def test_replay_of_duplicates_a_tampered_record_and_a_poison_gives_the_liv
     versioning_stub, versioning_host, create_model
 ) -> None:
     """DESIGN.md rules 11 and 12 through the replay's fast path (the fold memory kept per
-    partition, created versions written from their messages): a model's every record copied
+    partition, outcomes by COPY, workers forked from a fork server): a model's every record copied
     onto its own partition and onto another one, a tampered copy, and a poison creation
     PostgreSQL refuses (a NUL in the spec), between genuine creations, updates and finalizes.
     Rebuilt with one worker and with three, every table equals the live fold's."""
     model, _ = await create_model()
     first = await ready_version(versioning_stub, model, tags={"a": "b"})
-    # Only created: its row is written from the event's message.
+    # Only created: written by COPY in the rebuild.
     await create_version(versioning_stub, model, tags={"k": "v"}, metrics={"auc": 0.5}, params={"p": "1"})
     topic = versioning_host.topic("modelreg.versioning.v1")
     kafka = versioning_host.settings.kafka

@@ -6,9 +6,7 @@ share one definition of every state.
 
 from __future__ import annotations
 
-import functools
-from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,7 +21,6 @@ from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.schema import (
     HISTORY_COLUMNS,
     VERSION_COLUMNS,
-    spec_json_from_proto,
     spec_to_json,
     version_from_row,
     versioning_tables,
@@ -57,7 +54,7 @@ class VersioningProjection:
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         s = quote_schema(schema)
-        decoded, created_json = _decode_batch(events)
+        decoded = [(a, _decode(a)) for a in events]
         streams = list({a.envelope.stream for a, e in decoded if e is not None})
         if not streams:
             return
@@ -118,7 +115,7 @@ class VersioningProjection:
             else:
                 changed[(stream, number)] = state.versions[number]
         if changed:
-            rows = [_version_row(v, created_json.get(key)) for key, v in changed.items()]
+            rows = [_version_row(v) for v in changed.values()]
             # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs
             # three round trips; a live batch of a few events is one pipelined upsert.
             bulk = len(rows) >= COPY_THRESHOLD
@@ -161,7 +158,7 @@ class VersioningProjection:
             )
 
 
-def _version_row(v: ModelVersion, spec_json: Callable[[], str] | None = None) -> tuple[object, ...]:
+def _version_row(v: ModelVersion) -> tuple[object, ...]:
     return (
         v.model,
         v.number,
@@ -170,7 +167,7 @@ def _version_row(v: ModelVersion, spec_json: Callable[[], str] | None = None) ->
         v.semver.minor,
         v.semver.pipeline,
         v.status.value,
-        spec_to_json(v.spec) if spec_json is None else spec_json(),
+        spec_to_json(v.spec),
         v.create_time,
         v.update_time,
         v.created_by,
@@ -194,60 +191,6 @@ def _summary(row: Any) -> ModelVersion:
         "",
         "",
     )
-
-
-_SPEC_UNREAD = VersionSpec()
-"""The spec of a created version whose row is written from the event's message (see
-_decode_batch); never read, since no other event of its batch names that version."""
-
-
-def _decode_batch(
-    events: Sequence[AcceptedEvent],
-) -> tuple[list[tuple[AcceptedEvent, Event | None]], dict[tuple[str, int], Callable[[], str]]]:
-    """The batch's domain events, and for the versions that only their one creation names
-    in it, their spec JSON straight from the message (schema.spec_json_from_proto).
-
-    Such a version's row is its creation as written, so its VersionSpec is never needed:
-    its created event carries a placeholder spec, and the row the JSON. Building the spec
-    and then its JSON was the largest cost of a replay (most of a log is creations).
-    """
-    kinds = [a.envelope.WhichOneof("payload") for a in events]
-    others = {
-        i: _decode(a) for i, (a, kind) in enumerate(zip(events, kinds, strict=True)) if kind != _CREATED
-    }
-    named = {
-        (events[i].envelope.stream, number)
-        for i, e in others.items()
-        if (number := getattr(e, "number", None)) is not None
-    }
-    creations = Counter(
-        (a.envelope.stream, a.envelope.model_version_created.model_version.version)
-        for a, kind in zip(events, kinds, strict=True)
-        if kind == _CREATED
-    )
-    named.update(key for key, count in creations.items() if count > 1)
-    decoded: list[tuple[AcceptedEvent, Event | None]] = []
-    created_json: dict[tuple[str, int], Callable[[], str]] = {}
-    for i, (accepted, kind) in enumerate(zip(events, kinds, strict=True)):
-        if kind != _CREATED:
-            decoded.append((accepted, others[i]))
-            continue
-        body = accepted.envelope.model_version_created.model_version
-        key = (accepted.envelope.stream, body.version)
-        if key in named:
-            decoded.append((accepted, _decode(accepted)))
-            continue
-        try:
-            event: Event | None = VersionCreated(body.version, codec.semver(body.semver), _SPEC_UNREAD)
-        except (InvalidArgument, ValueError):
-            event = _decode(accepted)  # as undecodable as it is through the codec, and logged so
-        if event is not None:
-            created_json[key] = functools.partial(spec_json_from_proto, body)
-        decoded.append((accepted, event))
-    return decoded, created_json
-
-
-_CREATED = "model_version_created"
 
 
 def _decode(accepted: AcceptedEvent) -> Event | None:

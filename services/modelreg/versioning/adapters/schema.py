@@ -11,14 +11,11 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
-from modelreg.gen.versioning.v1 import versioning_pb2
 from modelreg.projections.schema import quote_schema
 from modelreg.signatures import Signature, TensorSpec
-from modelreg.signatures_proto import signature_from_proto
 from modelreg.versioning.domain.state import ModelVersion
 from modelreg.versioning.domain.values import (
     ArtifactFile,
@@ -28,7 +25,6 @@ from modelreg.versioning.domain.values import (
     Status,
     VersionSpec,
 )
-from modelreg.versioning.resources import plain_dict
 
 VERSION_COLUMNS = (
     "model, number, semver, major, minor, pipeline, status, spec, create_time, update_time,"
@@ -119,81 +115,33 @@ CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
 def spec_to_json(spec: VersionSpec) -> str:
     # Spelled out rather than dataclasses.asdict, whose deep copies were half of a replay's
     # time; the unit tests hold it equal to asdict (the stored JSON must not change).
-    env = spec.environment
-    files = [(f.media_type, f.path, f.sha256, f.size) for f in spec.files]
-    return spec_json(spec, spec.tags, spec.metrics, spec.params, env.packages, files, spec.signature)
-
-
-class SpecFields(Protocol):
-    """The scalar fields of a spec, as a VersionSpec and a ModelVersion message both name them."""
-
-    @property
-    def description(self) -> str: ...
-    @property
-    def framework(self) -> str: ...
-    @property
-    def flavor(self) -> str: ...
-    @property
-    def code(self) -> Any: ...  # .repo, .commit, .dirty
-    @property
-    def environment(self) -> Any: ...  # .python_version, .lock_digest
-
-
-def spec_json(
-    spec: SpecFields,
-    tags: Mapping[str, str],
-    metrics: Mapping[str, float],
-    params: Mapping[str, str],
-    packages: Mapping[str, str],
-    files: list[tuple[str, str, str, int]],
-    signature: Signature | None,
-) -> str:
-    """The stored JSON of a spec whose maps and files (media type, path, sha256, size) are
-    given as plain values: one layout for a VersionSpec (spec_to_json) and for the message
-    a replay writes without building one (resources.spec_json_from_proto)."""
-
     def tensors(items: tuple[TensorSpec, ...]) -> list[dict[str, Any]]:
         return [{"dtype": t.dtype, "name": t.name, "shape": list(t.shape)} for t in items]
 
+    sig = spec.signature
     code, env = spec.code, spec.environment
     data = {
         "code": {"commit": code.commit, "dirty": code.dirty, "repo": code.repo},
         "description": spec.description,
         "environment": {
             "lock_digest": env.lock_digest,
-            "packages": packages,
+            "packages": env.packages,
             "python_version": env.python_version,
         },
         "files": [
-            {"media_type": media_type, "path": path, "sha256": sha256, "size": size}
-            for media_type, path, sha256, size in files
+            {"media_type": f.media_type, "path": f.path, "sha256": f.sha256, "size": f.size}
+            for f in spec.files
         ],
         "flavor": spec.flavor,
         "framework": spec.framework,
-        "metrics": metrics,
-        "params": params,
+        "metrics": spec.metrics,
+        "params": spec.params,
         "signature": None
-        if signature is None
-        else {"inputs": tensors(signature.inputs), "outputs": tensors(signature.outputs)},
-        "tags": tags,
+        if sig is None
+        else {"inputs": tensors(sig.inputs), "outputs": tensors(sig.outputs)},
+        "tags": spec.tags,
     }
     return _SPEC_JSON.encode(data)
-
-
-def spec_json_from_proto(m: versioning_pb2.ModelVersion) -> str:
-    """spec_to_json(resources.spec_from_proto(m)), without building the VersionSpec: a replay writes
-    most versions as they were created, and building the spec was a quarter of its time."""
-    files = [(f.media_type or "application/octet-stream", f.path, f.sha256, f.size) for f in m.files]
-    signature = signature_from_proto(m.signature) if m.HasField("signature") else None
-    return spec_json(
-        m,
-        plain_dict(m.tags),
-        plain_dict(m.metrics),
-        plain_dict(m.params),
-        plain_dict(m.environment.packages),
-        files,
-        signature,
-    )
 
 
 # What json.dumps(data, sort_keys=True, separators=(",", ":")) builds on every call.
