@@ -93,17 +93,7 @@ def health_floor(url: str, calls: int) -> dict[str, float]:
     creds = get_default_host_creds(url)
     for _ in range(50):  # warm-up: the pooled connection, the server's first requests
         http_request(creds, "/health", "GET")
-    return {
-        **common.percentiles(
-            [_timed_once(lambda: http_request(creds, "/health", "GET")) for _ in range(calls)]
-        ),
-    }
-
-
-def _timed_once(call: Callable[[], object]) -> float:
-    started = time.perf_counter()
-    call()
-    return time.perf_counter() - started
+    return threaded_rate(calls, lambda k: http_request(creds, "/health", "GET"))
 
 
 def measure_mlflow(url: str, w: Workload) -> dict[str, Any]:
