@@ -26,6 +26,7 @@ from modelreg.eventlog import (
     Position,
     build_envelope,
     decode,
+    encode,
 )
 from modelreg.eventlog.envelope import to_kafka_message
 from modelreg.eventlog.kafka import KafkaEventLog, KafkaSettings
@@ -148,7 +149,7 @@ WRITERS = 3
 step = st.tuples(
     st.integers(0, WRITERS - 1),
     st.integers(0, STREAMS - 1),
-    st.sampled_from(["append", "append", "append", "any", "retry", "refresh", "redeliver"]),
+    st.sampled_from(["append", "append", "local", "local", "any", "retry", "refresh", "redeliver"]),
 )
 
 
@@ -158,7 +159,7 @@ async def run_schedule(base: Settings, steps: list[tuple[int, int, str]]) -> Non
 
 
 async def fold_schedule(facts: FactsLog, dsn: str, steps: list[tuple[int, int, str]]) -> None:
-    topic, live, pool, log = facts.topic, facts.live, facts.pool, facts.log
+    topic, live, pool, projector, log = facts.topic, facts.live, facts.pool, facts.projector, facts.log
     progress = ProgressListener(dsn, live, {topic})
     await progress.start()
     oracle = Oracle()
@@ -197,6 +198,18 @@ async def fold_schedule(facts: FactsLog, dsn: str, steps: list[tuple[int, int, s
             position = await log.append(topic, envelope)
             produced.append((envelope, position))
             oracle.feed(envelope)
+            if action == "local":
+                # As a command handler does: fold its own append from the produce
+                # response, racing the consumer's fetch of the same record.
+                local = await projector.fold_appended(position, encode(envelope), envelope.event_id)
+                if local.folded:
+                    outcome = await pool.fetchval(
+                        f"SELECT verdict FROM {quote_schema(live)}.event_outcomes WHERE event_id = $1::uuid",
+                        envelope.event_id,
+                    )
+                    assert (outcome == "accepted") == (envelope.event_id in oracle.accepted)
+                    if local.outcome is not None:  # judged by this call: the same verdict as stored
+                        assert local.outcome.verdict.value == outcome
             # A writer learns the outcome of its own append, as a command handler does.
             if envelope.event_id in oracle.accepted:
                 view[stream] = (oracle.accepted[envelope.event_id], envelope.hash)
@@ -243,3 +256,35 @@ def test_decoding_what_was_built_round_trips() -> None:
         context=EventContext(actor="a"),
     )
     assert decode(to_kafka_message(envelope).value) == envelope
+
+
+async def test_concurrent_local_folds_fold_every_append_once(settings: Settings) -> None:
+    """Many commands of one process appending at once (one partition, distinct streams):
+    each learns its record is folded, and the fold matches the log's replay."""
+    async with facts_log(settings, "burst", partitions=1) as facts:
+
+        async def command(i: int) -> tuple[str, bool]:
+            envelope = build_envelope(
+                stream=f"namespaces/burst/models/m{i}",
+                payload_field="registered_model_created",
+                payload=events_pb2.RegisteredModelCreated(
+                    registered_model=catalog_pb2.RegisteredModel(description=f"m{i}")
+                ),
+                expected_revision=0,
+                prev_hash=GENESIS_HASH,
+                source="test",
+                context=EventContext(actor="burst"),
+            )
+            position = await facts.log.append(facts.topic, envelope)
+            local = await facts.projector.fold_appended(position, encode(envelope), envelope.event_id)
+            assert local.outcome is None or local.outcome.event_id == envelope.event_id
+            return envelope.event_id, local.folded
+
+        results = await asyncio.gather(*(command(i) for i in range(40)))
+        assert all(folded for _, folded in results)
+        # Folded means committed: every verdict is readable without waiting.
+        verdicts = await facts.pool.fetch(
+            f"SELECT event_id::text, verdict FROM {quote_schema(facts.live)}.event_outcomes"
+        )
+        assert {v["event_id"]: v["verdict"] for v in verdicts} == {e: "accepted" for e, _ in results}
+        await facts.assert_replay_matches()

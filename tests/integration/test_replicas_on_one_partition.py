@@ -1,8 +1,9 @@
 """Two replicas of a service on one partition, with writes from both racing on shared models:
 every write is answered, none with INTERNAL. Issue 13 saw "projected past ... without an
 outcome" once with two replicas on one partition; the one path found to give it is a record
-of the service's own that its fold REJECTED (test_signed_log.py), and the opt-in local fold
-it was blamed on is deleted. This guards the common verdict path."""
+of the service's own that its fold REJECTED (test_signed_log.py), not the local fold it was
+blamed on. This guards both verdict paths: each replica folding its own appends from the
+produce response (the default) and waiting for its projector's fetch (MODELREG_LOCAL_FOLD=0)."""
 
 from __future__ import annotations
 
@@ -24,8 +25,11 @@ WRITES_PER_WRITER = 25
 SHARED_MODELS = 4
 
 
+@pytest.mark.parametrize("local_fold", [True, False], ids=["local-fold", "fetch-only"])
 @pytest.mark.parametrize("group", [False, True], ids=["every-replica-folds", "consumer-group"])
-async def test_two_replicas_on_one_partition_answer_every_write(settings: Settings, group: bool) -> None:
+async def test_two_replicas_on_one_partition_answer_every_write(
+    settings: Settings, group: bool, local_fold: bool
+) -> None:
     from modelreg.catalog.main import spec
 
     run = uuid.uuid4().hex[:8]
@@ -34,6 +38,7 @@ async def test_two_replicas_on_one_partition_answer_every_write(settings: Settin
         kafka=dataclasses.replace(settings.kafka, topic_prefix=f"replicas-{run}."),
         partitions=1,
         projector_group=group,
+        local_fold=local_fold,
     )
     codes: Counter[str] = Counter()
     details: list[str] = []

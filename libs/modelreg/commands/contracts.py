@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Generic, Protocol, TypeVar
 
-from modelreg.eventlog import ConsistencyToken, EventContext, StreamHead
+from modelreg.eventlog import ConsistencyToken, EventContext, Outcome, StreamHead
 
 State = TypeVar("State")
 
@@ -26,6 +26,16 @@ class CommandResult:
     token: ConsistencyToken
     replayed: bool
     """True when the request_id had already been carried out: nothing new happened."""
+
+
+@dataclass(frozen=True, slots=True)
+class LocalVerdict:
+    """What a projector's fold_appended learned of a record this process appended."""
+
+    folded: bool
+    """Folded and committed: by this call, a neighbour's, or the consumer."""
+    outcome: Outcome | None = None
+    """Its outcome, when this process judged it (otherwise read it from event_outcomes)."""
 
 
 StateT_co = TypeVar("StateT_co", covariant=True)

@@ -19,7 +19,7 @@ import asyncpg
 import structlog
 from google.protobuf.message import Message
 
-from modelreg.commands.contracts import CommandResult, Loaded, State
+from modelreg.commands.contracts import CommandResult, Loaded, LocalVerdict, State
 from modelreg.errors import Aborted, ConsistencyTimeout, FailedPrecondition, InvalidArgument, ModelregError
 from modelreg.eventlog import (
     ANY_REVISION,
@@ -30,12 +30,14 @@ from modelreg.eventlog import (
     build_envelope,
 )
 from modelreg.eventlog.kafka import KafkaEventLog, RecordTooLarge
-from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.observability.metrics import COMMAND_ABORTS, COMMAND_CONFLICTS
 from modelreg.projections.progress import ProgressListener
 from modelreg.projections.schema import quote_schema
 
 log = structlog.get_logger(__name__)
+
+LocalFold = Callable[[Position, bytes, str], Awaitable[LocalVerdict]]
+"""Folds a record this process has just appended (Projector.fold_appended)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +136,7 @@ class CommandExecutor:
         source: str,
         max_attempts: int = 10,
         verdict_timeout_s: float = 10.0,
+        local_fold: LocalFold | None = None,
     ) -> None:
         self._log = log
         self._outcomes = outcomes
@@ -142,6 +145,7 @@ class CommandExecutor:
         self._source = source
         self._max_attempts = max_attempts
         self._verdict_timeout_s = verdict_timeout_s
+        self._local_fold = local_fold
         self._stream_locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
         self.conflicts = 0
@@ -183,11 +187,11 @@ class CommandExecutor:
                     context=command.context,
                 )
                 try:
-                    position = await self._log.append(self._topic, envelope)
+                    position, value = await self._log.append_record(self._topic, envelope)
                 except RecordTooLarge as exc:  # refused before the producer: nothing appended
                     raise InvalidArgument.of("request", f"is too large for the log: {exc}") from None
                 last = position
-                outcome = await self._verdict(envelope, position)
+                outcome = await self._verdict(envelope.event_id, position, value)
                 if outcome.verdict is Verdict.ACCEPTED:
                     return self._result(outcome, replayed=False)
                 if outcome.verdict is Verdict.QUARANTINED:
@@ -210,8 +214,16 @@ class CommandExecutor:
             f"{self._max_attempts} attempts, retry the request"
         )
 
-    async def _verdict(self, envelope: Envelope, position: Position) -> StoredOutcome:
-        event_id = envelope.event_id
+    async def _verdict(self, event_id: str, position: Position, value: bytes) -> StoredOutcome:
+        if self._local_fold is not None:
+            local = await self._local_fold(position, value, event_id)
+            if local.folded:
+                # Reads carrying this command's token need not wait for the NOTIFY.
+                self._progress.advance(position.topic, position.partition, position.offset + 1)
+                if local.outcome is not None:
+                    o = local.outcome
+                    return StoredOutcome(o.event_id, o.verdict, o.revision, position, o.duplicate_of or None)
+                return await self._stored_outcome(event_id, position)
         token = ConsistencyToken.after([position])
         if not await self._progress.wait_for(token.required, self._verdict_timeout_s):
             raise ConsistencyTimeout(

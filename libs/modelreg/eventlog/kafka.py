@@ -74,6 +74,12 @@ class KafkaEventLog:
         (the key's, by Kafka's default partitioner) and is signed with this process's key,
         so a copy of the record on any other partition never counts (DESIGN.md rule 12).
         """
+        position, _ = await self.append_record(topic, envelope)
+        return position
+
+    async def append_record(self, topic: str, envelope: Envelope) -> tuple[Position, bytes]:
+        """`append`, also returning the record's value as the broker acknowledged it, so
+        the appender can fold exactly those bytes at that offset (the local fold)."""
         key = envelope.stream.encode()
         partition = partition_for(key, await self._partition_count(topic))
         self._settings.integrity.seal(envelope, partition)
@@ -90,7 +96,7 @@ class KafkaEventLog:
             partition=partition,
             headers=list(message.headers.items()),
         )
-        return Position(metadata.topic, metadata.partition, metadata.offset)
+        return Position(metadata.topic, metadata.partition, metadata.offset), message.value
 
     async def _partition_count(self, topic: str) -> int:
         # A topic's partition count never changes (topics.ensure_topics refuses another), so

@@ -280,11 +280,15 @@ async def apply_batch(
     records: Sequence[Record],
     integrity: LogIntegrity,
     memory: FoldState | None = None,
+    verdicts: dict[str, Outcome] | None = None,
 ) -> int:
     """Folds `records` (consecutive, from one partition) and returns the new checkpoint.
 
     Each record is screened first (eventlog/integrity.py: signature by a trusted key, hash,
     partition); one that fails is recorded in rejected_records and changes nothing else.
+
+    `verdicts`, when given, receives the outcome of each event judged, by event id,
+    once the transaction has committed.
 
     Three round trips besides the handler's own: BEGIN, lock-and-load, and one
     statement that writes outcomes, heads and the checkpoint and notifies.
@@ -304,15 +308,15 @@ async def apply_batch(
     envelopes, rejected = _screen_records(topic, partition, records, integrity)
     batch = _Batch(schema, handler, topic, partition, expected_next_offset, records[-1].offset + 1)
     try:
-        await batch.fold(conn, envelopes, rejected, isolate=False, memory=memory)
+        folded = await batch.fold(conn, envelopes, rejected, isolate=False, memory=memory)
     except REFUSED_DATA as exc:
         log.warning("projector_batch_refused", projection=handler.name, partition=partition, error=str(exc))
         # The failed attempt changed `memory`: the rolled-back tables hold the state before
         # the batch, so the isolating fold loads its slice from them, and `memory` takes
         # the slice's outcome for every key the batch touched.
-        isolated = await batch.fold(conn, envelopes, rejected, isolate=True)
+        folded = await batch.fold(conn, envelopes, rejected, isolate=True)
         if memory is not None:
-            _merge_slice(memory, isolated.state, [e for e, _ in envelopes])
+            _merge_slice(memory, folded.state, [e for e, _ in envelopes])
     for row in rejected:
         REJECTED_RECORDS.labels(handler.name, topic).inc()
         log.warning(
@@ -325,6 +329,8 @@ async def apply_batch(
             signing_key_id=row[7],
             reason=row[8],
         )
+    if verdicts is not None:
+        verdicts.update((o.event_id, o) for o, _, _ in folded.judged)
     return batch.next_offset
 
 

@@ -99,6 +99,15 @@ class ProgressListener:
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
             log.warning("progress_refresh_failed", schema=self._schema, error=repr(error))
 
+    def advance(self, topic: str, partition: int, next_offset: int) -> None:
+        """This process has itself committed the partition's fold up to `next_offset`.
+
+        Only ever forward: the NOTIFY of that commit, or of an earlier one, may still
+        be on its way, and a lower figure here would read as a reset.
+        """
+        if next_offset > self._positions.get((topic, partition), 0):
+            self._advance((topic, partition), next_offset)
+
     async def _connect(self) -> None:
         conn = await asyncpg.connect(self._dsn)
         await conn.add_listener(self._channel, self._on_notify)

@@ -24,6 +24,8 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import KafkaError
 
+from modelreg.commands.contracts import LocalVerdict
+from modelreg.eventlog import Outcome, Position
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.observability.metrics import PROJECTED_RECORDS, PROJECTOR_LAG
 from modelreg.projections.batch import Fenced, ProjectionHandler, Record, apply_batch, ensure_checkpoint
@@ -66,8 +68,12 @@ class Projector:
         self._kafka = kafka
         self._settings = settings
         self._positions: dict[TopicPartition, int] = {}
-        # One fold at a time per partition.
+        # One fold at a time per partition: the consumer's batches and fold_appended.
         self._folding: dict[TopicPartition, asyncio.Lock] = {}
+        # Records this process appended and awaits the fold of: offset -> value.
+        self._appended: dict[TopicPartition, dict[int, bytes]] = {}
+        # Their outcomes, by event id, from a fold of a run, until each appender takes its own.
+        self._verdicts: dict[str, Outcome] = {}
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self.batches_applied = 0
@@ -173,12 +179,56 @@ class Projector:
                         max(0, highwater - position)
                     )
 
+    async def fold_appended(self, position: Position, value: bytes, event_id: str) -> LocalVerdict:
+        """Folds a record this process has just appended, from the produce response.
+
+        The broker has acknowledged these bytes at this offset, so folding them now
+        is folding the log, only without waiting for the next fetch (which Tansu
+        answers only when its wait ends), so the fetch wait is off the write path
+        and can be set for idle CPU. Only a run of records that starts
+        at the checkpoint is folded; a record behind a gap (another writer's, not
+        fetched yet) waits for its fetch like any other. Appends that queue behind
+        one fold go into the next together, one transaction for all of them. The
+        consumer skips these records later, as they are below the checkpoint.
+        `folded` once the record is folded (by this call, a neighbour's, or the
+        consumer), with its outcome when this process judged it.
+        """
+        tp = TopicPartition(position.topic, position.partition)
+        lock = self._folding.get(tp)
+        if lock is None:
+            return LocalVerdict(folded=False)  # not a partition this projector folds
+        waiting = self._appended.setdefault(tp, {})
+        waiting[position.offset] = value
+        try:
+            async with lock:
+                folded_to = self._positions.get(tp)
+                if folded_to is None:
+                    return LocalVerdict(folded=False)
+                run: list[Record] = []
+                while folded_to + len(run) in waiting:
+                    offset = folded_to + len(run)
+                    run.append(Record(offset, waiting[offset]))
+                if run:
+                    await self._apply(tp, run, self._verdicts)
+                return LocalVerdict(
+                    folded=self._positions.get(tp, 0) > position.offset,
+                    outcome=self._verdicts.get(event_id),
+                )
+        finally:
+            del waiting[position.offset]
+            self._verdicts.pop(event_id, None)
+
     async def _fold(self, tp: TopicPartition, records: list[Record]) -> None:
         async with self._folding[tp]:
             if tp in self._positions:
                 await self._apply(tp, records)
 
-    async def _apply(self, tp: TopicPartition, records: list[Record]) -> None:
+    async def _apply(
+        self,
+        tp: TopicPartition,
+        records: list[Record],
+        verdicts: dict[str, Outcome] | None = None,
+    ) -> None:
         assert self._consumer is not None
         handler = self._routes[tp.topic]
         try:
@@ -192,6 +242,7 @@ class Projector:
                     expected_next_offset=self._positions[tp],
                     records=records,
                     integrity=self._kafka.integrity,
+                    verdicts=verdicts,
                 )
             self.batches_applied += 1
             PROJECTED_RECORDS.labels(handler.name, tp.topic).inc(len(records))

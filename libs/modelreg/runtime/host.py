@@ -168,7 +168,13 @@ class ServiceHost:
                 name=spec.name,
                 settings=ProjectorSettings(
                     fetch_max_wait_ms=settings.fetch_max_wait_ms,
-                    group_id=f"modelreg-{spec.name}-projector" if settings.projector_group else None,
+                    # The topic prefix keeps registries that share a cluster in groups of their own
+                    # (a group over another prefix's topics would stall this one's rebalances).
+                    group_id=(
+                        f"{settings.kafka.topic_prefix}modelreg-{spec.name}-projector"
+                        if settings.projector_group
+                        else None
+                    ),
                 ),
             )
             await self.projector.start()
@@ -190,6 +196,9 @@ class ServiceHost:
             progress=self.progress,
             topic=self.topic(spec.own_topic),
             source=f"modelreg/{spec.name}",
+            # The fetch wait (Tansu answers a fetch only when its wait ends) is then off the
+            # write path. MODELREG_LOCAL_FOLD=0 makes a command wait for the fetch instead.
+            local_fold=self.projector.fold_appended if self.projector and settings.local_fold else None,
         )
         access = AccessControl.from_env()
         if access.enabled and folds_grants(spec.projections):
@@ -329,7 +338,8 @@ class ReadOnlyEventLog(KafkaEventLog):
     async def stop(self) -> None:
         pass
 
-    async def append(self, topic: str, envelope: Envelope) -> Position:
+    async def append_record(self, topic: str, envelope: Envelope) -> tuple[Position, bytes]:
+        # KafkaEventLog.append goes through here too.
         raise FailedPrecondition("this service is read-only (started with --read-only): it accepts no writes")
 
 
