@@ -84,6 +84,7 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         self._access = access or AccessControl.disabled()
         self._progress = progress
         self._token_wait_s = token_wait_s
+        self._wrapped: dict[str, tuple[grpc.RpcMethodHandler, grpc.RpcMethodHandler]] = {}
         # Infrastructure trouble (broker or database unreachable) is UNAVAILABLE, so
         # clients retry with the same request_id, rather than a bug-like INTERNAL.
         self._transient: tuple[type[BaseException], ...] = (
@@ -101,7 +102,16 @@ class ServiceInterceptor(grpc.aio.ServerInterceptor):
         handler = await continuation(details)
         if handler is None or details.method.startswith(("/grpc.health", "/grpc.reflection")):
             return handler
-        method = details.method
+        # The servicer's handler of a method is one object for the server's life, so its
+        # wrapper is built once, not on every call.
+        cached = self._wrapped.get(details.method)
+        if cached is not None and cached[0] is handler:
+            return cached[1]
+        wrapped = self._wrap(details.method, handler)
+        self._wrapped[details.method] = (handler, wrapped)
+        return wrapped
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         deserializer = decoding.checking(handler.request_deserializer)
         if handler.unary_unary:
             inner = handler.unary_unary
