@@ -119,6 +119,9 @@ class Projector:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        # A stopped projector folds nothing, commands' own appends included (fold_appended
+        # folds only partitions with a position); start() seeks to the checkpoints again.
+        self._positions.clear()
         if self._consumer:
             await self._consumer.stop()
 
