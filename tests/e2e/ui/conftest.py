@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from modelreg.cli.demo import lineage_for, write_artifacts
 from modelreg.client import AsyncRegistry
@@ -24,7 +22,7 @@ from modelreg.gen.common.v1 import signature_pb2
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.runtime.settings import Settings
 from tests.fleet import Fleet, running_fleet
-from tests.helpers import unique
+from tests.helpers import serving_asgi, unique
 from tests.integration.promotion.conftest import promotion_env
 
 CHROMIUM = os.environ.get("MODELREG_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -150,23 +148,8 @@ async def ui_stack(local_stack: LocalStack, settings: Settings) -> AsyncIterator
         endpoints = Endpoints(**{s: f"127.0.0.1:{h.port}" for s, h in fleet.hosts.items()})
         with promotion_env():  # the gateway's sign-in checks tokens as the services do
             app = create_app(GatewaySettings(endpoints=endpoints, timeout_s=30.0))
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-        server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        try:
-            for _ in range(600):
-                if server.started or task.done():
-                    break
-                await asyncio.sleep(0.05)
-            assert server.started, "the gateway did not start"
-            yield UiStack(fleet, f"http://127.0.0.1:{port}", endpoints, await seed(endpoints))
-        finally:
-            server.should_exit = True
-            await task
-            sock.close()
+        async with serving_asgi(app) as url:
+            yield UiStack(fleet, url, endpoints, await seed(endpoints))
 
 
 @pytest.fixture(scope="module")

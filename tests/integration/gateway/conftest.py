@@ -4,7 +4,6 @@ on a port of its own, and MLflow's real client pointed at it. One stack per test
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -12,7 +11,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-import uvicorn
 
 from modelreg.client.connection import Endpoints
 from modelreg.devstack import LocalStack
@@ -21,7 +19,7 @@ from modelreg.gateway.settings import GatewaySettings
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
 from tests.fleet import Fleet, running_fleet
-from tests.helpers import environment
+from tests.helpers import environment, serving_asgi
 from tests.integration.promotion.conftest import TOKENS
 
 T = TypeVar("T")
@@ -73,27 +71,11 @@ async def serving_gateway(
     # The gateway checks Basic usernames with the services' own credential settings.
     with environment({"MODELREG_AUTH_TOKENS": TOKENS}):
         app = create_app(gateway_settings)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    try:
-        for _ in range(600):
-            if server.started or task.done():
-                break
-            await asyncio.sleep(0.05)
-        assert server.started, "the gateway did not start"
-        url = f"http://127.0.0.1:{port}"
+    async with serving_asgi(app) as url:
         # As a pipeline is pointed at the gateway: MLflow's default URIs, read by
         # mlflow.register_model and mlflow.artifacts.download_artifacts.
         with environment({"MLFLOW_TRACKING_URI": url, "MLFLOW_REGISTRY_URI": url}):
             yield Gateway(fleet, url, gateway_settings, sources)
-    finally:
-        server.should_exit = True
-        await task
-        sock.close()
 
 
 @pytest.fixture(scope="module")
