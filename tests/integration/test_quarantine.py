@@ -150,3 +150,68 @@ async def test_a_poison_event_is_quarantined_and_the_partition_moves_on(settings
         for s in (schema, clean):
             await conn.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
         await conn.close()
+
+
+async def test_a_copy_of_an_event_with_a_nul_in_its_bookkeeping_does_not_wedge_the_partition(
+    settings: Settings,
+) -> None:
+    """A NUL in the request_id (text PostgreSQL cannot store) quarantines the event before it is
+    judged. A second copy of the same record, in a later batch (a producer retrying after a lost
+    acknowledgement writes one), is a duplicate of a known event id: the fold must not write its
+    outcome a second time (the key is the event id), or the partition retries that batch forever."""
+    run = replace(with_own_topics(settings, "nulcopy"), partitions=1)
+    schema, clean = unique("nulcopy_"), unique("nulcopy_replay_")
+    topic = run.kafka.topic("modelreg.catalog.v1")
+    poison = build_envelope(
+        stream="namespaces/nulcopy/models/bad",
+        payload_field="registered_model_created",
+        payload=events_pb2.RegisteredModelCreated(
+            registered_model=catalog_pb2.RegisteredModel(name="namespaces/nulcopy/models/bad")
+        ),
+        expected_revision=0,
+        prev_hash=GENESIS_HASH,
+        source="modelreg/catalog",
+        context=EventContext(actor="loader", request_id="r\x00"),
+    )
+    conn = await asyncpg.connect(run.pg_dsn)
+    try:
+        async with serving(spec(schema), run) as host:
+            assert host.port is not None
+            log = KafkaEventLog(run.kafka)
+            await log.start()
+            try:
+                first = await log.append(topic, poison)
+                await _checkpoint_passes(conn, schema, topic, first.offset)
+                copy = await log.append(topic, poison)
+                after = await log.append(topic, created("namespaces/nulcopy/models/after", "fine"))
+            finally:
+                await log.stop()
+            assert copy.offset > first.offset
+            # Folded past the copy: the partition moved on to the next event.
+            await _checkpoint_passes(conn, schema, topic, after.offset)
+            names = await conn.fetch(f'SELECT name FROM "{schema}".registered_models')
+            assert [r["name"] for r in names] == ["namespaces/nulcopy/models/after"]
+            quarantine = await quarantined_events(conn, schema)
+            assert [(q.offset, q.event_id) for q in quarantine] == [(first.offset, poison.event_id)]
+        pool = await asyncpg.create_pool(run.pg_dsn, min_size=1, max_size=2)
+        try:
+            await rebuild(pool, schema=clean, topic=topic, handler=CatalogProjection(), kafka=run.kafka)
+        finally:
+            await pool.close()
+        assert await digest(conn, clean, TABLES) == await digest(conn, schema, TABLES)
+    finally:
+        for s in (schema, clean):
+            await conn.execute(f'DROP SCHEMA IF EXISTS "{s}" CASCADE')
+        await conn.close()
+
+
+async def _checkpoint_passes(conn: asyncpg.Connection, schema: str, topic: str, offset: int) -> None:
+    deadline = time.monotonic() + 30
+    while True:
+        next_offset = await conn.fetchval(
+            f'SELECT next_offset FROM "{schema}".checkpoints WHERE topic = $1 AND partition = 0', topic
+        )
+        if next_offset is not None and next_offset > offset:
+            return
+        assert time.monotonic() < deadline, f"the projector never folded past offset {offset} ({next_offset})"
+        await asyncio.sleep(0.05)

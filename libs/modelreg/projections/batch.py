@@ -124,12 +124,16 @@ async def lock_and_load(
     moved the checkpoint, and the locked row shows its new offset, so this batch
     is fenced rather than folded on stale heads.
     """
-    requested = [(scope + e.stream, e.request_id) for e in envelopes if e.request_id]
+    # A stream, request_id or actor holding a NUL cannot be a text parameter; such an event
+    # is quarantined unjudged, but its event id (a UUID, screened) is still looked up, so a
+    # later copy of it is known and not given a second outcome row.
+    storable = [e for e in envelopes if not _unstorable_bookkeeping(e)]
+    requested = [(scope + e.stream, e.request_id) for e in storable if e.request_id]
     stored_offset, _, heads, known, accepted = await conn.fetchrow(
         _lock_and_load_sql(schema),
         topic,
         partition,
-        list({scope + e.stream for e in envelopes}),
+        list({scope + e.stream for e in storable}),
         [e.event_id for e in envelopes],
         [stream for stream, _ in requested],
         [request for _, request in requested],
@@ -411,8 +415,9 @@ class _Batch:
             if memory is not None and not isolate:
                 state = memory
             else:
-                storable = [e for e, _ in envelopes if not _unstorable_bookkeeping(e)]
-                locked = await lock_and_load(conn, self.schema, self.topic, self.partition, storable, scope)
+                locked = await lock_and_load(
+                    conn, self.schema, self.topic, self.partition, [e for e, _ in envelopes], scope
+                )
                 if locked.stored_offset != self.expected_next_offset:
                     stored = locked.stored_offset
                     raise Fenced(
