@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import json
 import os
+import select
 import shutil
+import signal
 import socket
+import subprocess
+import sys
 import tempfile
+import threading
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import replace
@@ -135,3 +143,110 @@ async def serving_asgi(app: Any) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+class _CliFork:
+    """One tests.cli_fork process: the CLI imported, forking a child per invocation."""
+
+    def __init__(self) -> None:
+        # Without COLUMNS and LINES: rich fixes a console's size if they are set when it is made
+        # (at import), and then each child's own COLUMNS would not count (pytest sets COLUMNS).
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.cli_fork"],
+            cwd=Path(__file__).resolve().parents[1],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,
+        )
+        self._pending = b""
+
+    def answer(self, deadline: float | None) -> dict[str, int] | None:
+        """The next answer line, or None once `deadline` (time.monotonic) has passed."""
+        assert self.process.stdout is not None
+        fd = self.process.stdout.fileno()
+        while b"\n" not in self._pending:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([fd], [], [], wait)[0]:
+                return None
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                raise RuntimeError(f"tests.cli_fork exited ({self.process.wait()}); see its stderr above")
+            self._pending += chunk
+        line, self._pending = self._pending.split(b"\n", 1)
+        answer: dict[str, int] = json.loads(line)
+        return answer
+
+    def run(self, request: dict[str, Any], timeout: float) -> int | None:
+        """The child's exit code, or None if it was killed at `timeout` seconds."""
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(request).encode() + b"\n")
+        started = self.answer(None)
+        assert started is not None
+        done = self.answer(time.monotonic() + timeout)
+        if done is not None:
+            return done["returncode"]
+        os.kill(started["pid"], signal.SIGKILL)  # as subprocess.run does at its timeout
+        self.answer(None)
+        return None
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
+_idle_cli_forks: list[_CliFork] = []
+_cli_forks_lock = threading.Lock()
+
+
+@atexit.register
+def _close_cli_forks() -> None:
+    with _cli_forks_lock:
+        while _idle_cli_forks:
+            _idle_cli_forks.pop().close()
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """What `subprocess.run([python, -m, modelreg.cli.main, *args], env=env, capture_output=True,
+    text=True, timeout=timeout)` returns, from a process forked off one that has imported the
+    CLI already (tests.cli_fork): the same environment (exactly `env`, os.environ if None),
+    working directory, output and exit code, without the second of imports per invocation.
+    Callers that run it concurrently get a forking process each."""
+    with _cli_forks_lock:
+        fork = _idle_cli_forks.pop() if _idle_cli_forks else None
+    if fork is None:
+        fork = _CliFork()
+    command = [sys.executable, "-m", "modelreg.cli.main", *args]
+    with tempfile.TemporaryDirectory(prefix="modelreg-cli-out-") as scratch:
+        out, err = Path(scratch) / "stdout", Path(scratch) / "stderr"
+        request = {
+            "args": list(args),
+            "env": dict(os.environ if env is None else env),
+            "cwd": os.getcwd(),
+            "stdout": str(out),
+            "stderr": str(err),
+        }
+        try:
+            returncode = fork.run(request, timeout)
+        except BaseException:
+            fork.process.kill()  # mid-request: its answers would be out of step
+            raise
+        with _cli_forks_lock:
+            _idle_cli_forks.append(fork)
+        # As text=True reads them: the locale's encoding (UTF-8 here), universal newlines.
+        stdout = out.read_text(encoding="utf-8") if out.exists() else ""
+        stderr = err.read_text(encoding="utf-8") if err.exists() else ""
+    if returncode is None:
+        raise subprocess.TimeoutExpired(command, timeout, output=stdout, stderr=stderr)
+    return subprocess.CompletedProcess(command, returncode, stdout, stderr)
+
+
+async def run_cli_async(
+    *args: str, env: Mapping[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """run_cli off the event loop, which may be serving the services the CLI talks to."""
+    return await asyncio.to_thread(run_cli, *args, env=env, timeout=timeout)

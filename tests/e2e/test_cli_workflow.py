@@ -1,30 +1,33 @@
-"""The quickstart and the CLI, as a user runs them: `modelreg dev` once, then
-`modelreg demo` and every CLI command group as subprocesses, checking output
-and exit codes."""
+"""The quickstart and the CLI, as a user runs them: `modelreg dev` once, a reflection client
+and the web UI against it, then `modelreg demo` and every CLI command group as processes,
+checking output and exit codes; at the end Ctrl-C stops it cleanly (stop_dev checks)."""
 
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 
+from modelreg.cli.demo import demo_tokens
 from modelreg.devstack.ports import free_port
-from tests.e2e.test_dev_stack import start_dev, stop_dev
-from tests.helpers import outside_pytest_tmp
+from tests.e2e.test_dev_stack import CREATE, GET, DevStack, call_by_reflection, start_dev, stop_dev
+from tests.helpers import outside_pytest_tmp, run_cli
 
 
 @dataclass
 class Dev:
     home: Path
     tokens: dict[str, str]
+    stack: DevStack
 
     def run(
         self, *args: str, as_: str | None = None, timeout: float = 120
@@ -35,13 +38,7 @@ class Dev:
         env.pop("MODELREG_TOKEN", None)
         if as_:
             env["MODELREG_TOKEN"] = self.tokens[as_]
-        return subprocess.run(
-            [sys.executable, "-m", "modelreg.cli.main", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+        return run_cli(*args, env=env, timeout=timeout)
 
     def json(self, *args: str, as_: str | None = None) -> Any:
         return self.json_plain(*args, "-o", "json", as_=as_)
@@ -59,10 +56,35 @@ def dev() -> Iterator[Dev]:
         stack = start_dev(home, free_port())
         try:
             tokens = json.loads((home / "endpoints.json").read_text())["demo_tokens"]
-            yield Dev(home, tokens)
-            stop_dev(stack)
+            yield Dev(home, tokens, stack)
+            stop_dev(stack)  # Ctrl-C: exit code 0, "stopped.", no traceback, the port closed
         finally:
             stack.kill()
+
+
+def test_modelreg_dev_serves_a_reflection_client_and_the_web_ui(dev: Dev) -> None:
+    """On the module's `modelreg dev` (one start less for the suite); its Ctrl-C stop is
+    checked when the module ends."""
+    stack = dev.stack
+    with grpc.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
+        fields = {
+            "parent": "namespaces/e2e",
+            "registered_model_id": "fraud",
+            "registered_model": {"description": "x"},
+        }
+        # Without a token the caller is an anonymous viewer: it reads, it does not write.
+        try:
+            call_by_reflection(channel, CREATE, fields)
+            raise AssertionError("an anonymous caller created a model")
+        except grpc.RpcError as error:
+            assert error.code() == grpc.StatusCode.PERMISSION_DENIED, error
+        created = call_by_reflection(channel, CREATE, fields, demo_tokens(stack.home)["alice"])
+        assert created.name == "namespaces/e2e/models/fraud"
+        assert call_by_reflection(channel, GET, {"name": created.name}).description == "x"
+    # The web UI is up, its URL printed, and shows the model to an anonymous viewer.
+    assert any(f"web UI: http://127.0.0.1:{stack.gateway_port}/" in line for line in stack.lines)
+    with urllib.request.urlopen(f"http://127.0.0.1:{stack.gateway_port}/?ns=e2e", timeout=30) as page:
+        assert page.status == 200 and "e2e/fraud" in page.read().decode()
 
 
 def test_demo_runs_in_under_a_minute(dev: Dev) -> None:

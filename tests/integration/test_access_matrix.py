@@ -14,11 +14,9 @@ nothing but the record of its denial.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -56,7 +54,7 @@ from modelreg.gen.versioning.v1 import versioning_pb2_grpc
 from modelreg.grpcutil.tokenfile import create_token
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
-from tests.helpers import log_envelopes, unique, with_own_topics
+from tests.helpers import log_envelopes, run_cli_async, unique, with_own_topics
 
 SHA = "sha256:" + "ab" * 32
 HOME_ROLES = {"viewer": Role.VIEWER, "editor": Role.EDITOR, "approver": Role.APPROVER, "admin": Role.ADMIN}
@@ -682,26 +680,20 @@ async def test_sdk_and_cli_grant_list_and_revoke(stack: Stack) -> None:
         "COLUMNS": "200",
     }
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "modelreg.cli.main", "access", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return await run_cli_async("access", *args, env=env, timeout=60)
 
-    revoked = await asyncio.to_thread(cli, "revoke", stack.home, subject, "editor", "--output", "json")
+    revoked = await cli("revoke", stack.home, subject, "editor", "--output", "json")
     assert revoked.returncode == 0, revoked.stderr
     assert json.loads(revoked.stdout)["subject"] == subject
-    listed_cli = await asyncio.to_thread(cli, "list", stack.home, "--output", "json")
+    listed_cli = await cli("list", stack.home, "--output", "json")
     assert listed_cli.returncode == 0, listed_cli.stderr
     rows = json.loads(listed_cli.stdout)
     assert (
         subject not in [r["subject"] for r in rows]
         and {"subject": "root"}.items() <= next(r for r in rows if r["subject"] == "root").items()
     )
-    wrong = await asyncio.to_thread(cli, "grant", stack.home, subject, "boss")
+    wrong = await cli("grant", stack.home, subject, "boss")
     assert wrong.returncode != 0 and "boss" in wrong.stderr
 
 

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -19,6 +18,7 @@ from modelreg.cli.ops import read_model
 from modelreg.client import AsyncRegistry
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.projections.shadow import replay_into_shadow
+from tests.helpers import run_cli_async
 from tests.integration import test_ops
 from tests.integration.test_ops import Stack, ops
 
@@ -54,14 +54,7 @@ async def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
         "MODELREG_TOKEN": "t-alice",
         "COLUMNS": "220",
     }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "modelreg.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return await run_cli_async(*args, env=env)
 
 
 def table_rows(text: str, title: str) -> list[list[str]]:

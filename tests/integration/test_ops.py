@@ -11,7 +11,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -30,6 +29,7 @@ from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.projections.replay import digest
 from modelreg.runtime.host import ServiceHost
 from modelreg.runtime.settings import Settings
+from tests.helpers import run_cli_async
 from tests.integration.promotion.conftest import promotion_env
 
 TOKEN = "t-alice"  # an editor in promotion_env()
@@ -100,14 +100,7 @@ async def ops(stack: Stack, *args: str, timeout: float = 240) -> subprocess.Comp
         "MODELREG_TOPIC_PREFIX": stack.settings.kafka.topic_prefix,
         "COLUMNS": "200",
     }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "modelreg.cli.main", "ops", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+    return await run_cli_async("ops", *args, env=env, timeout=timeout)
 
 
 def lineage_record(seed: int) -> lineage_pb2.LineageRecord:
@@ -457,14 +450,7 @@ async def client_cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[st
     env.update(
         {f"MODELREG_{name.upper()}_ADDR": f"127.0.0.1:{host.port}" for name, host in stack.hosts.items()}
     )
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "modelreg.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return await run_cli_async(*args, env=env)
 
 
 async def test_replay_as_of_builds_the_registry_of_then_which_serves_read_only(stack: Stack) -> None:

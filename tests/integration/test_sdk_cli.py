@@ -6,14 +6,13 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from modelreg.client import AlreadyExists, AsyncRegistry, Endpoints, InvalidArgument, NotFound, Registry
 from modelreg.devstack.ports import free_port
 from modelreg.runtime.host import ServiceHost
-from tests.helpers import unique
+from tests.helpers import run_cli_async, unique
 
 
 @pytest.fixture
@@ -93,14 +92,7 @@ async def test_sync_client(endpoints: Endpoints) -> None:
 async def cli(endpoints: Endpoints, *args: str) -> subprocess.CompletedProcess[str]:
     """Runs the CLI in a subprocess, off the event loop that serves the catalog."""
     env = {**os.environ, "MODELREG_CATALOG_ADDR": endpoints.catalog, "COLUMNS": "200"}
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "modelreg.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return await run_cli_async(*args, env=env, timeout=60)
 
 
 async def test_cli_create_get_list_and_exit_codes(endpoints: Endpoints) -> None:

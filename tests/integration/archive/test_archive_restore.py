@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,6 +19,7 @@ from modelreg.archive.kafka import Archiver, RestoreRefused, read_partitions
 from modelreg.archive.restore import restore, verify_archive
 from modelreg.devstack import TansuBroker
 from modelreg.runtime.settings import Settings
+from tests.helpers import run_cli
 from tests.integration.archive.conftest import create_models
 
 if TYPE_CHECKING:
@@ -113,13 +113,7 @@ def _topics(root: Path) -> list[str]:
 
 
 def run_ops(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "modelreg.cli.main", "ops", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"},
-    )
+    return run_cli("ops", *args, env={"COLUMNS": "200", "PATH": "/usr/bin:/bin"}, timeout=60)
 
 
 async def test_a_resumed_archive_appends_without_duplicating(

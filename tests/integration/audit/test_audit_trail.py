@@ -10,7 +10,6 @@ import json
 import os
 import random
 import subprocess
-import sys
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +21,7 @@ from modelreg.client import InvalidArgument, PermissionDenied
 from modelreg.gen.audit.v1 import audit_pb2
 from modelreg.gen.lineage.v1 import lineage_pb2
 from modelreg.projections.shadow import ReadModel, replay_into_shadow
-from tests.helpers import unique
+from tests.helpers import run_cli_async, unique
 from tests.integration.audit.conftest import TOKENS, Stack
 
 VERSION_ACTIONS = ("ModelVersionCreated", "ModelVersionFinalized")
@@ -221,21 +220,15 @@ async def test_cli_lists_the_trail(stack: Stack, work: Workload) -> None:
         "COLUMNS": "250",
     }
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "modelreg.cli.main", "audit", "list", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return await run_cli_async("audit", "list", *args, env=env, timeout=60)
 
-    as_json = await asyncio.to_thread(cli, "--model", f"{work.ns}/m1", "-o", "json")
+    as_json = await cli("--model", f"{work.ns}/m1", "-o", "json")
     assert as_json.returncode == 0, as_json.stderr
     rows = json.loads(as_json.stdout)
     assert rows and {r["model"] for r in rows} == {name(f"{work.ns}/m1")}
     assert rows[0]["action"] == "RegisteredModelCreated"
-    table = await asyncio.to_thread(cli, "--namespace", work.ns, "--action", "RegisteredModelCreated")
+    table = await cli("--namespace", work.ns, "--action", "RegisteredModelCreated")
     assert table.returncode == 0, table.stderr
     assert table.stdout.count("RegisteredModelCreated") == 3
 

@@ -8,12 +8,11 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from modelreg.auditlog.bundle import EVENTS, verify_bundle
 from modelreg.auditlog.checkpoint import public_pem
-from tests.helpers import unique
+from tests.helpers import run_cli, unique
 from tests.integration.audit.conftest import TOKENS, Stack
 from tests.integration.audit.test_checkpoints import settled
 
@@ -25,13 +24,7 @@ def cli(stack: Stack, *args: str) -> subprocess.CompletedProcess[str]:
         "MODELREG_TOKEN": TOKENS["carol"],
         "COLUMNS": "250",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "modelreg.cli.main", "audit", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    return run_cli("audit", *args, env=env)
 
 
 async def test_export_then_verify_offline(stack: Stack, tmp_path: Path) -> None:

@@ -9,7 +9,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
@@ -20,7 +19,7 @@ from modelreg.client.webhooks import new_secret
 from modelreg.events.domain import signing
 from modelreg.gen.relay.v1 import webhooks_pb2 as pb
 from tests import logscan
-from tests.helpers import unique
+from tests.helpers import run_cli_async, unique
 from tests.integration.events.conftest import TOKENS, Stack
 from tests.integration.events.receiver import Answer, Receiver, receiving
 
@@ -217,17 +216,11 @@ async def test_the_cli_manages_a_webhook_end_to_end(
         "COLUMNS": "250",
     }
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "modelreg.cli.main", "webhooks", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    async def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return await run_cli_async("webhooks", *args, env=env, timeout=60)
 
     async def ok(*args: str) -> object:
-        done = await asyncio.to_thread(cli, *args, "-o", "json")
+        done = await cli(*args, "-o", "json")
         assert done.returncode == 0, done.stderr
         assert secret not in done.stdout + done.stderr
         return json.loads(done.stdout)
@@ -250,5 +243,5 @@ async def test_the_cli_manages_a_webhook_end_to_end(
     assert updated["state"] == "STATE_DISABLED"  # type: ignore[index]
     await ok("delete", f"{ns}/cd")
     assert await alice.webhooks.list_webhooks(ns) == []
-    bad = await asyncio.to_thread(cli, "create", f"{ns}/x", "http://10.0.0.7/hook")
+    bad = await cli("create", f"{ns}/x", "http://10.0.0.7/hook")
     assert bad.returncode != 0 and "refused" in bad.stderr

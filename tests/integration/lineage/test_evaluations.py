@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 
 import grpc
@@ -17,7 +15,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.lineage.v1 import lineage_pb2 as pb
 from modelreg.runtime.settings import Settings
-from tests.helpers import log_envelopes, unique, violations
+from tests.helpers import log_envelopes, run_cli_async, unique, violations
 from tests.integration.lineage.conftest import LINEAGE, Writer
 from tests.integration.lineage.test_lineage_service import SHA, a_record, token_md
 
@@ -285,14 +283,7 @@ async def test_cli_lists_a_table_and_a_trend_per_version(lineage_host, lineage_s
     await evaluate(lineage_stub, v2, Kind.KIND_OFFLINE, {"auc": 0.93}, 5, md)
     uri = f"{model.split('/')[1]}/{model.split('/')[3]}"
     env = {**os.environ, "MODELREG_LINEAGE_ADDR": f"127.0.0.1:{lineage_host.port}", "COLUMNS": "200"}
-    result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "modelreg.cli.main", "evaluations", "list", uri, "--metric", "auc"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = await run_cli_async("evaluations", "list", uri, "--metric", "auc", env=env, timeout=60)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     trend = next(line for line in lines if "█" in line and " 1 " in line)

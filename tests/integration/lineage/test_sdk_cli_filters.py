@@ -8,13 +8,12 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 from modelreg.client import AsyncRegistry, Endpoints, InvalidArgument, Registry
 from modelreg.runtime.host import ServiceHost
-from tests.helpers import unique
+from tests.helpers import run_cli_async, unique
 from tests.integration.lineage.conftest import Writer
 from tests.integration.lineage.test_lineage_service import a_record
 
@@ -22,14 +21,7 @@ from tests.integration.lineage.test_lineage_service import a_record
 async def cli(host: ServiceHost, *args: str) -> subprocess.CompletedProcess[str]:
     """Runs the CLI in a subprocess, off the event loop that serves lineage."""
     env = {**os.environ, "MODELREG_LINEAGE_ADDR": f"127.0.0.1:{host.port}", "COLUMNS": "200"}
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "modelreg.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return await run_cli_async(*args, env=env, timeout=60)
 
 
 async def test_sdk_and_cli_filters_return_only_the_matching_records(

@@ -8,7 +8,6 @@ import asyncio
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +16,7 @@ import pytest
 from modelreg.client import AsyncRegistry, Endpoints, InvalidArgument, Registry
 from modelreg.gen.promotion.v1 import promotion_pb2 as pb
 from modelreg.runtime.host import ServiceHost
+from tests.helpers import run_cli_async
 from tests.integration.promotion.conftest import Facts
 from tests.integration.promotion.test_promotion_service import (
     approve,
@@ -118,14 +118,7 @@ async def cli(host: ServiceHost, principal: str, *args: str) -> subprocess.Compl
         "MODELREG_TOKEN": f"t-{principal}",
         "COLUMNS": "200",
     }
-    return await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "modelreg.cli.main", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return await run_cli_async(*args, env=env, timeout=60)
 
 
 async def cli_json(host: ServiceHost, principal: str, *args: str) -> list[dict[str, Any]]:
