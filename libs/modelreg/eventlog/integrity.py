@@ -32,6 +32,7 @@ import binascii
 import functools
 import hashlib
 import os
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -42,7 +43,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from modelreg.eventlog.envelope import content_hash
+from modelreg.eventlog.envelope import content_hash, has_content_hash
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 
 log = structlog.get_logger(__name__)
@@ -229,30 +230,46 @@ class LogIntegrity:
 NO_INTEGRITY = LogIntegrity()
 
 
-def screen(envelope: Envelope, partition: int | None, integrity: LogIntegrity) -> str:
+def screen(
+    envelope: Envelope, partition: int | None, integrity: LogIntegrity, record: bytes | None = None
+) -> str:
     """Why this record, found on `partition`, can never count; "" when the fold rule may judge it.
 
     A function of the record and its partition alone, so every fold, live or
-    replaying with any number of workers, screens a record the same way.
+    replaying with any number of workers, screens a record the same way. `record`, the
+    bytes `envelope` was decoded from, lets the hash be checked on them
+    (envelope.has_content_hash); without them, or when that says no, by re-serialising.
     """
     if partition is not None and envelope.HasField("partition") and envelope.partition != partition:
         return f"found on partition {partition}, written to partition {envelope.partition}"
     if not _is_uuid(envelope.event_id):
         return "the event_id is not a UUID"
-    digest = content_hash(envelope)
-    if digest != envelope.hash:
-        return "hash does not match content"
+    if record is not None and has_content_hash(envelope, record):
+        digest = envelope.hash
+    else:
+        digest = content_hash(envelope)
+        if digest != envelope.hash:
+            return "hash does not match content"
     return integrity.verify(envelope, digest)
 
 
 def _is_uuid(value: str) -> bool:
+    """What uuid.UUID accepts in 36 characters. The canonical spelling (every event_id
+    new_event_id writes) is matched by a regular expression, a tenth of uuid.UUID's cost;
+    anything else uuid.UUID still decides, so the accepted set is unchanged."""
     if len(value) != 36:
         return False
+    if _CANONICAL_UUID.fullmatch(value):
+        return True
     try:
         uuid.UUID(value)
     except ValueError:
         return False
     return True
+
+
+# ASCII hex only (re's [0-9a-f] would not take other scripts' digits, nor would \d here).
+_CANONICAL_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 
 
 def _printable(text: str) -> str:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 import asyncpg
 import structlog
 
 from modelreg.eventlog import FoldState, Outcome, Position, StreamHead, Verdict, decode
-from modelreg.eventlog.envelope import UndecodableRecord
+from modelreg.eventlog.envelope import UndecodableRecord, occurred_at
 from modelreg.eventlog.integrity import LogIntegrity, screen
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.observability.metrics import QUARANTINED_EVENTS, REJECTED_RECORDS
@@ -190,7 +190,7 @@ def _screen_records(
             reason = _storable(f"undecodable: {exc}")
             rejected.append((topic, partition, record.offset, "", "", "", "", "", reason))
             continue
-        reason = screen(envelope, partition, integrity)
+        reason = screen(envelope, partition, integrity, record.value)
         if reason:
             rejected.append(
                 (
@@ -231,7 +231,7 @@ def _outcome_rows(judged: Sequence[tuple[Outcome, Envelope, Position]], scope: s
             o.reason,
             o.duplicate_of or None,
             p.offset,
-            e.occurred_at.ToDatetime(tzinfo=UTC),
+            occurred_at(e),
             e.actor if o.verdict is not Verdict.QUARANTINED else _storable(e.actor),
         )
         for o, e, p in judged
@@ -576,7 +576,7 @@ def _quarantine_row(outcome: Outcome, envelope: Envelope, position: Position) ->
         _storable(envelope.stream),
         envelope.WhichOneof("payload") or "",
         outcome.reason,
-        envelope.occurred_at.ToDatetime(tzinfo=UTC),
+        occurred_at(envelope),
     )
 
 

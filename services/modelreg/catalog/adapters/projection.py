@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC
 
 import asyncpg
 import structlog
@@ -19,6 +18,7 @@ from modelreg.catalog.adapters.schema import (
 from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
 from modelreg.catalog.domain.evolve import evolve_model, evolve_namespace
 from modelreg.catalog.domain.state import Namespace, RegisteredModel
+from modelreg.eventlog.envelope import occurred_at
 from modelreg.eventmeta import EventMeta
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
@@ -56,7 +56,7 @@ class CatalogProjection:
                 continue
             meta = EventMeta(
                 accepted.envelope.stream,
-                accepted.envelope.occurred_at.ToDatetime(tzinfo=UTC),
+                occurred_at(accepted.envelope),
                 accepted.envelope.actor,
                 accepted.revision,
             )

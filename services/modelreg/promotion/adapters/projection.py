@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
 import asyncpg
 
+from modelreg.eventlog.envelope import occurred_at
 from modelreg.eventmeta import EventMeta
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
@@ -72,7 +73,7 @@ class PromotionProjection:
             envelope = accepted.envelope
             meta = EventMeta(
                 envelope.stream,
-                envelope.occurred_at.ToDatetime(tzinfo=UTC),
+                occurred_at(envelope),
                 envelope.actor,
                 accepted.revision,
             )

@@ -7,11 +7,12 @@ which the API uses too.
 from __future__ import annotations
 
 import functools
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import assert_never
 
 from google.protobuf.message import Message
 
+from modelreg.eventlog.envelope import occurred_at as envelope_time
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 from modelreg.gen.versioning.v1 import events_pb2, versioning_pb2
 from modelreg.versioning.domain.events import (
@@ -106,4 +107,4 @@ def decode(envelope: Envelope) -> Event | None:
 
 
 def occurred_at(envelope: Envelope) -> datetime:
-    return envelope.occurred_at.ToDatetime(tzinfo=UTC)
+    return envelope_time(envelope)
