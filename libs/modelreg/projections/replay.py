@@ -13,6 +13,7 @@ The end of the log is the high watermark reported by a fetch, never
 from __future__ import annotations
 
 import asyncio
+import gc
 import multiprocessing
 import re
 import time
@@ -230,6 +231,23 @@ def _worker_context(handlers: Iterable[ProjectionHandler]) -> multiprocessing.co
     return context
 
 
+def _collect_rarely() -> None:
+    """Cyclic garbage collection tuned for a worker that folds a log and exits.
+
+    A rebuild's batch keeps ten thousand records' envelopes, positions, outcomes and rows
+    alive at once. With the default thresholds the collector scans the young objects every
+    700 allocations and, every hundred scans or so, everything alive, the fold memory
+    too: building a batch's list of AcceptedEvent took 5.8 us an event with collections
+    and 0.5 without (bench/RESULTS.md, the replay section of 2026-12-04). Reference counting
+    frees a batch's objects once it is written; the collector only finds cycles, which the
+    fold does not make per event. So what the fork server imported is frozen out of every
+    collection, and collections come about a hundred times less often, which still bounds
+    the memory cycles could take in a long replay.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 20, 100)
+
+
 def _fold_share(
     dsn: str,
     schema: str,
@@ -240,6 +258,7 @@ def _fold_share(
 ) -> dict[str, tuple[int, float]]:
     """A worker process of rebuild_all: folds its share of every topic's partitions; returns
     per topic the records read and when (wall clock) it finished."""
+    _collect_rarely()
 
     async def run() -> dict[str, tuple[int, float]]:
         pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
