@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.adapters.schema import spec_from_json, spec_to_json
 from modelreg.versioning.domain.values import ArtifactFile, CodeReference, Environment, VersionSpec
@@ -33,3 +36,51 @@ def test_spec_json_equals_asdict_and_round_trips() -> None:
     for spec in (VersionSpec(), full):
         assert spec_to_json(spec) == reference(spec)
         assert spec_from_json(spec_to_json(spec)) == spec
+
+
+_text = st.text(max_size=12)
+_maps = st.dictionaries(_text, _text, max_size=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    description=_text,
+    tags=_maps,
+    params=_maps,
+    packages=_maps,
+    repo=_text,
+    dirty=st.booleans(),
+    metrics=st.dictionaries(_text, st.floats(allow_nan=True, allow_infinity=True), max_size=3),
+    with_files=st.booleans(),
+)
+def test_the_text_path_writes_what_the_encoder_writes(
+    description: str,
+    tags: dict[str, str],
+    params: dict[str, str],
+    packages: dict[str, str],
+    repo: str,
+    dirty: bool,
+    metrics: dict[str, float],
+    with_files: bool,
+) -> None:
+    spec = VersionSpec(
+        description=description,
+        tags=tags,
+        metrics=metrics,
+        params=params,
+        code=CodeReference(repo, "c\u00e9\n", dirty),
+        environment=Environment("3.11", packages, "sha256:\x00"),
+        files=(ArtifactFile("m\u2028.pt", 3, "a" * 64),) if with_files else (),
+    )
+    assert spec_to_json(spec) == reference(spec)
+
+
+def test_values_of_other_types_than_declared_go_through_the_encoder() -> None:
+    odd = [
+        VersionSpec(tags={"n": 1}),  # type: ignore[dict-item]
+        VersionSpec(params={2: "x"}),  # type: ignore[dict-item]
+        VersionSpec(code=CodeReference(dirty=1)),  # type: ignore[arg-type]
+        VersionSpec(description=None),  # type: ignore[arg-type]
+    ]
+    for spec in odd:
+        assert spec_to_json(spec) == reference(spec)
