@@ -9,8 +9,9 @@ each run's events/s, CPU per event of the workers (this process and its descenda
 PostgreSQL (the postmaster and its backends) and Tansu, and the load average when it ended.
 Everything it starts is stopped.
 
-CPU is polled every 0.1 s by (pid, create time), keeping each process's last reading, so
-workers and backends that exit before the end still count, less their last <= 0.1 s.
+CPU is polled every 0.1 s (one reading of /proc per poll) by (pid, start time), keeping each
+process's last reading, so workers and backends that exit before the end still count, less
+their last <= 0.1 s.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import uuid
 from typing import Any
 
 from bench import common
-from bench.common import process_cpu_seconds
+from bench.common import tree_cpu_seconds
 from bench.run import measure_replay_on, produce_registry
 from modelreg.devstack import LocalStack
 from modelreg.eventlog.kafka import KafkaSettings
@@ -35,8 +36,8 @@ class CpuPoller:
 
     def __init__(self, roots: dict[str, int]) -> None:
         self.roots = roots
-        self.first: dict[str, dict[tuple[int, float], float]] = {name: {} for name in roots}
-        self.last: dict[str, dict[tuple[int, float], float]] = {name: {} for name in roots}
+        self.first: dict[str, dict[tuple[int, int], float]] = {name: {} for name in roots}
+        self.last: dict[str, dict[tuple[int, int], float]] = {name: {} for name in roots}
         self.stopping = threading.Event()
         self.poll()
         self.first = {name: dict(seen) for name, seen in self.last.items()}
@@ -44,8 +45,8 @@ class CpuPoller:
         self.thread.start()
 
     def poll(self) -> None:
-        for name, pid in self.roots.items():
-            self.last[name].update(process_cpu_seconds(pid, with_children=True))
+        for name, tree in tree_cpu_seconds(self.roots).items():
+            self.last[name].update(tree)
 
     def run(self) -> None:
         while not self.stopping.wait(0.1):
