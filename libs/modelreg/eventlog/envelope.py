@@ -167,7 +167,8 @@ def occurred_at(envelope: Envelope) -> datetime:
     stamp = envelope.occurred_at
     seconds, nanos = stamp.seconds, stamp.nanos
     if _MIN_SECONDS <= seconds <= _MAX_SECONDS and 0 <= nanos <= 999_999_999:
-        return _EPOCH + timedelta(seconds=seconds, microseconds=nanos // 1000)
+        # Positional: timedelta(days, seconds, microseconds) with keywords cost 2.5x as much.
+        return _EPOCH + timedelta(0, seconds, nanos // 1000)
     return stamp.ToDatetime(tzinfo=UTC)
 
 
