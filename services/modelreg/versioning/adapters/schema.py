@@ -164,7 +164,7 @@ def _spec_json_text(spec: VersionSpec) -> str:
     )
 
 
-_string = json.encoder.encode_basestring_ascii  # type: ignore[attr-defined]
+_string = json.encoder.encode_basestring_ascii
 """A str as the encoder writes it (ensure_ascii, the default); TypeError for anything else."""
 
 
