@@ -8,27 +8,11 @@ from datetime import UTC
 
 import pytest
 
-from modelreg.eventlog import GENESIS_HASH, EventContext, build_envelope, content_hash, decode, encode
+from modelreg.eventlog import content_hash, decode, encode
 from modelreg.eventlog.envelope import UndecodableRecord, has_content_hash, occurred_at
 from modelreg.eventlog.integrity import NO_INTEGRITY, LogIntegrity, _is_uuid, screen
-from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
-
-STREAM = "namespaces/ns/models/m"
-
-
-def envelope(description: str = "a model") -> Envelope:
-    return build_envelope(
-        stream=STREAM,
-        payload_field="registered_model_created",
-        payload=events_pb2.RegisteredModelCreated(
-            registered_model=catalog_pb2.RegisteredModel(name=STREAM, description=description)
-        ),
-        expected_revision=0,
-        prev_hash=GENESIS_HASH,
-        source="modelreg/catalog",
-        context=EventContext(actor="alice", request_id="r-1"),
-    )
+from tests.unit.test_envelope_signing import envelope
 
 
 def sealed_variants() -> list[Envelope]:
