@@ -108,51 +108,6 @@ def content_hash(envelope: Envelope) -> bytes:
     return hashlib.sha256(envelope.prev_hash + unsealed).digest()
 
 
-def has_content_hash(envelope: Envelope, record: bytes) -> bool:
-    """Whether `envelope`, decoded from the log's `record`, carries the hash of its content,
-    checked on the record's own bytes: `content_hash` without re-serialising it.
-
-    The fields the hash leaves out (hash, signing_key_id, signature, partition: 12-15) are
-    written by `encode` as one run (deterministic serialisation orders fields by number; the
-    payload, 100 and up, follows them). Cut out, the rest of the record is what
-    `content_hash` hashes, so the envelope is accepted when SHA-256 over prev_hash and the
-    record without that run is its hash. When it is not (say, a producer in another
-    language ordered the fields differently), `content_hash` decides, as before.
-
-    What a True commits to: the hash is over the record's exact bytes less the run, and the
-    run holds nothing but fields 12-15, starting at a field boundary: it starts with `hash`'s
-    32 bytes, which appear nowhere else in the record (bytes holding their own SHA-256 are a
-    fixpoint no one can make), and the decoder read `hash` there. So decoding the record is
-    decoding the hashed bytes plus fields the hash leaves out anyway; no byte it does not
-    cover reaches the envelope. A True where `content_hash` says no needs a hash computed
-    over a non-canonical serialisation of the content: no modelreg producer writes one, and
-    a trusted key signs only canonical hashes (content_hash's bytes; SHA-256 resists
-    collisions), so with signatures required both checks accept the same records. A flipped
-    byte anywhere fails both.
-    """
-    expected = envelope.hash
-    if len(expected) != 32:
-        return False
-    at = record.find(b"\x62\x20" + expected)
-    if at < 0:
-        return False
-    # The rest of the run, as the decoder reads it: signing_key_id (13) and signature (14),
-    # length-delimited, then partition (15), a varint. A length of 128 or more (two varint
-    # bytes) never comes from a modelreg producer: content_hash decides those.
-    end, i = len(record), at + 34
-    for tag in (0x6A, 0x72):
-        if i + 1 < end and record[i] == tag:
-            if record[i + 1] >= 0x80:
-                return False
-            i += 2 + record[i + 1]
-    if i < end and record[i] == 0x78:
-        i += 1
-        while i < end and record[i] >= 0x80:
-            i += 1
-        i += 1
-    return hashlib.sha256(envelope.prev_hash + record[:at] + record[i:]).digest() == expected
-
-
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MIN_SECONDS = -62_135_596_800  # 0001-01-01T00:00:00Z, the Timestamp's lower bound
 _MAX_SECONDS = 253_402_300_799  # 9999-12-31T23:59:59Z, its upper bound

@@ -43,7 +43,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from modelreg.eventlog.envelope import content_hash, has_content_hash
+from modelreg.eventlog.envelope import content_hash
 from modelreg.gen.events.v1.envelope_pb2 import Envelope
 
 log = structlog.get_logger(__name__)
@@ -230,26 +230,23 @@ class LogIntegrity:
 NO_INTEGRITY = LogIntegrity()
 
 
-def screen(
-    envelope: Envelope, partition: int | None, integrity: LogIntegrity, record: bytes | None = None
-) -> str:
+def screen(envelope: Envelope, partition: int | None, integrity: LogIntegrity) -> str:
     """Why this record, found on `partition`, can never count; "" when the fold rule may judge it.
 
     A function of the record and its partition alone, so every fold, live or
-    replaying with any number of workers, screens a record the same way. `record`, the
-    bytes `envelope` was decoded from, lets the hash be checked on them
-    (envelope.has_content_hash); without them, or when that says no, by re-serialising.
+    replaying with any number of workers, screens a record the same way.
+
+    The hash is checked on the canonical re-serialisation (content_hash), not on the
+    record's bytes: the bytes less the sealed fields hash the same only if those fields sit
+    at a field boundary, and checking that costs what re-serialising does (bench/RESULTS.md).
     """
     if partition is not None and envelope.HasField("partition") and envelope.partition != partition:
         return f"found on partition {partition}, written to partition {envelope.partition}"
     if not _is_uuid(envelope.event_id):
         return "the event_id is not a UUID"
-    if record is not None and has_content_hash(envelope, record):
-        digest = envelope.hash
-    else:
-        digest = content_hash(envelope)
-        if digest != envelope.hash:
-            return "hash does not match content"
+    digest = content_hash(envelope)
+    if digest != envelope.hash:
+        return "hash does not match content"
     return integrity.verify(envelope, digest)
 
 

@@ -190,7 +190,7 @@ def _screen_records(
             reason = _storable(f"undecodable: {exc}")
             rejected.append((topic, partition, record.offset, "", "", "", "", "", reason))
             continue
-        reason = screen(envelope, partition, integrity, record.value)
+        reason = screen(envelope, partition, integrity)
         if reason:
             rejected.append(
                 (
