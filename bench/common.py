@@ -109,7 +109,7 @@ def rss_mb(pids: dict[str, int]) -> dict[str, float]:
     return {name: psutil.Process(pid).memory_info().rss / 2**20 for name, pid in pids.items()}
 
 
-CpuSample = dict[str, dict[tuple[int, float], float]]
+CpuSample = dict[str, dict[tuple[int, int], float]]
 """CPU seconds (user + system) per group, by (pid, create time) so a reused pid never matches."""
 
 
@@ -129,8 +129,9 @@ class CpuMeter:
         self.services = list(started.pids)
 
     def sample(self) -> CpuSample:
+        trees = tree_cpu_seconds({name: pid for name, (pid, _) in self.groups.items()})
         return {
-            name: process_cpu_seconds(pid, with_children)
+            name: trees[name] if with_children else _root_only(trees[name], pid)
             for name, (pid, with_children) in self.groups.items()
         }
 
@@ -158,19 +159,14 @@ class CpuMeter:
         return ms
 
 
-def process_cpu_seconds(pid: int, with_children: bool) -> dict[tuple[int, float], float]:
-    """User + system CPU seconds of `pid` (and of its descendants), by (pid, create time)."""
-    root = psutil.Process(pid)
-    processes = [root, *root.children(recursive=True)] if with_children else [root]
-    seconds = {}
-    for process in processes:
-        try:
-            with process.oneshot():
-                times = process.cpu_times()
-                seconds[(process.pid, process.create_time())] = times.user + times.system
-        except psutil.NoSuchProcess:
-            continue  # exited between listing and reading: absent from this sample
-    return seconds
+def process_cpu_seconds(pid: int, with_children: bool) -> dict[tuple[int, int], float]:
+    """User + system CPU seconds of `pid` (and of its descendants), by (pid, start time)."""
+    tree = tree_cpu_seconds({"root": pid})["root"]
+    return tree if with_children else _root_only(tree, pid)
+
+
+def _root_only(tree: dict[tuple[int, int], float], pid: int) -> dict[tuple[int, int], float]:
+    return {key: seconds for key, seconds in tree.items() if key[0] == pid}
 
 
 def tree_cpu_seconds(roots: Mapping[str, int]) -> dict[str, dict[tuple[int, int], float]]:
@@ -179,7 +175,8 @@ def tree_cpu_seconds(roots: Mapping[str, int]) -> dict[str, dict[tuple[int, int]
 
     For a poller: psutil's children(recursive=True) reads every process's stat once per
     root and call (13 ms with 180 processes on the machine), so bench.replay's poller,
-    three roots ten times a second, took a third of a core from the run it measured.
+    three roots ten times a second, took a third of a core from the run it measured. Every
+    CPU reading of the benches comes from here.
     """
     tick = os.sysconf("SC_CLK_TCK")
     stats: dict[int, tuple[tuple[int, int], float]] = {}
