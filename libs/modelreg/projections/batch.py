@@ -427,14 +427,11 @@ class _Batch:
                         self.expected_next_offset,
                     )
                 state = locked.state
-            if isolate:
-                judged = await self._isolate(conn, state, envelopes)
-                accepted = _accepted(judged)
-            else:
-                judged = _judge(state, envelopes)
-                accepted = _accepted(judged)
-                if accepted:
-                    await self.handler.apply(conn, self.schema, accepted)
+            # Isolating applies the accepted events itself, in savepoints.
+            judged = await self._isolate(conn, state, envelopes) if isolate else _judge(state, envelopes)
+            accepted = _accepted(judged)
+            if accepted and not isolate:
+                await self.handler.apply(conn, self.schema, accepted)
             quarantined = [(o, e, p) for o, e, p in judged if o.verdict is Verdict.QUARANTINED]
             outcomes = _outcome_rows(judged, scope)
             if memory is not None and len(outcomes) >= COPY_OUTCOMES_FROM:
