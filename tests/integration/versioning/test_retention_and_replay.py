@@ -257,8 +257,8 @@ async def test_replay_of_duplicates_a_tampered_record_and_a_poison_gives_the_liv
     onto its own partition and onto another one, a tampered copy, and a poison creation
     PostgreSQL refuses (a NUL in the spec), between genuine creations, updates and finalizes.
     Rebuilt with one worker and with three, every table equals the live fold's."""
-    model, _ = await create_model()
-    first = await ready_version(versioning_stub, model, tags={"a": "b"})
+    model, token = await create_model()
+    first = await ready_version(versioning_stub, model, token, tags={"a": "b"})
     # Only created: written by COPY in the rebuild.
     await create_version(versioning_stub, model, tags={"k": "v"}, metrics={"auc": 0.5}, params={"p": "1"})
     topic = versioning_host.topic("modelreg.versioning.v1")

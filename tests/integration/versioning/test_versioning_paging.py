@@ -27,10 +27,10 @@ def versions(stub, model: str, **query: Any) -> Lister:
 
 async def test_list_model_versions_pages(versioning_stub, create_model) -> None:
     model, token = await create_model()
-    other, _ = await create_model()
+    other, other_token = await create_model()
     for i in range(7):
         await create_version(versioning_stub, model, token, tags={"team": "a" if i % 3 else "b"})
-    await create_version(versioning_stub, other, token)
+    await create_version(versioning_stub, other, other_token)
     newest_first = [f"{model}/versions/{n}" for n in range(7, 0, -1)]
     team_a = [f"{model}/versions/{n}" for n in (6, 5, 3, 2)]
 
