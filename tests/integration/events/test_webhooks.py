@@ -54,6 +54,21 @@ async def eventually(condition: Callable[[], Awaitable[object]], what: str, time
         await asyncio.sleep(0.05)
 
 
+async def logged(alice: AsyncRegistry, name: str, count: int) -> list[pb.WebhookDelivery]:
+    """The delivery log of `name` once it holds `count` entries. The dispatcher writes an
+    attempt's entry when the endpoint's answer is back, so after the receiver has seen the
+    request: reading the log at once races that write."""
+    entries: list[pb.WebhookDelivery] = []
+
+    async def enough() -> bool:
+        nonlocal entries
+        entries = list(await alice.webhooks.deliveries(name))
+        return len(entries) >= count
+
+    await eventually(enough, f"{count} entries in the delivery log of {name}")
+    return entries
+
+
 def verify(received: object, secret: str) -> bool:
     r = received
     headers, body = r.headers, r.body  # type: ignore[attr-defined]
@@ -88,7 +103,7 @@ async def test_a_delivery_is_signed_the_standard_webhooks_way_and_the_secret_is_
     # Write-only secret: never in an answer.
     for webhook in [await alice.webhooks.get(name), *await alice.webhooks.list_webhooks(ns)]:
         assert webhook.secret == "" and webhook.has_secret and secret not in str(webhook)
-    [delivery] = await alice.webhooks.deliveries(name)
+    [delivery] = await logged(alice, name, 1)
     assert (delivery.outcome, delivery.status_code, delivery.attempt) == ("delivered", 200, 1)
     assert delivery.event_id == request.headers["webhook-id"] and delivery.latency_ms > 0
 
@@ -106,7 +121,7 @@ async def test_500_and_429_are_retried_honouring_retry_after_and_400_is_not(
     assert first.headers["webhook-id"] == second.headers["webhook-id"] == third.headers["webhook-id"]
     assert all(verify(r, secret) for r in (first, second, third))
     assert third.at - second.at >= 1.0  # Retry-After: 1 (the backoff alone is 0.05-0.1 s)
-    attempts = sorted(await alice.webhooks.deliveries(flaky), key=lambda d: d.attempt)
+    attempts = sorted(await logged(alice, flaky, 3), key=lambda d: d.attempt)
     assert [(d.attempt, d.status_code, d.outcome) for d in attempts] == [
         (1, 500, "retrying"),
         (2, 429, "retrying"),
@@ -115,7 +130,7 @@ async def test_500_and_429_are_retried_honouring_retry_after_and_400_is_not(
     # 400: one attempt, logged as failed, never retried; the next event still goes out.
     await alice.catalog.update_model(f"{ns}/m", description="after the 400")
     await receiver.wait_for(lambda: len(receiver.at("/picky")) >= 2, what="the next event after a 400")
-    picky = await alice.webhooks.deliveries(f"{ns}/picky")
+    picky = await logged(alice, f"{ns}/picky", 2)
     assert sorted((d.status_code, d.outcome) for d in picky) == [(200, "delivered"), (400, "failed")]
     assert len({r.headers["webhook-id"] for r in receiver.at("/picky")}) == 2
 
@@ -234,7 +249,7 @@ async def test_the_cli_manages_a_webhook_end_to_end(
     assert tested["outcome"] == "delivered" and verify(receiver.at("/cli")[-1], secret)  # type: ignore[index]
     await alice.catalog.update_model(f"{ns}/m", description="via cli")
     await receiver.wait_for(lambda: len(receiver.at("/cli")) >= 2, what="the update")
-    [delivered, _] = await alice.webhooks.deliveries(f"{ns}/cd")
+    [delivered, _] = await logged(alice, f"{ns}/cd", 2)
     assert delivered.event_type == "io.modelreg.model.updated.v1"
     await ok("redeliver", f"{ns}/cd", "--from", str(delivered.position))
     await receiver.wait_for(lambda: len(receiver.at("/cli")) >= 3, what="the redelivery")
