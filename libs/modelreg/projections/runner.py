@@ -38,8 +38,10 @@ class ProjectorSettings:
     # Tansu re-checks a waiting fetch instead of waking it on new data, so the
     # fetch wait bounds how soon records written by others are folded (DESIGN.md); a
     # command's own append is folded from the produce response. At 5 ms the idle polls of
-    # three services and the broker took 0.77 of 2 cores; at 25, 0.27 (bench/RESULTS.md).
-    fetch_max_wait_ms: int = 25
+    # three services and the broker took 0.77 of 2 cores; at 25, 0.27 (bench/RESULTS.md),
+    # but a webhook created just after its model's creation then got that creation too:
+    # the subscription's cursor is not yet held to what its creator has seen.
+    fetch_max_wait_ms: int = 5
     max_records: int = 5000
     max_partition_fetch_bytes: int = 4 * 1024 * 1024
     # None: this process takes every partition. A group id lets several

@@ -14,7 +14,7 @@ class MissingSetting(RuntimeError):
     pass
 
 
-DEFAULT_FETCH_MAX_WAIT_MS = 25
+DEFAULT_FETCH_MAX_WAIT_MS = 5
 """Tansu answers a fetch only when its wait ends, so this bounds how soon a service sees
 another's (or another replica's) event; a command folds its own append from the produce
 response (local fold) unless MODELREG_LOCAL_FOLD=0.
