@@ -8,9 +8,12 @@ from dataclasses import asdict
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from modelreg.gen.common.v1 import signature_pb2
+from modelreg.gen.versioning.v1 import versioning_pb2
 from modelreg.signatures import Signature, TensorSpec
-from modelreg.versioning.adapters.schema import spec_from_json, spec_to_json
+from modelreg.versioning.adapters.schema import spec_from_json, spec_json_of_message, spec_to_json
 from modelreg.versioning.domain.values import ArtifactFile, CodeReference, Environment, VersionSpec
+from modelreg.versioning.resources import spec_from_proto
 
 
 def reference(spec: VersionSpec) -> str:
@@ -84,3 +87,67 @@ def test_values_of_other_types_than_declared_go_through_the_encoder() -> None:
     ]
     for spec in odd:
         assert spec_to_json(spec) == reference(spec)
+
+
+_files = st.lists(
+    st.builds(
+        versioning_pb2.ArtifactFile,
+        path=_text,
+        size=st.integers(0, 2**40),
+        sha256=_text,
+        media_type=st.sampled_from(["", "application/json", "text/plain\u00e9"]),
+    ),
+    max_size=3,
+)
+_tensors = st.lists(
+    st.builds(
+        signature_pb2.TensorSpec,
+        name=_text,
+        dtype=st.integers(0, 20),
+        shape=st.lists(st.integers(-1, 2**31), max_size=3),
+    ),
+    max_size=2,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    description=_text,
+    tags=_maps,
+    params=_maps,
+    packages=_maps,
+    code=st.builds(versioning_pb2.CodeReference, repo=_text, commit=_text, dirty=st.booleans()),
+    framework=_text,
+    flavor=_text,
+    metrics=st.dictionaries(_text, st.floats(allow_nan=True, allow_infinity=True), max_size=3),
+    files=_files,
+    signature=st.none() | st.builds(signature_pb2.Signature, inputs=_tensors, outputs=_tensors),
+)
+def test_a_replay_writes_a_created_versions_spec_as_the_domain_would(
+    description: str,
+    tags: dict[str, str],
+    params: dict[str, str],
+    packages: dict[str, str],
+    code: versioning_pb2.CodeReference,
+    framework: str,
+    flavor: str,
+    metrics: dict[str, float],
+    files: list[versioning_pb2.ArtifactFile],
+    signature: signature_pb2.Signature | None,
+) -> None:
+    """A replay writes the spec of a created version from the event's message
+    (spec_json_of_message), the live fold from the domain's VersionSpec: the same bytes."""
+    message = versioning_pb2.ModelVersion(
+        description=description,
+        tags=tags,
+        params=params,
+        metrics=metrics,
+        code=code,
+        environment=versioning_pb2.Environment(python_version="3.11", packages=packages, lock_digest="\x00"),
+        framework=framework,
+        flavor=flavor,
+        files=files,
+    )
+    if signature is not None:
+        message.signature.CopyFrom(signature)
+    assert spec_json_of_message(message) == spec_to_json(spec_from_proto(message))

@@ -10,6 +10,7 @@ number or semver that is taken.
 
 from __future__ import annotations
 
+import json
 import random
 import uuid
 from collections.abc import AsyncIterator
@@ -39,10 +40,19 @@ from modelreg.versioning.domain.commands import (
     UpdateVersion,
 )
 from modelreg.versioning.domain.decide import decide
-from modelreg.versioning.domain.events import VersionCreated
-from modelreg.versioning.domain.evolve import evolve
+from modelreg.versioning.domain.events import (
+    Event,
+    ManifestDeclared,
+    RetentionSet,
+    VersionCreated,
+    VersionDeleted,
+    VersionDeprecated,
+    VersionFinalized,
+    VersionUpdated,
+)
+from modelreg.versioning.domain.evolve import can_evolve, evolve
 from modelreg.versioning.domain.state import ModelVersions
-from modelreg.versioning.domain.values import Bump, SemVer, Status, VersionSpec
+from modelreg.versioning.domain.values import ArtifactFile, Bump, SemVer, Status, VersionSpec
 
 MODEL = "namespaces/partial/models/m"
 SIGNATURES = (
@@ -201,3 +211,85 @@ async def test_the_fold_still_refuses_a_taken_number_or_semver_with_a_long_histo
         (201, "9.9.9", "fine"),
     ]
     assert (await versions.load(MODEL)).state.versions[201].status is Status.PENDING_UPLOAD
+
+
+def _forged(rng: random.Random, revision: int) -> Event:
+    """Any event a record could hold, fitting or not: taken numbers and semvers, changes of
+    versions that do not exist, of versions created earlier in the same batch."""
+    number = rng.randrange(0, 12)
+    roll = rng.random()
+    if roll < 0.45:
+        spec = VersionSpec(
+            description=f"r{revision}",
+            tags={"k": str(rng.randrange(3))},
+            metrics={"acc": rng.random()} if rng.random() < 0.3 else {},
+            files=(ArtifactFile("m.pt", 3, "a" * 64),) if rng.random() < 0.2 else (),
+            signature=rng.choice(SIGNATURES),
+        )
+        return VersionCreated(number, SemVer(1, rng.randrange(8), 0), spec)
+    if roll < 0.55:
+        return ManifestDeclared(number, (ArtifactFile("w.bin", revision, "b" * 64, "application/x"),))
+    if roll < 0.7:
+        return VersionFinalized(number)
+    if roll < 0.8:
+        return VersionUpdated(number, ("description", "tags"), f"u{revision}", {"u": str(revision)})
+    if roll < 0.87:
+        return VersionDeprecated(number, "old")
+    if roll < 0.94:
+        return VersionDeleted(number, "gone")
+    return RetentionSet(rng.randrange(5))
+
+
+async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any) -> None:
+    """The projection writes a created version that its batch does not change again straight
+    from the event, and evolves it first when the batch does: whatever the batch boundaries,
+    the rows (current and history) are those of evolving event by event with can_evolve's
+    skips."""
+    pool, _, schema = reader
+    s = quote_schema(schema)
+    for seed in range(12):
+        rng = random.Random(seed)
+        await pool.execute(f"TRUNCATE {s}.model_versions, {s}.model_version_history, {s}.retention_policies")
+        events = [_forged(rng, revision) for revision in range(1, rng.randrange(20, 120))]
+        expected, history = ModelVersions(MODEL), []
+        accepted = []
+        for revision, event in enumerate(events, start=1):
+            field, payload = codec.encode(MODEL, event)
+            envelope = build_envelope(
+                stream=MODEL,
+                payload_field=field,
+                payload=payload,
+                expected_revision=revision - 1,
+                prev_hash=GENESIS_HASH,
+                source="test",
+                context=EventContext(actor=f"a{revision % 3}"),
+            )
+            accepted.append(
+                AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision))
+            )
+            if not can_evolve(expected, event):
+                continue
+            number = getattr(event, "number", None)
+            if number is not None and not isinstance(event, VersionCreated):
+                history.append((*_version_row(expected.versions[number]), revision))
+            meta = EventMeta(MODEL, codec.occurred_at(envelope), envelope.actor, revision)
+            expected = evolve(expected, event, meta)
+        cuts = sorted(rng.sample(range(1, len(accepted)), rng.randrange(0, 6)))
+        for start, end in zip([0, *cuts], [*cuts, len(accepted)], strict=True):
+            async with pool.acquire() as conn, conn.transaction():
+                await VersioningProjection().apply(conn, schema, accepted[start:end])
+        rows = await pool.fetch(f"SELECT {VERSION_COLUMNS} FROM {s}.model_versions ORDER BY number")
+        wanted = [_version_row(v) for v in sorted(expected.versions.values(), key=lambda v: v.number)]
+        # The spec compared as JSON values: jsonb does not keep the text's key order.
+        assert [(*r[:7], json.loads(r[7]), *r[8:]) for r in rows] == [
+            (*w[:7], json.loads(w[7]), *w[8:]) for w in wanted
+        ], seed
+        stored_history = await pool.fetch(
+            f"SELECT model, number, revision, status, spec FROM {s}.model_version_history"
+            " ORDER BY number, revision"
+        )
+        assert [(*r[:4], json.loads(r[4])) for r in stored_history] == [
+            (h[0], h[1], h[14], h[6], json.loads(h[7])) for h in sorted(history, key=lambda h: (h[1], h[14]))
+        ], seed
+        policy = await pool.fetchval(f"SELECT keep_last_per_major FROM {s}.retention_policies")
+        assert (policy or 0) == expected.keep_last_per_major, seed

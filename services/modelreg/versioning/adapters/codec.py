@@ -68,7 +68,7 @@ def encode(model: str, event: Event) -> tuple[str, Message]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _semver(text: str) -> SemVer:
+def semver(text: str) -> SemVer:
     # A log repeats the same few semvers across models; SemVer is immutable, so one can be shared.
     return SemVer.parse(text)
 
@@ -83,7 +83,7 @@ def decode(envelope: Envelope) -> Event | None:
     match kind:
         case "model_version_created":
             body = envelope.model_version_created.model_version
-            return VersionCreated(body.version, _semver(body.semver), spec_from_proto(body))
+            return VersionCreated(body.version, semver(body.semver), spec_from_proto(body))
         case "model_version_manifest_declared":
             declared = envelope.model_version_manifest_declared
             return ManifestDeclared(number(declared.name), tuple(file_from_proto(f) for f in declared.files))

@@ -7,6 +7,7 @@ share one definition of every state.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.schema import (
     HISTORY_COLUMNS,
     VERSION_COLUMNS,
+    spec_json_of_message,
     spec_to_json,
     version_from_row,
     versioning_tables,
@@ -29,6 +31,7 @@ from modelreg.versioning.domain.events import Event, VersionCreated
 from modelreg.versioning.domain.evolve import can_evolve, evolve
 from modelreg.versioning.domain.state import ModelVersion, ModelVersions
 from modelreg.versioning.domain.values import SemVer, Status, VersionSpec
+from modelreg.versioning.resources import spec_from_proto
 
 log = structlog.get_logger(__name__)
 
@@ -67,7 +70,7 @@ class VersioningProjection:
         touched = {
             (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
         }
-        created = [(a.envelope.stream, e.semver) for a, e in decoded if isinstance(e, VersionCreated)]
+        created = [(a.envelope.stream, e.semver) for a, e in decoded if isinstance(e, _Creation)]
         stored: set[tuple[str, int]] = set()
         rows = await conn.fetch(
             f"SELECT {_SUMMARY_COLUMNS}, false AS touched FROM {s}.model_versions v"
@@ -88,24 +91,44 @@ class VersioningProjection:
             version = version_from_row(row) if row["touched"] else _summary(row)
             states[row["model"]].versions[row["number"]] = version
         changed: dict[tuple[str, int], ModelVersion] = {}
+        # Creations not yet evolved, by stream and number, and the semvers they take: most
+        # created versions change no more in their batch, so their rows are written straight
+        # from the event (_Creation.row); one the batch changes again is evolved first.
+        creations: dict[str, dict[int, _Creation]] = {m: {} for m in streams}
+        created_semvers: dict[str, set[SemVer]] = {m: set() for m in streams}
         history: list[tuple[object, ...]] = []
         policies: dict[str, int] = {}
         for accepted, event in decoded:
             if event is None:
                 continue
             stream = accepted.envelope.stream
+            pending = creations[stream]
+            if isinstance(event, _Creation):
+                # can_evolve's rule for a VersionCreated, over the state and the pending creations.
+                number, semver = event.number, event.semver
+                if (
+                    number >= 1
+                    and number not in states[stream].versions
+                    and number not in pending
+                    and semver not in created_semvers[stream]
+                    and not states[stream].taken(semver)
+                ):
+                    pending[number] = event
+                    created_semvers[stream].add(semver)
+                else:
+                    _skipped(accepted)
+                continue
+            number = getattr(event, "number", None)
+            if number in pending:
+                creation = pending.pop(number)
+                states[stream] = evolve(states[stream], creation.event(), creation.meta())
             if not can_evolve(states[stream], event):
-                log.warning(
-                    "versioning_event_skipped",
-                    stream=stream,
-                    offset=accepted.position.offset,
-                )
+                _skipped(accepted)
                 continue
             meta = EventMeta(
                 stream, codec.occurred_at(accepted.envelope), accepted.envelope.actor, accepted.revision
             )
-            number = getattr(event, "number", None)
-            if number is not None and not isinstance(event, VersionCreated):
+            if number is not None:
                 # The state this event ends goes to the history, with the event's revision; so a
                 # replay of creations writes none, and each change one row.
                 history.append((*_version_row(states[stream].versions[number]), accepted.revision))
@@ -114,12 +137,16 @@ class VersioningProjection:
                 policies[stream] = state.keep_last_per_major
             else:
                 changed[(stream, number)] = state.versions[number]
-        if changed:
-            rows = [_version_row(v) for v in changed.values()]
+        rows = [_version_row(v) for v in changed.values()]
+        keys = list(changed)
+        for stream, pending in creations.items():
+            rows.extend(c.row() for c in pending.values())
+            keys.extend((stream, number) for number in pending)
+        if rows:
             # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs
             # three round trips; a live batch of a few events is one pipelined upsert.
             bulk = len(rows) >= COPY_THRESHOLD
-            fresh = [r for r, key in zip(rows, changed, strict=True) if bulk and key not in stored]
+            fresh = [r for r, key in zip(rows, keys, strict=True) if bulk and key not in stored]
             if fresh:
                 await conn.copy_records_to_table(
                     "model_versions",
@@ -127,7 +154,7 @@ class VersioningProjection:
                     columns=[c.strip() for c in VERSION_COLUMNS.split(",")],
                     records=fresh,
                 )
-            upserted = [r for r, key in zip(rows, changed, strict=True) if not bulk or key in stored]
+            upserted = [r for r, key in zip(rows, keys, strict=True) if not bulk or key in stored]
             if upserted:
                 await conn.executemany(
                     f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS})"
@@ -193,10 +220,61 @@ def _summary(row: Any) -> ModelVersion:
     )
 
 
-def _decode(accepted: AcceptedEvent) -> Event | None:
+def _decode(accepted: AcceptedEvent) -> Event | _Creation | None:
     try:
+        if accepted.envelope.WhichOneof("payload") == "model_version_created":
+            return _Creation.of(accepted)
         return codec.decode(accepted.envelope)
     except (InvalidArgument, ValueError) as error:
         # A record no version of this service could have written; skipping keeps the fold total.
         log.warning("versioning_event_undecodable", stream=accepted.envelope.stream, error=str(error))
         return None
+
+
+def _skipped(accepted: AcceptedEvent) -> None:
+    log.warning("versioning_event_skipped", stream=accepted.envelope.stream, offset=accepted.position.offset)
+
+
+@dataclass(frozen=True, slots=True)
+class _Creation:
+    """A model_version_created event, read only as far as the fold's rule needs (number and
+    semver); the domain's VersionCreated when the batch changes the version again, else
+    straight the row evolve() would make of it."""
+
+    number: int
+    semver: SemVer
+    accepted: AcceptedEvent
+
+    @classmethod
+    def of(cls, accepted: AcceptedEvent) -> _Creation:
+        body = accepted.envelope.model_version_created.model_version
+        return cls(body.version, codec.semver(body.semver), accepted)
+
+    def event(self) -> VersionCreated:
+        body = self.accepted.envelope.model_version_created.model_version
+        return VersionCreated(self.number, self.semver, spec_from_proto(body))
+
+    def meta(self) -> EventMeta:
+        envelope = self.accepted.envelope
+        return EventMeta(envelope.stream, codec.occurred_at(envelope), envelope.actor, self.accepted.revision)
+
+    def row(self) -> tuple[object, ...]:
+        """_version_row(evolve(...).versions[number]) of the created version."""
+        envelope = self.accepted.envelope
+        at, actor, semver = codec.occurred_at(envelope), envelope.actor, self.semver
+        return (
+            envelope.stream,
+            self.number,
+            str(semver),
+            semver.major,
+            semver.minor,
+            semver.pipeline,
+            Status.PENDING_UPLOAD.value,
+            spec_json_of_message(envelope.model_version_created.model_version),
+            at,
+            at,
+            actor,
+            actor,
+            "",
+            self.accepted.revision,
+        )
