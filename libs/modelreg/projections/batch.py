@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import asyncpg
 import structlog
@@ -34,8 +34,8 @@ class Record:
     value: bytes | None
 
 
-@dataclass(frozen=True, slots=True)
-class AcceptedEvent:
+class AcceptedEvent(NamedTuple):
+    # A named tuple, as Position and Outcome are: one per accepted event of a replay.
     envelope: Envelope
     revision: int
     position: Position

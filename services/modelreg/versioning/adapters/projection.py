@@ -105,15 +105,15 @@ class VersioningProjection:
             pending = creations[stream]
             if isinstance(event, _Creation):
                 # can_evolve's rule for a VersionCreated, over the state and the pending creations.
-                number, semver = event.number, event.semver
+                semver = event.semver
                 if (
-                    number >= 1
-                    and number not in states[stream].versions
-                    and number not in pending
+                    event.number >= 1
+                    and event.number not in states[stream].versions
+                    and event.number not in pending
                     and semver not in created_semvers[stream]
                     and not states[stream].taken(semver)
                 ):
-                    pending[number] = event
+                    pending[event.number] = event
                     created_semvers[stream].add(semver)
                 else:
                     _skipped(accepted)

@@ -128,6 +128,8 @@ def spec_to_json(spec: VersionSpec) -> str:
     try:
         return _spec_json_text(
             spec,
+            code=_code_json(spec.code),
+            environment=_environment_json(spec.environment),
             files=_SPEC_JSON.encode(_files(spec.files)) if spec.files else "[]",
             metrics=_SPEC_JSON.encode(spec.metrics) if spec.metrics else "{}",
             signature="null" if spec.signature is None else _SPEC_JSON.encode(_signature(spec.signature)),
@@ -145,6 +147,9 @@ def spec_json_of_message(m: versioning_pb2.ModelVersion) -> str:
     """
     return _spec_json_text(
         m,
+        # Most versions name no code or environment: the message then holds neither.
+        code=_code_json(m.code) if m.HasField("code") else _NO_CODE,
+        environment=_environment_json(m.environment) if m.HasField("environment") else _NO_ENVIRONMENT,
         files=_SPEC_JSON.encode(_files([file_from_proto(f) for f in m.files])) if m.files else "[]",
         metrics=_SPEC_JSON.encode({k: m.metrics[k] for k in m.metrics}) if m.metrics else "{}",
         signature=(
@@ -168,31 +173,20 @@ class _SpecFields(Protocol):
     def tags(self) -> Mapping[str, str]: ...
     @property
     def params(self) -> Mapping[str, str]: ...
-    @property
-    def code(self) -> Any: ...
-    @property
-    def environment(self) -> Any: ...
 
 
-def _spec_json_text(spec: _SpecFields, *, files: str, metrics: str, signature: str) -> str:
-    code, env = spec.code, spec.environment
+def _spec_json_text(
+    spec: _SpecFields, *, code: str, environment: str, files: str, metrics: str, signature: str
+) -> str:
     return "".join(
         (
-            '{"code":{"commit":',
-            _string(code.commit),
-            ',"dirty":',
-            _boolean(code.dirty),
-            ',"repo":',
-            _string(code.repo),
-            '},"description":',
+            '{"code":',
+            code,
+            ',"description":',
             _string(spec.description),
-            ',"environment":{"lock_digest":',
-            _string(env.lock_digest),
-            ',"packages":',
-            _strings(env.packages),
-            ',"python_version":',
-            _string(env.python_version),
-            '},"files":',
+            ',"environment":',
+            environment,
+            ',"files":',
             files,
             ',"flavor":',
             _string(spec.flavor),
@@ -211,6 +205,34 @@ def _spec_json_text(spec: _SpecFields, *, files: str, metrics: str, signature: s
     )
 
 
+def _code_json(code: CodeReference | versioning_pb2.CodeReference) -> str:
+    return "".join(
+        (
+            '{"commit":',
+            _string(code.commit),
+            ',"dirty":',
+            _boolean(code.dirty),
+            ',"repo":',
+            _string(code.repo),
+            "}",
+        )
+    )
+
+
+def _environment_json(env: Environment | versioning_pb2.Environment) -> str:
+    return "".join(
+        (
+            '{"lock_digest":',
+            _string(env.lock_digest),
+            ',"packages":',
+            _strings(env.packages),
+            ',"python_version":',
+            _string(env.python_version),
+            "}",
+        )
+    )
+
+
 _string = json.encoder.encode_basestring_ascii
 """A str as the encoder writes it (ensure_ascii, the default); TypeError for anything else."""
 
@@ -219,7 +241,8 @@ def _strings(mapping: Mapping[str, str]) -> str:
     """A str -> str map as the encoder writes it with sort_keys."""
     if not mapping:
         return "{}"
-    return "{" + ",".join([_string(k) + ":" + _string(v) for k, v in sorted(mapping.items())]) + "}"
+    # By key rather than items(): a message's map has the ABC's items(), a third slower.
+    return "{" + ",".join([_string(k) + ":" + _string(mapping[k]) for k in sorted(mapping)]) + "}"
 
 
 def _boolean(value: bool) -> str:
@@ -228,6 +251,10 @@ def _boolean(value: bool) -> str:
     if value is False:
         return "false"
     raise TypeError(f"not a bool: {type(value).__name__}")
+
+
+_NO_CODE = _code_json(CodeReference())
+_NO_ENVIRONMENT = _environment_json(Environment())
 
 
 def _tensors(items: tuple[TensorSpec, ...]) -> list[dict[str, Any]]:
