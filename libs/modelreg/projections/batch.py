@@ -8,10 +8,10 @@ its expected offset no longer matches.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import NamedTuple, Protocol, runtime_checkable
 
 import asyncpg
 import structlog
@@ -71,6 +71,21 @@ class ProjectionHandler(Protocol):
 
     async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
         """Writes the effect of accepted events, in log order, inside the caller's transaction."""
+
+
+class RebuildingHandler(ProjectionHandler, Protocol):
+    """A handler that keeps memory of what it wrote, for the sole writer of a fresh schema."""
+
+    def settle(self, committed: bool) -> None:
+        """Whether what the apply calls since the last settle wrote was committed or rolled back."""
+
+
+@runtime_checkable
+class Rebuildable(Protocol):
+    """A handler with a variant for rebuilds (replay.fold_topic's fresh folds): one that may
+    remember across batches what it wrote, since no other writer can change its tables."""
+
+    def for_rebuild(self) -> RebuildingHandler: ...
 
 
 class Fenced(RuntimeError):
@@ -285,6 +300,7 @@ async def apply_batch(
     integrity: LogIntegrity,
     memory: FoldState | None = None,
     verdicts: dict[str, Outcome] | None = None,
+    settle: Callable[[bool], None] | None = None,
 ) -> int:
     """Folds `records` (consecutive, from one partition) and returns the new checkpoint.
 
@@ -305,22 +321,33 @@ async def apply_batch(
     fold memory of this partition, kept across batches, so no batch reads it back (the
     lock-and-load, and its checkpoint fence, are skipped: no other writer can exist).
     The verdicts are the same, as the memory holds exactly what the tables would answer.
+    `settle`, with it, hears whether each fold's transaction committed (a RebuildingHandler's).
     """
     records = [r for r in records if r.offset >= expected_next_offset]
     if not records:
         return expected_next_offset
     envelopes, rejected = _screen_records(topic, partition, records, integrity)
     batch = _Batch(schema, handler, topic, partition, expected_next_offset, records[-1].offset + 1)
+    settle = settle or _nothing_to_settle
     try:
         folded = await batch.fold(conn, envelopes, rejected, isolate=False, memory=memory)
     except REFUSED_DATA as exc:
+        settle(False)
         log.warning("projector_batch_refused", projection=handler.name, partition=partition, error=str(exc))
         # The failed attempt changed `memory`: the rolled-back tables hold the state before
         # the batch, so the isolating fold loads its slice from them, and `memory` takes
         # the slice's outcome for every key the batch touched.
-        folded = await batch.fold(conn, envelopes, rejected, isolate=True)
+        try:
+            folded = await batch.fold(conn, envelopes, rejected, isolate=True)
+        except BaseException:
+            settle(False)
+            raise
         if memory is not None:
             _merge_slice(memory, folded.state, [e for e, _ in envelopes])
+    except BaseException:
+        settle(False)
+        raise
+    settle(True)
     for row in rejected:
         REJECTED_RECORDS.labels(handler.name, topic).inc()
         log.warning(
@@ -336,6 +363,10 @@ async def apply_batch(
     if verdicts is not None:
         verdicts.update((o.event_id, o) for o, _, _ in folded.judged)
     return batch.next_offset
+
+
+def _nothing_to_settle(committed: bool) -> None:
+    pass
 
 
 REFUSED_DATA: tuple[type[Exception], ...] = (

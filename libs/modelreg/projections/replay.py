@@ -26,7 +26,13 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from modelreg.eventlog import FoldState
 from modelreg.eventlog.kafka import KafkaSettings
-from modelreg.projections.batch import ProjectionHandler, Record, apply_batch, ensure_checkpoint
+from modelreg.projections.batch import (
+    ProjectionHandler,
+    Rebuildable,
+    Record,
+    apply_batch,
+    ensure_checkpoint,
+)
 from modelreg.projections.schema import bookkeeping_ddl, quote_schema
 
 BOOKKEEPING_TABLES = ("stream_heads", "event_outcomes", "quarantine", "rejected_records")
@@ -296,7 +302,8 @@ async def fold_topic(
 
     `fresh`: the schema was just created and this fold is its partitions' only writer, from
     offset 0; each writer then keeps its partition's fold memory instead of reading it back
-    per batch (batch.apply_batch's `memory`).
+    per batch (batch.apply_batch's `memory`), and folds with the handler's rebuild variant
+    when it has one (batch.Rebuildable).
 
     Each writer takes a pooled connection per batch, so while one batch waits for
     PostgreSQL the log is read and other partitions' batches are folded (DESIGN.md:
@@ -310,6 +317,7 @@ async def fold_topic(
     async def write(partition: int, queue: asyncio.Queue[list[Record] | None]) -> None:
         position: int | None = None
         memory = FoldState() if fresh else None
+        rebuilding = handler.for_rebuild() if fresh and isinstance(handler, Rebuildable) else None
         while (records := await queue.get()) is not None:
             async with pool.acquire() as conn:
                 if position is None:
@@ -317,13 +325,14 @@ async def fold_topic(
                 position = await apply_batch(
                     conn,
                     schema=schema,
-                    handler=handler,
+                    handler=rebuilding or handler,
                     topic=topic,
                     partition=partition,
                     expected_next_offset=position,
                     records=records,
                     integrity=kafka.integrity,
                     memory=memory,
+                    settle=rebuilding.settle if rebuilding else None,
                 )
 
     async with asyncio.TaskGroup() as writers:

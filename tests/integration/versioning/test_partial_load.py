@@ -240,14 +240,17 @@ def _forged(rng: random.Random, revision: int) -> Event:
     return RetentionSet(rng.randrange(5))
 
 
-async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any) -> None:
+@pytest.mark.parametrize("variant", ["live", "rebuild"])
+async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any, variant: str) -> None:
     """The projection writes a created version that its batch does not change again straight
     from the event, and evolves it first when the batch does: whatever the batch boundaries,
     the rows (current and history) are those of evolving event by event with can_evolve's
-    skips."""
+    skips. So does its rebuild variant, which reads back only the versions it wrote and
+    judges taken numbers and semvers from its memory."""
     pool, _, schema = reader
     s = quote_schema(schema)
     for seed in range(12):
+        handler = VersioningProjection().for_rebuild() if variant == "rebuild" else VersioningProjection()
         rng = random.Random(seed)
         await pool.execute(f"TRUNCATE {s}.model_versions, {s}.model_version_history, {s}.retention_policies")
         events = [_forged(rng, revision) for revision in range(1, rng.randrange(20, 120))]
@@ -277,7 +280,8 @@ async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any)
         cuts = sorted(rng.sample(range(1, len(accepted)), rng.randrange(0, 6)))
         for start, end in zip([0, *cuts], [*cuts, len(accepted)], strict=True):
             async with pool.acquire() as conn, conn.transaction():
-                await VersioningProjection().apply(conn, schema, accepted[start:end])
+                await handler.apply(conn, schema, accepted[start:end])
+            handler.settle(True)
         rows = await pool.fetch(f"SELECT {VERSION_COLUMNS} FROM {s}.model_versions ORDER BY number")
         # The spec comes back as text: this pool has no jsonb codec.
         wanted = [_version_row(v) for v in sorted(expected.versions.values(), key=lambda v: v.number)]
@@ -295,3 +299,61 @@ async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any)
         ], seed
         policy = await pool.fetchval(f"SELECT keep_last_per_major FROM {s}.retention_policies")
         assert (policy or 0) == expected.keep_last_per_major, seed
+
+
+async def test_a_rebuild_forgets_what_a_rolled_back_batch_wrote(reader: Any) -> None:
+    """The rebuild variant remembers a batch's versions only once its transaction committed:
+    after a rollback (a batch PostgreSQL refused, folded again in isolation) the same
+    creations are written, not skipped as taken."""
+    pool, _, schema = reader
+    s = quote_schema(schema)
+    handler = VersioningProjection().for_rebuild()
+    events = [
+        VersionCreated(1, SemVer(1, 0, 0), VersionSpec(description="one")),
+        VersionCreated(2, SemVer(1, 1, 0), VersionSpec(description="two")),
+    ]
+    batch = []
+    for revision, event in enumerate(events, start=1):
+        field, payload = codec.encode(MODEL, event)
+        envelope = build_envelope(
+            stream=MODEL,
+            payload_field=field,
+            payload=payload,
+            expected_revision=revision - 1,
+            prev_hash=GENESIS_HASH,
+            source="test",
+            context=EventContext(actor="t"),
+        )
+        batch.append(AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision)))
+
+    class RolledBack(Exception):
+        pass
+
+    with pytest.raises(RolledBack):
+        async with pool.acquire() as conn, conn.transaction():
+            await handler.apply(conn, schema, batch)
+            raise RolledBack
+    handler.settle(False)
+    assert await pool.fetchval(f"SELECT count(*) FROM {s}.model_versions") == 0
+    async with pool.acquire() as conn, conn.transaction():
+        await handler.apply(conn, schema, batch)
+    handler.settle(True)
+    rows = await pool.fetch(f"SELECT number, semver FROM {s}.model_versions ORDER BY number")
+    assert [(r["number"], r["semver"]) for r in rows] == [(1, "1.0.0"), (2, "1.1.0")]
+    # And once committed, a creation of a taken number or semver is skipped without a read.
+    field, payload = codec.encode(MODEL, VersionCreated(3, SemVer(1, 0, 0), VersionSpec(description="dup")))
+    envelope = build_envelope(
+        stream=MODEL,
+        payload_field=field,
+        payload=payload,
+        expected_revision=2,
+        prev_hash=GENESIS_HASH,
+        source="test",
+        context=EventContext(actor="t"),
+    )
+    async with pool.acquire() as conn, conn.transaction():
+        await handler.apply(
+            conn, schema, [AcceptedEvent(envelope=envelope, revision=3, position=Position("t", 0, 3))]
+        )
+    handler.settle(True)
+    assert await pool.fetchval(f"SELECT count(*) FROM {s}.model_versions") == 2

@@ -26,6 +26,7 @@ from modelreg.eventlog.kafka import KafkaEventLog
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
+from modelreg.projections import replay
 from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, read_log, rebuild_all
 from modelreg.runtime.host import ServiceHost
@@ -192,10 +193,14 @@ async def test_gc_lists_unreferenced_blobs_only_after_the_grace_period(
     assert await versioning_blobs.stat(sha(kept)) is not None
 
 
-@pytest.mark.parametrize("processes", [1, 2])
+@pytest.mark.parametrize(("processes", "batch"), [(1, None), (1, 1), (2, None)])
 async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
-    versioning_stub, versioning_host, create_model, processes, monkeypatch
+    versioning_stub, versioning_host, create_model, processes, batch, monkeypatch
 ) -> None:
+    if batch is not None:
+        # A batch per record: each change of a version finds it written by an earlier batch,
+        # which the rebuild's handler reads back by what it remembers having committed.
+        monkeypatch.setattr(replay, "REPLAY_BATCH", batch)
     if processes == 1:
         # The live fold upserts its small batches; this replay COPYs every new row,
         # so the digest holds the two write paths equal.
@@ -250,7 +255,7 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
 
 
 async def test_replay_of_duplicates_a_tampered_record_and_a_poison_gives_the_live_digest(
-    versioning_stub, versioning_host, create_model
+    versioning_stub, versioning_host, create_model, monkeypatch
 ) -> None:
     """DESIGN.md rules 11 and 12 through the replay's fast path (the fold memory kept per
     partition, outcomes by COPY, workers forked from a fork server): a model's every record copied
@@ -322,6 +327,9 @@ async def test_replay_of_duplicates_a_tampered_record_and_a_poison_gives_the_liv
     tables = [t for _, h in handlers for t in h.read_model_tables] + list(BOOKKEEPING_TABLES)
     pool = await asyncpg.create_pool(versioning_host.settings.pg_dsn, min_size=1, max_size=2)
     shadows = {n: unique(f"versioning_rebuilt_{n}_") for n in (1, 3)}
+    # In this process, a batch per record: the poison's batch is refused and folded again
+    # in isolation, and every later change reads back a version an earlier batch wrote.
+    shadows[0] = unique("versioning_rebuilt_by_record_")
     try:
         async with pool.acquire() as conn:
             quarantined = await conn.fetchval(
@@ -333,14 +341,17 @@ async def test_replay_of_duplicates_a_tampered_record_and_a_poison_gives_the_liv
             )
             assert quarantined == 1
         for processes, shadow in shadows.items():
-            await rebuild_all(
-                pool,
-                schema=shadow,
-                routes={versioning_host.topic(logical): handler for logical, handler in handlers},
-                kafka=kafka,
-                processes=processes,
-                dsn=versioning_host.settings.pg_dsn,
-            )
+            with monkeypatch.context() as patch:
+                if processes == 0:
+                    patch.setattr(replay, "REPLAY_BATCH", 1)
+                await rebuild_all(
+                    pool,
+                    schema=shadow,
+                    routes={versioning_host.topic(logical): handler for logical, handler in handlers},
+                    kafka=kafka,
+                    processes=max(processes, 1),
+                    dsn=versioning_host.settings.pg_dsn,
+                )
         async with pool.acquire() as conn:
             rejected = await conn.fetch(
                 f'SELECT reason FROM "{shadows[3]}".rejected_records WHERE stream = $1', model
@@ -372,6 +383,7 @@ async def test_replay_of_duplicates_a_tampered_record_and_a_poison_gives_the_liv
             live = await digest(conn, "versioning", tables)
             assert await digest(conn, shadows[1], tables) == live
             assert await digest(conn, shadows[3], tables) == live
+            assert await digest(conn, shadows[0], tables) == live
     finally:
         async with pool.acquire() as conn:
             for shadow in shadows.values():
