@@ -122,6 +122,7 @@ _tensors = st.lists(
     metrics=st.dictionaries(_text, st.floats(allow_nan=True, allow_infinity=True), max_size=3),
     files=_files,
     signature=st.none() | st.builds(signature_pb2.Signature, inputs=_tensors, outputs=_tensors),
+    lock_digest=st.sampled_from(["", "\x00", "sha256:1"]),
 )
 def test_a_replay_writes_a_created_versions_spec_as_the_domain_would(
     description: str,
@@ -134,6 +135,7 @@ def test_a_replay_writes_a_created_versions_spec_as_the_domain_would(
     metrics: dict[str, float],
     files: list[versioning_pb2.ArtifactFile],
     signature: signature_pb2.Signature | None,
+    lock_digest: str,
 ) -> None:
     """A replay writes the spec of a created version from the event's message
     (spec_json_of_message), the live fold from the domain's VersionSpec: the same bytes."""
@@ -143,7 +145,7 @@ def test_a_replay_writes_a_created_versions_spec_as_the_domain_would(
         params=params,
         metrics=metrics,
         code=code,
-        environment=versioning_pb2.Environment(python_version="3.11", packages=packages, lock_digest="\x00"),
+        environment=versioning_pb2.Environment(packages=packages, lock_digest=lock_digest),
         framework=framework,
         flavor=flavor,
         files=files,
