@@ -41,8 +41,10 @@ CREATE TABLE IF NOT EXISTS {s}.webhooks (
 ALTER TABLE {s}.webhooks ADD COLUMN IF NOT EXISTS annotations jsonb NOT NULL DEFAULT '{{}}';
 CREATE TABLE IF NOT EXISTS {s}.webhook_cursors (
     name     text PRIMARY KEY,
-    position bigint NOT NULL
+    position bigint NOT NULL,
+    skipped  bigint[] NOT NULL DEFAULT '{{}}'
 );
+ALTER TABLE {s}.webhook_cursors ADD COLUMN IF NOT EXISTS skipped bigint[] NOT NULL DEFAULT '{{}}';
 CREATE TABLE IF NOT EXISTS {s}.webhook_deliveries (
     id           bigserial PRIMARY KEY,
     webhook      text NOT NULL,
@@ -189,18 +191,34 @@ class PostgresWebhooks:
         # -1: never started (the dispatcher begins at the publish position it first sees)
 
     async def start_cursor(self, name: str) -> int:
-        """A new subscription gets the events published from now on."""
+        """A new subscription gets the events folded into the outbox from now on.
+
+        The cursor counts in publish positions, but the outbox holds events that are folded and
+        not yet published (numbered): those precede the subscription (its creator's consistency
+        token may have waited for exactly them), yet will be published after the newest position.
+        So the cursor starts at the newest position and remembers those rows (`skipped`, by
+        `seq`; the publisher's backlog, usually empty), which the subscription never gets. One
+        statement, so one snapshot for both.
+        """
+        s = self._s
         await self._pool.execute(
-            f"INSERT INTO {self._s}.webhook_cursors (name, position)"
-            f" SELECT $1, coalesce(max(position), 0) FROM {self._s}.outbox ON CONFLICT (name) DO NOTHING",
+            f"INSERT INTO {s}.webhook_cursors (name, position, skipped)"
+            f" SELECT $1, (SELECT coalesce(max(position), 0) FROM {s}.outbox),"
+            f" ARRAY(SELECT seq FROM {s}.outbox WHERE position IS NULL ORDER BY seq)"
+            " ON CONFLICT (name) DO NOTHING",
             name,
         )
         return await self.cursor(name)
 
     async def advance(self, name: str, expected: int, position: int) -> bool:
-        """Compare-and-set: False when a redelivery moved the cursor meanwhile."""
+        """Compare-and-set: False when a redelivery moved the cursor meanwhile. Skipped rows the
+        cursor has passed are forgotten."""
+        s = self._s
         done = await self._pool.execute(
-            f"UPDATE {self._s}.webhook_cursors SET position = $3 WHERE name = $1 AND position = $2",
+            f"UPDATE {s}.webhook_cursors c SET position = $3, skipped = CASE WHEN cardinality(skipped) = 0"
+            f" THEN skipped ELSE ARRAY(SELECT k FROM unnest(c.skipped) AS k WHERE NOT EXISTS"
+            f" (SELECT 1 FROM {s}.outbox o WHERE o.seq = k AND o.position <= $3) ORDER BY k) END"
+            " WHERE name = $1 AND position = $2",
             name,
             expected,
             position,
@@ -221,9 +239,10 @@ class PostgresWebhooks:
         if first is None:
             first = int(await self._pool.fetchval(f"SELECT coalesce(max(position), 0) FROM {s}.outbox")) + 1
         async with self._pool.acquire() as conn, conn.transaction():
+            # A redelivery is explicit: from there on, nothing is skipped.
             await conn.execute(
                 f"INSERT INTO {s}.webhook_cursors (name, position) VALUES ($1, $2)"
-                " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position",
+                " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, skipped = '{}'",
                 name,
                 int(first) - 1,
             )
@@ -231,18 +250,22 @@ class PostgresWebhooks:
         return int(first) - 1
 
     async def next_events(self, webhook: Webhook, after: int, limit: int = 100) -> Sequence[Published]:
-        """Published events past the cursor that the subscription wants, in publish order."""
+        """Published events past the cursor that the subscription wants, in publish order;
+        never the ones its cursor skips (start_cursor)."""
         prefix = webhook.model if webhook.model else f"namespaces/{webhook.namespace}/models/"
         subject_sql = "subject = $2" if webhook.model else "starts_with(subject, $2)"
         types = list(webhook.event_types)
         rows = await self._pool.fetch(
-            f"SELECT position, event_id, type, subject, occurred_at, data FROM {self._s}.outbox"
+            f"SELECT position, event_id, type, subject, occurred_at, data FROM {self._s}.outbox o"
             f" WHERE position > $1 AND {subject_sql}"
             " AND (cardinality($3::text[]) = 0 OR type = ANY($3::text[]))"
+            f" AND NOT EXISTS (SELECT 1 FROM {self._s}.webhook_cursors c"
+            "  WHERE c.name = $4 AND o.seq = ANY(c.skipped))"
             f" ORDER BY position LIMIT {int(limit)}",
             after,
             prefix,
             types,
+            webhook.name,
         )
         return [
             Published(r["position"], r["event_id"], r["type"], r["subject"], r["occurred_at"], r["data"])

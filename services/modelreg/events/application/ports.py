@@ -19,7 +19,8 @@ class WebhookStore(Protocol):
         """-1 when the subscription has no cursor yet."""
 
     async def start_cursor(self, name: str) -> int:
-        """Creates the cursor at the newest published position, if it has none."""
+        """Creates the cursor, if it has none, past every event already in the outbox: the
+        published ones and those folded but not yet published."""
 
     async def rewind(self, name: str, *, from_position: int | None, from_time: datetime | None) -> int:
         """Moves the cursor to just before the first event at or after the position or time."""

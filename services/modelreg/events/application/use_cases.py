@@ -100,7 +100,9 @@ class Webhooks:
             await self._check_reachable(url, "webhook.url")
         command = Create(webhook, await self._sealer.seal(given.secret, name))
         result = await self._commands.run(name, context, lambda state: decide(state, command))
-        # From now on: the subscription gets the events published after it was created.
+        # From now on: the subscription gets the events folded after it was created. The
+        # interceptor has waited for the creator's token (the relay folds every internal topic),
+        # so whatever the creator had seen is in the outbox, published or not, and skipped.
         await self._store.start_cursor(name)
         return await self._read_back(name, result)
 
