@@ -20,7 +20,7 @@ import pytest
 from modelreg.devstack import LocalStack, create_database, drop_database
 from modelreg.eventlog.integrity import LogIntegrity
 from modelreg.eventlog.kafka import KafkaSettings
-from modelreg.runtime.settings import Settings
+from modelreg.runtime.settings import DEFAULT_FETCH_MAX_WAIT_MS, Settings
 from tests import logscan
 from tests.helpers import outside_pytest_tmp, serving
 
@@ -102,6 +102,8 @@ def settings(local_stack: LocalStack, database: str) -> Settings:
         ),
         pg_dsn=database,
         token_wait_s=1.0,
+        # A run may try another fetch wait, as the services read it (e.g. 25 under CPU load).
+        fetch_max_wait_ms=int(os.environ.get("MODELREG_FETCH_MAX_WAIT_MS", DEFAULT_FETCH_MAX_WAIT_MS)),
     )
 
 
