@@ -179,3 +179,27 @@ async def test_bad_tokens_on_create_webhook(stack: Stack) -> None:
         assert created.name == f"namespaces/{ns}/webhooks/hook"
     finally:
         await channel.close()
+
+
+async def test_a_webhook_deleted_and_created_again_starts_afresh(stack: Stack, receiver: Receiver) -> None:
+    """The new subscription of a reused name does not resume the deleted one's cursor: it gets
+    neither what happened while there was none nor anything before."""
+    async with stack.client("alice") as alice:
+        ns = unique("again")
+        await alice.catalog.register_model(f"{ns}/m")
+        secret = logscan.register_secret(new_secret())
+        first = await alice.webhooks.create(f"{ns}/hook", receiver.url("/again"), secret=secret)
+        await alice.catalog.update_model(f"{ns}/m", description="one")
+        await receiver.wait_for(
+            lambda: len(receiver.at("/again")) >= 1, what="the first subscription's event"
+        )
+        await alice.webhooks.delete(first.name)
+        await alice.catalog.update_model(f"{ns}/m", description="while deleted")
+        again = await alice.webhooks.create(f"{ns}/hook", receiver.url("/again"), secret=secret)
+        assert again.name == first.name
+        await alice.catalog.update_model(f"{ns}/m", description="three")
+        await receiver.wait_for(lambda: len(receiver.at("/again")) >= 2, what="the new subscription's event")
+        described = [
+            json.loads(r.body)["data"]["registered_model"]["description"] for r in receiver.at("/again")
+        ]
+        assert described == ["one", "three"], described

@@ -199,15 +199,15 @@ class WebhookDispatcher:
 
     async def _worker(self, name: str) -> None:
         try:
-            cursor = await self._store.cursor(name)
-            if cursor < 0:
-                cursor = await self._store.start_cursor(name)
             while True:
                 tick = self._tick
                 webhook = await self._store.get(name)
                 if webhook is None or webhook.state is not State.ACTIVE:
                     return
+                # None yet (or a deleted namesake's): started here if CreateWebhook has not yet.
                 cursor = await self._store.cursor(name)
+                if cursor < 0 and (cursor := await self._store.start_cursor(name)) < 0:
+                    return  # deleted meanwhile
                 batch = await self._store.next_events(webhook, cursor)
                 if not batch:
                     with contextlib.suppress(TimeoutError):

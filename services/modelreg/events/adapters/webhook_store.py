@@ -42,9 +42,13 @@ ALTER TABLE {s}.webhooks ADD COLUMN IF NOT EXISTS annotations jsonb NOT NULL DEF
 CREATE TABLE IF NOT EXISTS {s}.webhook_cursors (
     name     text PRIMARY KEY,
     position bigint NOT NULL,
-    skipped  bigint[] NOT NULL DEFAULT '{{}}'
+    skipped  bigint[] NOT NULL DEFAULT '{{}}',
+    created  timestamptz
 );
 ALTER TABLE {s}.webhook_cursors ADD COLUMN IF NOT EXISTS skipped bigint[] NOT NULL DEFAULT '{{}}';
+ALTER TABLE {s}.webhook_cursors ADD COLUMN IF NOT EXISTS created timestamptz;
+UPDATE {s}.webhook_cursors c SET created = w.create_time FROM {s}.webhooks w
+ WHERE c.created IS NULL AND w.name = c.name;
 CREATE TABLE IF NOT EXISTS {s}.webhook_deliveries (
     id           bigserial PRIMARY KEY,
     webhook      text NOT NULL,
@@ -184,11 +188,15 @@ class PostgresWebhooks:
         return [webhook_of(r) for r in rows]
 
     async def cursor(self, name: str) -> int:
+        """-1 when the subscription has none: never started, or the cursor is a deleted
+        subscription's of the same name (`created`, its create_time, differs)."""
+        s = self._s
         value = await self._pool.fetchval(
-            f"SELECT position FROM {self._s}.webhook_cursors WHERE name = $1", name
+            f"SELECT c.position FROM {s}.webhook_cursors c JOIN {s}.webhooks w"
+            " ON w.name = c.name AND w.create_time = c.created WHERE c.name = $1",
+            name,
         )
         return int(value) if value is not None else -1
-        # -1: never started (the dispatcher begins at the publish position it first sees)
 
     async def start_cursor(self, name: str) -> int:
         """A new subscription gets the events folded into the outbox from now on.
@@ -199,13 +207,18 @@ class PostgresWebhooks:
         So the cursor starts at the newest position and remembers those rows (`skipped`, by
         `seq`; the publisher's backlog, usually empty), which the subscription never gets. One
         statement, so one snapshot for both.
+
+        A cursor of the same subscription (a retried create, or the dispatcher's worker) is
+        kept; one left by a deleted subscription of the same name is replaced.
         """
         s = self._s
         await self._pool.execute(
-            f"INSERT INTO {s}.webhook_cursors (name, position, skipped)"
+            f"INSERT INTO {s}.webhook_cursors (name, position, skipped, created)"
             f" SELECT $1, (SELECT coalesce(max(position), 0) FROM {s}.outbox),"
-            f" ARRAY(SELECT seq FROM {s}.outbox WHERE position IS NULL ORDER BY seq)"
-            " ON CONFLICT (name) DO NOTHING",
+            f" ARRAY(SELECT seq FROM {s}.outbox WHERE position IS NULL ORDER BY seq),"
+            f" (SELECT create_time FROM {s}.webhooks WHERE name = $1)"
+            " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, skipped = EXCLUDED.skipped,"
+            " created = EXCLUDED.created WHERE webhook_cursors.created IS DISTINCT FROM EXCLUDED.created",
             name,
         )
         return await self.cursor(name)
@@ -241,8 +254,10 @@ class PostgresWebhooks:
         async with self._pool.acquire() as conn, conn.transaction():
             # A redelivery is explicit: from there on, nothing is skipped.
             await conn.execute(
-                f"INSERT INTO {s}.webhook_cursors (name, position) VALUES ($1, $2)"
-                " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, skipped = '{}'",
+                f"INSERT INTO {s}.webhook_cursors (name, position, created)"
+                f" VALUES ($1, $2, (SELECT create_time FROM {s}.webhooks WHERE name = $1))"
+                " ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, skipped = '{}',"
+                " created = EXCLUDED.created",
                 name,
                 int(first) - 1,
             )

@@ -16,11 +16,12 @@ class WebhookStore(Protocol):
     async def list(self, namespace: str) -> Sequence[Webhook]: ...
 
     async def cursor(self, name: str) -> int:
-        """-1 when the subscription has no cursor yet."""
+        """-1 when the subscription has no cursor yet (a deleted namesake's does not count)."""
 
     async def start_cursor(self, name: str) -> int:
         """Creates the cursor, if it has none, past every event already in the outbox: the
-        published ones and those folded but not yet published."""
+        published ones and those folded but not yet published. A deleted namesake's cursor
+        is replaced."""
 
     async def rewind(self, name: str, *, from_position: int | None, from_time: datetime | None) -> int:
         """Moves the cursor to just before the first event at or after the position or time."""

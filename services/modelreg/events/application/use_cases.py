@@ -139,9 +139,10 @@ class Webhooks:
     async def delete(self, name: str, context: EventContext) -> Written:
         parse_webhook_name(name)
         before = await self.get(name) if await self._commands.original(name, context) is None else None
+        cursor = await self.cursor(name)  # read first: a deleted subscription has none
         result = await self._commands.run(name, context, lambda state: decide(state, Delete(name)))
         webhook = before or Webhook(name=name, url="")
-        return Written(webhook, await self._store.cursor(name), result.token)
+        return Written(webhook, cursor, result.token)
 
     async def disable(self, name: str, reason: str, context: EventContext) -> None:
         """The dispatcher's command when an endpoint answers 410 Gone."""
