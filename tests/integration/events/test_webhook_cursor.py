@@ -13,7 +13,9 @@ whose projector does not run at all.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -97,6 +99,18 @@ async def held_registry(
         await lock.close()
 
 
+async def until(settings: Settings, query: str, *args: object, what: str, timeout: float = 30.0) -> None:
+    """Until `query` (one boolean) is true."""
+    conn = await asyncpg.connect(settings.pg_dsn)
+    try:
+        deadline = time.monotonic() + timeout
+        while not await conn.fetchval(query, *args):
+            assert time.monotonic() < deadline, f"timed out waiting for {what}"
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
+
+
 async def test_a_webhook_created_after_its_model_gets_the_next_change_and_not_the_creation(
     settings: Settings, tmp_path: Path, receiver: Receiver
 ) -> None:
@@ -127,6 +141,17 @@ async def test_a_webhook_created_after_its_model_gets_the_next_change_and_not_th
             types = [json.loads(r.body)["type"] for r in receiver.at("/cursor")]
             assert types[0] == UPDATED and CREATED not in types, types
             assert json.loads(receiver.at("/cursor")[0].body)["data"]["model"] == model
+            # Once past the update, the cursor has passed every row it skipped, and forgets them.
+            s = f'"{held.relay_schema}"'
+            await until(
+                settings,
+                f"SELECT c.position >= o.position AND cardinality(c.skipped) = 0 FROM {s}.webhook_cursors c,"
+                f" {s}.outbox o WHERE c.name = $1 AND o.subject = $2 AND o.type = $3",
+                webhook.name,
+                model,
+                UPDATED,
+                what="the cursor past the update, with nothing left to skip",
+            )
             # A redelivery from the start is the operator's explicit choice: it does get the creation.
             await alice.webhooks.redeliver(webhook.name, from_position=1)
             await receiver.wait_for(
