@@ -32,16 +32,18 @@ from modelreg.projections.batch import Fenced, ProjectionHandler, Record, apply_
 
 log = structlog.get_logger(__name__)
 
+DEFAULT_FETCH_MAX_WAIT_MS = 25
+"""How long a projector's fetch waits for records. Tansu re-checks a waiting fetch instead of
+waking it on new data, so this bounds how soon a service folds what others (or other
+replicas) wrote (DESIGN.md); a command folds its own append from the produce response
+unless MODELREG_LOCAL_FOLD=0. The idle polls of three services and the broker took 0.77 of
+2 cores at 5 ms, 0.27 at 25 and 0.11 at 100; sequential creates were 15.4 / 10.8 / 10.7 ms
+p50 (bench/RESULTS.md, 2026-12-04). Apache Kafka answers as soon as data arrives."""
+
 
 @dataclass(frozen=True, slots=True)
 class ProjectorSettings:
-    # Tansu re-checks a waiting fetch instead of waking it on new data, so the
-    # fetch wait bounds how soon records written by others are folded (DESIGN.md); a
-    # command's own append is folded from the produce response. At 5 ms the idle polls of
-    # three services and the broker took 0.77 of 2 cores; at 25, 0.27 (bench/RESULTS.md),
-    # but a webhook created just after its model's creation then got that creation too:
-    # the subscription's cursor is not yet held to what its creator has seen.
-    fetch_max_wait_ms: int = 5
+    fetch_max_wait_ms: int = DEFAULT_FETCH_MAX_WAIT_MS
     max_records: int = 5000
     max_partition_fetch_bytes: int = 4 * 1024 * 1024
     # None: this process takes every partition. A group id lets several
