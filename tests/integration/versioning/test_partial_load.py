@@ -74,6 +74,21 @@ async def reader(database: str) -> AsyncIterator[tuple[asyncpg.Pool, PostgresVer
         await pool.close()
 
 
+def _accepted(event: Event, revision: int, actor: str = "forger") -> AcceptedEvent:
+    """The event as the projection gets it: accepted at `revision`, at offset `revision`."""
+    field, payload = codec.encode(MODEL, event)
+    envelope = build_envelope(
+        stream=MODEL,
+        payload_field=field,
+        payload=payload,
+        expected_revision=revision - 1,
+        prev_hash=GENESIS_HASH,
+        source="test",
+        context=EventContext(actor=actor),
+    )
+    return AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision))
+
+
 def _spec(rng: random.Random) -> VersionSpec:
     return VersionSpec(description="d", signature=rng.choice(SIGNATURES))
 
@@ -182,25 +197,12 @@ async def test_the_fold_still_refuses_a_taken_number_or_semver_with_a_long_histo
         state = evolve(state, event, EventMeta(MODEL, datetime(2026, 1, 1, tzinfo=UTC), "t", revision))
     await _store(pool, schema, state)
 
-    def accepted(event: VersionCreated, revision: int) -> AcceptedEvent:
-        field, payload = codec.encode(MODEL, event)
-        envelope = build_envelope(
-            stream=MODEL,
-            payload_field=field,
-            payload=payload,
-            expected_revision=revision - 1,
-            prev_hash=GENESIS_HASH,
-            source="test",
-            context=EventContext(actor="forger"),
-        )
-        return AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision))
-
     taken_semver = VersionCreated(201, state.versions[100].semver, VersionSpec(description="dup semver"))
     taken_number = VersionCreated(50, SemVer(9, 0, 0), VersionSpec(description="dup number"))
     fresh = VersionCreated(201, SemVer(9, 9, 9), VersionSpec(description="fine"))
     async with pool.acquire() as conn, conn.transaction():
         await VersioningProjection().apply(
-            conn, schema, [accepted(taken_semver, 201), accepted(taken_number, 202), accepted(fresh, 203)]
+            conn, schema, [_accepted(taken_semver, 201), _accepted(taken_number, 202), _accepted(fresh, 203)]
         )
     rows = await pool.fetch(
         f"SELECT number, semver, spec->>'description' AS d FROM {quote_schema(schema)}.model_versions"
@@ -257,19 +259,8 @@ async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any,
         expected, history = ModelVersions(MODEL), []
         accepted = []
         for revision, event in enumerate(events, start=1):
-            field, payload = codec.encode(MODEL, event)
-            envelope = build_envelope(
-                stream=MODEL,
-                payload_field=field,
-                payload=payload,
-                expected_revision=revision - 1,
-                prev_hash=GENESIS_HASH,
-                source="test",
-                context=EventContext(actor=f"a{revision % 3}"),
-            )
-            accepted.append(
-                AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision))
-            )
+            accepted.append(_accepted(event, revision, actor=f"a{revision % 3}"))
+            envelope = accepted[-1].envelope
             if not can_evolve(expected, event):
                 continue
             number = getattr(event, "number", None)
@@ -312,19 +303,7 @@ async def test_a_rebuild_forgets_what_a_rolled_back_batch_wrote(reader: Any) -> 
         VersionCreated(1, SemVer(1, 0, 0), VersionSpec(description="one")),
         VersionCreated(2, SemVer(1, 1, 0), VersionSpec(description="two")),
     ]
-    batch = []
-    for revision, event in enumerate(events, start=1):
-        field, payload = codec.encode(MODEL, event)
-        envelope = build_envelope(
-            stream=MODEL,
-            payload_field=field,
-            payload=payload,
-            expected_revision=revision - 1,
-            prev_hash=GENESIS_HASH,
-            source="test",
-            context=EventContext(actor="t"),
-        )
-        batch.append(AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision)))
+    batch = [_accepted(event, revision) for revision, event in enumerate(events, start=1)]
 
     class RolledBack(Exception):
         pass
@@ -341,19 +320,8 @@ async def test_a_rebuild_forgets_what_a_rolled_back_batch_wrote(reader: Any) -> 
     rows = await pool.fetch(f"SELECT number, semver FROM {s}.model_versions ORDER BY number")
     assert [(r["number"], r["semver"]) for r in rows] == [(1, "1.0.0"), (2, "1.1.0")]
     # And once committed, a creation of a taken number or semver is skipped without a read.
-    field, payload = codec.encode(MODEL, VersionCreated(3, SemVer(1, 0, 0), VersionSpec(description="dup")))
-    envelope = build_envelope(
-        stream=MODEL,
-        payload_field=field,
-        payload=payload,
-        expected_revision=2,
-        prev_hash=GENESIS_HASH,
-        source="test",
-        context=EventContext(actor="t"),
-    )
+    duplicate = VersionCreated(3, SemVer(1, 0, 0), VersionSpec(description="dup"))
     async with pool.acquire() as conn, conn.transaction():
-        await handler.apply(
-            conn, schema, [AcceptedEvent(envelope=envelope, revision=3, position=Position("t", 0, 3))]
-        )
+        await handler.apply(conn, schema, [_accepted(duplicate, 3)])
     handler.settle(True)
     assert await pool.fetchval(f"SELECT count(*) FROM {s}.model_versions") == 2
