@@ -330,20 +330,19 @@ async def apply_batch(
     batch = _Batch(schema, handler, topic, partition, expected_next_offset, records[-1].offset + 1)
     settle = settle or _nothing_to_settle
     try:
-        folded = await batch.fold(conn, envelopes, rejected, isolate=False, memory=memory)
-    except REFUSED_DATA as exc:
-        settle(False)
-        log.warning("projector_batch_refused", projection=handler.name, partition=partition, error=str(exc))
-        # The failed attempt changed `memory`: the rolled-back tables hold the state before
-        # the batch, so the isolating fold loads its slice from them, and `memory` takes
-        # the slice's outcome for every key the batch touched.
         try:
-            folded = await batch.fold(conn, envelopes, rejected, isolate=True)
-        except BaseException:
+            folded = await batch.fold(conn, envelopes, rejected, isolate=False, memory=memory)
+        except REFUSED_DATA as exc:
             settle(False)
-            raise
-        if memory is not None:
-            _merge_slice(memory, folded.state, [e for e, _ in envelopes])
+            log.warning(
+                "projector_batch_refused", projection=handler.name, partition=partition, error=str(exc)
+            )
+            # The failed attempt changed `memory`: the rolled-back tables hold the state before
+            # the batch, so the isolating fold loads its slice from them, and `memory` takes
+            # the slice's outcome for every key the batch touched.
+            folded = await batch.fold(conn, envelopes, rejected, isolate=True)
+            if memory is not None:
+                _merge_slice(memory, folded.state, [e for e, _ in envelopes])
     except BaseException:
         settle(False)
         raise
