@@ -7,9 +7,8 @@ share one definition of every state.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import asyncpg
 import structlog
@@ -85,11 +84,13 @@ class VersioningProjection:
         touched = {
             (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
         }
-        created = [(a.envelope.stream, e.semver) for a, e in decoded if isinstance(e, _Creation)]
         written = self._written
-        if written is not None:
+        created: list[tuple[str, SemVer]] = []
+        if written is None:
+            created = [(a.envelope.stream, e.semver) for a, e in decoded if isinstance(e, _Creation)]
+        else:
+            # Only stored versions are read back; taken numbers and semvers are in `written`.
             touched = {(m, n) for m, n in touched if n in written.numbers.get(m, ())}
-            created = []
         stored: set[tuple[str, int]] = set()
         rows = []
         if touched or created:
@@ -148,9 +149,7 @@ class VersioningProjection:
             if not can_evolve(states[stream], event):
                 _skipped(accepted)
                 continue
-            meta = EventMeta(
-                stream, codec.occurred_at(accepted.envelope), accepted.envelope.actor, accepted.revision
-            )
+            meta = _meta(accepted)
             if number is not None:
                 # The state this event ends goes to the history, with the event's revision; so a
                 # replay of creations writes none, and each change one row.
@@ -292,15 +291,20 @@ def _decode(accepted: AcceptedEvent) -> Event | _Creation | None:
         return None
 
 
+def _meta(accepted: AcceptedEvent) -> EventMeta:
+    envelope = accepted.envelope
+    return EventMeta(envelope.stream, codec.occurred_at(envelope), envelope.actor, accepted.revision)
+
+
 def _skipped(accepted: AcceptedEvent) -> None:
     log.warning("versioning_event_skipped", stream=accepted.envelope.stream, offset=accepted.position.offset)
 
 
-@dataclass(frozen=True, slots=True)
-class _Creation:
+class _Creation(NamedTuple):
     """A model_version_created event, read only as far as the fold's rule needs (number and
     semver); the domain's VersionCreated when the batch changes the version again, else
-    straight the row evolve() would make of it."""
+    straight the row evolve() would make of it. A named tuple, as the batch's other
+    per-event values are."""
 
     number: int
     semver: SemVer
@@ -316,8 +320,7 @@ class _Creation:
         return VersionCreated(self.number, self.semver, spec_from_proto(body))
 
     def meta(self) -> EventMeta:
-        envelope = self.accepted.envelope
-        return EventMeta(envelope.stream, codec.occurred_at(envelope), envelope.actor, self.accepted.revision)
+        return _meta(self.accepted)
 
     def row(self) -> tuple[object, ...]:
         """_version_row(evolve(...).versions[number]) of the created version."""
