@@ -11,6 +11,7 @@ import pytest
 from google.protobuf.message import Message
 
 from modelreg.eventlog import GENESIS_HASH, EventContext, Position, build_envelope
+from modelreg.eventlog.envelope import occurred_at
 from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.lineage.adapters.caches import PointerCache
@@ -63,7 +64,7 @@ def random_events(rng: random.Random, count: int) -> list[AcceptedEvent]:
             source="test",
             context=EventContext(actor="t"),
         )
-        events.append(AcceptedEvent(envelope, offset + 1, Position("t", 0, offset)))
+        events.append(AcceptedEvent(envelope, offset + 1, Position("t", 0, offset), occurred_at(envelope)))
     return events
 
 
@@ -118,7 +119,9 @@ async def test_versioning_keeps_deployment_splits_and_lineage_keeps_stages_only(
         await conn.execute(f"CREATE SCHEMA {s}; {PointersCache().ddl(schema)} {PointerCache().ddl(schema)}")
         async with conn.transaction():
             for cache in (PointersCache(), PointerCache()):
-                await cache.apply(conn, schema, [AcceptedEvent(envelope, 1, Position("t", 0, 0))])
+                await cache.apply(
+                    conn, schema, [AcceptedEvent(envelope, 1, Position("t", 0, 0), occurred_at(envelope))]
+                )
         query = "SELECT pointer, version FROM {}.{} ORDER BY pointer"
         assert [tuple(r) for r in await conn.fetch(query.format(s, "version_pointers"))] == [
             ("PRODUCTION", 3),

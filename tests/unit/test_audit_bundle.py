@@ -28,6 +28,7 @@ from modelreg.auditlog.bundle import (
 )
 from modelreg.auditlog.checkpoint import GENESIS, Checkpoint, Signer
 from modelreg.eventlog import EventContext, Position, build_envelope
+from modelreg.eventlog.envelope import occurred_at
 from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2
 from modelreg.merkle import MerkleTree, leaf_hash
 from modelreg.projections.batch import AcceptedEvent
@@ -60,7 +61,9 @@ def bundle(old: Signer, new: Signer, *, since: int = 0) -> Files:
             occurred_at=T0 + timedelta(seconds=i),
         )
         heads[stream] = (revision + 1, envelope.hash)
-        entry = entry_of(AcceptedEvent(envelope, revision + 1, Position(TOPIC, 0, 10 + i)), i)
+        entry = entry_of(
+            AcceptedEvent(envelope, revision + 1, Position(TOPIC, 0, 10 + i), occurred_at(envelope)), i
+        )
         assert entry is not None
         entries.append(entry)
     tree = MerkleTree([leaf_hash(e.record) for e in entries])

@@ -10,6 +10,7 @@ from modelreg.audit.domain.entry import resource_parts
 from modelreg.audit.domain.filters import FILTER
 from modelreg.client.audit import audit_filter
 from modelreg.eventlog import GENESIS_HASH, EventContext, Position, build_envelope
+from modelreg.eventlog.envelope import occurred_at
 from modelreg.filtering import parse
 from modelreg.gen.catalog.v1 import catalog_pb2, events_pb2
 from modelreg.gen.promotion.v1 import events_pb2 as promotion_events
@@ -29,7 +30,7 @@ def accepted(field: str, payload: object, stream: str = MODEL, actor: str = "ali
         source="modelreg/test",
         context=EventContext(actor=actor, request_id="r-1", correlation_id="c-1"),
     )
-    return AcceptedEvent(envelope, 1, Position("t.modelreg.catalog.v1", 2, 41))
+    return AcceptedEvent(envelope, 1, Position("t.modelreg.catalog.v1", 2, 41), occurred_at(envelope))
 
 
 def test_an_event_names_its_actor_action_resource_position_and_hashes() -> None:

@@ -26,9 +26,10 @@ from modelreg.projections.schema import progress_channel, quote_schema
 log = structlog.get_logger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
-    """A record as read from the log; what a projector needs of an aiokafka ConsumerRecord."""
+class Record(NamedTuple):
+    """A record as read from the log; what a projector needs of an aiokafka ConsumerRecord.
+    A named tuple, as the fold's other per-event values are (a frozen dataclass's __init__
+    costs twice as much)."""
 
     offset: int
     value: bytes | None
@@ -39,6 +40,9 @@ class AcceptedEvent(NamedTuple):
     envelope: Envelope
     revision: int
     position: Position
+    occurred_at: datetime
+    """envelope.occurred_at as an aware datetime (envelope.occurred_at()), read once per event:
+    the outcome row and the handler's rows both store it."""
 
 
 class ProjectionHandler(Protocol):
@@ -225,31 +229,36 @@ def _screen_records(
     return envelopes, rejected
 
 
-OutcomeRow = tuple[str, str, str, str, int, str, str | None, int, datetime, str]
-"""A row of event_outcomes as a batch writes it, in the order of the write statement's
-outcome columns: event_id, stream, request_id, verdict, revision, reason, duplicate_of,
-offset, occurred_at, actor (topic and partition are the batch's). A plain tuple: a
-NamedTuple built per row cost replay about 0.25 us an event, 1-2 % of its budget."""
+OutcomeRow = tuple[str, str, str, str, int, str, str | None, int, datetime, str, str, int]
+"""A row of event_outcomes as a batch writes it, in the order of _OUTCOME_COLUMNS: event_id,
+stream, request_id, verdict, revision, reason, duplicate_of, offset, occurred_at, actor, and
+the batch's topic and partition (which the write statement takes once, as parameters). A
+plain tuple: a NamedTuple built per row cost replay about 0.25 us an event, 1-2 % of its
+budget."""
 
 HeadRow = tuple[str, int, bytes]
 """A row of stream_heads: stream, revision, hash."""
 
 
-def _outcome_rows(judged: Sequence[tuple[Outcome, Envelope, Position]], scope: str) -> list[OutcomeRow]:
+def _outcome_rows(judged: Sequence[Judged], scope: str, topic: str, partition: int) -> list[OutcomeRow]:
+    quarantined = Verdict.QUARANTINED
     return [
         (
             o.event_id,
             scope + o.stream,
-            e.request_id if o.verdict is not Verdict.QUARANTINED else "",
-            o.verdict.value,
+            e.request_id if o.verdict is not quarantined else "",
+            # The member itself: a StrEnum is its value (Enum.value is a property, 0.1 us).
+            o.verdict,
             o.revision,
             o.reason,
             o.duplicate_of or None,
             p.offset,
-            occurred_at(e),
-            e.actor if o.verdict is not Verdict.QUARANTINED else _storable(e.actor),
+            at,
+            e.actor if o.verdict is not quarantined else _storable(e.actor),
+            topic,
+            partition,
         )
-        for o, e, p in judged
+        for o, e, p, at in judged
     ]
 
 
@@ -278,7 +287,8 @@ class _Progress:
             self.next_offset,
             self.channel,
             f"{self.partition}:{self.next_offset}:{self.topic}",
-            *_columns(self.outcomes, width=10),
+            # Not the rows' last two columns, the batch's topic and partition: $1 and $2.
+            *_columns(self.outcomes, width=12)[:10],
             *_columns(self.heads, width=3),
         ]
 
@@ -360,7 +370,7 @@ async def apply_batch(
             reason=row[8],
         )
     if verdicts is not None:
-        verdicts.update((o.event_id, o) for o, _, _ in folded.judged)
+        verdicts.update((j[0].event_id, j[0]) for j in folded.judged)
     return batch.next_offset
 
 
@@ -377,7 +387,8 @@ REFUSED_DATA: tuple[type[Exception], ...] = (
 again gives the same error, so retrying would wedge the partition for good. Connection
 loss, a shutdown or a deadlock are not here: they pass, and the batch is retried."""
 
-Judged = tuple[Outcome, Envelope, Position]
+Judged = tuple[Outcome, Envelope, Position, datetime]
+"""An event's verdict, with the event, where it was found and when it occurred."""
 
 COPY_OUTCOMES_FROM = 64
 """Outcomes in a rebuild's batch from which COPY pays for its extra round trips."""
@@ -390,13 +401,13 @@ _OUTCOME_COLUMNS = [
     "revision",
     "reason",
     "duplicate_of",
-    "topic",
-    "partition",
     "offset",
     "occurred_at",
     "actor",
+    "topic",
+    "partition",
 ]
-"""event_outcomes' columns: an OutcomeRow's, with the batch's topic and partition after duplicate_of."""
+"""event_outcomes' columns, in an OutcomeRow's order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,8 +473,8 @@ class _Batch:
             accepted = _accepted(judged)
             if accepted and not isolate:
                 await self.handler.apply(conn, self.schema, accepted)
-            quarantined = [(o, e, p) for o, e, p in judged if o.verdict is Verdict.QUARANTINED]
-            outcomes = _outcome_rows(judged, scope)
+            quarantined = [j for j in judged if j[0].verdict is Verdict.QUARANTINED]
+            outcomes = _outcome_rows(judged, scope, self.topic, self.partition)
             if memory is not None and len(outcomes) >= COPY_OUTCOMES_FROM:
                 # A rebuild's batches are large: COPY costs two more round trips but a
                 # fraction of the CPU of the statement's ten arrays (asyncpg checks every
@@ -472,7 +483,7 @@ class _Batch:
                     "event_outcomes",
                     schema_name=self.schema,
                     columns=_OUTCOME_COLUMNS,
-                    records=[(*o[:7], self.topic, self.partition, *o[7:]) for o in outcomes],
+                    records=outcomes,
                 )
                 outcomes = []
             progress = _Progress(
@@ -487,11 +498,11 @@ class _Batch:
             if quarantined:
                 await conn.executemany(
                     _quarantine_sql(self.schema),
-                    [_quarantine_row(o, e, p) for o, e, p in quarantined],
+                    [_quarantine_row(o, e, p, at) for o, e, p, at in quarantined],
                 )
             if rejected:
                 await conn.executemany(_rejected_sql(self.schema), rejected)
-        for outcome, envelope, position in quarantined:
+        for outcome, envelope, position, _ in quarantined:
             QUARANTINED_EVENTS.labels(self.handler.name, self.topic).inc()
             log.error(
                 "event_quarantined",
@@ -534,7 +545,7 @@ class _Batch:
                     *await self._isolate(conn, state, envelopes[:half]),
                     *await self._isolate(conn, state, envelopes[half:]),
                 ]
-            ((outcome, envelope, position),) = judged
+            ((outcome, envelope, position, at),) = judged
             state.known_event_ids.add(outcome.event_id)
             head = state.head(envelope.stream)
             error = _storable(f"{type(exc).__name__}: {exc}")
@@ -543,6 +554,7 @@ class _Batch:
                     Outcome(outcome.event_id, outcome.stream, Verdict.QUARANTINED, head.revision, error),
                     envelope,
                     position,
+                    at,
                 )
             ]
 
@@ -561,14 +573,15 @@ def _judge(state: FoldState, envelopes: Sequence[tuple[Envelope, Position]]) -> 
                 state.head(envelope.stream).revision,
                 f"{unstorable} holds a NUL character",
             )
-            judged.append((outcome, envelope, position))
+            judged.append((outcome, envelope, position, occurred_at(envelope)))
         elif (outcome_ := state.decide(envelope)) is not None:
-            judged.append((outcome_, envelope, position))
+            judged.append((outcome_, envelope, position, occurred_at(envelope)))
     return judged
 
 
 def _accepted(judged: Sequence[Judged]) -> list[AcceptedEvent]:
-    return [AcceptedEvent(e, o.revision, p) for o, e, p in judged if o.verdict is Verdict.ACCEPTED]
+    accepted = Verdict.ACCEPTED
+    return [AcceptedEvent(e, o.revision, p, at) for o, e, p, at in judged if o.verdict is accepted]
 
 
 def _copy(state: FoldState) -> FoldState:
@@ -583,9 +596,13 @@ def _restore(state: FoldState, saved: FoldState) -> None:
 
 def _unstorable_bookkeeping(envelope: Envelope) -> str:
     """The envelope field the bookkeeping tables store as text that PostgreSQL cannot hold."""
-    for name in ("stream", "request_id", "actor"):
-        if "\x00" in getattr(envelope, name):
-            return name
+    # Spelled out rather than a loop over getattr: every event of a replay is checked.
+    if "\x00" in envelope.stream:
+        return "stream"
+    if "\x00" in envelope.request_id:
+        return "request_id"
+    if "\x00" in envelope.actor:
+        return "actor"
     return ""
 
 
@@ -594,7 +611,9 @@ def _storable(text: str) -> str:
     return text.replace("\x00", "\\x00")
 
 
-def _quarantine_row(outcome: Outcome, envelope: Envelope, position: Position) -> tuple[object, ...]:
+def _quarantine_row(
+    outcome: Outcome, envelope: Envelope, position: Position, at: datetime
+) -> tuple[object, ...]:
     return (
         position.topic,
         position.partition,
@@ -603,7 +622,7 @@ def _quarantine_row(outcome: Outcome, envelope: Envelope, position: Position) ->
         _storable(envelope.stream),
         envelope.WhichOneof("payload") or "",
         outcome.reason,
-        occurred_at(envelope),
+        at,
     )
 
 

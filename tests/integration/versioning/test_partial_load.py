@@ -22,6 +22,7 @@ import pytest
 
 from modelreg.errors import ModelregError
 from modelreg.eventlog import GENESIS_HASH, EventContext, Position, build_envelope
+from modelreg.eventlog.envelope import occurred_at
 from modelreg.eventmeta import EventMeta
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import bookkeeping_ddl, quote_schema
@@ -86,7 +87,12 @@ def _accepted(event: Event, revision: int, actor: str = "forger") -> AcceptedEve
         source="test",
         context=EventContext(actor=actor),
     )
-    return AcceptedEvent(envelope=envelope, revision=revision, position=Position("t", 0, revision))
+    return AcceptedEvent(
+        envelope=envelope,
+        revision=revision,
+        position=Position("t", 0, revision),
+        occurred_at=occurred_at(envelope),
+    )
 
 
 def _spec(rng: random.Random) -> VersionSpec:

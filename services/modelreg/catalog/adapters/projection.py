@@ -18,7 +18,6 @@ from modelreg.catalog.adapters.schema import (
 from modelreg.catalog.domain.events import NamespaceCreated, RegisteredModelCreated
 from modelreg.catalog.domain.evolve import evolve_model, evolve_namespace
 from modelreg.catalog.domain.state import Namespace, RegisteredModel
-from modelreg.eventlog.envelope import occurred_at
 from modelreg.eventmeta import EventMeta
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
@@ -56,7 +55,7 @@ class CatalogProjection:
                 continue
             meta = EventMeta(
                 accepted.envelope.stream,
-                occurred_at(accepted.envelope),
+                accepted.occurred_at,
                 accepted.envelope.actor,
                 accepted.revision,
             )

@@ -8,7 +8,6 @@ from datetime import datetime
 
 import asyncpg
 
-from modelreg.eventlog.envelope import occurred_at
 from modelreg.eventmeta import EventMeta
 from modelreg.projections.batch import AcceptedEvent
 from modelreg.projections.schema import quote_schema
@@ -73,7 +72,7 @@ class PromotionProjection:
             envelope = accepted.envelope
             meta = EventMeta(
                 envelope.stream,
-                occurred_at(envelope),
+                accepted.occurred_at,
                 envelope.actor,
                 accepted.revision,
             )

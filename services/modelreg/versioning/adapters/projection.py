@@ -34,6 +34,8 @@ from modelreg.versioning.resources import spec_from_proto
 
 log = structlog.get_logger(__name__)
 
+_PENDING_UPLOAD = Status.PENDING_UPLOAD.value
+
 COPY_THRESHOLD = 64
 """Changed versions in one batch from which COPY pays for its extra round trips."""
 
@@ -81,16 +83,22 @@ class VersioningProjection:
         # number and semver, not their spec). So a batch costs the same whatever a model's
         # history; only changed versions are written back. Retention policies are not read:
         # the fold only ever writes the one a RetentionSet carries.
-        touched = {
-            (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
-        }
         written = self._written
         created: list[tuple[str, SemVer]] = []
         if written is None:
+            touched = {
+                (a.envelope.stream, e.number) for a, e in decoded if e is not None and hasattr(e, "number")
+            }
             created = [(a.envelope.stream, e.semver) for a, e in decoded if isinstance(e, _Creation)]
         else:
-            # Only stored versions are read back; taken numbers and semvers are in `written`.
-            touched = {(m, n) for m, n in touched if n in written.numbers.get(m, ())}
+            # Only stored versions are read back, and only those a change names (whether a
+            # created number or semver is taken, `written` knows).
+            touched = set()
+            for a, e in decoded:
+                if e is not None and not isinstance(e, _Creation) and hasattr(e, "number"):
+                    stream = a.envelope.stream
+                    if e.number in written.numbers.get(stream, ()):
+                        touched.add((stream, e.number))
         stored: set[tuple[str, int]] = set()
         rows = []
         if touched or created:
@@ -293,7 +301,7 @@ def _decode(accepted: AcceptedEvent) -> Event | _Creation | None:
 
 def _meta(accepted: AcceptedEvent) -> EventMeta:
     envelope = accepted.envelope
-    return EventMeta(envelope.stream, codec.occurred_at(envelope), envelope.actor, accepted.revision)
+    return EventMeta(envelope.stream, accepted.occurred_at, envelope.actor, accepted.revision)
 
 
 def _skipped(accepted: AcceptedEvent) -> None:
@@ -325,7 +333,7 @@ class _Creation(NamedTuple):
     def row(self) -> tuple[object, ...]:
         """_version_row(evolve(...).versions[number]) of the created version."""
         envelope = self.accepted.envelope
-        at, actor, semver = codec.occurred_at(envelope), envelope.actor, self.semver
+        at, actor, semver = self.accepted.occurred_at, envelope.actor, self.semver
         return (
             envelope.stream,
             self.number,
@@ -333,7 +341,7 @@ class _Creation(NamedTuple):
             semver.major,
             semver.minor,
             semver.pipeline,
-            Status.PENDING_UPLOAD.value,
+            _PENDING_UPLOAD,
             spec_json_of_message(envelope.model_version_created.model_version),
             at,
             at,

@@ -145,14 +145,14 @@ def spec_json_of_message(m: versioning_pb2.ModelVersion) -> str:
     skips the VersionSpec and its parts (a fifth of its fold). The property test holds the
     two equal; a field resources.spec_from_proto converts is converted the same way here.
     """
-    # Most versions name no code or environment (the service sets both messages, empty).
+    # Most versions name no code or environment (the service sets both messages, empty). A
+    # proto3 message with every field at its default serialises to nothing: one C call
+    # tells, where reading the six fields took 1 us an event.
     code, env = m.code, m.environment
     return _spec_json_text(
         m,
-        code=_code_json(code) if code.repo or code.commit or code.dirty else _NO_CODE,
-        environment=_environment_json(env)
-        if env.python_version or env.packages or env.lock_digest
-        else _NO_ENVIRONMENT,
+        code=_code_json(code) if code.ByteSize() else _NO_CODE,
+        environment=_environment_json(env) if env.ByteSize() else _NO_ENVIRONMENT,
         files=_SPEC_JSON.encode(_files([file_from_proto(f) for f in m.files])) if m.files else "[]",
         metrics=_SPEC_JSON.encode({k: m.metrics[k] for k in m.metrics}) if m.metrics else "{}",
         signature=(
