@@ -176,7 +176,13 @@ class VersioningProjection:
             # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs
             # three round trips; a live batch of a few events is one pipelined upsert.
             bulk = len(rows) >= COPY_THRESHOLD
-            fresh = [r for r, key in zip(rows, keys, strict=True) if bulk and key not in stored]
+            if not bulk:
+                fresh, upserted = [], rows
+            elif not stored:  # a rebuild's usual batch: every row is new
+                fresh, upserted = rows, []
+            else:
+                fresh = [r for r, key in zip(rows, keys, strict=True) if key not in stored]
+                upserted = [r for r, key in zip(rows, keys, strict=True) if key in stored]
             if fresh:
                 await conn.copy_records_to_table(
                     "model_versions",
@@ -184,7 +190,6 @@ class VersioningProjection:
                     columns=[c.strip() for c in VERSION_COLUMNS.split(",")],
                     records=fresh,
                 )
-            upserted = [r for r, key in zip(rows, keys, strict=True) if not bulk or key in stored]
             if upserted:
                 await conn.executemany(
                     f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS})"
