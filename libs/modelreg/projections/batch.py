@@ -148,7 +148,7 @@ async def lock_and_load(
     # later copy of it is known and not given a second outcome row.
     storable = [e for e in envelopes if not _unstorable_bookkeeping(e)]
     requested = [(scope + e.stream, e.request_id) for e in storable if e.request_id]
-    stored_offset, _, heads, known, accepted = await conn.fetchrow(
+    stored_offset, heads, known, accepted = await conn.fetchrow(
         _lock_and_load_sql(schema),
         topic,
         partition,
@@ -174,9 +174,6 @@ def _lock_and_load_sql(schema: str) -> str:
     s = quote_schema(schema)
     return (
         f"SELECT (SELECT next_offset FROM {s}.checkpoints WHERE topic = $1 AND partition = $2 FOR UPDATE),"
-        # A lost commit is re-projected from the log with the same verdict, so
-        # derived state may skip the wait for the WAL flush (SET LOCAL, as a function).
-        " set_config('synchronous_commit', 'off', true),"
         f" ARRAY(SELECT (stream, revision, hash) FROM {s}.stream_heads WHERE stream = ANY($3::text[])),"
         f" ARRAY(SELECT event_id::text FROM {s}.event_outcomes WHERE event_id = ANY($4::uuid[])),"
         f" ARRAY(SELECT (o.stream, o.request_id, o.event_id::text) FROM {s}.event_outcomes o"
@@ -393,21 +390,24 @@ Judged = tuple[Outcome, Envelope, Position, datetime]
 COPY_OUTCOMES_FROM = 64
 """Outcomes in a rebuild's batch from which COPY pays for its extra round trips."""
 
-_OUTCOME_COLUMNS = [
-    "event_id",
-    "stream",
-    "request_id",
-    "verdict",
-    "revision",
-    "reason",
-    "duplicate_of",
-    "offset",
-    "occurred_at",
-    "actor",
-    "topic",
-    "partition",
-]
-"""event_outcomes' columns, in an OutcomeRow's order."""
+_OUTCOME_TYPES = {
+    "event_id": "uuid",
+    "stream": "text",
+    "request_id": "text",
+    "verdict": "text",
+    "revision": "bigint",
+    "reason": "text",
+    "duplicate_of": "uuid",
+    "offset": "bigint",
+    "occurred_at": "timestamptz",
+    "actor": "text",
+    "topic": "text",
+    "partition": "int",
+}
+"""event_outcomes' columns and their types, in an OutcomeRow's order: a rebuild COPYs the
+rows as they are, and the write statement unnests all but the last two (the batch's)."""
+
+_OUTCOME_COLUMNS = list(_OUTCOME_TYPES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -646,20 +646,17 @@ def _record_progress_sql(schema: str) -> str:
     """Outcomes, stream heads, the checkpoint and the NOTIFY as one statement.
 
     $1 topic, $2 partition, $3 the new checkpoint, $4/$5 the NOTIFY's channel and
-    payload; $6-$15 the OutcomeRow columns, $16-$18 the HeadRow columns.
+    payload; $6-$15 the OutcomeRow columns but the last two, $16-$18 the HeadRow columns.
     Data-modifying CTEs run whether or not the outer query reads them.
     """
     s = quote_schema(schema)
+    per_row = list(_OUTCOME_TYPES.items())[:-2]  # topic and partition are $1 and $2
+    columns = ", ".join(f'"{name}"' for name, _ in per_row)
+    arrays = ", ".join(f"${i}::{kind}[]" for i, (_, kind) in enumerate(per_row, start=6))
     return f"""
 WITH outcomes AS (
-    INSERT INTO {s}.event_outcomes (event_id, stream, request_id, verdict, revision, reason,
-                                    duplicate_of, topic, partition, "offset", occurred_at, actor)
-    SELECT o.event_id, o.stream, o.request_id, o.verdict, o.revision, o.reason,
-           o.duplicate_of, $1, $2, o."offset", o.occurred_at, o.actor
-    FROM unnest($6::uuid[], $7::text[], $8::text[], $9::text[], $10::bigint[], $11::text[],
-                $12::uuid[], $13::bigint[], $14::timestamptz[], $15::text[])
-         AS o(event_id, stream, request_id, verdict, revision, reason,
-              duplicate_of, "offset", occurred_at, actor)
+    INSERT INTO {s}.event_outcomes ({columns}, topic, partition)
+    SELECT o.*, $1, $2 FROM unnest({arrays}) AS o({columns})
 ), heads AS (
     INSERT INTO {s}.stream_heads (stream, revision, hash)
     SELECT * FROM unnest($16::text[], $17::bigint[], $18::bytea[])
@@ -669,6 +666,8 @@ WITH outcomes AS (
     WHERE topic = $1 AND partition = $2
 )
 SELECT pg_notify($4, $5),
-       -- As the lock-and-load does (see there); again here for a batch folded without it.
+       -- A lost commit is re-projected from the log with the same verdict, so derived
+       -- state may skip the wait for the WAL flush (SET LOCAL, as a function; read at the
+       -- commit, so once, last, for every batch).
        set_config('synchronous_commit', 'off', true)
 """
