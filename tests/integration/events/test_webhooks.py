@@ -108,6 +108,25 @@ async def test_a_delivery_is_signed_the_standard_webhooks_way_and_the_secret_is_
     assert delivery.event_id == request.headers["webhook-id"] and delivery.latency_ms > 0
 
 
+async def test_a_webhook_deleted_and_created_again_starts_with_an_empty_delivery_log(
+    alice: AsyncRegistry, receiver: Receiver
+) -> None:
+    """The delivery log is the subscription's: a new webhook of an old one's name lists none
+    of the old one's attempts (it did before, as the log was keyed by the name alone)."""
+    ns, name, _ = await subscribe(alice, receiver, "/first-life")
+    await alice.catalog.update_model(f"{ns}/m", description="for the first subscription")
+    [old] = await logged(alice, name, 1)
+    await alice.webhooks.delete(name)
+    again = await alice.webhooks.create(f"{ns}/hook", receiver.url("/second-life"), secret=new_secret())
+    assert again.name == name
+    assert list(await alice.webhooks.deliveries(name)) == []
+    await alice.catalog.update_model(f"{ns}/m", description="for the second")
+    await receiver.wait_for(lambda: len(receiver.at("/second-life")) >= 1, what="the second life's request")
+    [new] = await logged(alice, name, 1)
+    assert new.event_id == receiver.at("/second-life")[0].headers["webhook-id"] != old.event_id
+    assert len(receiver.at("/first-life")) == 1
+
+
 async def test_500_and_429_are_retried_honouring_retry_after_and_400_is_not(
     alice: AsyncRegistry, receiver: Receiver
 ) -> None:

@@ -250,14 +250,20 @@ class WebhookDispatcher:
                     attempt.error,
                     outcome.value,
                     datetime.now(UTC),
-                )
+                ),
+                webhook.create_time,
             )
             if outcome is not Outcome.RETRYING:
                 return outcome
             await asyncio.sleep(self._policy.delay_s(attempt_number, attempt, random.random()))
             attempt_number += 1
             current = await self._store.get(webhook.name)
-            if current is None or current.state is not State.ACTIVE:
+            # Deleted, disabled or paused, or deleted and created again meanwhile: stop.
+            if (
+                current is None
+                or current.state is not State.ACTIVE
+                or current.create_time != webhook.create_time
+            ):
                 return None
             webhook = current
 
@@ -281,5 +287,5 @@ async def send_test(store: PostgresWebhooks, sender: Sender, webhook: Webhook) -
         outcome.value,
         now,
     )
-    await store.record(record)
+    await store.record(record, webhook.create_time)
     return record

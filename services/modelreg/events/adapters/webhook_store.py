@@ -60,8 +60,13 @@ CREATE TABLE IF NOT EXISTS {s}.webhook_deliveries (
     latency_ms   double precision NOT NULL,
     error        text NOT NULL,
     outcome      text NOT NULL,
-    attempt_time timestamptz NOT NULL DEFAULT now()
+    attempt_time timestamptz NOT NULL DEFAULT now(),
+    -- Which subscription of that name made the attempt (its create_time): a webhook deleted
+    -- and created again under the same name starts with an empty log. NULL in rows written
+    -- before the column existed.
+    webhook_created timestamptz
 );
+ALTER TABLE {s}.webhook_deliveries ADD COLUMN IF NOT EXISTS webhook_created timestamptz;
 CREATE INDEX IF NOT EXISTS webhook_deliveries_by_webhook ON {s}.webhook_deliveries (webhook, id DESC);
 """
 
@@ -287,11 +292,12 @@ class PostgresWebhooks:
             for r in rows
         ]
 
-    async def record(self, delivery: DeliveryRecord) -> None:
+    async def record(self, delivery: DeliveryRecord, webhook_created: datetime | None) -> None:
+        """Logs an attempt of the subscription created at `webhook_created`."""
         await self._pool.execute(
             f"INSERT INTO {self._s}.webhook_deliveries (webhook, event_id, event_type, position, attempt,"
-            " status_code, latency_ms, error, outcome, attempt_time)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            " status_code, latency_ms, error, outcome, attempt_time, webhook_created)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             delivery.webhook,
             delivery.event_id,
             delivery.event_type,
@@ -302,14 +308,21 @@ class PostgresWebhooks:
             delivery.error,
             delivery.outcome,
             delivery.attempt_time,
+            webhook_created,
         )
 
     async def deliveries(self, name: str, *, dead_only: bool, limit: int) -> Sequence[DeliveryRecord]:
-        where = " AND outcome IN ('dead', 'failed')" if dead_only else ""
+        """The newest attempts of the subscription now named `name` (not of an earlier one of
+        the same name; an attempt logged before the log knew its subscription counts if it
+        came after this one's creation)."""
+        where = " AND d.outcome IN ('dead', 'failed')" if dead_only else ""
         rows = await self._pool.fetch(
-            "SELECT webhook, event_id, event_type, position, attempt, status_code, latency_ms, error,"
-            f" outcome, attempt_time FROM {self._s}.webhook_deliveries WHERE webhook = $1{where}"
-            f" ORDER BY id DESC LIMIT {int(limit)}",
+            "SELECT d.webhook, d.event_id, d.event_type, d.position, d.attempt, d.status_code,"
+            " d.latency_ms, d.error, d.outcome, d.attempt_time"
+            f" FROM {self._s}.webhook_deliveries d JOIN {self._s}.webhooks w ON w.name = d.webhook"
+            " WHERE d.webhook = $1 AND (d.webhook_created = w.create_time"
+            f" OR (d.webhook_created IS NULL AND d.attempt_time >= w.create_time)){where}"
+            f" ORDER BY d.id DESC LIMIT {int(limit)}",
             name,
         )
         return [DeliveryRecord(*r.values()) for r in rows]
