@@ -41,8 +41,8 @@ class AcceptedEvent(NamedTuple):
     revision: int
     position: Position
     occurred_at: datetime
-    """envelope.occurred_at as an aware datetime (envelope.occurred_at()), read once per event:
-    the outcome row and the handler's rows both store it."""
+    """The envelope's occurred_at as an aware datetime (eventlog.envelope.occurred_at), read
+    once per event: the outcome row and the handler's rows both store it."""
 
 
 class ProjectionHandler(Protocol):
