@@ -1,10 +1,12 @@
-"""The read model's spec JSON is spelled out for speed; it must stay byte-equal to asdict's."""
+"""The read model's spec JSON is spelled out for speed; it must stay byte-equal to asdict's,
+less the optional members at their default (the compact form)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -13,11 +15,37 @@ from modelreg.gen.versioning.v1 import versioning_pb2
 from modelreg.signatures import Signature, TensorSpec
 from modelreg.versioning.adapters.schema import spec_from_json, spec_json_of_message, spec_to_json
 from modelreg.versioning.domain.values import ArtifactFile, CodeReference, Environment, VersionSpec
+from modelreg.versioning.main import spec_form
 from modelreg.versioning.resources import spec_from_proto
+
+# Written out here rather than taken from the module, so the test does not share its rule.
+_LEFT_OUT_WHEN = {
+    "code": asdict(CodeReference()),
+    "environment": asdict(Environment()),
+    "files": (),
+    "metrics": {},
+    "signature": None,
+}
+
+
+def full_form(spec: VersionSpec) -> str:
+    """How every spec was stored before the compact form (and old rows still are)."""
+    return json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
 
 
 def reference(spec: VersionSpec) -> str:
-    return json.dumps(asdict(spec), sort_keys=True, separators=(",", ":"))
+    data = {k: v for k, v in asdict(spec).items() if not (k in _LEFT_OUT_WHEN and v == _LEFT_OUT_WHEN[k])}
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+def test_a_spec_at_its_defaults_stores_only_what_filters_read() -> None:
+    assert spec_to_json(VersionSpec()) == (
+        '{"description":"","flavor":"","framework":"","params":{},"tags":{}}'
+    )
+    assert spec_to_json(VersionSpec(tags={"k": "v"}, code=CodeReference(commit="abc"))) == (
+        '{"code":{"commit":"abc","dirty":false,"repo":""},"description":"","flavor":"",'
+        '"framework":"","params":{},"tags":{"k":"v"}}'
+    )
 
 
 def test_spec_json_equals_asdict_and_round_trips() -> None:
@@ -39,6 +67,10 @@ def test_spec_json_equals_asdict_and_round_trips() -> None:
     for spec in (VersionSpec(), full):
         assert spec_to_json(spec) == reference(spec)
         assert spec_from_json(spec_to_json(spec)) == spec
+        # Rows written before the compact form read back the same, and the full form is
+        # still written on request (a rolling upgrade from such a release).
+        assert spec_from_json(full_form(spec)) == spec
+        assert spec_to_json(spec, compact=False) == full_form(spec)
 
 
 _text = st.text(max_size=12)
@@ -76,6 +108,7 @@ def test_the_text_path_writes_what_the_encoder_writes(
         files=(ArtifactFile("m\u2028.pt", 3, "a" * 64),) if with_files else (),
     )
     assert spec_to_json(spec) == reference(spec)
+    assert spec_to_json(spec, compact=False) == full_form(spec)
 
 
 def test_values_of_other_types_than_declared_go_through_the_encoder() -> None:
@@ -87,6 +120,7 @@ def test_values_of_other_types_than_declared_go_through_the_encoder() -> None:
     ]
     for spec in odd:
         assert spec_to_json(spec) == reference(spec)
+        assert spec_to_json(spec, compact=False) == full_form(spec)
 
 
 _files = st.lists(
@@ -153,3 +187,13 @@ def test_a_replay_writes_a_created_versions_spec_as_the_domain_would(
     if signature is not None:
         message.signature.CopyFrom(signature)
     assert spec_json_of_message(message) == spec_to_json(spec_from_proto(message))
+    assert spec_json_of_message(message, compact=False) == spec_to_json(
+        spec_from_proto(message), compact=False
+    )
+
+
+def test_the_spec_form_is_a_setting_of_two_values() -> None:
+    assert spec_form({}) == "compact"
+    assert spec_form({"MODELREG_VERSION_SPEC_FORM": "full"}) == "full"
+    with pytest.raises(ValueError, match="compact or full"):
+        spec_form({"MODELREG_VERSION_SPEC_FORM": "short"})

@@ -12,7 +12,7 @@ MODELREG_S3_ACCESS_KEY / MODELREG_S3_SECRET_KEY.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import grpc
@@ -45,6 +45,16 @@ def artifacts_url(environ: os._Environ[str] | dict[str, str] = os.environ) -> st
     return (home / "artifacts").absolute().as_uri()
 
 
+def spec_form(environ: Mapping[str, str] = os.environ) -> str:
+    """How version specs are stored: "compact" (the default: members at their default left
+    out) or "full" (every member, as releases before 2026-12-07 wrote and read them); set
+    MODELREG_VERSION_SPEC_FORM=full while such a release still runs beside this one."""
+    form = environ.get("MODELREG_VERSION_SPEC_FORM", "compact")
+    if form not in ("compact", "full"):
+        raise ValueError(f"MODELREG_VERSION_SPEC_FORM must be compact or full, not {form!r}")
+    return form
+
+
 def registrar(blobs: Callable[[], BlobStore]) -> Callable[[Runtime, grpc.aio.Server], Sequence[str]]:
     def register(runtime: Runtime, server: grpc.aio.Server) -> Sequence[str]:
         reader = PostgresVersionReader(runtime.pool, runtime.schema)
@@ -65,7 +75,7 @@ def spec(schema: str = SCHEMA, blobs: Callable[[], BlobStore] | None = None) -> 
         # (and promotion) consistency tokens before a command reads them.
         projections=with_grants(
             [
-                (TOPIC, VersioningProjection()),
+                (TOPIC, VersioningProjection(compact_specs=spec_form() == "compact")),
                 (CATALOG_TOPIC, CatalogModelsCache()),
                 (PROMOTION_TOPIC, PointersCache()),
             ]

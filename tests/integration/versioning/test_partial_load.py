@@ -160,7 +160,7 @@ async def _store(pool: asyncpg.Pool, schema: str, state: ModelVersions) -> None:
     values = ", ".join(f"${i}::jsonb" if i == 8 else f"${i}" for i in range(1, 15))
     await pool.executemany(
         f"INSERT INTO {s}.model_versions ({VERSION_COLUMNS}) VALUES ({values})",
-        [_version_row(v) for v in state.versions.values()],
+        [_version_row(v, True) for v in state.versions.values()],
     )
 
 
@@ -248,17 +248,20 @@ def _forged(rng: random.Random, revision: int) -> Event:
     return RetentionSet(rng.randrange(5))
 
 
-@pytest.mark.parametrize("variant", ["live", "rebuild"])
+@pytest.mark.parametrize("variant", ["live", "rebuild", "rebuild, full specs"])
 async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any, variant: str) -> None:
     """The projection writes a created version that its batch does not change again straight
     from the event, and evolves it first when the batch does: whatever the batch boundaries,
     the rows (current and history) are those of evolving event by event with can_evolve's
     skips. So does its rebuild variant, which reads back only the versions it wrote and
-    judges taken numbers and semvers from its memory."""
+    judges taken numbers and semvers from its memory; and either, storing specs in the full
+    form (MODELREG_VERSION_SPEC_FORM=full), stores every spec member."""
     pool, _, schema = reader
     s = quote_schema(schema)
+    compact = variant != "rebuild, full specs"
     for seed in range(12):
-        handler = VersioningProjection().for_rebuild() if variant == "rebuild" else VersioningProjection()
+        live = VersioningProjection(compact_specs=compact)
+        handler = live if variant == "live" else live.for_rebuild()
         rng = random.Random(seed)
         await pool.execute(f"TRUNCATE {s}.model_versions, {s}.model_version_history, {s}.retention_policies")
         events = [_forged(rng, revision) for revision in range(1, rng.randrange(20, 120))]
@@ -271,7 +274,7 @@ async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any,
                 continue
             number = getattr(event, "number", None)
             if number is not None and not isinstance(event, VersionCreated):
-                history.append((*_version_row(expected.versions[number]), revision))
+                history.append((*_version_row(expected.versions[number], compact), revision))
             meta = EventMeta(MODEL, codec.occurred_at(envelope), envelope.actor, revision)
             expected = evolve(expected, event, meta)
         cuts = sorted(rng.sample(range(1, len(accepted)), rng.randrange(0, 6)))
@@ -281,7 +284,9 @@ async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any,
             handler.settle(True)
         rows = await pool.fetch(f"SELECT {VERSION_COLUMNS} FROM {s}.model_versions ORDER BY number")
         # The spec comes back as text: this pool has no jsonb codec.
-        wanted = [_version_row(v) for v in sorted(expected.versions.values(), key=lambda v: v.number)]
+        wanted = [
+            _version_row(v, compact) for v in sorted(expected.versions.values(), key=lambda v: v.number)
+        ]
         # The spec compared as JSON values: jsonb does not keep the text's key order.
         assert [(*r[:7], json.loads(r["spec"]), *r[8:]) for r in rows] == [
             (*w[:7], json.loads(str(w[7])), *w[8:]) for w in wanted
@@ -294,6 +299,8 @@ async def test_the_fold_in_any_batches_writes_what_the_domain_folds(reader: Any,
             (h[0], h[1], h[14], h[6], json.loads(str(h[7])))
             for h in sorted(history, key=lambda h: (h[1], h[14]))
         ], seed
+        if not compact:
+            assert all(set(json.loads(r["spec"])) >= {"code", "files", "signature"} for r in rows), seed
         policy = await pool.fetchval(f"SELECT keep_last_per_major FROM {s}.retention_policies")
         assert (policy or 0) == expected.keep_last_per_major, seed
 

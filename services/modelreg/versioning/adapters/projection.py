@@ -53,8 +53,11 @@ class VersioningProjection:
     read_model_tables = ("model_versions", "model_version_history", "retention_policies")
     stream_scope = ""
 
-    def __init__(self, written: _Written | None = None) -> None:
+    def __init__(self, written: _Written | None = None, *, compact_specs: bool = True) -> None:
+        """`compact_specs`: store specs in the compact form (schema.spec_to_json); false
+        during a rolling upgrade from a release whose readers need the full form."""
         self._written = written
+        self.compact_specs = compact_specs
 
     def ddl(self, schema: str) -> str:
         return versioning_tables(schema)
@@ -65,7 +68,7 @@ class VersioningProjection:
         stored versions its events change; whether a created number or semver is taken, it
         knows without asking. Probing the tables for every creation of a replay cost
         PostgreSQL 4-5 us an event and the worker 3-4 (bench/RESULTS.md)."""
-        return VersioningProjection(_Written())
+        return VersioningProjection(_Written(), compact_specs=self.compact_specs)
 
     def settle(self, committed: bool) -> None:
         if self._written is not None:
@@ -83,7 +86,7 @@ class VersioningProjection:
         # number and semver, not their spec). So a batch costs the same whatever a model's
         # history; only changed versions are written back. Retention policies are not read:
         # the fold only ever writes the one a RetentionSet carries.
-        written = self._written
+        written, compact = self._written, self.compact_specs
         created: list[tuple[str, SemVer]] = []
         if written is None:
             touched = {
@@ -161,16 +164,16 @@ class VersioningProjection:
             if number is not None:
                 # The state this event ends goes to the history, with the event's revision; so a
                 # replay of creations writes none, and each change one row.
-                history.append((*_version_row(states[stream].versions[number]), accepted.revision))
+                history.append((*_version_row(states[stream].versions[number], compact), accepted.revision))
             state = states[stream] = evolve(states[stream], event, meta)
             if number is None:
                 policies[stream] = state.keep_last_per_major
             else:
                 changed[(stream, number)] = state.versions[number]
-        rows = [_version_row(v) for v in changed.values()]
+        rows = [_version_row(v, compact) for v in changed.values()]
         keys = list(changed)
         for stream, pending in creations.items():
-            rows.extend(c.row() for c in pending.values())
+            rows.extend(c.row(compact) for c in pending.values())
             keys.extend((stream, number) for number in pending)
         if rows:
             # COPY is fastest for the many new rows of a replay (DESIGN.md), but costs
@@ -258,7 +261,7 @@ class _Written:
         self.added.clear()
 
 
-def _version_row(v: ModelVersion) -> tuple[object, ...]:
+def _version_row(v: ModelVersion, compact: bool) -> tuple[object, ...]:
     return (
         v.model,
         v.number,
@@ -267,7 +270,7 @@ def _version_row(v: ModelVersion) -> tuple[object, ...]:
         v.semver.minor,
         v.semver.pipeline,
         v.status.value,
-        spec_to_json(v.spec),
+        spec_to_json(v.spec, compact=compact),
         v.create_time,
         v.update_time,
         v.created_by,
@@ -335,8 +338,8 @@ class _Creation(NamedTuple):
     def meta(self) -> EventMeta:
         return _meta(self.accepted)
 
-    def row(self) -> tuple[object, ...]:
-        """_version_row(evolve(...).versions[number]) of the created version."""
+    def row(self, compact: bool) -> tuple[object, ...]:
+        """_version_row(evolve(...).versions[number], compact) of the created version."""
         envelope = self.accepted.envelope
         at, actor, semver = self.accepted.occurred_at, envelope.actor, self.semver
         return (
@@ -347,7 +350,7 @@ class _Creation(NamedTuple):
             semver.minor,
             semver.pipeline,
             _PENDING_UPLOAD,
-            spec_json_of_message(envelope.model_version_created.model_version),
+            spec_json_of_message(envelope.model_version_created.model_version, compact=compact),
             at,
             at,
             actor,

@@ -116,9 +116,18 @@ CREATE TABLE IF NOT EXISTS {quote_schema(schema)}.version_pointers (
 """
 
 
-def spec_to_json(spec: VersionSpec) -> str:
+def spec_to_json(spec: VersionSpec, *, compact: bool = True) -> str:
     """The spec as the read model stores it: json.dumps(asdict(spec), sort_keys=True,
-    separators=(",", ":")), which the unit tests hold it to, byte for byte.
+    separators=(",", ":")) less the optional members at their default (OPTIONAL_MEMBERS),
+    which the unit tests hold it to, byte for byte; with `compact` false, all of it, as
+    every spec was stored before 2026-12-07 (for a rolling upgrade from such a release,
+    whose readers need every member: MODELREG_VERSION_SPEC_FORM=full).
+
+    Most versions name no code, environment, files, metrics or signature, and PostgreSQL's
+    jsonb parse is most of what writing a version row costs it: the compact form took a
+    replay's COPY of a version from 8.8-9.1 to 6.1-6.6 us of PostgreSQL's CPU and its tag
+    index build from 1.0-1.2 to 0.8-0.9 (bench/RESULTS.md, 2026-12-07). A member left out
+    reads back as its default (spec_from_json); rows written in the full form read the same.
 
     Written out as text for the usual spec, whose maps hold strings: the JSON encoder took
     18 % of a replay's fold on its own (sorting and checking every key of ten small dicts).
@@ -133,13 +142,14 @@ def spec_to_json(spec: VersionSpec) -> str:
             files=_SPEC_JSON.encode(_files(spec.files)) if spec.files else "[]",
             metrics=_SPEC_JSON.encode(spec.metrics) if spec.metrics else "{}",
             signature="null" if spec.signature is None else _SPEC_JSON.encode(_signature(spec.signature)),
+            compact=compact,
         )
     except TypeError:
-        return _spec_json_encoded(spec)
+        return _spec_json_encoded(spec, compact=compact)
 
 
-def spec_json_of_message(m: versioning_pb2.ModelVersion) -> str:
-    """spec_to_json(spec_from_proto(m)), read straight off the message.
+def spec_json_of_message(m: versioning_pb2.ModelVersion, *, compact: bool = True) -> str:
+    """spec_to_json(spec_from_proto(m), compact=compact), read straight off the message.
 
     A replay stores the spec of every created version once and reads it nowhere else, so it
     skips the VersionSpec and its parts (a fifth of its fold). The property test holds the
@@ -160,6 +170,7 @@ def spec_json_of_message(m: versioning_pb2.ModelVersion) -> str:
             if m.HasField("signature")
             else "null"
         ),
+        compact=compact,
     )
 
 
@@ -179,29 +190,37 @@ class _SpecFields(Protocol):
 
 
 def _spec_json_text(
-    spec: _SpecFields, *, code: str, environment: str, files: str, metrics: str, signature: str
+    spec: _SpecFields, *, code: str, environment: str, files: str, metrics: str, signature: str, compact: bool
 ) -> str:
+    """The spec's JSON object with its keys in order, the optional members given as their
+    JSON; `compact` leaves out those at their default."""
+    if compact:
+        code = "" if code == _NO_CODE else code
+        environment = "" if environment == _NO_ENVIRONMENT else environment
+        files = "" if files == "[]" else files
+        metrics = "" if metrics == "{}" else metrics
+        signature = "" if signature == "null" else signature
+    # One join of a tuple, as before the compact form: a list built part by part cost 0.7 us more.
     return "".join(
         (
-            '{"code":',
-            code,
-            ',"description":',
+            "{",
+            '"code":' + code + "," if code else "",
+            '"description":',
             _string(spec.description),
-            ',"environment":',
-            environment,
-            ',"files":',
-            files,
-            ',"flavor":',
+            ",",
+            '"environment":' + environment + "," if environment else "",
+            '"files":' + files + "," if files else "",
+            '"flavor":',
             _string(spec.flavor),
             ',"framework":',
             _string(spec.framework),
-            ',"metrics":',
-            metrics,
-            ',"params":',
+            ",",
+            '"metrics":' + metrics + "," if metrics else "",
+            '"params":',
             _strings(spec.params),
-            ',"signature":',
-            signature,
-            ',"tags":',
+            ",",
+            '"signature":' + signature + "," if signature else "",
+            '"tags":',
             _strings(spec.tags),
             "}",
         )
@@ -272,7 +291,7 @@ def _files(files: Iterable[ArtifactFile]) -> list[dict[str, Any]]:
     return [{"media_type": f.media_type, "path": f.path, "sha256": f.sha256, "size": f.size} for f in files]
 
 
-def _spec_json_encoded(spec: VersionSpec) -> str:
+def _spec_json_encoded(spec: VersionSpec, *, compact: bool) -> str:
     # Spelled out rather than dataclasses.asdict, whose deep copies were half of a replay's
     # time; the unit tests hold it equal to asdict (the stored JSON must not change).
     code, env = spec.code, spec.environment
@@ -292,7 +311,29 @@ def _spec_json_encoded(spec: VersionSpec) -> str:
         "signature": None if spec.signature is None else _signature(spec.signature),
         "tags": spec.tags,
     }
-    return _SPEC_JSON.encode(data)
+    return _SPEC_JSON.encode(compact_spec(data) if compact else data)
+
+
+OPTIONAL_MEMBERS: dict[str, Any] = {
+    "code": {"commit": "", "dirty": False, "repo": ""},
+    "environment": {"lock_digest": "", "packages": {}, "python_version": ""},
+    "files": [],
+    "metrics": {},
+    "signature": None,
+}
+"""The members of a stored spec left out when they hold these values (as asdict gives them;
+files may be a tuple there, so an empty one of either kind counts)."""
+
+
+def compact_spec(data: dict[str, Any]) -> dict[str, Any]:
+    """A spec's dict (asdict's or _spec_json_encoded's) without its optional members at their
+    default: what the read model stores."""
+    return {
+        key: value
+        for key, value in data.items()
+        if key not in OPTIONAL_MEMBERS
+        or not (value == OPTIONAL_MEMBERS[key] or (key == "files" and value == ()))
+    }
 
 
 # What json.dumps(data, sort_keys=True, separators=(",", ":")) builds on every call.
@@ -301,7 +342,8 @@ _SPEC_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
 
 def spec_from_json(raw: str | dict[str, Any]) -> VersionSpec:
     data = json.loads(raw) if isinstance(raw, str) else raw
-    sig = data["signature"]
+    # A member the compact form left out (OPTIONAL_MEMBERS) is at its default.
+    sig = data.get("signature")
 
     def specs(items: list[dict[str, Any]]) -> tuple[TensorSpec, ...]:
         return tuple(TensorSpec(t["name"], t["dtype"], tuple(t["shape"])) for t in items)
@@ -309,14 +351,14 @@ def spec_from_json(raw: str | dict[str, Any]) -> VersionSpec:
     return VersionSpec(
         description=data["description"],
         tags=data["tags"],
-        metrics=data["metrics"],
+        metrics=data.get("metrics", {}),
         params=data["params"],
-        code=CodeReference(**data["code"]),
-        environment=Environment(**data["environment"]),
+        code=CodeReference(**data["code"]) if "code" in data else CodeReference(),
+        environment=Environment(**data["environment"]) if "environment" in data else Environment(),
         framework=data["framework"],
         flavor=data["flavor"],
         signature=Signature(specs(sig["inputs"]), specs(sig["outputs"])) if sig is not None else None,
-        files=tuple(ArtifactFile(**f) for f in data["files"]),
+        files=tuple(ArtifactFile(**f) for f in data.get("files", ())),
     )
 
 
