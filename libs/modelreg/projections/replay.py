@@ -16,6 +16,7 @@ import asyncio
 import gc
 import multiprocessing
 import re
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -229,11 +230,31 @@ def _worker_context(handlers: Iterable[ProjectionHandler]) -> multiprocessing.co
     second of CPU each: with three workers, a fifth of a 100k-event replay's CPU and half
     of its wall time at 50k/s. The fork server (started once per process, then reused)
     imports them once, and each worker is a fork of it.
+
+    The main module is preloaded by its import name too. Every worker still runs it again
+    as `__mp_main__` (multiprocessing's main fix-up), and on Python 3.11 the server's own
+    "__main__" preload does nothing (it needs a main_path that the preparation data does
+    not carry). So without the import name each worker imported all of what the main module
+    imports: `python -m bench.replay`'s three workers spent ~0.8 s of CPU on it per rebuild,
+    8 us an event of a 100k-event replay (bench/RESULTS.md, 2026-12-07). With it, a worker
+    only runs the module's own body. A main module run as a script path (no import name)
+    is run again by each worker, imports included.
     """
     context = multiprocessing.get_context("forkserver")
+    main_name = getattr(sys.modules["__main__"].__spec__, "name", None)
+    if main_name and main_name.endswith("__main__"):
+        # A package's __main__.py runs unguarded code on import; the fix-up skips it too.
+        main_name = None
     # Read once, when the server starts; a handler module imported later is imported by
     # each worker that needs it, as a spawned one would.
-    context.set_forkserver_preload(["__main__", __name__, *sorted({type(h).__module__ for h in handlers})])
+    context.set_forkserver_preload(
+        [
+            "__main__",
+            *([main_name] if main_name else []),
+            __name__,
+            *sorted({type(h).__module__ for h in handlers}),
+        ]
+    )
     return context
 
 
