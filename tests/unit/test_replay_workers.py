@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from modelreg.projections.shadow import WORKERS_FROM, workers_for
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -28,3 +30,12 @@ def test_workers_find_the_main_modules_imports_already_made(tmp_path: Path) -> N
     assert workers and not workers & importers, (workers, importers)
     # The probe itself and the fork server, once each.
     assert len(importers) == 2, importers
+
+
+def test_a_build_folds_in_a_worker_per_partition_only_once_the_log_is_large() -> None:
+    small = {("t", 0): 10, ("t", 1): 10, ("u", 0): 5}
+    assert workers_for(small) == 1
+    large = {("t", 0): WORKERS_FROM, ("t", 1): 0, ("t", 2): 7, ("u", 0): 1}
+    assert workers_for(large) == 3
+    assert workers_for(small, 4) == 4
+    assert workers_for(large, 1) == 1

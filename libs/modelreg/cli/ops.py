@@ -204,6 +204,12 @@ def replay(
         help="TIME (RFC 3339) or OFFSETS (topic:partition=offset,...): build the registry as it stood then",
     ),
     into: str = typer.Option("", "--into", help="with --as-of: the schema (SCHEMA_<service> for all)"),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="processes that fold the log (default: one per partition from 20,000 events, else 1)",
+    ),
     pg_dsn: str = DsnOption,
     kafka: str = KafkaOption,
     topic_prefix: str = PrefixOption,
@@ -219,7 +225,7 @@ def replay(
     )
     models = [read_model(name, settings) for name in selected(service)]
     if as_of or into:
-        _replay_as_of(pg_dsn, settings, models, as_of, into, output)
+        _replay_as_of(pg_dsn, settings, models, as_of, into, output, workers)
         return
     with Progress(
         TextColumn("{task.description:<12}"),
@@ -241,7 +247,7 @@ def replay(
 
             return (lambda n: progress.advance(task, n)), grow
 
-        results = asyncio.run(_replay(pg_dsn, settings, models, swap, schema_change, track))
+        results = asyncio.run(_replay(pg_dsn, settings, models, swap, schema_change, track, workers))
     _report_replay(results, output)
     if not schema_change and not all(r.matches for r in results):
         raise typer.Exit(EXIT_MISMATCH)
@@ -254,6 +260,7 @@ async def _replay(
     swap: bool,
     schema_change: bool,
     track: Callable[[str], tuple[Callable[[int], None], Callable[[int], None]]],
+    workers: int | None,
 ) -> list[ReplayResult]:
     pool = await asyncpg.create_pool(dsn, min_size=2, max_size=8)
     try:
@@ -270,6 +277,8 @@ async def _replay(
                     schema_change=schema_change,
                     on_records=advance,
                     on_target=grow,
+                    dsn=dsn,
+                    workers=workers,
                 )
             )
         return results
@@ -339,7 +348,13 @@ def parse_cut(text: str) -> datetime | Checkpoints:
 
 
 def _replay_as_of(
-    dsn: str, kafka: KafkaSettings, models: list[ReadModel], as_of: str, into: str, output: Output
+    dsn: str,
+    kafka: KafkaSettings,
+    models: list[ReadModel],
+    as_of: str,
+    into: str,
+    output: Output,
+    workers: int | None,
 ) -> None:
     if not (as_of and into):
         raise typer.BadParameter("--as-of and --into go together", param_hint="--as-of/--into")
@@ -360,7 +375,9 @@ def _replay_as_of(
                     target = await cut_at(kafka, list(model.routes), cut)
                 else:
                     target = {key: offset for key, offset in cut.items() if key[0] in model.routes}
-                events = await build(pool, model, kafka, schema=schemas[model.service], target=target)
+                events = await build(
+                    pool, model, kafka, schema=schemas[model.service], target=target, dsn=dsn, workers=workers
+                )
                 built.append(
                     {
                         "service": model.service,

@@ -21,6 +21,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.sharedctypes import Synchronized
 
 import asyncpg
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -193,25 +194,12 @@ async def rebuild_all(
         if not dsn:
             raise ValueError("worker processes need the database's dsn")
         wall_started = time.time()
-        loop = asyncio.get_running_loop()
-        with ProcessPoolExecutor(processes, mp_context=_worker_context(routes.values())) as pool_:
-            shares = await asyncio.gather(
-                *(
-                    loop.run_in_executor(
-                        pool_, _fold_share, dsn, schema, dict(routes), kafka, (i, processes), fresh
-                    )
-                    for i in range(processes)
-                )
-            )
+        shares = await fold_in_workers(
+            dsn, schema=schema, routes=routes, kafka=kafka, processes=processes, fresh=fresh
+        )
         for handler in routes.values():
             await index(handler)
-        return {
-            topic: ReplayStats(
-                sum(share[topic][0] for share in shares),
-                max(share[topic][1] for share in shares) - wall_started,
-            )
-            for topic in routes
-        }
+        return {topic: ReplayStats(count, ended - wall_started) for topic, (count, ended) in shares.items()}
 
     async def fold(topic: str, handler: ProjectionHandler) -> ReplayStats:
         count = await fold_topic(pool, schema=schema, topic=topic, handler=handler, kafka=kafka, fresh=fresh)
@@ -220,6 +208,51 @@ async def rebuild_all(
 
     results = await asyncio.gather(*(fold(topic, handler) for topic, handler in routes.items()))
     return dict(zip(routes, results, strict=True))
+
+
+async def fold_in_workers(
+    dsn: str,
+    *,
+    schema: str,
+    routes: Mapping[str, ProjectionHandler],
+    kafka: KafkaSettings,
+    processes: int,
+    until: Mapping[str, Mapping[int, int]] | None = None,
+    fresh: bool = True,
+    on_records: Callable[[int], None] | None = None,
+) -> dict[str, tuple[int, float]]:
+    """Folds every topic of `routes` into `schema` in `processes` worker processes, partition
+    p to worker p % processes, each with its own consumer and connections (to `dsn`), from
+    offset 0 up to `until` (topic -> partition -> offset, exclusive; the end seen at the
+    first fetch without it). Returns per topic the records folded and when (wall clock) the
+    last worker finished it. `on_records` hears, about five times a second, of the records
+    the workers have folded since it last heard."""
+    context = _worker_context(routes.values())
+    progress = context.Value("q", 0)
+    loop = asyncio.get_running_loop()
+    until_of = {topic: dict(until.get(topic, {})) for topic in routes} if until is not None else None
+    with ProcessPoolExecutor(
+        processes, mp_context=context, initializer=_report_progress_to, initargs=(progress,)
+    ) as executor:
+        folding = asyncio.gather(
+            *(
+                loop.run_in_executor(
+                    executor, _fold_share, dsn, schema, dict(routes), kafka, (i, processes), fresh, until_of
+                )
+                for i in range(processes)
+            )
+        )
+        heard = 0
+        while not folding.done():
+            await asyncio.wait([folding], timeout=0.2)
+            if on_records is not None and (folded := progress.value) > heard:
+                on_records(folded - heard)
+                heard = folded
+        shares = folding.result()
+    return {
+        topic: (sum(share[topic][0] for share in shares), max(share[topic][1] for share in shares))
+        for topic in routes
+    }
 
 
 def _worker_context(handlers: Iterable[ProjectionHandler]) -> multiprocessing.context.BaseContext:
@@ -275,6 +308,21 @@ def _collect_rarely() -> None:
     gc.set_threshold(100_000, 20, 100)
 
 
+_progress: Synchronized[int] | None = None
+"""In a worker process: the records all workers have folded (fold_in_workers polls it)."""
+
+
+def _report_progress_to(progress: Synchronized[int]) -> None:
+    global _progress
+    _progress = progress
+
+
+def _count_folded(records: int) -> None:
+    if _progress is not None:
+        with _progress.get_lock():
+            _progress.value += records
+
+
 def _fold_share(
     dsn: str,
     schema: str,
@@ -282,9 +330,10 @@ def _fold_share(
     kafka: KafkaSettings,
     share: tuple[int, int],
     fresh: bool,
+    until: dict[str, dict[int, int]] | None,
 ) -> dict[str, tuple[int, float]]:
-    """A worker process of rebuild_all: folds its share of every topic's partitions; returns
-    per topic the records read and when (wall clock) it finished."""
+    """A worker process of fold_in_workers: folds its share of every topic's partitions;
+    returns per topic the records read and when (wall clock) it finished."""
     _collect_rarely()
 
     async def run() -> dict[str, tuple[int, float]]:
@@ -292,8 +341,19 @@ def _fold_share(
         try:
 
             async def fold(topic: str, handler: ProjectionHandler) -> tuple[int, float]:
+                limit = until[topic] if until is not None else None
+                if limit is not None and not any(limit.values()):
+                    return 0, time.time()  # nothing of this topic is wanted (fold_up_to's rule)
                 count = await fold_topic(
-                    pool, schema=schema, topic=topic, handler=handler, kafka=kafka, share=share, fresh=fresh
+                    pool,
+                    schema=schema,
+                    topic=topic,
+                    handler=handler,
+                    kafka=kafka,
+                    until=limit,
+                    share=share,
+                    fresh=fresh,
+                    on_records=_count_folded,
                 )
                 return count, time.time()
 
@@ -319,7 +379,8 @@ async def fold_topic(
     fresh: bool = False,
 ) -> int:
     """Reads `topic` (from offset 0, or `since`) and folds it with one writer per partition;
-    returns the records read. `on_records` hears of each batch read, for a progress bar.
+    returns the records read. `on_records` hears of each batch once it is folded, for a
+    progress bar.
 
     `fresh`: the schema was just created and this fold is its partitions' only writer, from
     offset 0; each writer then keeps its partition's fold memory instead of reading it back
@@ -355,6 +416,8 @@ async def fold_topic(
                     memory=memory,
                     settle=rebuilding.settle if rebuilding else None,
                 )
+            if on_records is not None:
+                on_records(len(records))
 
     async with asyncio.TaskGroup() as writers:
 
@@ -371,8 +434,6 @@ async def fold_topic(
         async for partition, records in read_log(kafka, topic, until=until, share=share, since=since):
             pending.setdefault(partition, []).extend(records)
             count += len(records)
-            if on_records is not None:
-                on_records(len(records))
             if len(pending[partition]) >= REPLAY_BATCH:
                 await send(partition, pending.pop(partition))
         for partition, records in pending.items():

@@ -21,6 +21,7 @@ offset it expected: nothing skipped, nothing folded twice.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,14 @@ from modelreg.eventlog import decode
 from modelreg.eventlog.envelope import UndecodableRecord
 from modelreg.eventlog.kafka import KafkaSettings
 from modelreg.projections.batch import ProjectionHandler, Record
-from modelreg.projections.replay import BOOKKEEPING_TABLES, create_schema, fold_topic, read_log, table_digests
+from modelreg.projections.replay import (
+    BOOKKEEPING_TABLES,
+    create_schema,
+    fold_in_workers,
+    fold_topic,
+    read_log,
+    table_digests,
+)
 from modelreg.projections.schema import quote_schema
 
 Checkpoints = dict[tuple[str, int], int]
@@ -152,6 +160,23 @@ async def fold_up_to(
     return sum(counts)
 
 
+WORKERS_FROM = 20_000
+"""Records from which a build folds in worker processes by default: starting them (a fork
+server that imports the handlers, then a fork per worker) costs about a second of CPU,
+which a smaller log would not win back."""
+
+
+def workers_for(target: Checkpoints, requested: int | None = None) -> int:
+    """How many processes fold up to `target`: `requested`, or by default one per partition
+    of the topic with the most (rebuild_all's share: partition p to worker p % n) once the
+    log reaches WORKERS_FROM records, else the calling process alone."""
+    if requested is not None:
+        return max(1, requested)
+    if remaining(target, {}) < WORKERS_FROM:
+        return 1
+    return max(Counter(topic for topic, _ in target).values(), default=1)
+
+
 async def build(
     pool: asyncpg.Pool,
     model: ReadModel,
@@ -160,13 +185,31 @@ async def build(
     schema: str,
     target: Checkpoints,
     on_records: Callable[[int], None] | None = None,
+    dsn: str = "",
+    workers: int | None = None,
 ) -> int:
     """Folds `model`'s topics from offset 0 up to `target` into `schema` (dropped and created
-    afresh, indexes after the load); returns the records folded."""
+    afresh, indexes after the load); returns the records folded. With the `dsn` of `pool`'s
+    database the fold runs in `workers` processes (workers_for's default); without it, in
+    this one."""
     handlers = list(model.routes.values())
     async with pool.acquire() as conn:
         await create_schema(conn, schema, handlers, fresh=True, indexed=False)
-    count = await fold_up_to(pool, model, schema, kafka, target, on_records, fresh=True)
+    processes = workers_for(target, workers) if dsn else 1
+    if processes > 1:
+        until = {t: {p: offset for (topic, p), offset in target.items() if topic == t} for t in model.routes}
+        folded = await fold_in_workers(
+            dsn,
+            schema=schema,
+            routes=model.routes,
+            kafka=kafka,
+            processes=processes,
+            until=until,
+            on_records=on_records,
+        )
+        count = sum(records for records, _ in folded.values())
+    else:
+        count = await fold_up_to(pool, model, schema, kafka, target, on_records, fresh=True)
     async with pool.acquire() as conn:
         for handler in handlers:  # indexes after the load (DESIGN.md)
             await conn.execute(handler.ddl(schema))
@@ -218,6 +261,8 @@ async def replay_into_shadow(
     on_records: Callable[[int], None] | None = None,
     on_target: Callable[[int], None] | None = None,
     lock_timeout_s: float = 30.0,
+    dsn: str = "",
+    workers: int | None = None,
 ) -> ReplayResult:
     """Rebuilds `model` from offset 0 into `shadow`, compares it with the live schema at
     the same checkpoints and, when asked and equal, swaps it in (see the module's doc).
@@ -226,6 +271,8 @@ async def replay_into_shadow(
     layout by design) the difference is reported and the swap happens anyway.
 
     `on_target` hears the number of records to fold whenever the live checkpoints move on.
+    The first, bulk fold runs in worker processes as `build` decides (`dsn`, `workers`); the
+    catch-up folds after it, each a few thousand records, in this process.
     """
     started = asyncio.get_running_loop().time()
     result = ReplayResult(model.service)
@@ -233,7 +280,9 @@ async def replay_into_shadow(
         target = await checkpoints(conn, model.schema)
     if on_target is not None:
         on_target(remaining(target, {}))
-    result.events += await build(pool, model, kafka, schema=shadow, target=target, on_records=on_records)
+    result.events += await build(
+        pool, model, kafka, schema=shadow, target=target, on_records=on_records, dsn=dsn, workers=workers
+    )
     for _ in range(CATCH_UP_ROUNDS):
         async with pool.acquire() as conn:
             target = await checkpoints(conn, model.schema)

@@ -29,6 +29,7 @@ from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from modelreg.projections import replay
 from modelreg.projections.batch import ProjectionHandler
 from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, read_log, rebuild_all
+from modelreg.projections.shadow import ReadModel, build, checkpoints, remaining
 from modelreg.runtime.host import ServiceHost
 from modelreg.versioning.adapters import codec
 from modelreg.versioning.adapters.caches import CatalogModelsCache, PointersCache
@@ -251,6 +252,48 @@ async def test_replay_from_offset_zero_reproduces_the_versioning_schema(
             assert await conn.fetchval(indexes, shadow) == await conn.fetchval(indexes, live)
     finally:
         await pool.execute(f'DROP SCHEMA IF EXISTS "{shadow}" CASCADE')
+        await pool.close()
+
+
+async def test_a_shadow_build_in_worker_processes_reports_its_progress_and_matches_one_in_process(
+    versioning_stub, versioning_host, create_model
+) -> None:
+    """`ops replay`'s bulk fold (shadow.build) shared out among worker processes: the same
+    rows as the fold in this process, every record folded once, and the progress it reports
+    adds up to the records folded."""
+    model, _ = await create_model()
+    for _ in range(3):
+        await create_version(versioning_stub, model, bump=pb.BUMP_MINOR)
+    handlers: list[tuple[str, ProjectionHandler]] = with_grants(
+        [
+            ("modelreg.versioning.v1", VersioningProjection()),
+            ("modelreg.catalog.v1", CatalogModelsCache()),
+            ("modelreg.promotion.v1", PointersCache()),
+        ]
+    )
+    read_model = ReadModel(
+        "versioning", "versioning", {versioning_host.topic(logical): h for logical, h in handlers}
+    )
+    tables = read_model.tables
+    kafka, dsn = versioning_host.settings.kafka, versioning_host.settings.pg_dsn
+    in_process, shared = unique("versioning_one_"), unique("versioning_shared_")
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=4)
+    try:
+        async with pool.acquire() as conn:
+            target = await checkpoints(conn, "versioning")
+        heard: list[int] = []
+        folded_here = await build(pool, read_model, kafka, schema=in_process, target=target)
+        folded_shared = await build(
+            pool, read_model, kafka, schema=shared, target=target, on_records=heard.append, dsn=dsn, workers=2
+        )
+        assert folded_here == folded_shared == remaining(target, {}) > 0
+        assert sum(heard) == folded_shared
+        async with pool.acquire() as conn:
+            assert await checkpoints(conn, shared) == await checkpoints(conn, in_process)
+            assert await digest(conn, shared, tables) == await digest(conn, in_process, tables)
+    finally:
+        for schema in (in_process, shared):
+            await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await pool.close()
 
 
