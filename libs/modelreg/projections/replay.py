@@ -83,6 +83,10 @@ async def read_log(
             if p % share[1] == share[0] and (until is None or since.get(p, 0) < until.get(p, 1 << 62))
         ]
         if not tps:
+            # aiokafka's NoGroupCoordinator.close() awaits a task it has just cancelled; one
+            # cancelled before its first step (nothing awaited since start()) raises
+            # CancelledError there. A worker whose share of a topic is already done got here.
+            await asyncio.sleep(0)
             return
         consumer.assign(tps)
         for tp in tps:

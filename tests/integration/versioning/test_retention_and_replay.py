@@ -261,9 +261,9 @@ async def test_a_shadow_build_in_worker_processes_reports_its_progress_and_match
     """`ops replay`'s bulk fold (shadow.build) shared out among worker processes: the same
     rows as the fold in this process, every record folded once, and the progress it reports
     adds up to the records folded."""
-    model, _ = await create_model()
+    model, token = await create_model()
     for _ in range(3):
-        await create_version(versioning_stub, model, bump=pb.BUMP_MINOR)
+        await create_version(versioning_stub, model, token, bump=pb.BUMP_MINOR)
     handlers: list[tuple[str, ProjectionHandler]] = with_grants(
         [
             ("modelreg.versioning.v1", VersioningProjection()),
