@@ -25,6 +25,8 @@ def test_workers_find_the_main_modules_imports_already_made(tmp_path: Path) -> N
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
+    # Nor does each worker warn, as runpy does of a main module it runs again once imported.
+    assert "RuntimeWarning" not in done.stderr, done.stderr
     workers = {int(pid) for pid in done.stdout.split()}
     importers = {int(pid) for pid in marker.read_text().split()}
     assert workers and not workers & importers, (workers, importers)

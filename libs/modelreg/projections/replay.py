@@ -18,6 +18,7 @@ import multiprocessing
 import re
 import sys
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
@@ -36,6 +37,16 @@ from modelreg.projections.batch import (
     ensure_checkpoint,
 )
 from modelreg.projections.schema import bookkeeping_ddl, quote_schema
+
+# The fork server preloads the main module by its import name (_worker_context), so runpy,
+# which runs it again in each worker as __mp_main__, warns that it was imported already:
+# expected, and a line per worker on the operator's terminal otherwise.
+warnings.filterwarnings(
+    "ignore",
+    message=r"'.*' found in sys\.modules after import of package",
+    category=RuntimeWarning,
+    module="runpy",
+)
 
 BOOKKEEPING_TABLES = ("stream_heads", "event_outcomes", "quarantine", "rejected_records")
 REPLAY_BATCH = 10_000
