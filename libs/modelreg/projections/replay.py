@@ -257,17 +257,32 @@ async def fold_in_workers(
                 for i in range(processes)
             )
         )
-        heard = 0
-        while not folding.done():
-            await asyncio.wait([folding], timeout=0.2)
-            if on_records is not None and (folded := progress.value) > heard:
-                on_records(folded - heard)
-                heard = folded
-        shares = folding.result()
+        try:
+            heard = 0
+            while not folding.done():
+                await asyncio.wait([folding], timeout=0.2)
+                if on_records is not None and (folded := progress.value) > heard:
+                    on_records(folded - heard)
+                    heard = folded
+            shares = folding.result()
+        except BaseException:
+            # Interrupted (Ctrl-C cancels this task; the workers ignore SIGINT) or a worker
+            # failed: the others stop now, not once they have folded the rest of their share.
+            folding.cancel()
+            # Its outcome is this exception's: taken, so that nothing logs it as never retrieved.
+            folding.add_done_callback(lambda done: done.cancelled() or done.exception())
+            _stop_workers(executor)
+            raise
     return {
         topic: (sum(share[topic][0] for share in shares), max(share[topic][1] for share in shares))
         for topic in routes
     }
+
+
+def _stop_workers(executor: ProcessPoolExecutor) -> None:
+    # ProcessPoolExecutor has no public way to stop a running call (3.14's terminate_workers).
+    for process in list(executor._processes.values()):
+        process.terminate()
 
 
 def _worker_context(handlers: Iterable[ProjectionHandler]) -> multiprocessing.context.BaseContext:
@@ -297,6 +312,8 @@ def _worker_context(handlers: Iterable[ProjectionHandler]) -> multiprocessing.co
     # each worker that needs it, as a spawned one would.
     context.set_forkserver_preload(
         [
+            # First, so that a Ctrl-C while the server still imports the rest is ignored too.
+            "modelreg.projections.worker_signals",
             "__main__",
             *([main_name] if main_name else []),
             __name__,

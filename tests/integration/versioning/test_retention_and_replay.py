@@ -4,7 +4,11 @@ period, and replay of every topic the versioning schema folds."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
+import signal
+import time
+from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -27,8 +31,15 @@ from modelreg.gen.promotion.v1 import events_pb2 as promotion
 from modelreg.gen.promotion.v1 import promotion_pb2
 from modelreg.gen.versioning.v1 import versioning_pb2 as pb
 from modelreg.projections import replay
-from modelreg.projections.batch import ProjectionHandler
-from modelreg.projections.replay import BOOKKEEPING_TABLES, digest, read_log, rebuild_all
+from modelreg.projections.batch import AcceptedEvent, ProjectionHandler
+from modelreg.projections.replay import (
+    BOOKKEEPING_TABLES,
+    create_schema,
+    digest,
+    fold_in_workers,
+    read_log,
+    rebuild_all,
+)
 from modelreg.projections.shadow import ReadModel, build, checkpoints, remaining
 from modelreg.runtime.host import ServiceHost
 from modelreg.versioning.adapters import codec
@@ -294,6 +305,54 @@ async def test_a_shadow_build_in_worker_processes_reports_its_progress_and_match
     finally:
         for schema in (in_process, shared):
             await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        await pool.close()
+
+
+class StalledCatalogCache(CatalogModelsCache):
+    """Folds nothing in the time a test waits: a worker applying it is busy until stopped."""
+
+    async def apply(self, conn: asyncpg.Connection, schema: str, events: Sequence[AcceptedEvent]) -> None:
+        await asyncio.sleep(120)
+
+
+async def test_an_interrupted_build_in_worker_processes_stops_its_workers_at_once(
+    versioning_host, create_model
+) -> None:
+    """Ctrl-C during `ops replay` cancels its bulk fold: the workers, which ignore the
+    terminal's SIGINT themselves, are stopped at once rather than left to fold the rest of
+    their share (here, two minutes per batch)."""
+    await create_model()  # the catalog topic has a record to fold, at least
+    routes = {versioning_host.topic("modelreg.catalog.v1"): StalledCatalogCache()}
+    kafka, dsn = versioning_host.settings.kafka, versioning_host.settings.pg_dsn
+    schema = unique("versioning_interrupted_")
+    pool = await asyncpg.create_pool(dsn, min_size=1, max_size=2)
+    try:
+        async with pool.acquire() as conn:
+            await create_schema(conn, schema, list(routes.values()), fresh=True, indexed=False)
+        before = set(multiprocessing.active_children())
+        folding = asyncio.create_task(
+            fold_in_workers(dsn, schema=schema, routes=routes, kafka=kafka, processes=2)
+        )
+        deadline = time.monotonic() + 60
+        while len(workers := set(multiprocessing.active_children()) - before) < 2:
+            assert time.monotonic() < deadline, "the workers did not start"
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # into the stalled fold
+        for worker in workers:
+            assert worker.pid is not None
+            os.kill(worker.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends the group
+        await asyncio.sleep(0.3)
+        assert all(worker.is_alive() for worker in workers)
+        cancelled = time.monotonic()
+        folding.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await folding
+        assert time.monotonic() - cancelled < 10
+        for worker in workers:
+            worker.join(10)
+            assert not worker.is_alive()
+    finally:
+        await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await pool.close()
 
 
