@@ -232,20 +232,24 @@ async def fold_in_workers(
     routes: Mapping[str, ProjectionHandler],
     kafka: KafkaSettings,
     processes: int,
-    until: Mapping[str, Mapping[int, int]] | None = None,
+    until: Mapping[tuple[str, int], int] | None = None,
     fresh: bool = True,
     on_records: Callable[[int], None] | None = None,
 ) -> dict[str, tuple[int, float]]:
     """Folds every topic of `routes` into `schema` in `processes` worker processes, partition
     p to worker p % processes, each with its own consumer and connections (to `dsn`), from
-    offset 0 up to `until` (topic -> partition -> offset, exclusive; the end seen at the
+    offset 0 up to `until` ((topic, partition) -> offset, exclusive; the end seen at the
     first fetch without it). Returns per topic the records folded and when (wall clock) the
     last worker finished it. `on_records` hears, about five times a second, of the records
     the workers have folded since it last heard."""
     context = _worker_context(routes.values())
     progress = context.Value("q", 0)
     loop = asyncio.get_running_loop()
-    until_of = {topic: dict(until.get(topic, {})) for topic in routes} if until is not None else None
+    until_of = (
+        {topic: {p: offset for (t, p), offset in until.items() if t == topic} for topic in routes}
+        if until is not None
+        else None
+    )
     with ProcessPoolExecutor(
         processes, mp_context=context, initializer=_report_progress_to, initargs=(progress,)
     ) as executor:
@@ -373,16 +377,13 @@ def _fold_share(
         try:
 
             async def fold(topic: str, handler: ProjectionHandler) -> tuple[int, float]:
-                limit = until[topic] if until is not None else None
-                if limit is not None and not any(limit.values()):
-                    return 0, time.time()  # nothing of this topic is wanted (fold_up_to's rule)
                 count = await fold_topic(
                     pool,
                     schema=schema,
                     topic=topic,
                     handler=handler,
                     kafka=kafka,
-                    until=limit,
+                    until=until[topic] if until is not None else None,
                     share=share,
                     fresh=fresh,
                     on_records=_count_folded,
@@ -410,9 +411,10 @@ async def fold_topic(
     on_records: Callable[[int], None] | None = None,
     fresh: bool = False,
 ) -> int:
-    """Reads `topic` (from offset 0, or `since`) and folds it with one writer per partition;
-    returns the records read. `on_records` hears of each batch once it is folded, for a
-    progress bar.
+    """Reads `topic` (from offset 0, or `since`, up to the end seen at the first fetch, or
+    to `until`: partition -> offset, exclusive, where an `until` that names no partition
+    wants nothing) and folds it with one writer per partition; returns the records read.
+    `on_records` hears of each batch once it is folded, for a progress bar.
 
     `fresh`: the schema was just created and this fold is its partitions' only writer, from
     offset 0; each writer then keeps its partition's fold memory instead of reading it back
@@ -425,6 +427,8 @@ async def fold_topic(
     """
     if fresh and any(since.values() if since else ()):
         raise ValueError("a fresh fold starts at offset 0")
+    if until is not None and all((since or {}).get(p, 0) >= offset for p, offset in until.items()):
+        return 0  # every partition `until` names is folded that far already (or it names none)
     count = 0
     queues: dict[int, asyncio.Queue[list[Record] | None]] = {}
 

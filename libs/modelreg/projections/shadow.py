@@ -142,8 +142,6 @@ async def fold_up_to(
     async def fold(topic: str, handler: ProjectionHandler) -> int:
         until = {p: offset for (t, p), offset in target.items() if t == topic}
         since = {p: offset for (t, p), offset in done.items() if t == topic}
-        if all(since.get(p, 0) >= offset for p, offset in until.items()):
-            return 0
         return await fold_topic(
             pool,
             schema=shadow,
@@ -197,14 +195,13 @@ async def build(
         await create_schema(conn, schema, handlers, fresh=True, indexed=False)
     processes = workers_for(target, workers) if dsn else 1
     if processes > 1:
-        until = {t: {p: offset for (topic, p), offset in target.items() if topic == t} for t in model.routes}
         folded = await fold_in_workers(
             dsn,
             schema=schema,
             routes=model.routes,
             kafka=kafka,
             processes=processes,
-            until=until,
+            until=target,
             on_records=on_records,
         )
         count = sum(records for records, _ in folded.values())
