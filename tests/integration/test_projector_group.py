@@ -39,11 +39,18 @@ async def test_two_replicas_share_partitions_and_match_a_replay(settings: Settin
     log = KafkaEventLog(kafka)
     await asyncio.gather(progress.start(), log.start(), *(r.start() for r in replicas))
     try:
-        for _ in range(300):  # group joins are asynchronous: wait until both replicas hold partitions
-            if all(r.assigned_partitions for r in replicas):
+
+        def held() -> list[int]:
+            return sorted(p for r in replicas for p in r.assigned_partitions)
+
+        # Group joins are asynchronous, and each replica hears of its share in its own callback:
+        # right after the second join the first may still list all four partitions. Wait for
+        # the settled split, both replicas holding some.
+        for _ in range(300):
+            if all(r.assigned_partitions for r in replicas) and held() == [0, 1, 2, 3]:
                 break
             await asyncio.sleep(0.1)
-        assert sorted(p for r in replicas for p in r.assigned_partitions) == [0, 1, 2, 3]
+        assert all(r.assigned_partitions for r in replicas) and held() == [0, 1, 2, 3], held()
         positions = []
         for i in range(400):
             stream = f"namespaces/group/models/m{i % 300}"  # 100 conflicting re-creations
